@@ -1,0 +1,40 @@
+# Vigil build, test and demo targets. `make test` is the whole test suite
+# (unit tests, race detector, and the namespace tests when run as root).
+GO ?= go
+BIN := bin/vigil
+PKGS := ./...
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: build test unit lint fuzz bench demo clean
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/vigil
+
+# test: everything, with the race detector. Namespace tests need root and
+# skip with a message without it.
+test: lint
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+unit:
+	$(GO) test -short -count=1 $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+# fuzz: each target for FUZZTIME (default 30s); the issue's long runs use FUZZTIME=5m.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./internal/config -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/config -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/vrrp -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./bench/...
+
+demo: build
+	./demo/demo.sh
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,126 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Pos is a position in a configuration file. Line is 1-based. An empty File
+// means the position is unknown (for example a problem with the whole model).
+type Pos struct {
+	File string `json:"file,omitempty"`
+	Line int    `json:"line,omitempty"`
+}
+
+// String formats the position as "file:line", the form editors and grep understand.
+func (p Pos) String() string {
+	if p.File == "" {
+		return "-"
+	}
+	return fmt.Sprintf("%s:%d", p.File, p.Line)
+}
+
+// Severity tells whether a diagnostic makes the configuration unusable.
+type Severity int
+
+const (
+	// Error makes the configuration invalid: Vigil refuses to run it.
+	Error Severity = iota
+	// Warning is reported but the configuration is still used: a keyword
+	// parsed but not acted on yet, or a fact about this host (a missing
+	// interface) that may hold on the machine the config is meant for.
+	Warning
+)
+
+// String returns "error" or "warning".
+func (s Severity) String() string {
+	if s == Warning {
+		return "warning"
+	}
+	return "error"
+}
+
+// Diagnostic is one problem found in a configuration, tied to where it is.
+type Diagnostic struct {
+	Pos      Pos      `json:"pos"`
+	Severity Severity `json:"severity"`
+	Msg      string   `json:"msg"`
+}
+
+// String formats the diagnostic as "file:line: severity: message".
+func (d Diagnostic) String() string {
+	return fmt.Sprintf("%s: %s: %s", d.Pos, d.Severity, d.Msg)
+}
+
+// Diagnostics is an ordered list of problems. Parsing collects all of them
+// rather than stopping at the first, so an operator fixes a file in one pass.
+type Diagnostics []Diagnostic
+
+// Errorf appends an error at pos.
+func (ds *Diagnostics) Errorf(pos Pos, format string, args ...any) {
+	*ds = append(*ds, Diagnostic{Pos: pos, Severity: Error, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Warnf appends a warning at pos.
+func (ds *Diagnostics) Warnf(pos Pos, format string, args ...any) {
+	*ds = append(*ds, Diagnostic{Pos: pos, Severity: Warning, Msg: fmt.Sprintf(format, args...)})
+}
+
+// HasErrors reports whether any diagnostic is an Error.
+func (ds Diagnostics) HasErrors() bool {
+	for _, d := range ds {
+		if d.Severity == Error {
+			return true
+		}
+	}
+	return false
+}
+
+// Errors returns only the errors.
+func (ds Diagnostics) Errors() Diagnostics {
+	var out Diagnostics
+	for _, d := range ds {
+		if d.Severity == Error {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Sort orders diagnostics by file, then line, keeping the order of
+// diagnostics on the same line stable.
+func (ds Diagnostics) Sort() {
+	sort.SliceStable(ds, func(i, j int) bool {
+		if ds[i].Pos.File != ds[j].Pos.File {
+			return ds[i].Pos.File < ds[j].Pos.File
+		}
+		return ds[i].Pos.Line < ds[j].Pos.Line
+	})
+}
+
+// String returns one diagnostic per line.
+func (ds Diagnostics) String() string {
+	var b strings.Builder
+	for _, d := range ds {
+		b.WriteString(d.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// Err returns the diagnostics as an error if any of them is an Error, else nil.
+func (ds Diagnostics) Err() error {
+	if !ds.HasErrors() {
+		return nil
+	}
+	return &DiagnosticsError{Diags: ds}
+}
+
+// DiagnosticsError carries the diagnostics of an invalid configuration.
+type DiagnosticsError struct{ Diags Diagnostics }
+
+// Error lists the errors, one per line.
+func (e *DiagnosticsError) Error() string {
+	return strings.TrimRight(e.Diags.Errors().String(), "\n")
+}

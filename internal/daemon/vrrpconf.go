@@ -1,0 +1,122 @@
+package daemon
+
+import (
+	"fmt"
+	"net/netip"
+
+	"vigil/internal/config"
+	"vigil/internal/host"
+	"vigil/internal/vrrp"
+)
+
+// instanceConfig translates one vrrp_instance of the model into what the
+// vrrp package runs. The parser has already folded global_defs defaults into
+// the instance; what is left here is choosing the family and the source
+// address, which depend on the host.
+func instanceConfig(in *config.VRRPInstance, primary func(ifname string, family int, exclude ...netip.Addr) (netip.Addr, error)) (vrrp.InstanceConfig, error) {
+	fam := 4
+	if in.IPv6 {
+		fam = 6
+	}
+	c := vrrp.InstanceConfig{
+		Name:                 in.Name,
+		Interface:            in.Interface,
+		VRID:                 uint8(in.VRID),
+		Version:              uint8(in.Version),
+		Family:               fam,
+		Priority:             uint8(in.Priority),
+		AdvertInterval:       in.AdvertInt,
+		StartAsMaster:        in.State == config.StateMaster,
+		Preempt:              !in.NoPreempt,
+		PreemptDelay:         in.PreemptDelay,
+		LowerPrioNoAdvert:    in.LowerPrioNoAdvert,
+		HigherPrioSendAdvert: in.HigherPrioSendAdvert,
+		Unicast:              len(in.UnicastPeers) > 0,
+		Group:                in.McastDstIP,
+		GarpDelay:            in.Garp.MasterDelay,
+		GarpRepeat:           in.Garp.MasterRepeat,
+		GarpRefresh:          in.Garp.MasterRefresh,
+		GarpRefreshRepeat:    in.Garp.MasterRefreshRepeat,
+	}
+	if in.Priority == 255 && in.State == "" {
+		c.StartAsMaster = true
+	}
+	if in.Auth != nil && in.Version == 2 {
+		switch in.Auth.Type {
+		case config.AuthPass:
+			c.AuthType = vrrp.AuthPass
+			c.AuthPass = in.Auth.Pass
+		case config.AuthAH:
+			return c, fmt.Errorf("vrrp_instance %s: AH authentication is not supported yet", in.Name)
+		}
+	}
+	for _, p := range in.UnicastPeers {
+		c.Peers = append(c.Peers, p.Address)
+	}
+	for _, a := range in.VirtualAddresses {
+		c.VIPs = append(c.VIPs, vipOf(a))
+	}
+	for _, a := range in.ExcludedAddresses {
+		c.ExcludedVIPs = append(c.ExcludedVIPs, vipOf(a))
+	}
+	// The source of our adverts: unicast_src_ip for unicast, mcast_src_ip
+	// for multicast, else the interface's primary address, as keepalived.
+	switch {
+	case c.Unicast && in.UnicastSrcIP.IsValid():
+		c.SrcAddr = in.UnicastSrcIP
+	case in.McastSrcIP.IsValid():
+		c.SrcAddr = in.McastSrcIP
+	case in.UnicastSrcIP.IsValid():
+		c.SrcAddr = in.UnicastSrcIP
+	default:
+		// Our own VIPs are never the primary address, even when a crashed
+		// run left them on the interface.
+		var vips []netip.Addr
+		for _, v := range c.VIPs {
+			vips = append(vips, v.Prefix.Addr())
+		}
+		a, err := primary(in.Interface, fam, vips...)
+		if err != nil {
+			return c, fmt.Errorf("vrrp_instance %s: no IPv%d address on %s to send adverts from: %w", in.Name, fam, in.Interface, err)
+		}
+		c.SrcAddr = a
+	}
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// vipOf converts a virtual_ipaddress line.
+func vipOf(a *config.VirtualAddress) vrrp.VIP {
+	v := vrrp.VIP{
+		Prefix: a.Address,
+		Dev:    a.Dev,
+		Label:  a.Label,
+		Scope:  string(a.Scope),
+		// A VIP that moves between nodes must be usable the moment it
+		// arrives: keepalived adds every IPv6 VIP without DAD, and so do we
+		// ("-nodad" on the line asks for the same explicitly).
+		NoDAD: a.NoDAD || a.Address.Addr().Is6(),
+	}
+	if b, err := netip.ParseAddr(a.Broadcast); err == nil {
+		v.Broadcast = b
+	}
+	return v
+}
+
+// hostAddress converts a VIP into what the host package adds; dev is the
+// instance's interface when the VIP names none.
+func hostAddress(v vrrp.VIP, dev string) host.Address {
+	if v.Dev != "" {
+		dev = v.Dev
+	}
+	return host.Address{
+		Prefix:    v.Prefix,
+		Dev:       dev,
+		Label:     v.Label,
+		Broadcast: v.Broadcast,
+		Scope:     v.Scope,
+		NoDAD:     v.NoDAD,
+	}
+}

@@ -1,0 +1,18 @@
+// Package vrrp implements VRRP (RFC 3768 version 2 and RFC 5798 version 3)
+// the way keepalived does: the packet codec, the pure state machine
+// (Machine) and the instance runner (Instance) that owns one machine.
+//
+// The package never touches the host. It sends packets, adds addresses and
+// announces them through the small interfaces declared in instance.go
+// (Sender, Addresses, Announcer, Clock); the daemon plugs the transport and
+// host packages into them.
+//
+// Layering inside the package:
+//
+//   - Machine (fsm.go) is deterministic: Handle(now, event) returns actions.
+//     It knows nothing about packets, sockets or goroutines, so every rule of
+//     the protocol is tested with a fake clock and no sleeps.
+//   - Instance (instance.go) is one goroutine per vrrp_instance. It decodes
+//     and validates received packets, feeds events to its Machine, executes
+//     the returned actions, runs the timers and publishes snapshots.
+package vrrp

@@ -1,0 +1,719 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults the daemon applies when keepalived.conf does not set them (the
+// zero values of InstanceConfig mean "off", not "default").
+const (
+	DefaultGarpDelay         = 5 * time.Second // garp_master_delay
+	DefaultGarpRepeat        = 5               // garp_master_repeat
+	DefaultGarpRefreshRepeat = 1               // garp_master_refresh_repeat
+)
+
+// The VRRP multicast groups (RFC 3768 5.2.2, RFC 5798 5.1.2.2), used when
+// InstanceConfig.Group is not set.
+var (
+	MulticastGroup4 = netip.MustParseAddr("224.0.0.18")
+	MulticastGroup6 = netip.MustParseAddr("ff02::12")
+)
+
+// VIP is one address the master holds.
+type VIP struct {
+	Prefix    netip.Prefix
+	Dev       string // empty: the instance's interface
+	Label     string
+	Broadcast netip.Addr
+	Scope     string
+	NoDAD     bool
+}
+
+// Sender sends one VRRP payload (the IP header is the transport's, with TTL /
+// hop limit 255).
+type Sender interface {
+	Send(payload []byte, src, dst netip.Addr) error
+}
+
+// Addresses adds and removes virtual addresses on the host.
+type Addresses interface {
+	Add(VIP) error
+	Remove(VIP) error
+}
+
+// Announcer sends one gratuitous ARP (IPv4) or unsolicited neighbour
+// advertisement (IPv6) for each address, on interface ifname.
+type Announcer interface {
+	Announce(ifname string, addrs []netip.Addr) error
+}
+
+// Received is one packet the transport received for this instance.
+type Received struct {
+	Src, Dst netip.Addr
+	// TTL is the IPv4 TTL or IPv6 hop limit; negative when unknown.
+	TTL     int
+	Payload []byte // the VRRP payload, IP header stripped
+}
+
+// Deps are the instance's connections to the world. All are required.
+type Deps struct {
+	Sender    Sender
+	Addresses Addresses
+	Announcer Announcer
+	Clock     Clock
+}
+
+// InstanceConfig is what one vrrp_instance needs; the daemon translates the
+// configuration model into it and fills in keepalived's defaults.
+type InstanceConfig struct {
+	Name      string
+	Interface string
+	VRID      uint8 // 1..255
+	Version   uint8 // 2 or 3
+	Family    int   // 4 or 6
+	Priority  uint8 // 1..255
+	// AdvertInterval: whole seconds for v2, centiseconds for v3.
+	AdvertInterval time.Duration
+	// StartAsMaster is "state MASTER". The daemon also sets it for priority
+	// 255 without a state, as keepalived does; only an address owner becomes
+	// master at once.
+	StartAsMaster bool
+	Preempt       bool // false: nopreempt
+	PreemptDelay  time.Duration
+
+	LowerPrioNoAdvert    bool
+	HigherPrioSendAdvert bool
+
+	AuthType AuthType // v2 only
+	AuthPass string   // AuthPass: 1..8 bytes (the config layer truncates longer ones)
+
+	VIPs         []VIP // advertised; of Family
+	ExcludedVIPs []VIP // held by the master but not advertised; any family
+
+	Unicast bool
+	Peers   []netip.Addr // unicast peers
+	// SrcAddr is the source of our adverts (unicast_src_ip / mcast_src_ip or
+	// the interface's primary address): it breaks equal-priority ties and
+	// identifies our own looped-back packets.
+	SrcAddr netip.Addr
+	Group   netip.Addr // multicast group; zero: the standard one
+
+	ChecksumAsV2 bool // v3_checksum_as_v2
+
+	GarpDelay         time.Duration // garp_master_delay; 0: no second burst
+	GarpRepeat        int           // garp_master_repeat
+	GarpRefresh       time.Duration // garp_master_refresh; 0: none
+	GarpRefreshRepeat int           // garp_master_refresh_repeat
+}
+
+// Validate reports the first invalid field of c.
+func (c InstanceConfig) Validate() error {
+	wrap := func(format string, args ...any) error {
+		return fmt.Errorf("vrrp instance %q: "+format, append([]any{c.Name}, args...)...)
+	}
+	fam := func(a netip.Addr) bool {
+		return (c.Family == 4 && a.Is4()) || (c.Family == 6 && a.Is6() && !a.Is4In6())
+	}
+	switch {
+	case c.VRID == 0:
+		return wrap("virtual_router_id 0: want 1..255")
+	case c.Version != 2 && c.Version != 3:
+		return wrap("version %d: want 2 or 3", c.Version)
+	case c.Family != 4 && c.Family != 6:
+		return wrap("address family %d: want 4 or 6", c.Family)
+	case c.Version == 2 && c.Family == 6:
+		return wrap("VRRP version 2 is IPv4 only")
+	case c.Priority == 0:
+		return wrap("priority 0: want 1..255")
+	case c.Version == 2 && (c.AdvertInterval < time.Second || c.AdvertInterval > MaxIntervalV2 || c.AdvertInterval%time.Second != 0):
+		return wrap("advert_int %v: version 2 needs whole seconds in 1s..%v", c.AdvertInterval, MaxIntervalV2)
+	case c.Version == 3 && (c.AdvertInterval < 10*time.Millisecond || c.AdvertInterval > MaxIntervalV3 || c.AdvertInterval%(10*time.Millisecond) != 0):
+		return wrap("advert_int %v: version 3 needs whole centiseconds in 10ms..%v", c.AdvertInterval, MaxIntervalV3)
+	case c.PreemptDelay < 0:
+		return wrap("preempt_delay %v: must not be negative", c.PreemptDelay)
+	case c.AuthType > AuthAH:
+		return wrap("unknown auth_type %d", c.AuthType)
+	case c.Version == 3 && c.AuthType != AuthNone:
+		return wrap("VRRP version 3 has no authentication")
+	case c.AuthType == AuthPass && (len(c.AuthPass) == 0 || len(c.AuthPass) > 8):
+		return wrap("auth_pass must be 1..8 bytes, got %d", len(c.AuthPass))
+	case len(c.VIPs) > MaxAddrs:
+		return wrap("%d virtual addresses: at most %d fit in an advertisement", len(c.VIPs), MaxAddrs)
+	case c.GarpDelay < 0 || c.GarpRefresh < 0 || c.GarpRepeat < 0 || c.GarpRefreshRepeat < 0:
+		return wrap("negative gratuitous ARP setting")
+	case c.SrcAddr.IsValid() && !fam(c.SrcAddr):
+		return wrap("source address %v is not IPv%d", c.SrcAddr, c.Family)
+	case c.Group.IsValid() && (!fam(c.Group) || !c.Group.IsMulticast()):
+		return wrap("multicast group %v is not an IPv%d multicast address", c.Group, c.Family)
+	case c.Unicast && len(c.Peers) == 0:
+		return wrap("unicast without any unicast_peer")
+	}
+	for _, v := range c.VIPs {
+		if !v.Prefix.IsValid() {
+			return wrap("invalid virtual address %v", v.Prefix)
+		}
+		if !fam(v.Prefix.Addr()) {
+			return wrap("virtual address %v is not IPv%d (use virtual_ipaddress_excluded for the other family)", v.Prefix, c.Family)
+		}
+	}
+	for _, v := range c.ExcludedVIPs {
+		if !v.Prefix.IsValid() {
+			return wrap("invalid excluded virtual address %v", v.Prefix)
+		}
+	}
+	for _, p := range c.Peers {
+		if !fam(p) {
+			return wrap("unicast peer %v is not IPv%d", p, c.Family)
+		}
+		if p == c.SrcAddr {
+			return wrap("unicast peer %v is our own source address", p)
+		}
+	}
+	return nil
+}
+
+// StateChange is a transition as published on Instance.Changes.
+type StateChange struct {
+	Instance string
+	From, To State
+	Reason   string
+	At       time.Time
+	Priority uint8 // effective priority after the change
+}
+
+// Counters are an instance's statistics (keepalived's vrrp stats).
+type Counters struct {
+	AdvertsRx, AdvertsTx           uint64
+	PriorityZeroRx, PriorityZeroTx uint64
+	BecomeMaster, ReleaseMaster    uint64
+	// AddrListErrors counts adverts whose address list differs from ours
+	// (logged, not dropped).
+	AddrListErrors uint64
+	SendErrors     uint64
+	AddressErrors  uint64 // failed Add/Remove of a VIP
+	AnnounceErrors uint64
+	// ChangesDropped counts state changes not published because nobody
+	// read Changes.
+	ChangesDropped uint64
+}
+
+// Snapshot is a copy of an instance's state for status and metrics.
+type Snapshot struct {
+	Name              string
+	State             State
+	BasePriority      uint8
+	EffectivePriority uint8
+	MasterAddr        netip.Addr // invalid if no master has been heard
+	MasterPriority    uint8
+	LastTransition    time.Time
+	LastReason        string
+	Counters          Counters
+	Drops             map[DropReason]uint64
+}
+
+// changesBuffer is how many state changes wait for the daemon before new
+// ones are dropped (and counted).
+const changesBuffer = 64
+
+// Instance runs one virtual router: one goroutine (Run) owns its Machine and
+// everything it does; other goroutines talk to it through the Set* methods
+// and read Snapshot and Changes.
+type Instance struct {
+	cfg  InstanceConfig
+	deps Deps
+	log  *slog.Logger
+	m    *Machine
+
+	ctl     chan Event
+	changes chan StateChange
+	done    chan struct{}
+	running atomic.Bool
+
+	// Owned by the Run goroutine.
+	timer      Timer
+	timerArmed bool
+	garpTimer  Timer
+	garpArmed  bool
+	garp       garpSchedule
+	drops      DropCounters
+	counters   Counters
+	advAddrs   []netip.Addr
+	authData   [8]byte
+	mismatch   bool // the last advert's address list differed from ours
+	warned     int  // Machine warnings already logged
+	lastChange time.Time
+	lastReason string
+
+	mu   sync.Mutex
+	snap Snapshot
+}
+
+// NewInstance checks cfg and deps and returns an instance ready to Run. A nil
+// log discards logs.
+func NewInstance(cfg InstanceConfig, deps Deps, log *slog.Logger) (*Instance, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Sender == nil || deps.Addresses == nil || deps.Announcer == nil || deps.Clock == nil {
+		return nil, fmt.Errorf("vrrp instance %q: Sender, Addresses, Announcer and Clock are all required", cfg.Name)
+	}
+	m, err := NewMachine(MachineConfig{
+		Interface:            cfg.Interface,
+		Version:              cfg.Version,
+		Priority:             cfg.Priority,
+		AdvertInterval:       cfg.AdvertInterval,
+		StartAsMaster:        cfg.StartAsMaster,
+		Preempt:              cfg.Preempt,
+		PreemptDelay:         cfg.PreemptDelay,
+		LowerPrioNoAdvert:    cfg.LowerPrioNoAdvert,
+		HigherPrioSendAdvert: cfg.HigherPrioSendAdvert,
+		LocalAddr:            cfg.SrcAddr,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vrrp instance %q: %w", cfg.Name, err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg.Peers = slices.Clone(cfg.Peers)
+	cfg.VIPs = slices.Clone(cfg.VIPs)
+	cfg.ExcludedVIPs = slices.Clone(cfg.ExcludedVIPs)
+	if !cfg.Group.IsValid() {
+		cfg.Group = MulticastGroup4
+		if cfg.Family == 6 {
+			cfg.Group = MulticastGroup6
+		}
+	}
+	i := &Instance{
+		cfg:     cfg,
+		deps:    deps,
+		log:     log.With("instance", cfg.Name, "vrid", cfg.VRID),
+		m:       m,
+		ctl:     make(chan Event, 16),
+		changes: make(chan StateChange, changesBuffer),
+		done:    make(chan struct{}),
+		garp: garpSchedule{
+			delay: cfg.GarpDelay, repeat: cfg.GarpRepeat,
+			refresh: cfg.GarpRefresh, refreshRepeat: cfg.GarpRefreshRepeat,
+		},
+	}
+	for _, v := range cfg.VIPs {
+		i.advAddrs = append(i.advAddrs, v.Prefix.Addr())
+	}
+	if cfg.AuthType == AuthPass {
+		copy(i.authData[:], cfg.AuthPass)
+	}
+	i.publish()
+	return i, nil
+}
+
+// Config returns a copy of the configuration the instance runs with (with
+// the multicast group filled in); the daemon compares it on reload.
+func (i *Instance) Config() InstanceConfig {
+	c := i.cfg
+	c.Peers = slices.Clone(c.Peers)
+	c.VIPs = slices.Clone(c.VIPs)
+	c.ExcludedVIPs = slices.Clone(c.ExcludedVIPs)
+	return c
+}
+
+// SetInterfaceUp reports the state of the instance's interface. It may be
+// called before Run (the state is applied before the instance starts).
+func (i *Instance) SetInterfaceUp(up bool) {
+	if up {
+		i.send(InterfaceUp{})
+	} else {
+		i.send(InterfaceDown{})
+	}
+}
+
+// SetFault sets or clears a fault reported by source (a tracker); the
+// instance is in FAULT while any source reports one.
+func (i *Instance) SetFault(source string, fault bool) {
+	if fault {
+		i.send(FaultSet{Source: source})
+	} else {
+		i.send(FaultClear{Source: source})
+	}
+}
+
+// SetPriorityDelta sets the sum of the trackers' weights; the effective
+// priority is the configured one plus delta, clamped to 1..254.
+func (i *Instance) SetPriorityDelta(delta int) { i.send(PriorityChanged{Delta: delta}) }
+
+// send queues ev for the Run goroutine; it returns at once if Run is over.
+func (i *Instance) send(ev Event) {
+	select {
+	case i.ctl <- ev:
+	case <-i.done:
+	}
+}
+
+// Changes delivers every state transition. It is buffered; when the buffer
+// is full new changes are dropped and counted, so a slow reader never stalls
+// the protocol. It is closed when Run returns.
+func (i *Instance) Changes() <-chan StateChange { return i.changes }
+
+// Snapshot returns a copy of the instance's current state.
+func (i *Instance) Snapshot() Snapshot {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	s := i.snap
+	s.Drops = maps.Clone(i.snap.Drops)
+	return s
+}
+
+// Run runs the instance until ctx is done, then leaves the MASTER role
+// cleanly (priority 0 advert, addresses removed) and returns nil. in carries
+// the packets the transport received for this instance's VRID; if it is
+// closed the instance goes on with its timers alone. Run may be called once.
+func (i *Instance) Run(ctx context.Context, in <-chan Received) error {
+	if !i.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("vrrp instance %q: Run called twice", i.cfg.Name)
+	}
+	defer close(i.changes)
+	defer close(i.done)
+
+	i.timer = i.deps.Clock.NewTimer(time.Hour)
+	i.timer.Stop()
+	i.garpTimer = i.deps.Clock.NewTimer(time.Hour)
+	i.garpTimer.Stop()
+	defer i.timer.Stop()
+	defer i.garpTimer.Stop()
+
+	for _, w := range i.m.warnings {
+		i.log.Warn(w)
+	}
+	i.warned = len(i.m.warnings)
+
+	// Apply what was reported before Run (interface down, faults) so that
+	// the instance starts in the right state rather than passing through
+	// BACKUP.
+	for pending := true; pending; {
+		select {
+		case ev := <-i.ctl:
+			i.handle(ev)
+		default:
+			pending = false
+		}
+	}
+	if ctx.Err() != nil {
+		// Cancelled before it started: never take the master role only to
+		// drop it again.
+		i.handle(Shutdown{})
+		return nil
+	}
+	i.handle(Start{})
+
+	for {
+		var tc, gc <-chan time.Time
+		if i.timerArmed {
+			tc = i.timer.C()
+		}
+		if i.garpArmed {
+			gc = i.garpTimer.C()
+		}
+		select {
+		case <-ctx.Done():
+			i.handle(Shutdown{})
+			return nil
+		case r, ok := <-in:
+			if !ok {
+				in = nil
+				continue
+			}
+			i.receive(r)
+		case ev := <-i.ctl:
+			i.handle(ev)
+		case <-tc:
+			i.timerArmed = false
+			i.handle(TimerExpired{})
+		case <-gc:
+			i.garpArmed = false
+			i.announce(i.garp.due(i.deps.Clock.Now()))
+			i.armGarp()
+		}
+	}
+}
+
+// handle runs one event through the machine and executes the actions.
+func (i *Instance) handle(ev Event) {
+	now := i.deps.Clock.Now()
+	for _, a := range i.m.Handle(now, ev) {
+		i.execute(now, a)
+	}
+	if ws := i.m.warnings; len(ws) > i.warned {
+		for _, w := range ws[i.warned:] {
+			i.log.Warn(w)
+		}
+		i.warned = len(ws)
+	}
+	i.publish()
+}
+
+func (i *Instance) execute(now time.Time, a Action) {
+	switch a := a.(type) {
+	case SendAdvert:
+		i.sendAdvert(a.Priority)
+	case AddVIPs:
+		i.forEachVIP("add", i.deps.Addresses.Add)
+	case RemoveVIPs:
+		i.garp.stop()
+		i.disarmGarp()
+		i.forEachVIP("remove", i.deps.Addresses.Remove)
+	case SendGratuitous:
+		i.announce(i.garp.start(now))
+		i.armGarp()
+	case Transition:
+		i.transition(now, a)
+	case ResetTimer:
+		i.timer.Stop()
+		i.timer.Reset(max(a.At.Sub(now), 0))
+		i.timerArmed = true
+	case StopTimer:
+		i.timer.Stop()
+		i.timerArmed = false
+	case PriorityUpdated:
+		i.log.Info("effective priority changed", "from", a.From, "to", a.To)
+	}
+}
+
+func (i *Instance) transition(now time.Time, t Transition) {
+	i.log.Info("state change", "from", t.From.String(), "to", t.To.String(), "reason", t.Reason)
+	i.lastChange, i.lastReason = now, t.Reason
+	if t.To == StateMaster {
+		i.counters.BecomeMaster++
+	}
+	if t.From == StateMaster {
+		i.counters.ReleaseMaster++
+	}
+	_, eff := i.m.Priority()
+	sc := StateChange{Instance: i.cfg.Name, From: t.From, To: t.To, Reason: t.Reason, At: now, Priority: eff}
+	select {
+	case i.changes <- sc:
+	default:
+		i.counters.ChangesDropped++
+		i.log.Warn("state change not published: the reader is not keeping up", "to", t.To.String())
+	}
+}
+
+func (i *Instance) sendAdvert(prio uint8) {
+	pkt := Packet{
+		Version:  i.cfg.Version,
+		VRID:     i.cfg.VRID,
+		Priority: prio,
+		Interval: i.cfg.AdvertInterval,
+		Addrs:    i.advAddrs,
+	}
+	if i.cfg.Version == 2 {
+		pkt.AuthType, pkt.AuthData = i.cfg.AuthType, i.authData
+	}
+	dsts := []netip.Addr{i.cfg.Group}
+	if i.cfg.Unicast {
+		dsts = i.cfg.Peers
+	}
+	opts := CodecOptions{ChecksumAsV2: i.cfg.ChecksumAsV2}
+	for _, dst := range dsts {
+		b, err := pkt.Marshal(i.cfg.SrcAddr, dst, opts)
+		if err == nil {
+			err = i.deps.Sender.Send(b, i.cfg.SrcAddr, dst)
+		}
+		if err != nil {
+			i.counters.SendErrors++
+			// A priority 0 advert is often sent as the interface goes down:
+			// failing then is expected.
+			level := slog.LevelWarn
+			if prio == priorityStop {
+				level = slog.LevelDebug
+			}
+			i.log.Log(context.Background(), level, "cannot send advert", "dst", dst, "priority", prio, "err", err)
+		}
+	}
+	i.counters.AdvertsTx++
+	if prio == priorityStop {
+		i.counters.PriorityZeroTx++
+	}
+}
+
+func (i *Instance) forEachVIP(verb string, f func(VIP) error) {
+	for _, list := range [][]VIP{i.cfg.VIPs, i.cfg.ExcludedVIPs} {
+		for _, v := range list {
+			if err := f(v); err != nil {
+				i.counters.AddressErrors++
+				i.log.Warn("cannot "+verb+" virtual address", "addr", v.Prefix, "dev", i.vipDev(v), "err", err)
+			}
+		}
+	}
+}
+
+func (i *Instance) vipDev(v VIP) string {
+	if v.Dev != "" {
+		return v.Dev
+	}
+	return i.cfg.Interface
+}
+
+// announce sends burst rounds of announcements for every address, grouped
+// by interface.
+func (i *Instance) announce(burst int) {
+	if burst <= 0 {
+		return
+	}
+	var devs []string
+	byDev := map[string][]netip.Addr{}
+	for _, list := range [][]VIP{i.cfg.VIPs, i.cfg.ExcludedVIPs} {
+		for _, v := range list {
+			d := i.vipDev(v)
+			if _, ok := byDev[d]; !ok {
+				devs = append(devs, d)
+			}
+			byDev[d] = append(byDev[d], v.Prefix.Addr())
+		}
+	}
+	for n := 0; n < burst; n++ {
+		for _, d := range devs {
+			if err := i.deps.Announcer.Announce(d, byDev[d]); err != nil {
+				i.counters.AnnounceErrors++
+				i.log.Warn("cannot announce virtual addresses", "dev", d, "err", err)
+			}
+		}
+	}
+}
+
+func (i *Instance) armGarp() {
+	next := i.garp.next()
+	if next.IsZero() {
+		i.disarmGarp()
+		return
+	}
+	i.garpTimer.Stop()
+	i.garpTimer.Reset(max(next.Sub(i.deps.Clock.Now()), 0))
+	i.garpArmed = true
+}
+
+func (i *Instance) disarmGarp() {
+	i.garpTimer.Stop()
+	i.garpArmed = false
+}
+
+// receive validates one packet and feeds it to the machine.
+func (i *Instance) receive(r Received) {
+	p, err := Parse(r.Payload, r.Src, r.Dst, CodecOptions{ChecksumAsV2: i.cfg.ChecksumAsV2})
+	if err != nil {
+		var de *DropError
+		if !errors.As(err, &de) {
+			de = &DropError{Reason: DropLength, Detail: err.Error()}
+		}
+		i.drop(de, r.Src, slog.LevelDebug)
+		i.publish()
+		return
+	}
+	if de, level := i.check(r, p); de != nil {
+		i.drop(de, r.Src, level)
+		i.publish()
+		return
+	}
+	i.checkAddrList(r.Src, p.Addrs)
+	i.counters.AdvertsRx++
+	if p.Priority == priorityStop {
+		i.counters.PriorityZeroRx++
+	}
+	i.handle(AdvertReceived{Src: r.Src, Priority: p.Priority, Interval: p.Interval})
+}
+
+func (i *Instance) drop(de *DropError, src netip.Addr, level slog.Level) {
+	i.drops.Add(de.Reason)
+	i.log.Log(context.Background(), level, "advert dropped", "reason", string(de.Reason), "src", src, "detail", de.Detail)
+}
+
+// check applies the receive checks of RFC 3768 7.1 / RFC 5798 7.1 that need
+// the instance's configuration. It returns the drop and the level to log it
+// at: configuration mismatches between peers are worth a warning, noise is
+// not.
+func (i *Instance) check(r Received, p *Packet) (*DropError, slog.Level) {
+	c := &i.cfg
+	switch {
+	case r.Dst.IsMulticast() && r.TTL >= 0 && r.TTL != 255:
+		return dropf(DropTTL, "TTL/hop limit %d, want 255", r.TTL), slog.LevelDebug
+	case (c.Family == 4) != r.Src.Unmap().Is4():
+		return dropf(DropFamily, "source %v on an IPv%d instance", r.Src, c.Family), slog.LevelDebug
+	case c.SrcAddr.IsValid() && r.Src.Unmap() == c.SrcAddr:
+		return dropf(DropOwnPacket, "our own advert"), slog.LevelDebug
+	case p.VRID != c.VRID:
+		return dropf(DropUnknownVRID, "VRID %d, this instance is %d", p.VRID, c.VRID), slog.LevelDebug
+	case p.Version != c.Version:
+		return dropf(DropVersion, "version %d, this instance runs %d", p.Version, c.Version), slog.LevelWarn
+	case c.Unicast && !slices.Contains(c.Peers, r.Src.Unmap()):
+		return dropf(DropNotPeer, "%v is not a unicast peer", r.Src), slog.LevelDebug
+	}
+	if c.Version == 2 {
+		if p.AuthType != c.AuthType {
+			return dropf(DropAuth, "auth type %v, want %v", p.AuthType, c.AuthType), slog.LevelWarn
+		}
+		if c.AuthType == AuthPass && p.AuthData != i.authData {
+			return dropf(DropAuth, "auth_pass mismatch"), slog.LevelWarn
+		}
+		// RFC 3768 7.1: the interval MUST match, or two masters could run
+		// the same VRID at different rates.
+		if p.Interval != c.AdvertInterval {
+			return dropf(DropInterval, "advert_int %v, ours %v", p.Interval, c.AdvertInterval), slog.LevelWarn
+		}
+	}
+	return nil, 0
+}
+
+// checkAddrList logs (once per change) when a peer advertises other
+// addresses than ours; like keepalived it does not drop the advert.
+func (i *Instance) checkAddrList(src netip.Addr, got []netip.Addr) {
+	same := len(got) == len(i.advAddrs)
+	if same {
+		for _, a := range got {
+			if !slices.Contains(i.advAddrs, a.Unmap()) {
+				same = false
+				break
+			}
+		}
+	}
+	if same {
+		if i.mismatch {
+			i.log.Info("advertised address list matches ours again", "src", src)
+		}
+		i.mismatch = false
+		return
+	}
+	i.counters.AddrListErrors++
+	if !i.mismatch {
+		i.log.Warn("advertised address list differs from ours", "src", src, "theirs", got, "ours", i.advAddrs)
+	}
+	i.mismatch = true
+}
+
+// publish refreshes the snapshot others read.
+func (i *Instance) publish() {
+	base, eff := i.m.Priority()
+	addr, prio := i.m.Master()
+	s := Snapshot{
+		Name:              i.cfg.Name,
+		State:             i.m.State(),
+		BasePriority:      base,
+		EffectivePriority: eff,
+		MasterAddr:        addr,
+		MasterPriority:    prio,
+		LastTransition:    i.lastChange,
+		LastReason:        i.lastReason,
+		Counters:          i.counters,
+		Drops:             i.drops.Snapshot(),
+	}
+	i.mu.Lock()
+	i.snap = s
+	i.mu.Unlock()
+}

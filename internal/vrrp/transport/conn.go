@@ -1,0 +1,355 @@
+// Package transport owns the sockets VRRP speaks through: one raw IP protocol
+// 112 socket per interface and address family, bound to the interface, with
+// TTL / hop limit 255 on everything it sends, multicast loopback off, and the
+// IP-layer facts (source, destination, TTL, interface) of everything it
+// receives. A Mux shares one socket among the instances of an interface.
+//
+// The package moves bytes only: encoding, checksums (IPv6 included) and every
+// validation are the codec's and the instance's, in package vrrp.
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+)
+
+// ipProtocol is VRRP's IP protocol number.
+const ipProtocol = 112
+
+// vrrpTTL is the TTL / hop limit VRRP sends with and requires on receipt
+// (RFC 3768 5.2.3, RFC 5798 5.1.1.3): 255 proves the sender is on the link.
+const vrrpTTL = 255
+
+// tosNetControl is the IPv4 TOS / IPv6 traffic class keepalived uses for
+// adverts (DSCP CS6, network control), so that switches queue them first.
+const tosNetControl = 0xc0
+
+// Well-known VRRP multicast groups (RFC 5798 5.1.1.2 and 5.1.2.2).
+var (
+	Group4 = netip.MustParseAddr("224.0.0.18")
+	Group6 = netip.MustParseAddr("ff02::12")
+)
+
+// ErrTruncated is returned by ReadFrom when the datagram filled the whole
+// buffer and so may have been cut short; the bytes are not to be trusted.
+var ErrTruncated = errors.New("transport: datagram fills the read buffer, possibly truncated")
+
+// Meta is what the IP layer tells about a received packet.
+type Meta struct {
+	Src, Dst netip.Addr // without zone; IPv4 addresses are plain 4-byte ones
+	TTL      int        // hop limit for v6
+	IfIndex  int        // interface the packet came in on
+}
+
+// Conn is one raw IP protocol 112 socket for one interface and one family.
+// ReadFrom and WriteTo may be called from different goroutines at once.
+type Conn struct {
+	family int
+	ifi    *net.Interface
+	pc     net.PacketConn
+	p4     *ipv4.PacketConn // family 4
+	p6     *ipv6.PacketConn // family 6
+
+	unicastHop int // IPv6 unicast hop limit, sent in each packet's control message
+}
+
+// Listen opens it on ifname for family 4 or 6, bound to the device, with multicast TTL/hop limit 255,
+// multicast loopback off, and outgoing interface set.
+//
+// For IPv6 the kernel is told to neither compute nor verify the checksum
+// (IPV6_CHECKSUM -1): the codec writes it and Parse checks it, so both ends of
+// the check are ours and visible in the drop counters. For IPv4 the socket
+// receives only groups it joined itself (IP_MULTICAST_ALL off), so a group
+// joined by some other socket on the host does not leak in.
+func Listen(ifname string, family int) (*Conn, error) {
+	var network, laddr string
+	switch family {
+	case 4:
+		network, laddr = fmt.Sprintf("ip4:%d", ipProtocol), "0.0.0.0"
+	case 6:
+		network, laddr = fmt.Sprintf("ip6:%d", ipProtocol), "::"
+	default:
+		return nil, fmt.Errorf("transport: family %d, want 4 or 6", family)
+	}
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("transport: interface %q: %w", ifname, err)
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			// Bound before bind(2), so no packet from another interface is
+			// ever queued on this socket.
+			if serr = unix.BindToDevice(int(fd), ifname); serr != nil {
+				serr = fmt.Errorf("SO_BINDTODEVICE %s: %w", ifname, serr)
+				return
+			}
+			if family == 4 {
+				if serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); serr != nil {
+					serr = fmt.Errorf("IP_MULTICAST_ALL: %w", serr)
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	pc, err := lc.ListenPacket(context.Background(), network, laddr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: open %s on %s: %w", network, ifname, err)
+	}
+	c := &Conn{family: family, ifi: ifi, pc: pc, unicastHop: vrrpTTL}
+	if family == 4 {
+		err = c.setup4()
+	} else {
+		err = c.setup6()
+	}
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("transport: set up %s on %s: %w", network, ifname, err)
+	}
+	return c, nil
+}
+
+func (c *Conn) setup4() error {
+	c.p4 = ipv4.NewPacketConn(c.pc)
+	steps := []struct {
+		what string
+		err  func() error
+	}{
+		{"control messages", func() error {
+			return c.p4.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true)
+		}},
+		{"multicast TTL", func() error { return c.p4.SetMulticastTTL(vrrpTTL) }},
+		{"unicast TTL", func() error { return c.p4.SetTTL(vrrpTTL) }},
+		{"multicast loopback", func() error { return c.p4.SetMulticastLoopback(false) }},
+		{"multicast interface", func() error { return c.p4.SetMulticastInterface(c.ifi) }},
+		{"TOS", func() error { return c.p4.SetTOS(tosNetControl) }},
+	}
+	for _, s := range steps {
+		if err := s.err(); err != nil {
+			return fmt.Errorf("%s: %w", s.what, err)
+		}
+	}
+	return nil
+}
+
+func (c *Conn) setup6() error {
+	c.p6 = ipv6.NewPacketConn(c.pc)
+	steps := []struct {
+		what string
+		err  func() error
+	}{
+		{"checksum offload off", func() error { return c.p6.SetChecksum(false, 0) }},
+		{"control messages", func() error {
+			return c.p6.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true)
+		}},
+		{"multicast hop limit", func() error { return c.p6.SetMulticastHopLimit(vrrpTTL) }},
+		{"unicast hop limit", func() error { return c.p6.SetHopLimit(vrrpTTL) }},
+		{"multicast loopback", func() error { return c.p6.SetMulticastLoopback(false) }},
+		{"multicast interface", func() error { return c.p6.SetMulticastInterface(c.ifi) }},
+		{"traffic class", func() error { return c.p6.SetTrafficClass(tosNetControl) }},
+	}
+	for _, s := range steps {
+		if err := s.err(); err != nil {
+			return fmt.Errorf("%s: %w", s.what, err)
+		}
+	}
+	return nil
+}
+
+// Family returns 4 or 6.
+func (c *Conn) Family() int { return c.family }
+
+// Interface returns the interface the socket is bound to, as it was when
+// Listen ran.
+func (c *Conn) Interface() *net.Interface { return c.ifi }
+
+// SetUnicastTTL changes the TTL / hop limit of unicast adverts from the
+// default 255 (keepalived's unicast_ttl, for peers more than one hop away).
+// Multicast always goes out with 255.
+func (c *Conn) SetUnicastTTL(ttl int) error {
+	if ttl < 1 || ttl > 255 {
+		return fmt.Errorf("transport: unicast TTL %d, want 1..255", ttl)
+	}
+	if c.family == 4 {
+		return c.p4.SetTTL(ttl)
+	}
+	if err := c.p6.SetHopLimit(ttl); err != nil {
+		return err
+	}
+	c.unicastHop = ttl
+	return nil
+}
+
+// checkGroup rejects a group that is not multicast or not of the family.
+func (c *Conn) checkGroup(group netip.Addr) error {
+	if !group.IsMulticast() || c.fits(group) != nil {
+		return fmt.Errorf("transport: %v is not an IPv%d multicast group", group, c.family)
+	}
+	return nil
+}
+
+// fits says whether a is a valid address of the socket's family.
+func (c *Conn) fits(a netip.Addr) error {
+	if !a.IsValid() || (c.family == 4) != a.Is4() || a.Is4In6() {
+		return fmt.Errorf("transport: %v is not an IPv%d address", a, c.family)
+	}
+	return nil
+}
+
+// JoinGroup joins group (224.0.0.18 / ff02::12 or vrrp_mcast_group4/6) on the
+// socket's interface.
+func (c *Conn) JoinGroup(group netip.Addr) error {
+	if err := c.checkGroup(group); err != nil {
+		return err
+	}
+	ga := &net.IPAddr{IP: group.AsSlice()}
+	var err error
+	if c.family == 4 {
+		err = c.p4.JoinGroup(c.ifi, ga)
+	} else {
+		err = c.p6.JoinGroup(c.ifi, ga)
+	}
+	if err != nil {
+		return fmt.Errorf("transport: join %v on %s: %w", group, c.ifi.Name, err)
+	}
+	return nil
+}
+
+// LeaveGroup leaves a group joined with JoinGroup.
+func (c *Conn) LeaveGroup(group netip.Addr) error {
+	if err := c.checkGroup(group); err != nil {
+		return err
+	}
+	ga := &net.IPAddr{IP: group.AsSlice()}
+	var err error
+	if c.family == 4 {
+		err = c.p4.LeaveGroup(c.ifi, ga)
+	} else {
+		err = c.p6.LeaveGroup(c.ifi, ga)
+	}
+	if err != nil {
+		return fmt.Errorf("transport: leave %v on %s: %w", group, c.ifi.Name, err)
+	}
+	return nil
+}
+
+// ReadFrom returns the VRRP payload (IPv4 header stripped) and its metadata.
+//
+// b should be large enough for any datagram (64 KiB): a datagram that fills b
+// is reported as ErrTruncated, as the socket API does not say whether more was
+// cut off.
+func (c *Conn) ReadFrom(b []byte) (int, Meta, error) {
+	var (
+		n    int
+		meta Meta
+		src  net.Addr
+		err  error
+	)
+	if c.family == 4 {
+		var cm *ipv4.ControlMessage
+		n, cm, src, err = c.p4.ReadFrom(b)
+		if err == nil && cm != nil {
+			meta.Dst = toAddr(cm.Dst)
+			meta.TTL = cm.TTL
+			meta.IfIndex = cm.IfIndex
+		}
+	} else {
+		var cm *ipv6.ControlMessage
+		n, cm, src, err = c.p6.ReadFrom(b)
+		if err == nil && cm != nil {
+			meta.Dst = toAddr(cm.Dst)
+			meta.TTL = cm.HopLimit
+			meta.IfIndex = cm.IfIndex
+		}
+	}
+	if err != nil {
+		return 0, Meta{}, err
+	}
+	if ia, ok := src.(*net.IPAddr); ok {
+		meta.Src = toAddr(ia.IP)
+	}
+	if n >= len(b) {
+		return n, meta, ErrTruncated
+	}
+	return n, meta, nil
+}
+
+// toAddr converts a net.IP to a zoneless netip.Addr, IPv4 in its 4-byte form.
+func toAddr(ip net.IP) netip.Addr {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+// WriteTo sends payload from src to dst with TTL/hop limit 255 (unicast too: keepalived sends 255).
+//
+// src must be an address of the interface (the kernel refuses others); the
+// zero Addr lets the kernel choose. The payload goes out as is: for IPv6 the
+// kernel does not touch the checksum the codec put in.
+func (c *Conn) WriteTo(payload []byte, src, dst netip.Addr) error {
+	if err := c.fits(dst); err != nil {
+		return err
+	}
+	if src.IsValid() {
+		if err := c.fits(src); err != nil {
+			return err
+		}
+	}
+	var (
+		n   int
+		err error
+	)
+	if c.family == 4 {
+		cm := &ipv4.ControlMessage{IfIndex: c.ifi.Index}
+		if src.IsValid() {
+			cm.Src = src.AsSlice()
+		}
+		n, err = c.p4.WriteTo(payload, cm, &net.IPAddr{IP: dst.AsSlice()})
+	} else {
+		cm := &ipv6.ControlMessage{IfIndex: c.ifi.Index, HopLimit: c.unicastHop}
+		if dst.IsMulticast() {
+			cm.HopLimit = vrrpTTL
+		}
+		if src.IsValid() {
+			cm.Src = src.AsSlice()
+		}
+		to := &net.IPAddr{IP: dst.AsSlice()}
+		if dst.IsLinkLocalUnicast() {
+			to.Zone = c.ifi.Name
+		}
+		n, err = c.p6.WriteTo(payload, cm, to)
+	}
+	if err != nil {
+		return fmt.Errorf("transport: send %v -> %v on %s: %w", src, dst, c.ifi.Name, err)
+	}
+	if n != len(payload) {
+		return fmt.Errorf("transport: send %v -> %v on %s: wrote %d of %d bytes", src, dst, c.ifi.Name, n, len(payload))
+	}
+	return nil
+}
+
+// SetReadDeadline makes a blocked ReadFrom return at t (a time in the past:
+// at once); the zero time removes the deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	return c.pc.SetReadDeadline(t)
+}
+
+// Close closes the socket; a blocked ReadFrom returns an error wrapping
+// net.ErrClosed.
+func (c *Conn) Close() error {
+	return c.pc.Close()
+}

@@ -1,0 +1,185 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// readBufSize holds any IP datagram, so ErrTruncated never fires for a
+// well-formed one.
+const readBufSize = 64 << 10
+
+// maxReadErrors is how many read errors in a row Run takes as passing trouble
+// before it gives up and reports the last one.
+const maxReadErrors = 100
+
+// reader is what the Mux needs from a Conn; tests give it a fake.
+type reader interface {
+	ReadFrom(b []byte) (int, Meta, error)
+	SetReadDeadline(t time.Time) error
+}
+
+// Received is one packet handed to a subscriber.
+type Received struct {
+	Meta
+	Payload []byte // a private copy: the subscriber may keep or change it
+}
+
+// MuxStats counts what the Mux did with the packets it read.
+type MuxStats struct {
+	Read        uint64 // datagrams read from the socket
+	Delivered   uint64 // copies queued to subscribers
+	UnknownVRID uint64 // dropped: no subscriber for the VRID
+	QueueFull   uint64 // dropped for one subscriber: its channel was full
+	Short       uint64 // dropped: too short to hold a VRID, or truncated
+	ReadErrors  uint64 // failed reads (other than the Mux being stopped)
+}
+
+// Mux shares one Conn among all instances on an interface+family: it reads in one goroutine and
+// dispatches by VRID (byte 1 of the payload) to subscribers; packets for no subscriber are counted
+// (unknown VRID) and dropped.
+//
+// Several subscribers may share a VRID (e.g. a reload overlapping old and
+// new instance); each gets its own copy. A subscriber that does not keep up
+// loses packets (counted as QueueFull) rather than stalling the others.
+type Mux struct {
+	r   reader
+	log *slog.Logger
+
+	mu   sync.RWMutex
+	subs map[uint8][]chan Received
+
+	read, delivered, unknown, queueFull, short, readErrors atomic.Uint64
+}
+
+// NewMux makes a Mux reading from c. log may be nil.
+func NewMux(c *Conn, log *slog.Logger) *Mux {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return newMux(c, log.With("interface", c.Interface().Name, "family", c.Family()))
+}
+
+func newMux(r reader, log *slog.Logger) *Mux {
+	return &Mux{r: r, log: log, subs: make(map[uint8][]chan Received)}
+}
+
+// Subscribe returns a channel that receives every packet for vrid, with room
+// for buffer packets (at least 1), and the function that ends the
+// subscription. The channel is never closed, so that a reader selecting on it
+// cannot mistake the end for a packet; after unsubscribing, stop reading it.
+// Unsubscribing twice is harmless.
+func (m *Mux) Subscribe(vrid uint8, buffer int) (<-chan Received, func()) {
+	ch := make(chan Received, max(buffer, 1))
+	m.mu.Lock()
+	m.subs[vrid] = append(m.subs[vrid], ch)
+	m.mu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			rest := slices.DeleteFunc(m.subs[vrid], func(c chan Received) bool { return c == ch })
+			if len(rest) == 0 {
+				delete(m.subs, vrid)
+			} else {
+				m.subs[vrid] = rest
+			}
+		})
+	}
+}
+
+// Run reads and dispatches until ctx is done or the Conn closes, both of
+// which return nil. It gives up with an error only after many read errors in
+// a row. Run one at a time.
+func (m *Mux) Run(ctx context.Context) error {
+	// A deadline left over from an earlier Run would end this one at once.
+	if err := m.r.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("transport: mux: clear read deadline: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() {
+		// A deadline in the past wakes the blocked read; closing the Conn
+		// would work too, but it is not the Mux's to close.
+		_ = m.r.SetReadDeadline(time.Unix(1, 0))
+	})
+	defer stop()
+	buf := make([]byte, readBufSize)
+	errorsInRow := 0
+	for {
+		n, meta, err := m.r.ReadFrom(buf)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, net.ErrClosed):
+			m.log.Debug("socket closed, mux stops")
+			return nil
+		case errors.Is(err, ErrTruncated):
+			m.read.Add(1)
+			m.short.Add(1)
+			m.log.Debug("dropped truncated packet", "src", meta.Src, "size", n)
+			continue
+		case err != nil:
+			m.readErrors.Add(1)
+			errorsInRow++
+			if errorsInRow >= maxReadErrors {
+				return fmt.Errorf("transport: mux: %d read errors in a row, last: %w", errorsInRow, err)
+			}
+			m.log.Warn("read failed", "err", err)
+			continue
+		}
+		errorsInRow = 0
+		m.read.Add(1)
+		m.dispatch(buf[:n], meta)
+	}
+}
+
+func (m *Mux) dispatch(p []byte, meta Meta) {
+	if len(p) < 2 {
+		m.short.Add(1)
+		m.log.Debug("dropped packet too short for a VRID", "src", meta.Src, "size", len(p))
+		return
+	}
+	vrid := p[1]
+	// The read lock is held across the sends so that an unsubscribe cannot
+	// slip between looking a channel up and using it; sends never block.
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	subs := m.subs[vrid]
+	if len(subs) == 0 {
+		m.unknown.Add(1)
+		m.log.Debug("dropped packet for unknown VRID", "vrid", vrid, "src", meta.Src, "dst", meta.Dst)
+		return
+	}
+	for _, ch := range subs {
+		select {
+		case ch <- Received{Meta: meta, Payload: bytes.Clone(p)}:
+			m.delivered.Add(1)
+		default:
+			m.queueFull.Add(1)
+			m.log.Warn("dropped packet: instance queue full", "vrid", vrid, "src", meta.Src)
+		}
+	}
+}
+
+// UnknownVRID returns how many packets had no subscriber for their VRID.
+func (m *Mux) UnknownVRID() uint64 { return m.unknown.Load() }
+
+// Stats returns all counters. Safe to call from any goroutine.
+func (m *Mux) Stats() MuxStats {
+	return MuxStats{
+		Read:        m.read.Load(),
+		Delivered:   m.delivered.Load(),
+		UnknownVRID: m.unknown.Load(),
+		QueueFull:   m.queueFull.Load(),
+		Short:       m.short.Load(),
+		ReadErrors:  m.readErrors.Load(),
+	}
+}
