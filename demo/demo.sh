@@ -19,7 +19,9 @@
 set -Eeuo pipefail
 export LC_ALL=C # "." as the decimal point of $EPOCHREALTIME and printf
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+script_dir=${BASH_SOURCE[0]%/*}
+[[ $script_dir == "${BASH_SOURCE[0]}" ]] && script_dir=.
+REPO=$(cd "$script_dir/.." && pwd)
 VIGIL=${VIGIL:-$REPO/bin/vigil}
 GO=${GO:-go}
 
@@ -167,11 +169,28 @@ holder() {
 	echo "$out"
 }
 
+# check_alive: Vigil and the web servers must keep running; if one has
+# exited there is no point waiting for anything.
+check_alive() {
+	local role
+	for role in vigil-node1 vigil-node2 web-node1 web-node2; do
+		[[ -n ${PID[$role]:-} ]] || continue
+		if ! kill -0 "${PID[$role]}" 2>/dev/null; then
+			local log=$TMP/${role#*-}/vigil.log
+			[[ $role == web-* ]] && log=$TMP/${role#*-}/web.log
+			echo "   --- $log ---"
+			tail -n 15 "$log" 2>/dev/null | sed 's/^/   /'
+			die "$role exited unexpectedly"
+		fi
+	done
+}
+
 # wait_holder WANT TIMEOUT_S: wait until exactly WANT holds the VIP.
 wait_holder() {
 	local want=$1 limit_us=$(($2 * 1000000)) start
 	start=$(now_us)
 	while (($(now_us) - start < limit_us)); do
+		check_alive
 		[[ $(holder) == "$want" ]] && return 0
 		sleep 0.05
 	done
@@ -200,6 +219,25 @@ show_log_tail() {
 		echo "   --- last lines of Vigil's log on $n ---"
 		tail -n 15 "$TMP/$n/vigil.log" 2>/dev/null | sed 's/^/   /'
 	done
+}
+
+# state_changes prints the state changes both Vigils logged, in time order,
+# on the demo's clock.
+state_changes() {
+	local n line ts us what
+	for n in "${NODES[@]}"; do
+		{ grep -F 'msg="state change"' "$TMP/$n/vigil.log" 2>/dev/null || true; } | while IFS= read -r line; do
+			ts=${line#time=}
+			ts=${ts%% *}
+			us=$(date -d "$ts" +%s%6N 2>/dev/null) || us=$T0_US
+			if [[ $line =~ from=([A-Z]+)\ to=([A-Z]+)\ reason=\"?([^\"]*) ]]; then
+				what=$(printf '%-6s -> %-6s  (%s)' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}")
+			else
+				what=${line#*msg=\"state change\" }
+			fi
+			printf '%d\t[%s]  %s  %s\n' "$us" "$n" "$(fmt_us $((us - T0_US)))" "$what"
+		done
+	done | sort -n -k1,1 | cut -f2-
 }
 
 # ---------------------------------------------------------------- build
@@ -273,6 +311,7 @@ EOF
 		>"$TMP/$n/web.log" 2>&1 &
 	PID[web-$n]=$!
 done
+T0_US=$(now_us)
 for n in "${NODES[@]}"; do
 	# Vigil's state file (addresses to remove after a crash) goes in the
 	# temp dir: the two nodes share this machine's /run.
@@ -282,18 +321,11 @@ for n in "${NODES[@]}"; do
 	echo "   $n: $(basename "$VIGIL") -f $TMP/$n/keepalived.conf -l -p $TMP/$n/vigil.pid   (pid ${PID[vigil-$n]})"
 done
 
-T0_US=$(now_us)
 say "waiting for node1 to become master and add the VIP (at most 15 s)"
 if ! wait_holder node1 15; then
 	show_log_tail
 	die "node1 did not take the VIP within 15 s (holder now: '$(holder)')"
 fi
-for n in "${NODES[@]}"; do
-	if ! kill -0 "${PID[web-$n]}" 2>/dev/null; then
-		cat "$TMP/$n/web.log" >&2
-		die "the web server on $n is not running"
-	fi
-done
 say "node1 holds the VIP"
 
 section "Who is master? The master is the node whose eth0 holds the VIP"
@@ -349,19 +381,12 @@ done
 stop_pid prober
 
 section "What Vigil logged: every VRRP state change, both nodes in time order"
-for n in "${NODES[@]}"; do
-	{ grep -F 'msg="state change"' "$TMP/$n/vigil.log" 2>/dev/null || true; } | while IFS= read -r line; do
-		ts=${line#time=}
-		ts=${ts%% *}
-		us=$(date -d "$ts" +%s%6N 2>/dev/null) || us=$T0_US
-		if [[ $line =~ from=([A-Z]+)\ to=([A-Z]+)\ reason=\"?([^\"]*) ]]; then
-			what=$(printf '%-6s -> %-6s  (%s)' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}")
-		else
-			what=${line#*msg=\"state change\" }
-		fi
-		printf '%d\t[%s]  %s  %s\n' "$us" "$n" "$(fmt_us $((us - T0_US)))" "$what"
-	done
-done | sort -n -k1,1 | cut -f2-
+timeline=$(state_changes)
+if [[ -n $timeline ]]; then
+	echo "$timeline"
+else
+	echo "   (no state change found in the Vigil logs: has their format changed?)"
+fi
 
 echo
 if [[ -n $FAILED ]]; then

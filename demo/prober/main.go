@@ -106,9 +106,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	tr := newTracker(o.t0)
 	ord := newReorder()
-	// Enough room that no sender ever blocks: at most timeout/interval
-	// requests can be in flight, plus one.
-	maxInflight := int(o.timeout/o.interval) + 2
+	// About timeout/interval requests are in flight during an outage; twice
+	// that leaves room for scheduling delays on a loaded machine. The
+	// results channel holds them all, so no request goroutine ever blocks.
+	maxInflight := 2*int(o.timeout/o.interval) + 4
 	results := make(chan result, maxInflight)
 	inflight, seq := 0, 0
 	handle := func(r result) {
@@ -127,7 +128,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			handle(r)
 		case now := <-ticker.C:
 			if inflight >= maxInflight {
-				continue // cannot happen with the sizing above; never block the ticker
+				continue // skip this tick rather than pile up requests
 			}
 			inflight++
 			go func(seq int, sent time.Time) {

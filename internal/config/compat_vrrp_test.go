@@ -32,7 +32,7 @@ func vrrpCompatTables() []struct {
 // vrrpCompatStatus classifies a keyword by what its handler reports on a bare
 // use: "not supported" warning, "deprecated" warning, or neither.
 func vrrpCompatStatus(block, name string, h handler) string {
-	if block == "top" && (name == "virtual_server" || name == "virtual_server_group") {
+	if block == "top" && (name == "virtual_server" || name == "virtual_server_group" || name == "SSL") {
 		return "lvs-side"
 	}
 	p := &parser{cfg: newConfig()}

@@ -18,10 +18,10 @@ import (
 // output: go test ./internal/config -run TestGolden -update
 var update = flag.Bool("update", false, "rewrite testdata/golden/*.txt with the current output")
 
-// goldenGlobs selects the golden files this runner owns. The LVS side keeps
-// its own runner for lvs_*.txt until it switches to this one by adding its
-// pattern here.
-var goldenGlobs = []string{"vrrp_*.txt"}
+// goldenGlobs selects the golden files: the VRRP side and the LVS side share
+// this runner and its format (configuration, "-- want --", then the
+// diagnostics and, when there is no error, the whole model as JSON).
+var goldenGlobs = []string{"vrrp_*.txt", "lvs_*.txt"}
 
 // goldenSep separates the configuration from the expected output.
 const goldenSep = "-- want --\n"

@@ -27,4 +27,7 @@ type Config struct {
 
 	VirtualServerGroups []*VirtualServerGroup `json:"virtual_server_groups,omitempty"`
 	VirtualServers      []*VirtualServer      `json:"virtual_servers,omitempty"`
+	// SSL is the top-level SSL block: the client certificate and CA that
+	// SSL_GET checkers use. Nil when the file has none.
+	SSL *SSLConfig `json:"ssl,omitempty"`
 }

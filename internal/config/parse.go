@@ -15,6 +15,7 @@ func Parse(nodes []*Node, opts LoadOptions) (*Config, Diagnostics) {
 	p.walk(nodes, topKeywords(), "")
 	p.finish()
 	p.validate(opts)
+	p.validateLVS()
 	p.diags.Sort()
 	return p.cfg, p.diags
 }
@@ -71,6 +72,7 @@ func topKeywords() keywords {
 		"vrrp_instance":            (*parser).vrrpInstance,
 		"virtual_server_group":     (*parser).virtualServerGroup,
 		"virtual_server":           (*parser).virtualServer,
+		"SSL":                      (*parser).topSSL,
 	}
 }
 

@@ -1269,6 +1269,19 @@ func (p *parser) sslBlock(n *Node) *SSLConfig {
 	return s
 }
 
+// topSSL stores the top-level SSL block in the model. keepalived keeps one
+// SSL context; a second block replaces the first, so Vigil says so.
+func (p *parser) topSSL(n *Node) {
+	s := p.sslBlock(n)
+	if s == nil {
+		return
+	}
+	if prev := p.cfg.SSL; prev != nil {
+		p.diags.Warnf(n.Pos, "SSL block already given at %s; this one replaces it", prev.Pos)
+	}
+	p.cfg.SSL = s
+}
+
 // sslKeywords is the table of the SSL block.
 func sslKeywords(s *SSLConfig) keywords {
 	return keywords{

@@ -292,7 +292,3 @@ func deprecated(h handler, instead string) handler {
 		p.diags.Warnf(n.Pos, "%s is deprecated; use %s", n.Name, instead)
 	}
 }
-
-// ignoreBlock accepts a keyword and whatever it contains without storing
-// anything; used only where keepalived itself ignores the input.
-func ignoreBlock(p *parser, n *Node) {}

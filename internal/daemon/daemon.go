@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"vigil/internal/config"
 )
@@ -44,6 +46,11 @@ func Run(ctx context.Context, o Options) error {
 		o.StateDir = DefaultStateDir
 	}
 	log := newLogger(o)
+	// Catch SIGHUP from the start: its default action would kill us, and a
+	// reload sent while we are still starting must not take the node down.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, diags := config.Load(o.ConfigFile, config.LoadOptions{
 		ReadOptions: config.ReadOptions{ConfigID: o.ConfigID},
 		HostChecks:  true,
@@ -85,11 +92,59 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	log.Info("vigil started", "config", o.ConfigFile, "instances", len(cfg.Instances))
-	<-ctx.Done()
+	d := &daemon{o: o, log: log, vrrp: v}
+	d.loop(ctx, hup)
 	log.Info("stopping")
 	v.stop()
 	log.Info("stopped")
 	return nil
+}
+
+// daemon is the running process: one event loop owns reloads, so two can
+// never interleave.
+type daemon struct {
+	o    Options
+	log  *slog.Logger
+	vrrp *vrrpRunner
+}
+
+// loop runs until ctx is done, reloading on SIGHUP.
+func (d *daemon) loop(ctx context.Context, hup <-chan os.Signal) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := d.reload(ctx); err != nil {
+				d.log.Error("reload refused; the running configuration is unchanged", "err", err)
+			}
+		}
+	}
+}
+
+// reload loads and validates the configuration file again and, only if it
+// is valid, applies it as a difference to what runs.
+func (d *daemon) reload(ctx context.Context) error {
+	d.log.Info("reloading", "config", d.o.ConfigFile)
+	cfg, diags := config.Load(d.o.ConfigFile, config.LoadOptions{
+		ReadOptions: config.ReadOptions{ConfigID: d.o.ConfigID},
+		HostChecks:  true,
+	})
+	diags.Sort()
+	for _, dg := range diags {
+		lvl := slog.LevelWarn
+		if dg.Severity == config.Error {
+			lvl = slog.LevelError
+		}
+		d.log.Log(ctx, lvl, dg.Msg, "pos", dg.Pos.String())
+	}
+	if err := diags.Err(); err != nil {
+		return err
+	}
+	sum, err := d.vrrp.reload(cfg)
+	d.log.Info("reloaded", "unchanged", sum.Unchanged, "addresses_changed", sum.AddressesChanged,
+		"restarted", sum.Restarted, "added", sum.Added, "removed", sum.Removed)
+	return err
 }
 
 // newLogger builds the structured logger: text on stderr (the journal under

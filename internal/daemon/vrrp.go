@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -19,16 +20,46 @@ import (
 
 // vrrpRunner owns the running VRRP side: one goroutine per instance, one
 // socket (and reader) per interface and family, the host address manager.
+// Its methods are called from the daemon's one event loop (start, reload,
+// stop), never concurrently; mu only guards the instance map against the
+// link watcher and status readers.
 type vrrpRunner struct {
-	log       *slog.Logger
-	mgr       *host.Manager
-	ann       *host.Announcer
+	log *slog.Logger
+	mgr *host.Manager
+	ann *host.Announcer
+
+	instCtx context.Context // parent of every instance's context
+	cancel  context.CancelFunc
+	watchWG sync.WaitGroup
+
 	conns     map[connKey]*sharedConn
-	instances []*vrrp.Instance
-	cancel    context.CancelFunc // stops the instances
-	instWG    sync.WaitGroup
-	muxCancel context.CancelFunc // stops the socket readers, after the instances
+	muxCtx    context.Context
+	muxCancel context.CancelFunc
 	muxWG     sync.WaitGroup
+
+	mu      sync.Mutex
+	running map[instKey]*runningInstance
+	order   []instKey // start order, for stable listings
+}
+
+// instKey identifies an instance across reloads the way keepalived matches
+// them: VRID, family, interface, and unicast versus multicast.
+type instKey struct {
+	vrid    uint8
+	family  int
+	ifname  string
+	unicast bool
+}
+
+func keyOf(ic vrrp.InstanceConfig) instKey {
+	return instKey{ic.VRID, ic.Family, ic.Interface, ic.Unicast}
+}
+
+// runningInstance is one started instance and how to stop it.
+type runningInstance struct {
+	inst   *vrrp.Instance
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Run and the change reader have returned
 }
 
 type connKey struct {
@@ -61,10 +92,9 @@ type hostAddresses struct {
 func (h hostAddresses) Add(v vrrp.VIP) error    { return h.mgr.Add(hostAddress(v, h.dev)) }
 func (h hostAddresses) Remove(v vrrp.VIP) error { return h.mgr.Remove(hostAddress(v, h.dev)) }
 
-// startVRRP translates every instance, then opens sockets and starts them.
-// Translation comes first so that a config that cannot run (no address to
-// send from, say) fails before any socket is opened or address is added.
-func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, log *slog.Logger) (*vrrpRunner, error) {
+// translate turns every instance of cfg into what the vrrp package runs,
+// collecting every problem. It touches nothing.
+func translate(cfg *config.Config) ([]vrrp.InstanceConfig, error) {
 	var icfgs []vrrp.InstanceConfig
 	var errs []error
 	for _, in := range cfg.Instances {
@@ -73,12 +103,25 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, log *sl
 			errs = append(errs, fmt.Errorf("%s: %w", in.Pos, err))
 			continue
 		}
+		if !ic.Group.IsValid() {
+			ic.Group = vrrp.MulticastGroup4
+			if ic.Family == 6 {
+				ic.Group = vrrp.MulticastGroup6
+			}
+		}
 		icfgs = append(icfgs, ic)
 	}
-	if err := errors.Join(errs...); err != nil {
+	return icfgs, errors.Join(errs...)
+}
+
+// startVRRP translates every instance, then opens sockets and starts them.
+// Translation comes first so that a config that cannot run (no address to
+// send from, say) fails before any socket is opened or address is added.
+func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, log *slog.Logger) (*vrrpRunner, error) {
+	icfgs, err := translate(cfg)
+	if err != nil {
 		return nil, err
 	}
-
 	mgr, err := host.NewManager(filepath.Join(stateDir, "addresses.json"), log)
 	if err != nil {
 		return nil, err
@@ -91,105 +134,209 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, log *sl
 		return nil, fmt.Errorf("cleaning up after an earlier run: %w", err)
 	}
 
-	r := &vrrpRunner{log: log, mgr: mgr, ann: host.NewAnnouncer(log), conns: map[connKey]*sharedConn{}}
-	muxCtx, muxCancel := context.WithCancel(context.Background())
-	r.muxCancel = muxCancel
-	instCtx, cancel := context.WithCancel(ctx)
-	r.cancel = cancel
+	r := &vrrpRunner{
+		log:     log,
+		mgr:     mgr,
+		ann:     host.NewAnnouncer(log),
+		conns:   map[connKey]*sharedConn{},
+		running: map[instKey]*runningInstance{},
+	}
+	r.muxCtx, r.muxCancel = context.WithCancel(context.Background())
+	r.instCtx, r.cancel = context.WithCancel(ctx)
 
-	type started struct {
-		inst *vrrp.Instance
-		in   <-chan vrrp.Received
-	}
-	var todo []started
-	for _, ic := range icfgs {
-		sc, err := r.conn(muxCtx, ic.Interface, ic.Family)
-		if err != nil {
-			r.stop()
-			return nil, fmt.Errorf("vrrp_instance %s: %w", ic.Name, err)
-		}
-		if !ic.Unicast {
-			g := ic.Group
-			if !g.IsValid() {
-				g = vrrp.MulticastGroup4
-				if ic.Family == 6 {
-					g = vrrp.MulticastGroup6
-				}
-			}
-			if !sc.joined[g] {
-				if err := sc.conn.JoinGroup(g); err != nil {
-					r.stop()
-					return nil, fmt.Errorf("vrrp_instance %s: joining %s on %s: %w", ic.Name, g, ic.Interface, err)
-				}
-				sc.joined[g] = true
-			}
-		}
-		inst, err := vrrp.NewInstance(ic, vrrp.Deps{
-			Sender:    connSender{sc.conn},
-			Addresses: hostAddresses{mgr: mgr, dev: ic.Interface},
-			Announcer: r.ann,
-			Clock:     vrrp.SystemClock(),
-		}, log) // the instance adds its own name and VRID to its log lines
-		if err != nil {
-			r.stop()
-			return nil, fmt.Errorf("vrrp_instance %s: %w", ic.Name, err)
-		}
-		sub, unsub := sc.mux.Subscribe(ic.VRID, 256)
-		in := make(chan vrrp.Received, 256)
-		r.muxWG.Add(1)
-		go func() {
-			defer r.muxWG.Done()
-			defer unsub()
-			forward(muxCtx, sub, in)
-		}()
-		r.instances = append(r.instances, inst)
-		todo = append(todo, started{inst, in})
-	}
-
-	// Link state: start from what the interfaces are now, then follow
-	// netlink's link events.
-	for _, inst := range r.instances {
-		ifname := inst.Config().Interface
-		if up, err := host.LinkUp(ifname); err != nil {
-			log.Warn("cannot read link state; assuming up", "instance", inst.Config().Name, "interface", ifname, "err", err)
-		} else {
-			inst.SetInterfaceUp(up)
-		}
-	}
-	links, err := host.WatchLinks(instCtx)
+	links, err := host.WatchLinks(r.instCtx)
 	if err != nil {
 		r.stop()
 		return nil, fmt.Errorf("watching links: %w", err)
 	}
-	r.instWG.Add(1)
+	r.watchWG.Add(1)
 	go func() {
-		defer r.instWG.Done()
+		defer r.watchWG.Done()
 		for ev := range links {
-			for _, inst := range r.instances {
-				if inst.Config().Interface == ev.Name {
-					inst.SetInterfaceUp(ev.Up)
+			r.mu.Lock()
+			for _, ri := range r.running {
+				if ri.inst.Config().Interface == ev.Name {
+					ri.inst.SetInterfaceUp(ev.Up && !ev.Deleted)
 				}
 			}
+			r.mu.Unlock()
 		}
 	}()
 
-	for _, s := range todo {
-		s := s
-		r.instWG.Add(2)
-		go func() {
-			defer r.instWG.Done()
-			if err := s.inst.Run(instCtx, s.in); err != nil && !errors.Is(err, context.Canceled) {
-				log.Error("instance stopped with an error", "instance", s.inst.Config().Name, "err", err)
-			}
-		}()
-		go func() {
-			defer r.instWG.Done()
-			for ch := range s.inst.Changes() {
-				_ = ch // transitions are logged by the instance itself; notify hooks attach here
-			}
-		}()
+	for _, ic := range icfgs {
+		if err := r.startInstance(ic); err != nil {
+			r.stop()
+			return nil, err
+		}
 	}
 	return r, nil
+}
+
+// startInstance opens (or shares) the socket, joins the group and starts
+// one instance.
+func (r *vrrpRunner) startInstance(ic vrrp.InstanceConfig) error {
+	sc, err := r.conn(ic.Interface, ic.Family)
+	if err != nil {
+		return fmt.Errorf("vrrp_instance %s: %w", ic.Name, err)
+	}
+	if !ic.Unicast && !sc.joined[ic.Group] {
+		if err := sc.conn.JoinGroup(ic.Group); err != nil {
+			return fmt.Errorf("vrrp_instance %s: joining %s on %s: %w", ic.Name, ic.Group, ic.Interface, err)
+		}
+		sc.joined[ic.Group] = true
+	}
+	inst, err := vrrp.NewInstance(ic, vrrp.Deps{
+		Sender:    connSender{sc.conn},
+		Addresses: hostAddresses{mgr: r.mgr, dev: ic.Interface},
+		Announcer: r.ann,
+		Clock:     vrrp.SystemClock(),
+	}, r.log) // the instance adds its own name and VRID to its log lines
+	if err != nil {
+		return fmt.Errorf("vrrp_instance %s: %w", ic.Name, err)
+	}
+	// Start from the interface's state now; the link watcher follows it.
+	if up, err := host.LinkUp(ic.Interface); err != nil {
+		r.log.Warn("cannot read link state; assuming up", "instance", ic.Name, "interface", ic.Interface, "err", err)
+	} else {
+		inst.SetInterfaceUp(up)
+	}
+
+	ctx, cancel := context.WithCancel(r.instCtx)
+	ri := &runningInstance{inst: inst, cancel: cancel, done: make(chan struct{})}
+	sub, unsub := sc.mux.Subscribe(ic.VRID, 256)
+	in := make(chan vrrp.Received, 256)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		defer unsub()
+		forward(ctx, sub, in)
+	}()
+	go func() {
+		defer wg.Done()
+		if err := inst.Run(ctx, in); err != nil {
+			r.log.Error("instance stopped with an error", "instance", ic.Name, "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for range inst.Changes() {
+			// Transitions are logged by the instance itself; notify and
+			// status subscribers attach here.
+		}
+	}()
+	go func() {
+		wg.Wait()
+		close(ri.done)
+	}()
+
+	k := keyOf(ic)
+	r.mu.Lock()
+	r.running[k] = ri
+	r.order = append(r.order, k)
+	r.mu.Unlock()
+	return nil
+}
+
+// stopInstance stops one instance (priority 0 if master, VIPs removed) and
+// waits for it.
+func (r *vrrpRunner) stopInstance(k instKey) {
+	r.mu.Lock()
+	ri := r.running[k]
+	delete(r.running, k)
+	for i, o := range r.order {
+		if o == k {
+			r.order = append(r.order[:i], r.order[i+1:]...)
+			break
+		}
+	}
+	r.mu.Unlock()
+	if ri == nil {
+		return
+	}
+	ri.cancel()
+	<-ri.done
+}
+
+// reloadVRRP applies a new configuration as a difference: an instance whose
+// configuration did not change is not touched at all (no transition, no
+// advert gap); one whose only change is its address lists gets them updated
+// in place; one that changed otherwise is restarted; removed ones release
+// their VIPs with priority 0; new ones start. A configuration that cannot be
+// translated is refused before anything changes.
+func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
+	var sum reloadSummary
+	icfgs, err := translate(cfg)
+	if err != nil {
+		return sum, err
+	}
+	want := map[instKey]vrrp.InstanceConfig{}
+	for _, ic := range icfgs {
+		want[keyOf(ic)] = ic
+	}
+	r.mu.Lock()
+	old := append([]instKey(nil), r.order...)
+	r.mu.Unlock()
+	for _, k := range old {
+		if _, ok := want[k]; !ok {
+			r.log.Info("reload: instance removed; releasing it", "vrid", k.vrid, "interface", k.ifname)
+			r.stopInstance(k)
+			sum.Removed++
+		}
+	}
+	var errs []error
+	for _, ic := range icfgs {
+		k := keyOf(ic)
+		r.mu.Lock()
+		ri := r.running[k]
+		r.mu.Unlock()
+		switch {
+		case ri == nil:
+			r.log.Info("reload: new instance", "instance", ic.Name)
+			if err := r.startInstance(ic); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			sum.Added++
+		case reflect.DeepEqual(ri.inst.Config(), ic):
+			sum.Unchanged++
+		case sameButAddresses(ri.inst.Config(), ic):
+			ri.inst.UpdateVIPs(ic.VIPs, ic.ExcludedVIPs)
+			sum.AddressesChanged++
+		default:
+			r.log.Info("reload: instance changed; restarting it", "instance", ic.Name)
+			r.stopInstance(k)
+			if err := r.startInstance(ic); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			sum.Restarted++
+		}
+	}
+	return sum, errors.Join(errs...)
+}
+
+// reloadSummary counts what a reload did, for the log.
+type reloadSummary struct {
+	Unchanged, AddressesChanged, Restarted, Added, Removed int
+}
+
+// sameButAddresses reports whether a and b differ at most in their address
+// lists.
+func sameButAddresses(a, b vrrp.InstanceConfig) bool {
+	a.VIPs, a.ExcludedVIPs, b.VIPs, b.ExcludedVIPs = nil, nil, nil, nil
+	return reflect.DeepEqual(a, b)
+}
+
+// snapshots returns the state of every running instance, in start order.
+func (r *vrrpRunner) snapshots() []vrrp.Snapshot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]vrrp.Snapshot, 0, len(r.order))
+	for _, k := range r.order {
+		out = append(out, r.running[k].inst.Snapshot())
+	}
+	return out
 }
 
 // primaryAddr is host.PrimaryAddr with the family as 4 or 6.
@@ -215,8 +362,8 @@ func forward(ctx context.Context, sub <-chan transport.Received, in chan<- vrrp.
 			select {
 			case in <- r:
 			default:
-				// The instance is behind; dropping the oldest news is what a
-				// full socket buffer would do too, and never blocks the reader.
+				// The instance is behind; dropping the newest packet is what
+				// a full socket buffer would do too, and never blocks the reader.
 			}
 		}
 	}
@@ -224,7 +371,7 @@ func forward(ctx context.Context, sub <-chan transport.Received, in chan<- vrrp.
 
 // conn returns the shared socket for an interface and family, opening it
 // and starting its reader on first use.
-func (r *vrrpRunner) conn(ctx context.Context, ifname string, family int) (*sharedConn, error) {
+func (r *vrrpRunner) conn(ifname string, family int) (*sharedConn, error) {
 	k := connKey{ifname, family}
 	if sc, ok := r.conns[k]; ok {
 		return sc, nil
@@ -238,7 +385,7 @@ func (r *vrrpRunner) conn(ctx context.Context, ifname string, family int) (*shar
 	r.muxWG.Add(1)
 	go func() {
 		defer r.muxWG.Done()
-		if err := sc.mux.Run(ctx); err != nil && ctx.Err() == nil {
+		if err := sc.mux.Run(r.muxCtx); err != nil && r.muxCtx.Err() == nil {
 			r.log.Error("socket reader stopped", "interface", ifname, "family", family, "err", err)
 		}
 	}()
@@ -249,13 +396,16 @@ func (r *vrrpRunner) conn(ctx context.Context, ifname string, family int) (*shar
 // its VIPs), then closes the sockets and removes anything still recorded as
 // ours, so no address is left behind.
 func (r *vrrpRunner) stop() {
-	if r.cancel != nil {
-		r.cancel()
+	r.mu.Lock()
+	keys := append([]instKey(nil), r.order...)
+	r.mu.Unlock()
+	// Cancel all first so they release in parallel, then wait for each.
+	r.cancel()
+	for _, k := range keys {
+		r.stopInstance(k)
 	}
-	r.instWG.Wait()
-	if r.muxCancel != nil {
-		r.muxCancel()
-	}
+	r.watchWG.Wait()
+	r.muxCancel()
 	for _, sc := range r.conns {
 		sc.conn.Close()
 	}
@@ -263,7 +413,5 @@ func (r *vrrpRunner) stop() {
 	if err := r.mgr.RemoveAll(); err != nil {
 		r.log.Error("removing addresses", "err", err)
 	}
-	if r.ann != nil {
-		r.ann.Close()
-	}
+	r.ann.Close()
 }

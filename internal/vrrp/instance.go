@@ -209,6 +209,11 @@ type Counters struct {
 // Snapshot is a copy of an instance's state for status and metrics.
 type Snapshot struct {
 	Name              string
+	Interface         string
+	VRID              uint8
+	Version           uint8
+	Family            int
+	VIPs              []netip.Prefix // advertised addresses, then excluded ones
 	State             State
 	BasePriority      uint8
 	EffectivePriority uint8
@@ -447,6 +452,11 @@ func (i *Instance) Run(ctx context.Context, in <-chan Received) error {
 
 // handle runs one event through the machine and executes the actions.
 func (i *Instance) handle(ev Event) {
+	if u, ok := ev.(vipUpdate); ok {
+		i.applyVIPs(u)
+		i.publish()
+		return
+	}
 	now := i.deps.Clock.Now()
 	for _, a := range i.m.Handle(now, ev) {
 		i.execute(now, a)
@@ -701,8 +711,19 @@ func (i *Instance) checkAddrList(src netip.Addr, got []netip.Addr) {
 func (i *Instance) publish() {
 	base, eff := i.m.Priority()
 	addr, prio := i.m.Master()
+	var vips []netip.Prefix
+	for _, list := range [][]VIP{i.cfg.VIPs, i.cfg.ExcludedVIPs} {
+		for _, v := range list {
+			vips = append(vips, v.Prefix)
+		}
+	}
 	s := Snapshot{
 		Name:              i.cfg.Name,
+		Interface:         i.cfg.Interface,
+		VRID:              i.cfg.VRID,
+		Version:           i.cfg.Version,
+		Family:            i.cfg.Family,
+		VIPs:              vips,
 		State:             i.m.State(),
 		BasePriority:      base,
 		EffectivePriority: eff,

@@ -79,7 +79,8 @@ func needVigil(t testing.TB) {
 
 // Daemon is a process started in a host's namespace by StartDaemon, with
 // its output in a log file under the test's temporary directory. The tail of
-// the log is printed when the test fails.
+// the log is printed when the test fails, or always when the environment
+// variable VIGIL_E2E_LOGS is set.
 type Daemon struct {
 	t       testing.TB
 	Host    *netlab.Host
@@ -94,9 +95,21 @@ type Daemon struct {
 // the result). extraEnv is added to the environment (KEY=VALUE).
 func StartDaemon(t testing.TB, h *netlab.Host, label, dir string, extraEnv []string, bin string, args ...string) *Daemon {
 	t.Helper()
-	logPath := filepath.Join(dir, strings.ReplaceAll(label, "/", "_")+".log")
-	if err := os.WriteFile(logPath, nil, 0o644); err != nil {
-		t.Fatalf("e2e: log file: %v", err)
+	// A daemon restarted in the same directory gets a log of its own
+	// (label#2.log, ...), so that each log tells one run's story.
+	base := strings.ReplaceAll(label, "/", "_")
+	logPath := filepath.Join(dir, base+".log")
+	for n := 2; ; n++ {
+		f, err := os.OpenFile(logPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err == nil {
+			f.Close()
+			break
+		}
+		if !errors.Is(err, os.ErrExist) || n > 100 {
+			t.Fatalf("e2e: log file: %v", err)
+		}
+		label = fmt.Sprintf("%s#%d", strings.TrimSuffix(label, fmt.Sprintf("#%d", n-1)), n)
+		logPath = filepath.Join(dir, fmt.Sprintf("%s#%d.log", base, n))
 	}
 	// netlab.Host.Start captures output in memory; a shell in front sends
 	// it to the log file instead, so that a daemon's output survives the
@@ -114,7 +127,7 @@ func StartDaemon(t testing.TB, h *netlab.Host, label, dir string, extraEnv []str
 	t.Cleanup(func() {
 		// Stop first so the log is complete, then show it if needed.
 		d.Stop()
-		if t.Failed() {
+		if t.Failed() || os.Getenv("VIGIL_E2E_LOGS") != "" {
 			t.Logf("--- last lines of %s (%s) ---\n%s", d.Label, d.LogFile, d.Tail(60))
 		}
 	})

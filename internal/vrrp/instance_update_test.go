@@ -1,0 +1,65 @@
+package vrrp
+
+import (
+	"net/netip"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestInstanceUpdateVIPs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet()
+		a := net.add(t, instCfg("A", addrA, 150))
+		b := net.add(t, instCfg("B", addrB, 100))
+		a.start(t.Context())
+		b.start(t.Context())
+		settle(5 * time.Second)
+		wantState(t, a, StateMaster)
+		changesBefore := a.inst.Snapshot().Counters.BecomeMaster
+
+		const extra = "10.0.0.101/24"
+		keep := VIP{Prefix: netip.MustParsePrefix(vip)}
+		add := VIP{Prefix: netip.MustParsePrefix(extra)}
+		annBefore := len(a.ann.list())
+		// The backup is reloaded first, so it expects the new list by the
+		// time the master advertises it.
+		b.inst.UpdateVIPs([]VIP{keep, add}, nil)
+		a.inst.UpdateVIPs([]VIP{keep, add}, nil)
+		synctest.Wait()
+		if !a.addrs.holds(vip) || !a.addrs.holds(extra) {
+			t.Fatalf("master after adding a VIP holds %v/%v", a.addrs.holds(vip), a.addrs.holds(extra))
+		}
+		if b.addrs.count() != 0 {
+			t.Fatalf("backup took %d addresses on update", b.addrs.count())
+		}
+		if a.addrs.removes != 0 {
+			t.Errorf("the unchanged VIP was removed %d times", a.addrs.removes)
+		}
+		anns := a.ann.list()[annBefore:]
+		if len(anns) != 1 || len(anns[0].addrs) != 1 || anns[0].addrs[0] != add.Prefix.Addr() {
+			t.Errorf("announcements after update = %+v, want one for the new VIP only", anns)
+		}
+		settle(3 * time.Second)
+		wantState(t, a, StateMaster)
+		wantState(t, b, StateBackup)
+		if s := a.inst.Snapshot(); s.Counters.BecomeMaster != changesBefore || len(s.VIPs) != 2 {
+			t.Errorf("after update: become master %d (was %d), VIPs %v", s.Counters.BecomeMaster, changesBefore, s.VIPs)
+		}
+		if s := b.inst.Snapshot(); s.Counters.AddrListErrors != 0 {
+			t.Errorf("backup saw %d address-list mismatches", s.Counters.AddrListErrors)
+		}
+
+		// Removing the first VIP takes it off the master and leaves the other.
+		a.inst.UpdateVIPs([]VIP{add}, nil)
+		synctest.Wait()
+		if a.addrs.holds(vip) || !a.addrs.holds(extra) {
+			t.Errorf("after removing %s: holds old=%v new=%v", vip, a.addrs.holds(vip), a.addrs.holds(extra))
+		}
+		a.stop(t)
+		b.stop(t)
+		if a.addrs.count() != 0 {
+			t.Errorf("addresses left after stop: %d", a.addrs.count())
+		}
+	})
+}
