@@ -396,6 +396,9 @@ type UDPCheck struct {
 // FileCheck is the FILE_CHECK specific part.
 type FileCheck struct {
 	TrackFile string `json:"track_file"`
+	// TrackFilePos is where track_file was given, for the error when it
+	// names no track_file block.
+	TrackFilePos Pos `json:"-"`
 	// Weight overrides the track_file's own weight when set.
 	Weight  *int32 `json:"weight,omitempty"`
 	Reverse bool   `json:"reverse,omitempty"`

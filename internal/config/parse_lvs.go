@@ -252,6 +252,7 @@ func (p *parser) virtualServerGroup(n *Node) {
 		return
 	}
 	g := &VirtualServerGroup{Pos: n.Pos, Name: n.Args[0]}
+	before := len(p.diags)
 	for _, e := range n.Block {
 		if e.HasBlock {
 			p.diags.Errorf(e.Pos, "virtual_server_group %s: entry %q does not take a { ... } block", g.Name, e.Name)
@@ -264,7 +265,10 @@ func (p *parser) virtualServerGroup(n *Node) {
 		p.vsgRange(g, e)
 	}
 	if len(g.Ranges) == 0 && len(g.Fwmarks) == 0 {
-		p.diags.Errorf(n.Pos, "virtual_server_group %s has no valid entries", g.Name)
+		if !p.errorsSince(before) {
+			p.diags.Errorf(n.Pos, "virtual_server_group %s has no valid entries", g.Name)
+		}
+		p.groupBroken(g.Name)
 		return
 	}
 	var v4, v6, bare bool
@@ -277,9 +281,18 @@ func (p *parser) virtualServerGroup(n *Node) {
 	}
 	if v4 && v6 && bare {
 		p.diags.Errorf(n.Pos, "virtual_server_group %s mixes IPv4 and IPv6 addresses, so its fwmarks need a family (fwmark N inet|inet6)", g.Name)
+		p.groupBroken(g.Name)
 		return
 	}
 	p.cfg.VirtualServerGroups = append(p.cfg.VirtualServerGroups, g)
+}
+
+// groupBroken records a virtual_server_group rejected with an error.
+func (p *parser) groupBroken(name string) {
+	if p.brokenGroups == nil {
+		p.brokenGroups = map[string]bool{}
+	}
+	p.brokenGroups[name] = true
 }
 
 // vsgFwmark parses "fwmark N [inet|inet6]" inside a group.
@@ -396,6 +409,50 @@ func lastInPrefix(pfx netip.Prefix) netip.Addr {
 }
 
 // ---------------------------------------------------------------------------
+// Table reuse
+
+// lvsTables keeps one keyword table per block kind for a whole parse.
+// Building a table allocates a closure per keyword; doing it for each of
+// ten thousand virtual servers (and their real servers and checkers) was
+// most of the parse time. A table is bound to the block being parsed
+// before the walk; blocks of one kind never nest, so a binding is never
+// replaced while it is in use.
+type lvsTables struct {
+	vsKW     keywords
+	vsBind   func(*vsState)
+	rsKW     keywords
+	rsBind   func(*rsState)
+	connKW   keywords
+	connBind func(*Checker)
+}
+
+func (t *lvsTables) vs(st *vsState) keywords {
+	if t.vsKW == nil {
+		t.vsKW, t.vsBind = vsKeywordsBound()
+	}
+	t.vsBind(st)
+	return t.vsKW
+}
+
+func (t *lvsTables) rs(rst *rsState) keywords {
+	if t.rsKW == nil {
+		t.rsKW, t.rsBind = rsKeywordsBound()
+	}
+	t.rsBind(rst)
+	return t.rsKW
+}
+
+// conn is the table of TCP_CHECK and PING_CHECK, which have no keywords
+// of their own.
+func (t *lvsTables) conn(c *Checker) keywords {
+	if t.connKW == nil {
+		t.connKW, t.connBind = commonCheckKeywordsBound(true)
+	}
+	t.connBind(c)
+	return t.connKW
+}
+
+// ---------------------------------------------------------------------------
 // virtual_server
 
 // vsState is what parsing a virtual_server needs beyond the model: whether
@@ -410,6 +467,9 @@ type vsState struct {
 	ipFamilyNode   *Node
 	schedFlagNodes map[string]*Node
 	rs             []*rsState
+	// rsRejected is set when a real_server line was rejected, so an
+	// empty server list is not reported a second time.
+	rsRejected bool
 }
 
 // rsState records how a real server was written.
@@ -458,7 +518,7 @@ func (p *parser) virtualServer(n *Node) {
 		}
 	}
 	st := &vsState{vs: vs, schedFlagNodes: map[string]*Node{}}
-	p.walk(n.Block, vsKeywords(st), "virtual_server "+strings.Join(n.Args, " "))
+	p.walk(n.Block, p.tables.vs(st), "virtual_server "+strings.Join(n.Args, " "))
 	if p.finishVirtualServer(st) {
 		p.cfg.VirtualServers = append(p.cfg.VirtualServers, vs)
 	}
@@ -466,9 +526,23 @@ func (p *parser) virtualServer(n *Node) {
 
 // vsKeywords is the keyword table of a virtual_server block.
 func vsKeywords(st *vsState) keywords {
+	kw, bind := vsKeywordsBound()
+	bind(st)
+	return kw
+}
+
+// vsKeywordsBound builds the virtual_server table once; bind points its
+// handlers at the block being parsed. The handlers read st and vs only
+// when called, never while the table is built, so one table serves every
+// virtual_server of a file (see lvsTables).
+func vsKeywordsBound() (keywords, func(*vsState)) {
+	var st *vsState
 	var vs *VirtualServer
-	if st != nil {
-		vs = st.vs
+	bind := func(s *vsState) {
+		st, vs = s, nil
+		if s != nil {
+			vs = s.vs
+		}
 	}
 	schedFlag := func(p *parser, n *Node) {
 		if p.noBlock(n) && p.nargs(n, 0, 0) {
@@ -644,7 +718,7 @@ func vsKeywords(st *vsState) keywords {
 		"real_server": func(p *parser, n *Node) { p.realServer(st, n) },
 	}
 	addTiming(kw, func() *Timing { return &vs.Timing }, 1)
-	return kw
+	return kw, bind
 }
 
 // addTiming adds the inherited timing keywords to kw; minRetry is 1 on
@@ -672,26 +746,39 @@ func (p *parser) realServer(st *vsState, n *Node) {
 	a, ok := parseAddr(n.Args[0])
 	if !ok {
 		p.diags.Errorf(n.Pos, "real_server: %q is not an IP address", n.Args[0])
+		st.rsRejected = true
 		return
 	}
 	rst := &rsState{rs: &RealServer{Pos: n.Pos, Addr: a, Weight: 1}}
 	if len(n.Args) == 2 {
 		port, ok := p.portArg(n, n.Args[1], 0)
 		if !ok {
+			st.rsRejected = true
 			return
 		}
 		rst.rs.Port = port
 	}
-	p.walk(n.Block, rsKeywords(rst), "real_server "+strings.Join(n.Args, " "))
+	p.walk(n.Block, p.tables.rs(rst), "real_server "+strings.Join(n.Args, " "))
 	st.rs = append(st.rs, rst)
 	st.vs.RealServers = append(st.vs.RealServers, rst.rs)
 }
 
 // rsKeywords is the keyword table of a real_server block.
 func rsKeywords(rst *rsState) keywords {
+	kw, bind := rsKeywordsBound()
+	bind(rst)
+	return kw
+}
+
+// rsKeywordsBound is vsKeywordsBound for real_server blocks.
+func rsKeywordsBound() (keywords, func(*rsState)) {
+	var rst *rsState
 	var rs *RealServer
-	if rst != nil {
-		rs = rst.rs
+	bind := func(s *rsState) {
+		rst, rs = s, nil
+		if s != nil {
+			rs = s.rs
+		}
 	}
 	kw := keywords{
 		"weight": func(p *parser, n *Node) {
@@ -726,7 +813,7 @@ func rsKeywords(rst *rsState) keywords {
 	for kind := range checkerTables {
 		kw[string(kind)] = func(p *parser, n *Node) { p.checker(rs, kind, n) }
 	}
-	return kw
+	return kw, bind
 }
 
 // ---------------------------------------------------------------------------
@@ -770,7 +857,12 @@ func (p *parser) checker(rs *RealServer, kind CheckerKind, n *Node) {
 	case CheckBFD:
 		c.BFD = &BFDCheck{}
 	}
-	kw := checkerTables[kind](c)
+	var kw keywords
+	if kind == CheckTCP || kind == CheckPing {
+		kw = p.tables.conn(c)
+	} else {
+		kw = checkerTables[kind](c)
+	}
 	var hosts []*Checker
 	if kind == CheckSMTP {
 		// The deprecated host{} sub-blocks: each is one more SMTP check
@@ -826,13 +918,13 @@ func (p *parser) checkConn(c *Checker, n *Node) bool {
 func (p *parser) checkerComplete(c *Checker, n *Node) bool {
 	switch {
 	case c.HTTP != nil && len(c.HTTP.URLs) == 0:
-		p.diags.Errorf(n.Pos, "%s needs at least one url { path ... } block", c.Kind)
+		p.missing(n, "url", "%s needs at least one url { path ... } block", c.Kind)
 	case c.Misc != nil && c.Misc.Path == "":
-		p.diags.Errorf(n.Pos, "MISC_CHECK needs misc_path")
+		p.missing(n, "misc_path", "MISC_CHECK needs misc_path")
 	case c.File != nil && c.File.TrackFile == "":
-		p.diags.Errorf(n.Pos, "FILE_CHECK needs track_file")
+		p.missing(n, "track_file", "FILE_CHECK needs track_file")
 	case c.BFD != nil && c.BFD.Name == "":
-		p.diags.Errorf(n.Pos, "BFD_CHECK needs name")
+		p.missing(n, "name", "BFD_CHECK needs name")
 	case c.UDP != nil && c.UDP.MinReplyLength > c.UDP.MaxReplyLength:
 		p.diags.Errorf(n.Pos, "UDP_CHECK: min_reply_length %d is greater than max_reply_length %d, so the check could never pass", c.UDP.MinReplyLength, c.UDP.MaxReplyLength)
 	default:
@@ -855,6 +947,16 @@ func (p *parser) checkerComplete(c *Checker, n *Node) bool {
 // commonCheckKeywords returns the keywords every checker accepts; conn adds
 // the connection options (all checkers but MISC_CHECK).
 func commonCheckKeywords(c *Checker, conn bool) keywords {
+	kw, bind := commonCheckKeywordsBound(conn)
+	bind(c)
+	return kw
+}
+
+// commonCheckKeywordsBound is vsKeywordsBound for the keywords every
+// checker shares.
+func commonCheckKeywordsBound(conn bool) (keywords, func(*Checker)) {
+	var c *Checker
+	bind := func(x *Checker) { c = x }
 	kw := keywords{
 		"alpha":            func(p *parser, n *Node) { p.setFlagPtr(n, &c.Alpha) },
 		"log_all_failures": func(p *parser, n *Node) { p.setFlag(n, &c.LogAllFailures) },
@@ -862,9 +964,9 @@ func commonCheckKeywords(c *Checker, conn bool) keywords {
 	addTiming(kw, func() *Timing { return &c.Timing }, 0)
 	if !conn {
 		delete(kw, "connect_timeout")
-		return kw
+		return kw, bind
 	}
-	addr := func(dst *netip.Addr) handler {
+	addr := func(dst func() *netip.Addr) handler {
 		return func(p *parser, n *Node) {
 			s, ok := p.oneArg(n)
 			if !ok {
@@ -875,22 +977,22 @@ func commonCheckKeywords(c *Checker, conn bool) keywords {
 				p.diags.Errorf(n.Pos, "%s: %q is not an IP address", n.Name, s)
 				return
 			}
-			*dst = a
+			*dst() = a
 		}
 	}
-	port := func(dst *uint16) handler {
+	port := func(dst func() *uint16) handler {
 		return func(p *parser, n *Node) {
 			if s, ok := p.oneArg(n); ok {
 				if v, ok := p.portArg(n, s, 1); ok {
-					*dst = v
+					*dst() = v
 				}
 			}
 		}
 	}
-	kw["connect_ip"] = addr(&c.ConnectIP)
-	kw["bindto"] = addr(&c.BindTo)
-	kw["connect_port"] = port(&c.ConnectPort)
-	kw["bind_port"] = port(&c.BindPort)
+	kw["connect_ip"] = addr(func() *netip.Addr { return &c.ConnectIP })
+	kw["bindto"] = addr(func() *netip.Addr { return &c.BindTo })
+	kw["connect_port"] = port(func() *uint16 { return &c.ConnectPort })
+	kw["bind_port"] = port(func() *uint16 { return &c.BindPort })
 	kw["bind_if"] = func(p *parser, n *Node) {
 		s, ok := p.oneArg(n)
 		if !ok {
@@ -907,7 +1009,7 @@ func commonCheckKeywords(c *Checker, conn bool) keywords {
 			c.Fwmark = v
 		}
 	}
-	return kw
+	return kw, bind
 }
 
 // httpKeywords is the table of HTTP_GET and SSL_GET.
@@ -1230,7 +1332,10 @@ func parseHexWords(words []string, wild bool) (data, mask HexBytes, ok bool) {
 // fileKeywords is the table of FILE_CHECK.
 func fileKeywords(c *Checker) keywords {
 	return keywords{
-		"track_file": func(p *parser, n *Node) { p.setString(n, &c.File.TrackFile) },
+		"track_file": func(p *parser, n *Node) {
+			p.setString(n, &c.File.TrackFile)
+			c.File.TrackFilePos = n.Pos
+		},
 		"weight": func(p *parser, n *Node) {
 			if !p.noBlock(n) || !p.nargs(n, 1, 2) {
 				return

@@ -310,14 +310,20 @@ func (p *parser) vrrpInstance(n *Node) {
 		kw[k] = func(p *parser, c *Node) {
 			before := len(p.diags)
 			h(p, c)
-			if !p.diags[before:].HasErrors() {
+			if !p.errorsSince(before) {
 				vi.set[name] = true
+			} else {
+				vi.set[rejectedKey(name)] = true
 			}
 		}
 	}
 	p.walk(n.Block, kw, "vrrp_instance "+vi.Name)
 	p.cfg.Instances = append(p.cfg.Instances, vi)
 }
+
+// rejectedKey is the key under which an instance's set map records a
+// keyword that was given but rejected; no keyword starts with "!".
+func rejectedKey(name string) string { return "!" + name }
 
 // instanceKeywords is the vrrp_instance keyword table, writing into vi.
 func instanceKeywords(vi *VRRPInstance) keywords {
@@ -421,9 +427,7 @@ func instanceKeywords(vi *VRRPInstance) keywords {
 		"notify_priority_changes":    setBool(&vi.NotifyPriorityChanges),
 		"smtp_alert":                 setBool(&vi.SMTPAlert),
 		"kernel_rx_buf_size":         u(setInt(&vi.KernelRxBufSize, 0, maxInt)),
-		"lvs_sync_daemon_interface": func(p *parser, n *Node) {
-			p.diags.Errorf(n.Pos, "lvs_sync_daemon_interface is obsolete; use lvs_sync_daemon in global_defs")
-		},
+		"lvs_sync_daemon_interface":  func(p *parser, n *Node) { p.lvsSyncDaemonInterface(vi, n) },
 	}
 	for k, h := range trackKeywords(&vi.Track) {
 		kw[k] = h
@@ -432,6 +436,24 @@ func instanceKeywords(vi *VRRPInstance) keywords {
 		kw[k] = h
 	}
 	return kw
+}
+
+// lvsSyncDaemonInterface handles the old per-instance form of
+// lvs_sync_daemon. keepalived 2.2.7 still honours it (with a deprecation
+// message) as "lvs_sync_daemon IF INSTANCE" unless the global form is set,
+// so Vigil does the same rather than rejecting working files.
+func (p *parser) lvsSyncDaemonInterface(vi *VRRPInstance, n *Node) {
+	p.diags.Warnf(n.Pos, "lvs_sync_daemon_interface is deprecated; use lvs_sync_daemon in global_defs")
+	if !p.noBlock(n) || !p.nargs(n, 1, 1) {
+		return
+	}
+	g := &p.cfg.Global
+	if g.LVSSyncDaemon != nil {
+		p.diags.Warnf(n.Pos, "lvs_sync_daemon_interface: lvs_sync_daemon is already set (%s %s); ignored", g.LVSSyncDaemon.Interface, g.LVSSyncDaemon.Instance)
+		return
+	}
+	p.notSupported(n)
+	g.LVSSyncDaemon = &LVSSyncDaemon{Interface: n.Args[0], Instance: vi.Name}
 }
 
 // flagTo handles a keyword that takes no argument and sets *dst to v.
@@ -572,7 +594,7 @@ func (p *parser) authentication(vi *VRRPInstance, n *Node) {
 	a := &Authentication{}
 	p.walk(n.Block, authKeywords(a), "authentication")
 	if a.Type == "" {
-		p.diags.Errorf(n.Pos, "authentication: auth_type is required")
+		p.missing(n, "auth_type", "authentication: auth_type is required")
 		return
 	}
 	if a.Type == AuthPass && a.Pass == "" {
@@ -1329,7 +1351,7 @@ func scriptKeywords(s *VRRPScript) keywords {
 func trackFileKeywords(tf *TrackFile) keywords {
 	return keywords{
 		"file":   setString(&tf.File),
-		"weight": func(p *parser, c *Node) { p.weightReverse(c, &tf.Weight, &tf.Reverse, -(1<<31 - 1), 1<<31-1) },
+		"weight": func(p *parser, c *Node) { p.weightReverse(c, &tf.Weight, &tf.Reverse, -254, 254) },
 		"init_file": func(p *parser, c *Node) {
 			if !p.noBlock(c) || !p.nargs(c, 0, 2) {
 				return
@@ -1384,7 +1406,7 @@ func trackProcessKeywords(tp *TrackProcess) keywords {
 			}
 		},
 		"weight":          func(p *parser, c *Node) { p.weightReverse(c, &tp.Weight, &tp.Reverse, -254, 254) },
-		"quorum":          setInt(&tp.Quorum, 0, 65535),
+		"quorum":          setInt(&tp.Quorum, 1, 65535),
 		"quorum_max":      setIntPtr(&tp.QuorumMax, 0, 65535),
 		"fork_delay":      delay(&tp.ForkDelay),
 		"terminate_delay": delay(&tp.TerminateDelay),

@@ -21,6 +21,20 @@ type keywords map[string]handler
 type parser struct {
 	cfg   *Config
 	diags Diagnostics
+	// brokenGroups names the virtual_server_groups dropped because their
+	// entries had errors, so references to them do not add a second,
+	// misleading "not defined" error.
+	brokenGroups map[string]bool
+	// tables are the LVS keyword tables, built once per parse.
+	tables lvsTables
+}
+
+// errorsSince reports whether an error was added after the first n
+// diagnostics. Checks for something missing from a block use it to stay
+// quiet when the block's own lines were already rejected: the missing
+// piece is then a consequence, and the first error must be the cause.
+func (p *parser) errorsSince(n int) bool {
+	return p.diags[n:].HasErrors()
 }
 
 // walk dispatches each node of a block to its handler; where names the block
@@ -32,7 +46,9 @@ func (p *parser) walk(nodes []*Node, kw keywords, where string) {
 			p.unknown(n, kw, where)
 			continue
 		}
+		before := len(p.diags)
 		h(p, n)
+		p.checkActing(n, where, before)
 	}
 }
 
@@ -93,6 +109,18 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// missing reports that block n lacks the keyword kw, unless a line with
+// that keyword is there: it was rejected, its own error says why, and
+// "missing" would only repeat the mistake under a different name.
+func (p *parser) missing(n *Node, kw string, format string, args ...any) {
+	for _, c := range n.Block {
+		if c.Name == kw {
+			return
+		}
+	}
+	p.diags.Errorf(n.Pos, format, args...)
 }
 
 // nargs checks that n has between lo and hi arguments (hi < 0: no upper bound).
@@ -191,7 +219,7 @@ func (p *parser) flag(n *Node) (bool, bool) {
 // notSupported warns that a keyword is understood but Vigil does not act on
 // it yet; the warning is the contract that nothing is silently ignored.
 func (p *parser) notSupported(n *Node) {
-	p.diags.Warnf(n.Pos, "%s is parsed but not supported yet; it has no effect", n.Name)
+	p.diags.Warnf(n.Pos, "%s is parsed but %s; it has no effect", n.Name, notSupportedPhrase)
 }
 
 // The constructors below build handlers for the common keyword shapes, so a

@@ -80,6 +80,19 @@ func (p *parser) finish() {
 			vi.Accept = !vi.StrictMode || vi.Priority == 255
 		}
 		vi.IPv6 = instanceIsIPv6(vi)
+		if !vi.McastDstIP.IsValid() && len(vi.UnicastPeers) == 0 {
+			// The global groups apply to instances that name none. Only a
+			// non-standard one is written into the instance, so the model
+			// of an ordinary file stays as it was; the standard groups are
+			// what the VRRP engine uses when none is given.
+			grp := g.VRRPMcastGroup4
+			if vi.IPv6 {
+				grp = g.VRRPMcastGroup6
+			}
+			if grp != defaultGlobal().VRRPMcastGroup4 && grp != defaultGlobal().VRRPMcastGroup6 {
+				vi.McastDstIP = grp
+			}
+		}
 		if !set["version"] {
 			vi.Version = g.VRRPVersion
 			if vi.IPv6 {
@@ -261,10 +274,10 @@ func (p *parser) validateInstance(vi *VRRPInstance, checkRefs func(string, *Trac
 	errf := func(format string, args ...any) {
 		p.diags.Errorf(vi.Pos, where+": "+format, args...)
 	}
-	if !vi.set["virtual_router_id"] {
+	if !vi.set["virtual_router_id"] && !vi.set[rejectedKey("virtual_router_id")] {
 		errf("virtual_router_id is required")
 	}
-	if vi.Interface == "" {
+	if vi.Interface == "" && !vi.set[rejectedKey("interface")] {
 		// keepalived.conf(5) allows omitting it with unicast, but
 		// keepalived 2.2.7 rejects such an instance ("Unknown interface").
 		errf("interface is required")

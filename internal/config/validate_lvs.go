@@ -44,7 +44,9 @@ func (p *parser) finishVirtualServer(st *vsState) bool {
 		seen[key] = rs
 	}
 	if len(vs.RealServers) == 0 {
-		p.diags.Errorf(vs.Pos, "%s has no real_server", name)
+		if !st.rsRejected {
+			p.diags.Errorf(vs.Pos, "%s has no real_server", name)
+		}
 		ok = false
 	}
 	if !ok {
@@ -340,7 +342,7 @@ func (p *parser) checkerRefs(vs *VirtualServer, trackFiles, bfds map[string]bool
 	for _, rs := range vs.RealServers {
 		for _, c := range rs.Checkers {
 			if c.File != nil && !trackFiles[c.File.TrackFile] {
-				p.diags.Errorf(c.Pos, "FILE_CHECK: no track_file %s is defined", c.File.TrackFile)
+				p.diags.Errorf(c.File.TrackFilePos, "FILE_CHECK: no track_file %s is defined", c.File.TrackFile)
 				ok = false
 			}
 			if c.BFD != nil && !bfds[c.BFD.Name] {
@@ -356,7 +358,9 @@ func (p *parser) checkerRefs(vs *VirtualServer, trackFiles, bfds map[string]bool
 func (p *parser) groupChecks(vs *VirtualServer, g *VirtualServerGroup) bool {
 	name := vsName(vs)
 	if g == nil {
-		p.diags.Errorf(vs.Pos, "%s: no virtual_server_group %s is defined", name, vs.Group)
+		if !p.brokenGroups[vs.Group] {
+			p.diags.Errorf(vs.Pos, "%s: no virtual_server_group %s is defined", name, vs.Group)
+		}
 		return false
 	}
 	var gfam IPFamily

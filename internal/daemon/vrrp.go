@@ -9,11 +9,15 @@ import (
 	"path/filepath"
 	"reflect"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"vigil/internal/config"
 	"vigil/internal/host"
+	"vigil/internal/notify"
+	"vigil/internal/track"
 	"vigil/internal/vrrp"
 	"vigil/internal/vrrp/transport"
 )
@@ -40,6 +44,12 @@ type vrrpRunner struct {
 	mu      sync.Mutex
 	running map[instKey]*runningInstance
 	order   []instKey // start order, for stable listings
+
+	// targets are the trackers' view of the instances, by name; they
+	// outlive instance restarts (see trackTarget).
+	targets  map[string]*trackTarget
+	trk      *trackers
+	notifier atomic.Pointer[notify.Notifier]
 }
 
 // instKey identifies an instance across reloads the way keepalived matches
@@ -60,6 +70,7 @@ type runningInstance struct {
 	inst   *vrrp.Instance
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Run and the change reader have returned
+	target *trackTarget
 }
 
 type connKey struct {
@@ -140,6 +151,7 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, log *sl
 		ann:     host.NewAnnouncer(log),
 		conns:   map[connKey]*sharedConn{},
 		running: map[instKey]*runningInstance{},
+		targets: map[string]*trackTarget{},
 	}
 	r.muxCtx, r.muxCancel = context.WithCancel(context.Background())
 	r.instCtx, r.cancel = context.WithCancel(ctx)
@@ -159,10 +171,30 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, log *sl
 					ri.inst.SetInterfaceUp(ev.Up && !ev.Deleted)
 				}
 			}
+			trk := r.trk
 			r.mu.Unlock()
+			if trk != nil {
+				trk.set.SetInterface(ev.Name, ev.Up && !ev.Deleted)
+			}
 		}
 	}()
 
+	n, err := notify.New(cfg, notify.Options{Log: log})
+	if err != nil {
+		r.stop()
+		return nil, err
+	}
+	r.notifier.Store(n)
+	trk, err := newTrackers(cfg, r.trackTargets(cfg), log)
+	if err != nil {
+		r.stop()
+		return nil, err
+	}
+	r.trk = trk
+	// Trackers first, so each instance starts with its tracked state
+	// (a failed script already counted) rather than learning it a moment
+	// after it has taken a role.
+	trk.start(r.instCtx, log)
 	for _, ic := range icfgs {
 		if err := r.startInstance(ic); err != nil {
 			r.stop()
@@ -170,6 +202,35 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, log *sl
 		}
 	}
 	return r, nil
+}
+
+// trackTargets returns the targets of cfg's instances, keeping the existing
+// ones (and their remembered state) for names that are still there.
+func (r *vrrpRunner) trackTargets(cfg *config.Config) map[string]track.Target {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]track.Target{}
+	for _, in := range cfg.Instances {
+		t, ok := r.targets[in.Name]
+		if !ok {
+			t = &trackTarget{}
+			r.targets[in.Name] = t
+		}
+		out[in.Name] = t
+	}
+	return out
+}
+
+// target returns the tracker target of an instance name.
+func (r *vrrpRunner) target(name string) *trackTarget {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.targets[name]
+	if !ok {
+		t = &trackTarget{}
+		r.targets[name] = t
+	}
+	return t
 }
 
 // startInstance opens (or shares) the socket, joins the group and starts
@@ -201,8 +262,11 @@ func (r *vrrpRunner) startInstance(ic vrrp.InstanceConfig) error {
 		inst.SetInterfaceUp(up)
 	}
 
+	tgt := r.target(ic.Name)
+	tgt.attach(inst)
+
 	ctx, cancel := context.WithCancel(r.instCtx)
-	ri := &runningInstance{inst: inst, cancel: cancel, done: make(chan struct{})}
+	ri := &runningInstance{inst: inst, cancel: cancel, done: make(chan struct{}), target: tgt}
 	sub, unsub := sc.mux.Subscribe(ic.VRID, 256)
 	in := make(chan vrrp.Received, 256)
 	var wg sync.WaitGroup
@@ -220,9 +284,14 @@ func (r *vrrpRunner) startInstance(ic vrrp.InstanceConfig) error {
 	}()
 	go func() {
 		defer wg.Done()
-		for range inst.Changes() {
-			// Transitions are logged by the instance itself; notify and
-			// status subscribers attach here.
+		// Transitions are logged by the instance itself; here they go to
+		// the notify scripts, FIFOs and mail.
+		for ch := range inst.Changes() {
+			if ev, ok := notifyEvent(ch); ok {
+				if n := r.notifier.Load(); n != nil {
+					n.Notify(ev)
+				}
+			}
 		}
 	}()
 	go func() {
@@ -256,6 +325,7 @@ func (r *vrrpRunner) stopInstance(k instKey) {
 	}
 	ri.cancel()
 	<-ri.done
+	ri.target.detach(ri.inst)
 }
 
 // reloadVRRP applies a new configuration as a difference: an instance whose
@@ -270,6 +340,19 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 	if err != nil {
 		return sum, err
 	}
+	// Everything that can fail is built before anything changes.
+	n, err := notify.New(cfg, notify.Options{Log: r.log})
+	if err != nil {
+		return sum, err
+	}
+	var newTrk *trackers
+	if r.trk == nil || r.trk.key != trackingKey(cfg) {
+		newTrk, err = newTrackers(cfg, r.trackTargets(cfg), r.log)
+		if err != nil {
+			closeNotifier(n)
+			return sum, err
+		}
+	}
 	want := map[instKey]vrrp.InstanceConfig{}
 	for _, ic := range icfgs {
 		want[keyOf(ic)] = ic
@@ -277,13 +360,33 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 	r.mu.Lock()
 	old := append([]instKey(nil), r.order...)
 	r.mu.Unlock()
+	// Removed instances go first, while the old notify settings (their
+	// notify_stop and notify_deleted) are still in force.
 	for _, k := range old {
 		if _, ok := want[k]; !ok {
-			r.log.Info("reload: instance removed; releasing it", "vrid", k.vrid, "interface", k.ifname)
+			r.mu.Lock()
+			name := r.running[k].inst.Config().Name
+			r.mu.Unlock()
+			r.log.Info("reload: instance removed; releasing it", "instance", name, "vrid", k.vrid, "interface", k.ifname)
 			r.stopInstance(k)
+			if on := r.notifier.Load(); on != nil {
+				on.Notify(notify.Event{Kind: notify.KindInstance, Name: name, State: notify.StateDeleted})
+			}
 			sum.Removed++
 		}
 	}
+	if old := r.notifier.Swap(n); old != nil {
+		go closeNotifier(old)
+	}
+	if newTrk != nil {
+		r.log.Info("reload: tracking changed; restarting the trackers")
+		r.trk.stop()
+		r.mu.Lock()
+		r.trk = newTrk
+		r.mu.Unlock()
+		newTrk.start(r.instCtx, r.log)
+	}
+
 	var errs []error
 	for _, ic := range icfgs {
 		k := keyOf(ic)
@@ -337,6 +440,13 @@ func (r *vrrpRunner) snapshots() []vrrp.Snapshot {
 		out = append(out, r.running[k].inst.Snapshot())
 	}
 	return out
+}
+
+// closeNotifier lets queued notifications finish for a bounded time.
+func closeNotifier(n *notify.Notifier) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n.Close(ctx)
 }
 
 // primaryAddr is host.PrimaryAddr with the family as 4 or 6.
@@ -405,6 +515,10 @@ func (r *vrrpRunner) stop() {
 		r.stopInstance(k)
 	}
 	r.watchWG.Wait()
+	r.trk.stop()
+	if n := r.notifier.Load(); n != nil {
+		closeNotifier(n)
+	}
 	r.muxCancel()
 	for _, sc := range r.conns {
 		sc.conn.Close()

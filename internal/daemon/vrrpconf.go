@@ -38,7 +38,9 @@ func instanceConfig(in *config.VRRPInstance, primary func(ifname string, family 
 		GarpRefresh:          in.Garp.MasterRefresh,
 		GarpRefreshRepeat:    in.Garp.MasterRefreshRepeat,
 	}
-	if in.Priority == 255 && in.State == "" {
+	if in.Priority == 255 {
+		// The address owner takes the master role at once whatever its
+		// configured state, as keepalived 2.2.7 does.
 		c.StartAsMaster = true
 	}
 	if in.Auth != nil && in.Version == 2 {

@@ -76,6 +76,11 @@ type MachineConfig struct {
 	// LocalAddr is the source address of our adverts; it breaks ties between
 	// masters of equal priority (the higher address wins).
 	LocalAddr netip.Addr
+	// Synced makes the machine a member of a vrrp_sync_group: it never takes
+	// the master role on its own. When it would (master down timer, address
+	// owner starting or leaving FAULT) it reports WantMaster and waits for a
+	// SyncMaster event; it reports changes of its own faults with OwnFault.
+	Synced bool
 }
 
 // Validate reports the first invalid field.
@@ -216,6 +221,11 @@ type Machine struct {
 	// Why the master down timer will expire, for the transition reason.
 	prioZeroFrom netip.Addr // a backup heard priority 0 from this master
 	preempting   bool       // a backup is ignoring a lower priority master
+
+	// Sync group membership (cfg.Synced).
+	syncFault       bool   // the group holds us in FAULT
+	syncFaultReason string // why, for a transition at Start
+	wantMaster      bool   // reported WantMaster{Want: true}, not withdrawn
 }
 
 // NewMachine checks cfg and returns a machine in INIT. Like keepalived it
@@ -292,6 +302,28 @@ func (m *Machine) Handle(now time.Time, ev Event) []Action {
 	if m.state == StateStop {
 		return nil
 	}
+	if !m.cfg.Synced {
+		return m.handle(now, ev)
+	}
+	// A sync group must hear of every change of what it decides on: our own
+	// faults and our readiness to be master. Both are compared around the
+	// event rather than reported at each place that changes them.
+	ownBefore, wantBefore := m.ownFaulty(), m.wantMaster
+	acts := m.handle(now, ev)
+	if own := m.ownFaulty(); own != ownBefore {
+		reason := m.ownFaultReason()
+		if !own {
+			reason = clearReason(m.cfg.Interface, ev)
+		}
+		acts = append(acts, OwnFault{Fault: own, Reason: reason})
+	}
+	if wantBefore && !m.wantMaster {
+		acts = append(acts, WantMaster{Want: false})
+	}
+	return acts
+}
+
+func (m *Machine) handle(now time.Time, ev Event) []Action {
 	switch ev := ev.(type) {
 	case Start:
 		return m.start(now)
@@ -322,14 +354,35 @@ func (m *Machine) Handle(now time.Time, ev Event) []Action {
 		return m.priorityChanged(now, ev.Delta)
 	case Shutdown:
 		return m.shutdown()
+	case SyncMaster:
+		return m.syncMaster(now, ev)
+	case SyncBackup:
+		return m.syncBackup(now, ev)
+	case SyncFault:
+		return m.syncFaultEvent(now, ev)
 	}
 	return nil
 }
 
-func (m *Machine) faulty() bool { return m.ifDown || len(m.faults) > 0 }
+// ownFaulty reports the faults of the instance itself, not the group's.
+func (m *Machine) ownFaulty() bool { return m.ifDown || len(m.faults) > 0 }
+
+func (m *Machine) faulty() bool { return m.ownFaulty() || m.syncFault }
 
 // faultReason describes the pending faults (for a transition at Start).
 func (m *Machine) faultReason() string {
+	r := m.ownFaultReason()
+	if m.syncFault {
+		if r != "" {
+			r += ", "
+		}
+		r += m.syncFaultReason
+	}
+	return r
+}
+
+// ownFaultReason describes the instance's own pending faults.
+func (m *Machine) ownFaultReason() string {
 	var parts []string
 	if m.ifDown {
 		parts = append(parts, fmt.Sprintf("interface %s down", m.cfg.Interface))
@@ -365,7 +418,7 @@ func (m *Machine) start(now time.Time) []Action {
 		m.preemptUntil = now.Add(m.cfg.PreemptDelay)
 	}
 	if m.cfg.StartAsMaster && m.owner() {
-		return m.becomeMaster(now, "initial state MASTER, address owner (priority 255)")
+		return m.ownerMaster(now, "initial state MASTER, address owner (priority 255)")
 	}
 	reason := "initial state BACKUP"
 	if m.cfg.StartAsMaster {
@@ -376,6 +429,7 @@ func (m *Machine) start(now time.Time) []Action {
 
 // enterBackup moves to BACKUP with a fresh master down timer.
 func (m *Machine) enterBackup(now time.Time, reason string) []Action {
+	m.wantMaster = false
 	m.prioZeroFrom = netip.Addr{}
 	m.preempting = false
 	m.deadline = now.Add(m.MasterDownInterval())
@@ -388,6 +442,7 @@ func (m *Machine) becomeMaster(now time.Time, reason string) []Action {
 	m.masterAdverInt = m.cfg.AdvertInterval
 	m.prioZeroFrom = netip.Addr{}
 	m.preempting = false
+	m.wantMaster = false
 	m.deadline = now.Add(m.cfg.AdvertInterval)
 	return []Action{
 		m.transition(StateMaster, reason),
@@ -434,6 +489,16 @@ func (m *Machine) timer(now time.Time) []Action {
 	default:
 		reason = "master down timer expired"
 	}
+	if m.cfg.Synced {
+		// Stay BACKUP until the whole group is ready (keepalived prefers
+		// backup to thrashing). The timer keeps running so that a group
+		// that never agrees still re-asks, and so that a master heard
+		// meanwhile withdraws the request.
+		m.wantMaster = true
+		m.prioZeroFrom = netip.Addr{}
+		m.deadline = now.Add(m.MasterDownInterval())
+		return []Action{ResetTimer{At: m.deadline}, WantMaster{Want: true, Reason: reason}}
+	}
 	return m.becomeMaster(now, reason)
 }
 
@@ -457,6 +522,9 @@ func (m *Machine) backupRx(now time.Time, ad AdvertReceived) []Action {
 		m.masterAddr, m.masterPrio = ad.Src, ad.Priority
 		m.prioZeroFrom = netip.Addr{}
 		m.preempting = false
+		// A master we accept: we no longer want the role, whatever the
+		// timer said before.
+		m.wantMaster = false
 		if m.cfg.PreemptDelay > 0 {
 			if ad.Priority >= m.eff {
 				m.preemptUntil = time.Time{}
@@ -507,7 +575,7 @@ func (m *Machine) masterRx(now time.Time, ad AdvertReceived) []Action {
 			m.deadline = now.Add(m.cfg.AdvertInterval)
 			acts = append(acts, SendAdvert{Priority: m.eff}, ResetTimer{At: m.deadline})
 		}
-		return acts
+		return append(acts, LowerPriorityAdvert{Src: ad.Src, Priority: ad.Priority})
 	case higher:
 		reason := fmt.Sprintf("higher priority %d from %s", ad.Priority, ad.Src)
 		if ad.Priority == m.eff {
@@ -531,6 +599,7 @@ func (m *Machine) masterRx(now time.Time, ad AdvertReceived) []Action {
 }
 
 func (m *Machine) enterFault(reason string) []Action {
+	m.wantMaster = false
 	switch m.state {
 	case StateBackup:
 		m.deadline = time.Time{}
@@ -555,9 +624,21 @@ func (m *Machine) leaveFault(now time.Time, reason string) []Action {
 	m.masterAdverInt = m.cfg.AdvertInterval
 	m.preemptUntil = time.Time{}
 	if m.cfg.StartAsMaster && m.owner() {
-		return m.becomeMaster(now, reason+", address owner")
+		return m.ownerMaster(now, reason+", address owner")
 	}
 	return m.enterBackup(now, reason)
+}
+
+// ownerMaster makes an address owner master at once; in a sync group it
+// becomes BACKUP and asks the group instead, since members only become
+// master together.
+func (m *Machine) ownerMaster(now time.Time, reason string) []Action {
+	if !m.cfg.Synced {
+		return m.becomeMaster(now, reason)
+	}
+	acts := m.enterBackup(now, reason+": waiting for the sync group")
+	m.wantMaster = true
+	return append(acts, WantMaster{Want: true, Reason: reason})
 }
 
 func (m *Machine) priorityChanged(now time.Time, delta int) []Action {
@@ -587,6 +668,7 @@ func (m *Machine) priorityChanged(now time.Time, delta int) []Action {
 }
 
 func (m *Machine) shutdown() []Action {
+	m.wantMaster = false
 	var acts []Action
 	wasMaster := m.state == StateMaster
 	if wasMaster {

@@ -39,7 +39,9 @@ type VIP struct {
 }
 
 // Sender sends one VRRP payload (the IP header is the transport's, with TTL /
-// hop limit 255).
+// hop limit 255). An AuthAH instance sends whole IPv4 datagrams instead (its
+// own IPv4 header, the AH header, the VRRP payload), since the ICV covers the
+// IPv4 header.
 type Sender interface {
 	Send(payload []byte, src, dst netip.Addr) error
 }
@@ -61,7 +63,7 @@ type Received struct {
 	Src, Dst netip.Addr
 	// TTL is the IPv4 TTL or IPv6 hop limit; negative when unknown.
 	TTL     int
-	Payload []byte // the VRRP payload, IP header stripped
+	Payload []byte // the VRRP payload, IP header stripped; for AuthAH the whole IPv4 datagram
 }
 
 // Deps are the instance's connections to the world. All are required.
@@ -113,6 +115,13 @@ type InstanceConfig struct {
 	GarpRepeat        int           // garp_master_repeat
 	GarpRefresh       time.Duration // garp_master_refresh; 0: none
 	GarpRefreshRepeat int           // garp_master_refresh_repeat
+	// GarpLowerPrioRepeat is garp_lower_prio_repeat: a master hearing a lower
+	// priority advert (a peer that believes it is master) sends this many
+	// rounds of announcements at once, and again GarpLowerPrioDelay later
+	// (garp_lower_prio_delay; 0: no second burst). 0 turns it off. The
+	// config layer defaults them to garp_master_repeat / garp_master_delay.
+	GarpLowerPrioDelay  time.Duration
+	GarpLowerPrioRepeat int
 }
 
 // Validate reports the first invalid field of c.
@@ -148,7 +157,8 @@ func (c InstanceConfig) Validate() error {
 		return wrap("auth_pass must be 1..8 bytes, got %d", len(c.AuthPass))
 	case len(c.VIPs) > MaxAddrs:
 		return wrap("%d virtual addresses: at most %d fit in an advertisement", len(c.VIPs), MaxAddrs)
-	case c.GarpDelay < 0 || c.GarpRefresh < 0 || c.GarpRepeat < 0 || c.GarpRefreshRepeat < 0:
+	case c.GarpDelay < 0 || c.GarpRefresh < 0 || c.GarpRepeat < 0 || c.GarpRefreshRepeat < 0 ||
+		c.GarpLowerPrioDelay < 0 || c.GarpLowerPrioRepeat < 0:
 		return wrap("negative gratuitous ARP setting")
 	case c.SrcAddr.IsValid() && !fam(c.SrcAddr):
 		return wrap("source address %v is not IPv%d", c.SrcAddr, c.Family)
@@ -253,10 +263,22 @@ type Instance struct {
 	counters   Counters
 	advAddrs   []netip.Addr
 	authData   [8]byte
+	// ah is the AuthAH state (key, sequence number, IP ID); nil otherwise.
+	ah         *ahSession
 	mismatch   bool // the last advert's address list differed from ours
 	warned     int  // Machine warnings already logged
 	lastChange time.Time
 	lastReason string
+	// trackDelta is the instance's trackers' weight (SetPriorityDelta),
+	// groupDelta its sync group's (SyncGroup.SetPriorityDelta); the machine
+	// gets their sum.
+	trackDelta, groupDelta int
+	// followUps are events that executing an action produced (a sync group
+	// granting the master role); handle runs them after the current actions.
+	followUps []Event
+
+	// member is set by NewSyncGroup before Run and never changes after.
+	member *syncMember
 
 	mu   sync.Mutex
 	snap Snapshot
@@ -303,12 +325,13 @@ func NewInstance(cfg InstanceConfig, deps Deps, log *slog.Logger) (*Instance, er
 		deps:    deps,
 		log:     log.With("instance", cfg.Name, "vrid", cfg.VRID),
 		m:       m,
-		ctl:     make(chan Event, 16),
+		ctl:     make(chan Event, 64),
 		changes: make(chan StateChange, changesBuffer),
 		done:    make(chan struct{}),
 		garp: garpSchedule{
 			delay: cfg.GarpDelay, repeat: cfg.GarpRepeat,
 			refresh: cfg.GarpRefresh, refreshRepeat: cfg.GarpRefreshRepeat,
+			lowerDelay: cfg.GarpLowerPrioDelay, lowerRepeat: cfg.GarpLowerPrioRepeat,
 		},
 	}
 	for _, v := range cfg.VIPs {
@@ -316,6 +339,9 @@ func NewInstance(cfg InstanceConfig, deps Deps, log *slog.Logger) (*Instance, er
 	}
 	if cfg.AuthType == AuthPass {
 		copy(i.authData[:], cfg.AuthPass)
+	}
+	if cfg.AuthType == AuthAH && cfg.Version == 2 {
+		i.ah = newAHSession(cfg.AuthPass, cfg.Unicast)
 	}
 	i.publish()
 	return i, nil
@@ -382,8 +408,18 @@ func (i *Instance) Snapshot() Snapshot {
 // the packets the transport received for this instance's VRID; if it is
 // closed the instance goes on with its timers alone. Run may be called once.
 func (i *Instance) Run(ctx context.Context, in <-chan Received) error {
+	i.mu.Lock()
 	if !i.running.CompareAndSwap(false, true) {
+		i.mu.Unlock()
 		return fmt.Errorf("vrrp instance %q: Run called twice", i.cfg.Name)
+	}
+	// Read under mu: NewSyncGroup attaches under mu and only before Run.
+	member := i.member
+	i.mu.Unlock()
+	var syncWake <-chan struct{}
+	if member != nil {
+		syncWake = member.wake
+		defer member.group.exited(member)
 	}
 	defer close(i.changes)
 	defer close(i.done)
@@ -407,6 +443,8 @@ func (i *Instance) Run(ctx context.Context, in <-chan Received) error {
 		select {
 		case ev := <-i.ctl:
 			i.handle(ev)
+		case <-syncWake:
+			i.syncEvents()
 		default:
 			pending = false
 		}
@@ -439,6 +477,8 @@ func (i *Instance) Run(ctx context.Context, in <-chan Received) error {
 			i.receive(r)
 		case ev := <-i.ctl:
 			i.handle(ev)
+		case <-syncWake:
+			i.syncEvents()
 		case <-tc:
 			i.timerArmed = false
 			i.handle(TimerExpired{})
@@ -452,14 +492,33 @@ func (i *Instance) Run(ctx context.Context, in <-chan Received) error {
 
 // handle runs one event through the machine and executes the actions.
 func (i *Instance) handle(ev Event) {
-	if u, ok := ev.(vipUpdate); ok {
-		i.applyVIPs(u)
+	switch e := ev.(type) {
+	case vipUpdate:
+		i.applyVIPs(e)
 		i.publish()
 		return
+	case lowerPrioGarp:
+		if i.m.State() == StateMaster {
+			i.announce(i.garp.lower(i.deps.Clock.Now()))
+			i.armGarp()
+		}
+		return
+	case groupDelta:
+		i.groupDelta = e.delta
+		ev = PriorityChanged{Delta: i.trackDelta + i.groupDelta}
+	case PriorityChanged:
+		i.trackDelta = e.Delta
+		ev = PriorityChanged{Delta: i.trackDelta + i.groupDelta}
 	}
-	now := i.deps.Clock.Now()
-	for _, a := range i.m.Handle(now, ev) {
-		i.execute(now, a)
+	// Bounded: a follow-up is only produced by a grant, and the event
+	// handling the grant cannot produce another.
+	for queue := []Event{ev}; len(queue) > 0; queue = queue[1:] {
+		now := i.deps.Clock.Now()
+		for _, a := range i.m.Handle(now, queue[0]) {
+			i.execute(now, a)
+		}
+		queue = append(queue, i.followUps...)
+		i.followUps = i.followUps[:0]
 	}
 	if ws := i.m.warnings; len(ws) > i.warned {
 		for _, w := range ws[i.warned:] {
@@ -494,6 +553,21 @@ func (i *Instance) execute(now time.Time, a Action) {
 		i.timerArmed = false
 	case PriorityUpdated:
 		i.log.Info("effective priority changed", "from", a.From, "to", a.To)
+	case LowerPriorityAdvert:
+		i.log.Info("received a lower priority advert as master", "src", a.Src, "priority", a.Priority)
+		i.announce(i.garp.lower(now))
+		i.armGarp()
+		if i.member != nil {
+			i.member.group.lowerPriority(i.member)
+		}
+	case WantMaster:
+		if i.member != nil && i.member.group.want(i.member, a.Want, a.Reason) {
+			i.followUps = append(i.followUps, SyncMaster{Reason: a.Reason})
+		}
+	case OwnFault:
+		if i.member != nil {
+			i.member.group.ownFault(i.member, a.Fault, a.Reason)
+		}
 	}
 }
 
@@ -514,6 +588,9 @@ func (i *Instance) transition(now time.Time, t Transition) {
 		i.counters.ChangesDropped++
 		i.log.Warn("state change not published: the reader is not keeping up", "to", t.To.String())
 	}
+	if i.member != nil {
+		i.member.group.transition(i.member, t)
+	}
 }
 
 func (i *Instance) sendAdvert(prio uint8) {
@@ -532,8 +609,14 @@ func (i *Instance) sendAdvert(prio uint8) {
 		dsts = i.cfg.Peers
 	}
 	opts := CodecOptions{ChecksumAsV2: i.cfg.ChecksumAsV2}
+	if i.ah != nil {
+		i.ah.next() // one sequence number per advert, whatever the number of peers
+	}
 	for _, dst := range dsts {
 		b, err := pkt.Marshal(i.cfg.SrcAddr, dst, opts)
+		if err == nil && i.ah != nil {
+			b, err = i.ah.seal(b, i.cfg.SrcAddr, dst) // the whole IPv4 datagram
+		}
 		if err == nil {
 			err = i.deps.Sender.Send(b, i.cfg.SrcAddr, dst)
 		}
@@ -617,7 +700,17 @@ func (i *Instance) disarmGarp() {
 
 // receive validates one packet and feeds it to the machine.
 func (i *Instance) receive(r Received) {
-	p, err := Parse(r.Payload, r.Src, r.Dst, CodecOptions{ChecksumAsV2: i.cfg.ChecksumAsV2})
+	payload := r.Payload
+	if i.ah != nil {
+		var de *DropError
+		var level slog.Level
+		if payload, de, level = i.ah.open(r.Payload); de != nil {
+			i.drop(de, r.Src, level)
+			i.publish()
+			return
+		}
+	}
+	p, err := Parse(payload, r.Src, r.Dst, CodecOptions{ChecksumAsV2: i.cfg.ChecksumAsV2})
 	if err != nil {
 		var de *DropError
 		if !errors.As(err, &de) {

@@ -6,15 +6,21 @@ import "time"
 // for IPv4, unsolicited neighbour advertisements for IPv6), keepalived's way:
 // a burst of repeat announcements on becoming master, a second burst
 // garp_master_delay later, and bursts of refreshRepeat every
-// garp_master_refresh while master. It is pure: the instance owns the timer.
+// garp_master_refresh while master; and, when the master hears a lower
+// priority advert, a burst of lowerRepeat at once and another lowerDelay later
+// (garp_lower_prio_repeat / garp_lower_prio_delay). It is pure: the instance
+// owns the timer.
 type garpSchedule struct {
 	delay         time.Duration // 0: no second burst
 	repeat        int
 	refresh       time.Duration // 0: no periodic refresh
 	refreshRepeat int
+	lowerDelay    time.Duration // 0: no delayed burst after a lower priority advert
+	lowerRepeat   int           // 0: lower priority adverts trigger nothing
 
 	delayedAt time.Time // zero: none pending
 	refreshAt time.Time // zero: none pending
+	lowerAt   time.Time // zero: none pending
 }
 
 // start is called on becoming master; it returns the size of the burst to
@@ -30,28 +36,46 @@ func (g *garpSchedule) start(now time.Time) int {
 	return g.repeat
 }
 
+// lower is called when the master receives a lower priority advert; it
+// returns the size of the burst to send now. A delayed burst already pending
+// is kept, not pushed back, so that a peer advertising every second cannot
+// postpone it for ever.
+func (g *garpSchedule) lower(now time.Time) int {
+	if g.lowerRepeat <= 0 {
+		return 0
+	}
+	if g.lowerDelay > 0 && g.lowerAt.IsZero() {
+		g.lowerAt = now.Add(g.lowerDelay)
+	}
+	return g.lowerRepeat
+}
+
 // stop cancels everything pending (leaving master).
-func (g *garpSchedule) stop() { g.delayedAt, g.refreshAt = time.Time{}, time.Time{} }
+func (g *garpSchedule) stop() { g.delayedAt, g.refreshAt, g.lowerAt = time.Time{}, time.Time{}, time.Time{} }
 
 // next returns when due should be called next; zero if nothing is pending.
 func (g *garpSchedule) next() time.Time {
-	switch {
-	case g.delayedAt.IsZero():
-		return g.refreshAt
-	case g.refreshAt.IsZero() || g.delayedAt.Before(g.refreshAt):
-		return g.delayedAt
+	var next time.Time
+	for _, t := range []time.Time{g.delayedAt, g.refreshAt, g.lowerAt} {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
 	}
-	return g.refreshAt
+	return next
 }
 
 // due returns the size of the burst to send at now (0 if nothing is due) and
-// advances the schedule. When the delayed burst and a refresh coincide, one
-// burst of the larger size is sent rather than two.
+// advances the schedule. When bursts coincide, one burst of the largest size
+// is sent rather than several.
 func (g *garpSchedule) due(now time.Time) int {
 	burst := 0
 	if !g.delayedAt.IsZero() && !now.Before(g.delayedAt) {
 		burst = g.repeat
 		g.delayedAt = time.Time{}
+	}
+	if !g.lowerAt.IsZero() && !now.Before(g.lowerAt) {
+		burst = max(burst, g.lowerRepeat)
+		g.lowerAt = time.Time{}
 	}
 	if !g.refreshAt.IsZero() && !now.Before(g.refreshAt) {
 		burst = max(burst, g.refreshRepeat)

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -55,7 +56,7 @@ func runMain(m *testing.M) int {
 	if os.Geteuid() == 0 {
 		bin := filepath.Join(dir, "vigil")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "vigil/cmd/vigil").CombinedOutput()
+		out, err := exec.CommandContext(ctx, goTool(), "build", "-o", bin, "vigil/cmd/vigil").CombinedOutput()
 		cancel()
 		if err != nil {
 			buildErr = fmt.Errorf("go build vigil/cmd/vigil: %v\n%s", err, out)
@@ -64,6 +65,15 @@ func runMain(m *testing.M) int {
 		}
 	}
 	return m.Run()
+}
+
+// goTool is the go command: the one on PATH, else the one of the toolchain
+// that built this test (root's PATH under sudo often lacks it).
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
 // needVigil skips without root and fails when the binary could not be built.

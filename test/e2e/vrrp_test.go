@@ -105,29 +105,42 @@ func failoverPair(t *testing.T, in Instance, vip string) (a, b, c *netlab.Host, 
 	return a, b, c, va, vb
 }
 
-func TestLinkCutFailoverAndPreemption(t *testing.T) {
+func TestLinkFailoverAndPreemption(t *testing.T) {
 	t.Parallel()
-	a, b, c, va, vb := failoverPair(t, Instance{AdvertInt: "1", VIPs: []string{vip4 + "/24"}}, vip4)
-	hosts := []*netlab.Host{a, b}
+	tests := []struct {
+		name string
+		// breakLink takes a's link away (down) or gives it back.
+		breakLink func(h *netlab.Host, down bool) error
+	}{
+		{"cable pulled", func(h *netlab.Host, down bool) error { return h.CutWire("eth0", down) }},
+		{"admin down", func(h *netlab.Host, down bool) error { return h.SetLink("eth0", !down) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a, b, c, va, vb := failoverPair(t, Instance{AdvertInt: "1", VIPs: []string{vip4 + "/24"}}, vip4)
+			hosts := []*netlab.Host{a, b}
 
-	if err := a.CutWire("eth0", true); err != nil {
-		t.Fatal(err)
-	}
-	// a loses its carrier (FAULT, VIP removed); b takes over after the
-	// master down interval and c reaches b on the same address.
-	WaitVIP(t, 10*time.Second, hosts, "eth0", vip4, b)
-	WaitServedBy(t, 10*time.Second, c, vip4, namePort, b)
-	if l := lastTransition(va); !strings.Contains(l, "to=FAULT") {
-		t.Errorf("a's last transition after the cut = %q, want to FAULT", l)
-	}
+			if err := tt.breakLink(a, true); err != nil {
+				t.Fatal(err)
+			}
+			// a loses its link (FAULT, VIP removed); b takes over after the
+			// master down interval and c reaches b on the same address.
+			WaitVIP(t, 10*time.Second, hosts, "eth0", vip4, b)
+			WaitServedBy(t, 10*time.Second, c, vip4, namePort, b)
+			if l := lastTransition(va); !strings.Contains(l, "to=FAULT") {
+				t.Errorf("a's last transition after the cut = %q, want to FAULT", l)
+			}
 
-	if err := a.CutWire("eth0", false); err != nil {
-		t.Fatal(err)
+			if err := tt.breakLink(a, false); err != nil {
+				t.Fatal(err)
+			}
+			// Preemption (the default): the higher node takes the VIP back.
+			WaitVIP(t, 15*time.Second, hosts, "eth0", vip4, a)
+			WaitServedBy(t, 10*time.Second, c, vip4, namePort, a)
+			stopAll(t, hosts, []string{vip4}, va, vb)
+		})
 	}
-	// Preemption (the default): the higher node takes the VIP back.
-	WaitVIP(t, 15*time.Second, hosts, "eth0", vip4, a)
-	WaitServedBy(t, 10*time.Second, c, vip4, namePort, a)
-	stopAll(t, hosts, []string{vip4}, va, vb)
 }
 
 func TestNoPreemptKeepsNewMaster(t *testing.T) {
@@ -262,6 +275,10 @@ func TestIPv6VRRPv3(t *testing.T) {
 	in := Instance{Version: 3, AdvertInt: "0.1", VIPs: []string{vip6 + "/64"}}
 	a, b, c, va, vb := failoverPair(t, in, vip6)
 	hosts := []*netlab.Host{a, b}
+	// b hears a's v3 adverts on ff02::12: with a master down interval of
+	// about 0.35 s, a b that heard nothing would have taken the VIP well
+	// within a second.
+	Never(t, time.Second, "VIP on b while a is master", func() (bool, error) { return HasAddr(b, "eth0", vip6) })
 	for _, v := range []*Vigil{va, vb} {
 		if l := v.LogLines("level=ERROR"); len(l) > 0 {
 			t.Errorf("%s logged errors: %q", v.Label, l)
@@ -282,36 +299,47 @@ func TestIPv6VRRPv3(t *testing.T) {
 
 func TestStaleVIPRemovedOnRestart(t *testing.T) {
 	t.Parallel()
-	hs := lab(t, "a", "b")
-	a, b := hs["a"], hs["b"]
-	hosts := []*netlab.Host{a, b}
-	needVigil(t)
-	dirA := t.TempDir()
-	in := Instance{AdvertInt: "1", VIPs: []string{vip4 + "/24"}}
-	ia, ib := in, in
-	ia.Priority, ib.Priority = 150, 100
-
-	va := StartVigilIn(t, a, dirA, Conf(nil, ia))
-	WaitVIP(t, 10*time.Second, hosts, "eth0", vip4, a)
-	va.Kill()
-	// A crash cleans nothing up: the VIP is still there.
-	Never(t, time.Second, "VIP gone from a after SIGKILL", func() (bool, error) {
-		ok, err := HasAddr(a, "eth0", vip4)
-		return !ok, err
-	})
-
-	// b takes over meanwhile (both hold the address now), then a comes
-	// back with a lower priority: it must remove its leftover and stay
-	// BACKUP, leaving the VIP to b alone.
-	vb := StartVigil(t, b, Conf(nil, ib))
-	Eventually(t, 10*time.Second, "b master", func() (bool, error) { return HasAddr(b, "eth0", vip4) })
-	ia.Priority = 50
-	va2 := StartVigilIn(t, a, dirA, Conf(nil, ia))
-	WaitVIP(t, 10*time.Second, hosts, "eth0", vip4, b)
-	if l := va2.LogLines("left behind", vip4); len(l) == 0 {
-		t.Errorf("restarted a did not report removing the leftover %s", vip4)
+	tests := []struct {
+		name string
+		in   Instance
+		vip  string
+	}{
+		{"IPv4", Instance{AdvertInt: "1", VIPs: []string{vip4 + "/24"}}, vip4},
+		{"IPv6", Instance{Version: 3, AdvertInt: "0.1", VIPs: []string{vip6 + "/64"}}, vip6},
 	}
-	stopAll(t, hosts, []string{vip4}, va2, vb)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			hs := lab(t, "a", "b")
+			a, b := hs["a"], hs["b"]
+			hosts := []*netlab.Host{a, b}
+			dirA := t.TempDir()
+			ia, ib := tt.in, tt.in
+			ia.Priority, ib.Priority = 150, 100
+
+			va := StartVigilIn(t, a, dirA, Conf(nil, ia))
+			WaitVIP(t, 10*time.Second, hosts, "eth0", tt.vip, a)
+			va.Kill()
+			// A crash cleans nothing up: the VIP is still there.
+			Never(t, time.Second, "VIP gone from a after SIGKILL", func() (bool, error) {
+				ok, err := HasAddr(a, "eth0", tt.vip)
+				return !ok, err
+			})
+
+			// b takes over meanwhile (both hold the address now), then a
+			// comes back with a lower priority: it must remove its leftover
+			// and stay BACKUP, leaving the VIP to b alone.
+			vb := StartVigil(t, b, Conf(nil, ib))
+			Eventually(t, 10*time.Second, "b master", func() (bool, error) { return HasAddr(b, "eth0", tt.vip) })
+			ia.Priority = 50
+			va2 := StartVigilIn(t, a, dirA, Conf(nil, ia))
+			WaitVIP(t, 10*time.Second, hosts, "eth0", tt.vip, b)
+			if l := va2.LogLines("left behind", tt.vip); len(l) == 0 {
+				t.Errorf("restarted a did not report removing the leftover %s", tt.vip)
+			}
+			stopAll(t, hosts, []string{tt.vip}, va2, vb)
+		})
+	}
 }
 
 func TestBrokenConfigAddsNothing(t *testing.T) {

@@ -1,0 +1,148 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxGap returns the longest interval between consecutive times in ts
+// (sorted here, so the order given does not matter). With fewer than two
+// times there is no interval and it returns 0.
+func MaxGap(ts []time.Time) time.Duration {
+	if len(ts) < 2 {
+		return 0
+	}
+	s := slices.Clone(ts)
+	slices.SortFunc(s, func(a, b time.Time) int { return a.Compare(b) })
+	var max time.Duration
+	for i := 1; i < len(s); i++ {
+		if d := s[i].Sub(s[i-1]); d > max {
+			max = d
+		}
+	}
+	return max
+}
+
+// Median returns the median of ds (the mean of the middle two for an even
+// count), 0 for none.
+func Median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// Max returns the largest of ds, 0 for none.
+func Max(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	return slices.Max(ds)
+}
+
+// ProcStat is what the benchmarks read from /proc/PID/stat.
+type ProcStat struct {
+	Pgrp  int
+	Ticks uint64 // utime + stime of every thread, in clock ticks
+}
+
+// ParseStat parses the content of /proc/PID/stat. The command name is in
+// parentheses and may itself contain spaces and parentheses, so the fields
+// are counted from the last ')'.
+func ParseStat(s string) (ProcStat, error) {
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return ProcStat{}, fmt.Errorf("stat: no ')' in %q", s)
+	}
+	f := strings.Fields(s[i+1:])
+	// After the name: state(3) ppid(4) pgrp(5) ... utime(14) stime(15).
+	if len(f) < 13 {
+		return ProcStat{}, fmt.Errorf("stat: %d fields after the name, want at least 13", len(f))
+	}
+	pgrp, err := strconv.Atoi(f[2])
+	if err != nil {
+		return ProcStat{}, fmt.Errorf("stat: pgrp %q: %w", f[2], err)
+	}
+	ut, err := strconv.ParseUint(f[11], 10, 64)
+	if err != nil {
+		return ProcStat{}, fmt.Errorf("stat: utime %q: %w", f[11], err)
+	}
+	st, err := strconv.ParseUint(f[12], 10, 64)
+	if err != nil {
+		return ProcStat{}, fmt.Errorf("stat: stime %q: %w", f[12], err)
+	}
+	return ProcStat{Pgrp: pgrp, Ticks: ut + st}, nil
+}
+
+// ParseRSS returns VmRSS in bytes from the content of /proc/PID/status.
+func ParseRSS(status string) (int64, error) {
+	sc := bufio.NewScanner(strings.NewReader(status))
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("status: malformed VmRSS line %q", sc.Text())
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("status: VmRSS %q: %w", f[0], err)
+		}
+		return kb * 1024, nil
+	}
+	return 0, fmt.Errorf("status: no VmRSS line")
+}
+
+// CPUPercent is the CPU use, in percent of one CPU, of ticks clock ticks
+// (at hz per second) spent over wall.
+func CPUPercent(ticks uint64, hz int, wall time.Duration) float64 {
+	if wall <= 0 || hz <= 0 {
+		return 0
+	}
+	return float64(ticks) / float64(hz) / wall.Seconds() * 100
+}
+
+// Transition lines: Vigil logs with log/slog
+// (`msg="state change" instance=VI_1 from=BACKUP to=MASTER`), keepalived
+// says "(VI_1) Entering MASTER STATE".
+var (
+	vigilTransition      = regexp.MustCompile(`msg="state change".* to=([A-Z]+)`)
+	keepalivedTransition = regexp.MustCompile(`\) Entering ([A-Z]+) STATE`)
+)
+
+// CountTransitions counts the state changes logged in out by either
+// implementation, by target state.
+func CountTransitions(out string) map[string]int {
+	res := map[string]int{}
+	for _, line := range strings.Split(out, "\n") {
+		for _, re := range []*regexp.Regexp{vigilTransition, keepalivedTransition} {
+			if m := re.FindStringSubmatch(line); m != nil {
+				res[m[1]]++
+				break
+			}
+		}
+	}
+	return res
+}
+
+// Total is the sum of the counts.
+func Total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}

@@ -1,0 +1,370 @@
+package config
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// docs/COMPATIBILITY.md is generated from the parser's keyword tables by
+// TestCompatibilityDoc (go test ./internal/config -run TestCompatibilityDoc
+// -update rewrites it), so a keyword added to a table without a line in the
+// document fails the test. TestWarnsNameKeyword proves the "warns" column:
+// a configuration using such a keyword really gets a warning naming it.
+
+// Statuses, as docs/COMPATIBILITY.md spells them.
+const (
+	statusActs     = "acts"
+	statusWarns    = "parsed, warns: not supported yet"
+	statusRejected = "rejected"
+)
+
+// perKeywordBlocks are the blocks where each keyword is judged on its own;
+// in every other block the keyword that opens the block is what warns.
+var perKeywordBlocks = []string{"top", "global_defs", "vrrp_instance", "authentication", "vrrp_script", "track_file", "vrrp_track_process"}
+
+// vrrpNotes explain the acting keywords whose behaviour needs a word.
+var vrrpNotes = map[string]string{
+	"top include":                                 "read by the front end, with glob patterns and include_check",
+	"global_defs include_check":                   "applied by the front end to every include",
+	"global_defs vrrp_min_garp":                   "one gratuitous ARP/NA on becoming master, no second burst",
+	"vrrp_instance accept":                        "Vigil never filters traffic to its addresses, which is accept mode",
+	"vrrp_instance no_accept":                     "needs the address filtering Vigil does not do",
+	"vrrp_instance authentication":                "PASS acts; AH is parsed and warns",
+	"vrrp_instance state":                         "initial state; priority 255 starts as master",
+	"vrrp_instance native_ipv6":                   "chooses IPv6 for an instance with no address to tell",
+	"vrrp_instance lvs_sync_daemon_interface":     "deprecated; stored as global_defs lvs_sync_daemon",
+	"global_defs vrrp_mcast_group4":               "default group of instances without mcast_dst_ip",
+	"global_defs vrrp_mcast_group6":               "default group of instances without mcast_dst_ip",
+	"global_defs vrrp_version":                    "default for instances without version; IPv6 instances use 3",
+	"global_defs vrrp_strict":                     "its configuration checks and defaults apply; the receive-side checks do not",
+	"vrrp_instance strict_mode":                   "its configuration checks and defaults apply; the receive-side checks do not",
+	"authentication auth_type":                    "PASS acts; AH warns",
+	"global_defs vrrp_garp_master_refresh_repeat": "",
+}
+
+// compatRow is one line of the document.
+type compatRow struct {
+	block, keyword, status, note string
+}
+
+// lvsCompat reads testdata/compat_lvs.txt, the LVS side's own listing with
+// notes: "block keyword status [note]".
+func lvsCompat(t *testing.T) map[string]compatRow {
+	f, err := os.Open(filepath.Join("testdata", "compat_lvs.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows := map[string]compatRow{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) < 3 {
+			continue
+		}
+		r := compatRow{block: fields[0], keyword: fields[1], note: strings.Join(fields[3:], " ")}
+		switch fields[2] {
+		case "rejected":
+			r.status = statusRejected
+		default:
+			// Nothing of the LVS side runs yet: every keyword is stored
+			// and the virtual_server (or group, or SSL) block warns.
+			r.status = statusWarns
+			if fields[2] == "acts-later" && r.block != "top" {
+				r.note = "stored; the enclosing block warns"
+			}
+		}
+		rows[r.block+" "+r.keyword] = r
+	}
+	return rows
+}
+
+// vrrpStatus classifies a VRRP-side keyword.
+func vrrpStatus(block, name string, h handler) string {
+	per := false
+	for _, b := range perKeywordBlocks {
+		per = per || b == block
+	}
+	if per && acting[block][name] {
+		return statusActs
+	}
+	if vrrpCompatStatus(block, name, h) == "rejected" {
+		return statusRejected
+	}
+	return statusWarns
+}
+
+// compatRows builds every row of the document from the tables.
+func compatRows(t *testing.T) []compatRow {
+	var rows []compatRow
+	seen := map[string]bool{}
+	for _, tb := range vrrpCompatTables() {
+		for name, h := range tb.kw {
+			if tb.block == "top" && (name == "virtual_server" || name == "virtual_server_group" || name == "SSL") {
+				continue // listed with the LVS side
+			}
+			r := compatRow{block: tb.block, keyword: name, status: vrrpStatus(tb.block, name, h), note: vrrpNotes[tb.block+" "+name]}
+			if r.note == "" && r.status == statusWarns && !contains(perKeywordBlocks, tb.block) {
+				r.note = "stored; the enclosing " + tb.block + " block warns"
+			}
+			rows = append(rows, r)
+			seen[tb.block+" "+name] = true
+		}
+	}
+	rows = append(rows, compatRow{block: "top", keyword: "include", status: statusActs, note: vrrpNotes["top include"]})
+	lvs := lvsCompat(t)
+	for key, r := range lvs {
+		if !seen[key] {
+			rows = append(rows, r)
+		}
+	}
+	// Every keyword of the LVS tables must have a row.
+	tables := compatTables()
+	tables["top"] = keywords{"virtual_server_group": nil, "virtual_server": nil, "SSL": nil}
+	for block, kw := range tables {
+		for k := range kw {
+			if _, ok := lvs[block+" "+k]; !ok {
+				t.Errorf("compat_lvs.txt has no line for %s %s", block, k)
+			}
+		}
+	}
+	blockOrder := map[string]int{}
+	for i, b := range []string{"top", "global_defs", "vrrp_instance", "authentication", "vrrp_script", "track_file",
+		"vrrp_track_process", "vrrp_sync_group", "garp_group", "virtual_server_group", "virtual_server", "real_server"} {
+		blockOrder[b] = i + 1
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		oi, oj := blockOrder[rows[i].block], blockOrder[rows[j].block]
+		if oi == 0 {
+			oi = 100
+		}
+		if oj == 0 {
+			oj = 100
+		}
+		if oi != oj {
+			return oi < oj
+		}
+		if rows[i].block != rows[j].block {
+			return rows[i].block < rows[j].block
+		}
+		return rows[i].keyword < rows[j].keyword
+	})
+	return rows
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+const compatIntro = `# Compatibility with keepalived.conf
+
+Vigil reads an unmodified keepalived.conf (keepalived 2.2.7, ` + "`man 5 keepalived.conf`" + `).
+Every keyword it knows is listed below, by block, with what Vigil does with it:
+
+- **acts**: Vigil does what keepalived does.
+- **parsed, warns: not supported yet**: the keyword is checked (a bad value is an error, as
+  in keepalived) and stored in the model, but nothing acts on it yet; loading the file
+  reports a warning with its file:line. Inside a block whose opening keyword warns
+  (vrrp_script, virtual_server, ...), the warning names that block.
+- **rejected**: an error, for the reason given.
+
+A keyword that is in no table below is an unknown keyword: an error with file:line and the
+closest known keyword as a suggestion, as keepalived reports it.
+
+What acts today is the VRRP core: the state machine with its timers, priorities and
+preemption, VRRPv2 and v3 adverts over multicast or unicast with PASS authentication,
+virtual addresses (with dev, label, scope, broadcast), and gratuitous ARP / unsolicited
+NA on becoming master. Tracking, notification, sync groups, VMACs, static and virtual
+routes and rules, and the whole load-balancing side (virtual_server and its checkers)
+are parsed and validated but not run yet.
+
+This file is generated from the parser's keyword tables (internal/config): run
+` + "`go test ./internal/config -run TestCompatibilityDoc -update`" + ` after changing a table or
+what the daemon acts on (internal/config/support.go).
+`
+
+// renderCompat renders the document.
+func renderCompat(rows []compatRow) string {
+	var b strings.Builder
+	b.WriteString(compatIntro)
+	counts := map[string]int{}
+	for _, r := range rows {
+		counts[r.status]++
+	}
+	fmt.Fprintf(&b, "\nTotals: %d keywords; %d acts, %d parsed and warn, %d rejected.\n",
+		len(rows), counts[statusActs], counts[statusWarns], counts[statusRejected])
+	block := ""
+	for _, r := range rows {
+		if r.block != block {
+			block = r.block
+			title := "`" + block + "`"
+			if block == "top" {
+				title = "Top level"
+			}
+			fmt.Fprintf(&b, "\n## %s\n\n| keyword | status | note |\n|---|---|---|\n", title)
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", r.keyword, r.status, r.note)
+	}
+	return b.String()
+}
+
+// TestCompatibilityDoc keeps docs/COMPATIBILITY.md equal to what the
+// tables say; a keyword missing from the document fails it.
+func TestCompatibilityDoc(t *testing.T) {
+	got := renderCompat(compatRows(t))
+	path := filepath.Join("..", "..", "docs", "COMPATIBILITY.md")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
+		for i := 0; i < len(gl) || i < len(wl); i++ {
+			var g, w string
+			if i < len(gl) {
+				g = gl[i]
+			}
+			if i < len(wl) {
+				w = wl[i]
+			}
+			if g != w {
+				t.Fatalf("%s is out of date (first difference at line %d):\n got: %s\nwant: %s\nrun: go test ./internal/config -run TestCompatibilityDoc -update", path, i+1, g, w)
+			}
+		}
+	}
+	for _, tb := range vrrpCompatTables() {
+		for name := range tb.kw {
+			if !strings.Contains(string(want), "| `"+name+"` |") {
+				t.Errorf("%s does not list %s %s", path, tb.block, name)
+			}
+		}
+	}
+}
+
+// warnCandidates are argument lists and blocks tried on a keyword until one
+// is accepted without an error; a usable form of every keyword is among
+// them or in warnExamples.
+var (
+	warnArgs = [][]string{nil, {"1"}, {"eth0"}, {"10.0.0.1"}, {"/bin/true"}, {"X"}, {"RS"}, {"MTU"},
+		{"tcp", "10"}, {"eth0", "1"}, {"0022"}, {"224.0.0.18"}, {"ff02::12"}, {"root"}, {"1", "2"}, {"3"},
+		{"MASTER"}, {"PASS"}, {"10.0.0.1", "80"}, {"initial"}}
+	warnBlocks = [][]*Node{nil, {}, {{Name: "eth0"}}, {{Name: "10.0.0.1/24"}}, {{Name: "VI_1"}},
+		{{Name: "script", Args: []string{"/bin/true"}}}, {{Name: "file", Args: []string{"/tmp/x"}}},
+		{{Name: "process", Args: []string{"sshd"}}}, {{Name: "interface", Args: []string{"eth0"}}},
+		{{Name: "neighbor_ip", Args: []string{"10.0.0.1"}}}, {{Name: "from", Args: []string{"10.0.0.0/8", "table", "1"}}},
+		{{Name: "group", HasBlock: true, Block: []*Node{{Name: "VI_1"}}}}, {{Name: "a@b"}}, {{Name: "10.1.0.0/16", Args: []string{"via", "10.0.0.1"}}},
+		{{Name: "auth_type", Args: []string{"PASS"}}, {Name: "auth_pass", Args: []string{"x"}}},
+		{{Name: "lb_algo", Args: []string{"rr"}}, {Name: "lb_kind", Args: []string{"NAT"}}, {Name: "protocol", Args: []string{"TCP"}},
+			{Name: "real_server", Args: []string{"10.0.0.2", "80"}, HasBlock: true}}}
+)
+
+// warnRun walks one node in block and returns the diagnostics.
+func warnRun(block string, n *Node) Diagnostics {
+	p := &parser{cfg: newConfig()}
+	switch block {
+	case "top":
+		p.walk([]*Node{n}, topKeywords(), "")
+	case "global_defs":
+		p.walk([]*Node{n}, globalKeywords(&p.cfg.Global), "global_defs")
+	case "vrrp_instance":
+		p.walk([]*Node{n}, instanceKeywords(&VRRPInstance{Name: "VI", set: map[string]bool{}}), "vrrp_instance VI")
+	case "authentication":
+		p.walk([]*Node{n}, authKeywords(&Authentication{}), "authentication")
+	case "vrrp_script":
+		p.walk([]*Node{n}, scriptKeywords(&VRRPScript{}), "vrrp_script S")
+	case "track_file":
+		p.walk([]*Node{n}, trackFileKeywords(&TrackFile{}), "track_file F")
+	case "vrrp_track_process":
+		p.walk([]*Node{n}, trackProcessKeywords(&TrackProcess{}), "vrrp_track_process P")
+	}
+	return p.diags
+}
+
+// TestWarnsNameKeyword checks every keyword the document lists as "warns"
+// in a block judged keyword by keyword: used in a form the parser accepts,
+// it yields a warning at its line naming it. And every keyword listed as
+// "acts" yields no "not supported" warning.
+func TestWarnsNameKeyword(t *testing.T) {
+	for _, r := range compatRows(t) {
+		if !contains(perKeywordBlocks, r.block) || r.keyword == "include" {
+			continue
+		}
+		var h handler
+		for _, tb := range vrrpCompatTables() {
+			if tb.block == r.block {
+				h = tb.kw[r.keyword]
+			}
+		}
+		if h == nil {
+			t.Errorf("%s %s: not in the tables", r.block, r.keyword)
+			continue
+		}
+		accepted := false
+		for _, blk := range warnBlocks {
+			for _, args := range warnArgs {
+				n := &Node{Pos: Pos{File: "k.conf", Line: 7}, Name: r.keyword, Args: args, HasBlock: blk != nil, Block: blk}
+				if blk != nil {
+					n.EndPos = Pos{File: "k.conf", Line: 9}
+				}
+				diags := warnRun(r.block, n)
+				if diags.HasErrors() {
+					continue
+				}
+				accepted = true
+				warned := false
+				for _, d := range diags {
+					if d.Severity == Warning && d.Pos.Line == 7 && strings.Contains(d.Msg, r.keyword) && strings.Contains(d.Msg, notSupportedPhrase) {
+						warned = true
+					}
+				}
+				switch {
+				case r.status == statusWarns && !warned:
+					t.Errorf("%s %s is listed as warning, but %q gives no warning naming it: %v", r.block, r.keyword, strings.Join(append([]string{r.keyword}, args...), " "), diags)
+				case r.status == statusActs && warned && r.keyword != "authentication" && r.keyword != "auth_type":
+					t.Errorf("%s %s is listed as acting, but warns: %v", r.block, r.keyword, diags)
+				}
+				break
+			}
+			if accepted {
+				break
+			}
+		}
+		if !accepted && r.status != statusRejected {
+			t.Errorf("%s %s: no candidate form is accepted; add one to warnArgs/warnBlocks", r.block, r.keyword)
+		}
+	}
+	// The blocks judged as a whole: their opening keyword warns.
+	for _, tb := range vrrpCompatTables() {
+		if contains(perKeywordBlocks, tb.block) {
+			continue
+		}
+		if acting["top"][tb.block] {
+			t.Errorf("block %s is judged as a whole but its keyword acts; list its keywords in perKeywordBlocks", tb.block)
+		}
+	}
+	for _, top := range []string{"virtual_server", "virtual_server_group", "SSL", "vrrp_sync_group", "garp_group"} {
+		if acting["top"][top] {
+			t.Errorf("top-level %s acts; its inner keywords need their own check", top)
+		}
+	}
+}

@@ -1,0 +1,93 @@
+package config
+
+import "strings"
+
+// acting lists, per block, the keywords Vigil acts on today: what the
+// daemon hands to the subsystems that run (internal/daemon/vrrpconf.go and
+// the defaults finish folds into each instance). Every other keyword of a
+// block listed here is still parsed, checked and stored in the model, and
+// walk reports it with a "not supported yet" warning, so nothing is
+// silently ignored. A block that is not listed is covered by the warning
+// on the keyword that opens it (vrrp_script, virtual_server, ...), or is a
+// part of such a block.
+//
+// When a subsystem starts using a setting, add the keyword here (and
+// regenerate the golden files and docs/COMPATIBILITY.md).
+var acting = map[string]map[string]bool{
+	"top": set("global_defs", "vrrp_instance",
+		// internal/track runs these when an instance tracks them.
+		"vrrp_script", "track_file", "vrrp_track_file", "vrrp_track_process"),
+	"global_defs": set(
+		"include_check", // applied by the reader
+		// internal/notify: scripts, FIFOs and mail.
+		"router_id", "notification_email", "notification_email_from", "smtp_server",
+		"smtp_helo_name", "smtp_connect_timeout", "smtp_alert", "smtp_alert_vrrp", "no_email_faults",
+		"script_user", "enable_script_security", "notify_fifo", "notify_fifo_script",
+		"vrrp_notify_fifo", "vrrp_notify_fifo_script",
+		"vrrp_mcast_group4", "vrrp_mcast_group6",
+		"vrrp_garp_master_delay", "vrrp_garp_master_repeat",
+		"vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat", "vrrp_min_garp",
+		"vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert",
+		"vrrp_version",
+	),
+	"vrrp_instance": set(
+		"state", "interface", "virtual_router_id", "priority", "advert_int", "version",
+		"native_ipv6", "nopreempt", "preempt", "preempt_delay", "authentication",
+		// Vigil never filters traffic to its addresses, which is what
+		// accept mode asks for.
+		"accept",
+		"virtual_ipaddress", "virtual_ipaddress_excluded",
+		"unicast_peer", "unicast_src_ip", "mcast_src_ip", "mcast_dst_ip",
+		"garp_master_delay", "garp_master_repeat", "garp_master_refresh", "garp_master_refresh_repeat",
+		"lower_prio_no_advert", "higher_prio_send_advert",
+		// internal/track and internal/notify.
+		"track_script", "track_interface", "track_file", "track_process",
+		"notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify_deleted",
+		"smtp_alert",
+	),
+	"authentication": set("auth_type", "auth_pass"),
+	// internal/track.
+	"vrrp_script": set("script", "interval", "timeout", "weight", "rise", "fall", "user", "init_fail"),
+	"track_file":  set("file", "weight", "init_file"),
+	"vrrp_track_process": set("process", "param_match", "weight", "quorum", "quorum_max",
+		"fork_delay", "terminate_delay", "delay", "full_command"),
+}
+
+func set(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// notSupportedPhrase is in every warning about a keyword Vigil parses but
+// does not act on; handlers with a more specific message (auth_type AH)
+// use it too, so walk does not warn twice.
+const notSupportedPhrase = "not supported yet"
+
+// blockOf turns walk's where ("vrrp_instance VI_1", "" for the top level)
+// into the block name acting is keyed by.
+func blockOf(where string) string {
+	if where == "" {
+		return "top"
+	}
+	name, _, _ := strings.Cut(where, " ")
+	return name
+}
+
+// checkActing warns about n, just handled in block where, when Vigil does
+// not act on it, unless its handler rejected it or warned already (the
+// diagnostics from index before on are the handler's).
+func (p *parser) checkActing(n *Node, where string, before int) {
+	kw := acting[blockOf(where)]
+	if kw == nil || kw[n.Name] {
+		return
+	}
+	for _, d := range p.diags[before:] {
+		if d.Severity == Error || strings.Contains(d.Msg, notSupportedPhrase) {
+			return
+		}
+	}
+	p.notSupported(n)
+}
