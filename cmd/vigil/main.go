@@ -51,6 +51,9 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if len(o.args) > 0 {
+		if code, ok := runSubcommand(o.args, stdout, stderr); ok {
+			return code
+		}
 		fmt.Fprintf(stderr, "vigil: unknown command %q\n", o.args[0])
 		usage(stderr)
 		return exitUsage
@@ -76,8 +79,9 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		// Not a keepalived flag: where the record of added addresses lives,
 		// so that several Vigils on one machine (tests, namespaces) keep
 		// separate records.
-		StateDir: os.Getenv("VIGIL_STATE_DIR"),
-		Stderr:   stderr,
+		StateDir:   os.Getenv("VIGIL_STATE_DIR"),
+		SocketPath: os.Getenv("VIGIL_SOCKET"),
+		Stderr:     stderr,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil: %v\n", err)

@@ -148,4 +148,6 @@ func usage(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  -%c, --%-22s %s\n", s.short, s.long+arg, s.help)
 	}
+	fmt.Fprintln(w)
+	subcommandUsage(w)
 }

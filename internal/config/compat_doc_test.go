@@ -25,12 +25,13 @@ const (
 
 // perKeywordBlocks are the blocks where each keyword is judged on its own;
 // in every other block the keyword that opens the block is what warns.
-var perKeywordBlocks = []string{"top", "global_defs", "vrrp_instance", "authentication", "vrrp_script", "track_file", "vrrp_track_process"}
+var perKeywordBlocks = []string{"top", "global_defs", "vrrp_instance", "authentication", "vrrp_script", "track_file", "vrrp_track_process", "vrrp_sync_group"}
 
 // vrrpNotes explain the acting keywords whose behaviour needs a word.
 var vrrpNotes = map[string]string{
 	"top include":                                 "read by the front end, with glob patterns and include_check",
 	"global_defs include_check":                   "applied by the front end to every include",
+	"global_defs vigil_metrics_listen":            "Vigil's own extension: serves Prometheus metrics on host:port; none when absent",
 	"global_defs vrrp_min_garp":                   "one gratuitous ARP/NA on becoming master, no second burst",
 	"vrrp_instance accept":                        "Vigil never filters traffic to its addresses, which is accept mode",
 	"vrrp_instance no_accept":                     "needs the address filtering Vigil does not do",
@@ -44,6 +45,14 @@ var vrrpNotes = map[string]string{
 	"global_defs vrrp_strict":                     "its configuration checks and defaults apply; the receive-side checks do not",
 	"vrrp_instance strict_mode":                   "its configuration checks and defaults apply; the receive-side checks do not",
 	"authentication auth_type":                    "PASS acts; AH warns",
+	"vrrp_sync_group group":                       "the members do not change state together yet",
+	"vrrp_sync_group track_interface":             "applied to the members by the trackers; the block warns because the group does not sync states",
+	"vrrp_sync_group track_script":                "applied to the members by the trackers; the block warns because the group does not sync states",
+	"vrrp_sync_group track_file":                  "applied to the members by the trackers; the block warns because the group does not sync states",
+	"vrrp_sync_group track_process":               "applied to the members by the trackers; the block warns because the group does not sync states",
+	"vrrp_sync_group sync_group_tracking_weight":  "applied to the members by the trackers; the block warns because the group does not sync states",
+	"vrrp_instance notify_master_rx_lower_pri":    "the event is not raised yet",
+	"vrrp_instance track_bfd":                     "no BFD",
 	"global_defs vrrp_garp_master_refresh_repeat": "",
 }
 
@@ -188,9 +197,10 @@ closest known keyword as a suggestion, as keepalived reports it.
 What acts today is the VRRP core: the state machine with its timers, priorities and
 preemption, VRRPv2 and v3 adverts over multicast or unicast with PASS authentication,
 virtual addresses (with dev, label, scope, broadcast), and gratuitous ARP / unsolicited
-NA on becoming master. Tracking, notification, sync groups, VMACs, static and virtual
-routes and rules, and the whole load-balancing side (virtual_server and its checkers)
-are parsed and validated but not run yet.
+NA on becoming master; tracking (vrrp_script, track_file, vrrp_track_process,
+track_interface) and notification (notify scripts, FIFOs, SMTP alerts). Sync groups
+(as groups), VMACs, static and virtual routes and rules, and the whole load-balancing
+side (virtual_server and its checkers) are parsed and validated but not run yet.
 
 This file is generated from the parser's keyword tables (internal/config): run
 ` + "`go test ./internal/config -run TestCompatibilityDoc -update`" + ` after changing a table or
@@ -267,7 +277,7 @@ func TestCompatibilityDoc(t *testing.T) {
 var (
 	warnArgs = [][]string{nil, {"1"}, {"eth0"}, {"10.0.0.1"}, {"/bin/true"}, {"X"}, {"RS"}, {"MTU"},
 		{"tcp", "10"}, {"eth0", "1"}, {"0022"}, {"224.0.0.18"}, {"ff02::12"}, {"root"}, {"1", "2"}, {"3"},
-		{"MASTER"}, {"PASS"}, {"10.0.0.1", "80"}, {"initial"}}
+		{"MASTER"}, {"PASS"}, {"10.0.0.1", "80"}, {"initial"}, {"127.0.0.1:9165"}}
 	warnBlocks = [][]*Node{nil, {}, {{Name: "eth0"}}, {{Name: "10.0.0.1/24"}}, {{Name: "VI_1"}},
 		{{Name: "script", Args: []string{"/bin/true"}}}, {{Name: "file", Args: []string{"/tmp/x"}}},
 		{{Name: "process", Args: []string{"sshd"}}}, {{Name: "interface", Args: []string{"eth0"}}},
@@ -296,6 +306,8 @@ func warnRun(block string, n *Node) Diagnostics {
 		p.walk([]*Node{n}, trackFileKeywords(&TrackFile{}), "track_file F")
 	case "vrrp_track_process":
 		p.walk([]*Node{n}, trackProcessKeywords(&TrackProcess{}), "vrrp_track_process P")
+	case "vrrp_sync_group":
+		p.walk([]*Node{n}, syncGroupKeywords(&SyncGroup{}), "vrrp_sync_group G")
 	}
 	return p.diags
 }
@@ -362,7 +374,7 @@ func TestWarnsNameKeyword(t *testing.T) {
 			t.Errorf("block %s is judged as a whole but its keyword acts; list its keywords in perKeywordBlocks", tb.block)
 		}
 	}
-	for _, top := range []string{"virtual_server", "virtual_server_group", "SSL", "vrrp_sync_group", "garp_group"} {
+	for _, top := range []string{"virtual_server", "virtual_server_group", "SSL", "garp_group"} {
 		if acting["top"][top] {
 			t.Errorf("top-level %s acts; its inner keywords need their own check", top)
 		}

@@ -144,7 +144,11 @@ type GlobalDefs struct {
 	LinkbeatUsePolling  bool          `json:"linkbeat_use_polling,omitempty"`
 	ChildWaitTime       time.Duration `json:"child_wait_time,omitempty"`
 
-	RouterID              string      `json:"router_id,omitempty"`
+	RouterID string `json:"router_id,omitempty"`
+	// VigilMetricsListen is Vigil's own extension: the address
+	// (host:port) of the Prometheus metrics endpoint; empty, the default,
+	// serves none.
+	VigilMetricsListen    string      `json:"vigil_metrics_listen,omitempty"`
 	NotificationEmail     []string    `json:"notification_email,omitempty"`
 	NotificationEmailFrom string      `json:"notification_email_from,omitempty"`
 	SMTPServer            *SMTPServer `json:"smtp_server,omitempty"`

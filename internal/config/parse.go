@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -102,7 +103,17 @@ func globalKeywords(g *GlobalDefs) keywords {
 	const maxInt = 1<<31 - 1
 	return keywords{
 		// Identity and mail.
-		"router_id":                setString(&g.RouterID),
+		"router_id": setString(&g.RouterID),
+		"vigil_metrics_listen": func(p *parser, n *Node) {
+			if !p.noBlock(n) || !p.nargs(n, 1, 1) {
+				return
+			}
+			if _, _, err := net.SplitHostPort(n.Args[0]); err != nil {
+				p.diags.Errorf(n.Pos, "vigil_metrics_listen: %q is not host:port: %v", n.Args[0], err)
+				return
+			}
+			g.VigilMetricsListen = n.Args[0]
+		},
 		"notification_email":       func(p *parser, n *Node) { g.NotificationEmail = append(g.NotificationEmail, p.valueBlock(n)...) },
 		"notification_email_from":  setString(&g.NotificationEmailFrom),
 		"smtp_server":              func(p *parser, n *Node) { p.smtpServer(g, n) },

@@ -3,10 +3,11 @@ package config
 import "strings"
 
 // acting lists, per block, the keywords Vigil acts on today: what the
-// daemon hands to the subsystems that run (internal/daemon/vrrpconf.go and
-// the defaults finish folds into each instance). Every other keyword of a
-// block listed here is still parsed, checked and stored in the model, and
-// walk reports it with a "not supported yet" warning, so nothing is
+// daemon hands to the subsystems that run (internal/daemon: vrrpconf.go
+// for the VRRP engine, with the defaults finish folds into each instance;
+// tracking.go for internal/track; internal/notify for notifications).
+// Every other keyword of a block listed here is still parsed, checked and
+// stored in the model, and walk reports it with a "not supported yet" warning, so nothing is
 // silently ignored. A block that is not listed is covered by the warning
 // on the keyword that opens it (vrrp_script, virtual_server, ...), or is a
 // part of such a block.
@@ -16,9 +17,12 @@ import "strings"
 var acting = map[string]map[string]bool{
 	"top": set("global_defs", "vrrp_instance",
 		// internal/track runs these when an instance tracks them.
-		"vrrp_script", "track_file", "vrrp_track_file", "vrrp_track_process"),
+		"vrrp_script", "track_file", "vrrp_track_file", "vrrp_track_process",
+		// internal/vrrp sync groups.
+		"vrrp_sync_group"),
 	"global_defs": set(
-		"include_check", // applied by the reader
+		"include_check",        // applied by the reader
+		"vigil_metrics_listen", // Vigil's extension: the metrics endpoint
 		// internal/notify: scripts, FIFOs and mail.
 		"router_id", "notification_email", "notification_email_from", "smtp_server",
 		"smtp_helo_name", "smtp_connect_timeout", "smtp_alert", "smtp_alert_vrrp", "no_email_faults",
@@ -27,6 +31,7 @@ var acting = map[string]map[string]bool{
 		"vrrp_mcast_group4", "vrrp_mcast_group6",
 		"vrrp_garp_master_delay", "vrrp_garp_master_repeat",
 		"vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat", "vrrp_min_garp",
+		"vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat",
 		"vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert",
 		"vrrp_version",
 	),
@@ -44,7 +49,11 @@ var acting = map[string]map[string]bool{
 		"track_script", "track_interface", "track_file", "track_process",
 		"notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify_deleted",
 		"smtp_alert",
+		"garp_lower_prio_delay", "garp_lower_prio_repeat",
 	),
+	"vrrp_sync_group": set("group", "track_script", "track_interface", "track_file", "track_process",
+		"notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "smtp_alert",
+		"sync_group_tracking_weight"),
 	"authentication": set("auth_type", "auth_pass"),
 	// internal/track.
 	"vrrp_script": set("script", "interval", "timeout", "weight", "rise", "fall", "user", "init_fail"),

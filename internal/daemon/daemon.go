@@ -5,14 +5,22 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"sync"
 	"syscall"
+	"time"
 
 	"vigil/internal/config"
+	"vigil/internal/sdnotify"
+	"vigil/internal/status"
 )
 
 // Options are the daemon's settings from the command line.
@@ -29,7 +37,10 @@ type Options struct {
 	// StateDir holds the state file that lets a later run remove addresses
 	// a crashed run left behind; default /run/vigil.
 	StateDir string
-	Stderr   io.Writer
+	// SocketPath is the control socket (status, events, reload); default
+	// vigil.sock in StateDir, which is status.DefaultSocket.
+	SocketPath string
+	Stderr     io.Writer
 }
 
 // DefaultStateDir is where Vigil keeps its runtime state.
@@ -44,6 +55,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.StateDir == "" {
 		o.StateDir = DefaultStateDir
+	}
+	if o.SocketPath == "" {
+		// Beside the state file: /run/vigil/vigil.sock by default, and
+		// distinct for every Vigil given its own state directory.
+		o.SocketPath = filepath.Join(o.StateDir, "vigil.sock")
 	}
 	log := newLogger(o)
 	// Catch SIGHUP from the start: its default action would kill us, and a
@@ -87,43 +103,145 @@ func Run(ctx context.Context, o Options) error {
 		<-ctx.Done()
 		return nil
 	}
-	v, err := startVRRP(ctx, cfg, o.StateDir, log)
+	// keepalived's dump signals, caught before anything runs so that an
+	// early one never kills the process.
+	dumps := make(chan os.Signal, 1)
+	signal.Notify(dumps, status.DumpSignals...)
+	defer signal.Stop(dumps)
+
+	hub := status.NewHub()
+	// The control socket comes up before the instances, so a second Vigil
+	// started by mistake fails here, before it touches any address.
+	ctl, err := status.ListenControl(o.SocketPath)
 	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	var metrics net.Listener
+	if addr := cfg.Global.VigilMetricsListen; addr != "" {
+		if metrics, err = status.ListenMetrics(addr); err != nil {
+			ctl.Close()
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+	}
+	srvCtx, srvCancel := context.WithCancel(context.Background())
+	var srvWG sync.WaitGroup
+	serve := func(ln net.Listener, h http.Handler) {
+		srvWG.Add(1)
+		go func() {
+			defer srvWG.Done()
+			if err := status.Serve(srvCtx, ln, h); err != nil && srvCtx.Err() == nil {
+				log.Error("status server stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		}()
+	}
+	defer func() {
+		srvCancel()
+		srvWG.Wait()
+	}()
+
+	v, err := startVRRP(ctx, cfg, o.StateDir, hub, log)
+	if err != nil {
+		ctl.Close()
+		if metrics != nil {
+			metrics.Close()
+		}
 		return err
 	}
-	log.Info("vigil started", "config", o.ConfigFile, "instances", len(cfg.Instances))
-	d := &daemon{o: o, log: log, vrrp: v}
-	d.loop(ctx, hup)
+	hub.SetSource(v.statusInstances)
+	d := &daemon{o: o, log: log, vrrp: v, sd: sdnotify.FromEnv(), reloads: make(chan reloadRequest)}
+	hub.SetReload(d.requestReload)
+	serve(ctl, hub.Handler(log))
+	if metrics != nil {
+		serve(metrics, hub.MetricsHandler())
+		log.Info("serving metrics", "addr", metrics.Addr().String())
+	}
+	log.Info("vigil started", "config", o.ConfigFile, "instances", len(cfg.Instances), "socket", o.SocketPath)
+	if err := d.sd.Ready(fmt.Sprintf("%d VRRP instance(s)", len(cfg.Instances))); err != nil {
+		log.Warn("sd_notify", "err", err)
+	}
+	d.loop(ctx, hup, dumps, hub)
 	log.Info("stopping")
+	d.sd.Stopping()
 	v.stop()
+	d.sd.Close()
 	log.Info("stopped")
 	return nil
 }
 
 // daemon is the running process: one event loop owns reloads, so two can
-// never interleave.
+// never interleave, and keeps the systemd watchdog fed, so a stuck loop is
+// noticed.
 type daemon struct {
-	o    Options
-	log  *slog.Logger
-	vrrp *vrrpRunner
+	o       Options
+	log     *slog.Logger
+	vrrp    *vrrpRunner
+	sd      *sdnotify.Notifier
+	reloads chan reloadRequest
 }
 
-// loop runs until ctx is done, reloading on SIGHUP.
-func (d *daemon) loop(ctx context.Context, hup <-chan os.Signal) {
+// reloadRequest is a reload asked for over the control socket.
+type reloadRequest struct{ reply chan error }
+
+// requestReload hands a reload to the event loop and waits for its result.
+func (d *daemon) requestReload(ctx context.Context) error {
+	req := reloadRequest{reply: make(chan error, 1)}
+	select {
+	case d.reloads <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// loop runs until ctx is done: reloads (SIGHUP or the control socket),
+// keepalived's dump signals, and the watchdog.
+func (d *daemon) loop(ctx context.Context, hup, dumps <-chan os.Signal, hub *status.Hub) {
+	var wd <-chan time.Time
+	if period, ok := d.sd.WatchdogPeriod(); ok {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		wd = t.C
+	}
+	doReload := func() error {
+		d.sd.Reloading()
+		err := d.reload(ctx)
+		if err != nil {
+			d.log.Error("reload refused; the running configuration is unchanged", "err", err)
+		}
+		d.sd.Ready("reloaded")
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			if err := d.reload(ctx); err != nil {
-				d.log.Error("reload refused; the running configuration is unchanged", "err", err)
+			doReload()
+		case req := <-d.reloads:
+			req.reply <- doReload()
+		case sig := <-dumps:
+			if _, err := hub.HandleDumpSignal(sig, status.DumpFiles{}); err != nil {
+				d.log.Error("writing the dump", "signal", sig.String(), "err", err)
+			} else {
+				d.log.Info("dump written", "signal", sig.String())
+			}
+		case now := <-wd:
+			if err := d.sd.KeepAlive(now); err != nil {
+				d.log.Warn("watchdog notification", "err", err)
 			}
 		}
 	}
 }
 
 // reload loads and validates the configuration file again and, only if it
-// is valid, applies it as a difference to what runs.
+// is valid, applies it as a difference to what runs. It returns an error
+// only when it refused the file and changed nothing; an instance that fails
+// to start while the rest is applied is logged here instead.
 func (d *daemon) reload(ctx context.Context) error {
 	d.log.Info("reloading", "config", d.o.ConfigFile)
 	cfg, diags := config.Load(d.o.ConfigFile, config.LoadOptions{
@@ -142,9 +260,17 @@ func (d *daemon) reload(ctx context.Context) error {
 		return err
 	}
 	sum, err := d.vrrp.reload(cfg)
+	if refused := (*reloadRefusedError)(nil); errors.As(err, &refused) {
+		return err
+	}
 	d.log.Info("reloaded", "unchanged", sum.Unchanged, "addresses_changed", sum.AddressesChanged,
 		"restarted", sum.Restarted, "added", sum.Added, "removed", sum.Removed)
-	return err
+	if err != nil {
+		// The rest of the new configuration runs: saying the old one is
+		// unchanged would be false.
+		d.log.Error("reload applied in part; these instances are not running", "err", err)
+	}
+	return nil
 }
 
 // newLogger builds the structured logger: text on stderr (the journal under

@@ -17,6 +17,7 @@ import (
 	"vigil/internal/config"
 	"vigil/internal/host"
 	"vigil/internal/notify"
+	"vigil/internal/status"
 	"vigil/internal/track"
 	"vigil/internal/vrrp"
 	"vigil/internal/vrrp/transport"
@@ -50,6 +51,7 @@ type vrrpRunner struct {
 	targets  map[string]*trackTarget
 	trk      *trackers
 	notifier atomic.Pointer[notify.Notifier]
+	hub      *status.Hub // where transitions are published; never nil
 }
 
 // instKey identifies an instance across reloads the way keepalived matches
@@ -71,6 +73,8 @@ type runningInstance struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Run and the change reader have returned
 	target *trackTarget
+	// groupKey is the groupSpec key of the instance's sync group; "" for none.
+	groupKey string
 }
 
 type connKey struct {
@@ -128,7 +132,7 @@ func translate(cfg *config.Config) ([]vrrp.InstanceConfig, error) {
 // startVRRP translates every instance, then opens sockets and starts them.
 // Translation comes first so that a config that cannot run (no address to
 // send from, say) fails before any socket is opened or address is added.
-func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, log *slog.Logger) (*vrrpRunner, error) {
+func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, hub *status.Hub, log *slog.Logger) (*vrrpRunner, error) {
 	icfgs, err := translate(cfg)
 	if err != nil {
 		return nil, err
@@ -152,6 +156,7 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, log *sl
 		conns:   map[connKey]*sharedConn{},
 		running: map[instKey]*runningInstance{},
 		targets: map[string]*trackTarget{},
+		hub:     hub,
 	}
 	r.muxCtx, r.muxCancel = context.WithCancel(context.Background())
 	r.instCtx, r.cancel = context.WithCancel(ctx)
@@ -195,11 +200,9 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, log *sl
 	// (a failed script already counted) rather than learning it a moment
 	// after it has taken a role.
 	trk.start(r.instCtx, log)
-	for _, ic := range icfgs {
-		if err := r.startInstance(ic); err != nil {
-			r.stop()
-			return nil, err
-		}
+	if err := r.startInstances(icfgs, syncGroups(cfg)); err != nil {
+		r.stop()
+		return nil, err
 	}
 	return r, nil
 }
@@ -233,16 +236,25 @@ func (r *vrrpRunner) target(name string) *trackTarget {
 	return t
 }
 
-// startInstance opens (or shares) the socket, joins the group and starts
-// one instance.
-func (r *vrrpRunner) startInstance(ic vrrp.InstanceConfig) error {
+// pendingInstance is an instance created but not yet running: sync groups
+// bind their members between the two steps.
+type pendingInstance struct {
+	ic   vrrp.InstanceConfig
+	inst *vrrp.Instance
+	sc   *sharedConn
+	tgt  *trackTarget
+}
+
+// prepareInstance opens (or shares) the socket, joins the multicast group
+// and creates one instance, without running it.
+func (r *vrrpRunner) prepareInstance(ic vrrp.InstanceConfig) (*pendingInstance, error) {
 	sc, err := r.conn(ic.Interface, ic.Family)
 	if err != nil {
-		return fmt.Errorf("vrrp_instance %s: %w", ic.Name, err)
+		return nil, fmt.Errorf("vrrp_instance %s: %w", ic.Name, err)
 	}
 	if !ic.Unicast && !sc.joined[ic.Group] {
 		if err := sc.conn.JoinGroup(ic.Group); err != nil {
-			return fmt.Errorf("vrrp_instance %s: joining %s on %s: %w", ic.Name, ic.Group, ic.Interface, err)
+			return nil, fmt.Errorf("vrrp_instance %s: joining %s on %s: %w", ic.Name, ic.Group, ic.Interface, err)
 		}
 		sc.joined[ic.Group] = true
 	}
@@ -253,7 +265,7 @@ func (r *vrrpRunner) startInstance(ic vrrp.InstanceConfig) error {
 		Clock:     vrrp.SystemClock(),
 	}, r.log) // the instance adds its own name and VRID to its log lines
 	if err != nil {
-		return fmt.Errorf("vrrp_instance %s: %w", ic.Name, err)
+		return nil, fmt.Errorf("vrrp_instance %s: %w", ic.Name, err)
 	}
 	// Start from the interface's state now; the link watcher follows it.
 	if up, err := host.LinkUp(ic.Interface); err != nil {
@@ -261,13 +273,17 @@ func (r *vrrpRunner) startInstance(ic vrrp.InstanceConfig) error {
 	} else {
 		inst.SetInterfaceUp(up)
 	}
-
 	tgt := r.target(ic.Name)
 	tgt.attach(inst)
+	return &pendingInstance{ic: ic, inst: inst, sc: sc, tgt: tgt}, nil
+}
 
+// runInstance starts a prepared instance and its packet and change readers.
+func (r *vrrpRunner) runInstance(p *pendingInstance, groupKey string) {
+	ic, inst := p.ic, p.inst
 	ctx, cancel := context.WithCancel(r.instCtx)
-	ri := &runningInstance{inst: inst, cancel: cancel, done: make(chan struct{}), target: tgt}
-	sub, unsub := sc.mux.Subscribe(ic.VRID, 256)
+	ri := &runningInstance{inst: inst, cancel: cancel, done: make(chan struct{}), target: p.tgt, groupKey: groupKey}
+	sub, unsub := p.sc.mux.Subscribe(ic.VRID, 256)
 	in := make(chan vrrp.Received, 256)
 	var wg sync.WaitGroup
 	wg.Add(3)
@@ -285,8 +301,9 @@ func (r *vrrpRunner) startInstance(ic vrrp.InstanceConfig) error {
 	go func() {
 		defer wg.Done()
 		// Transitions are logged by the instance itself; here they go to
-		// the notify scripts, FIFOs and mail.
+		// the status subscribers and the notify scripts, FIFOs and mail.
 		for ch := range inst.Changes() {
+			r.hub.Publish(status.EventFromVRRP(ch))
 			if ev, ok := notifyEvent(ch); ok {
 				if n := r.notifier.Load(); n != nil {
 					n.Notify(ev)
@@ -304,7 +321,112 @@ func (r *vrrpRunner) startInstance(ic vrrp.InstanceConfig) error {
 	r.running[k] = ri
 	r.order = append(r.order, k)
 	r.mu.Unlock()
-	return nil
+}
+
+// startInstances creates every instance of ics, binds the members of each
+// sync group (all of a group's members are in ics, or none), then runs them
+// all. An instance that cannot be created is reported and left out; a group
+// that lost a member that way is not formed, and its other members are left
+// out too, since keepalived would not run half a group either.
+func (r *vrrpRunner) startInstances(ics []vrrp.InstanceConfig, groups map[string]*groupSpec) error {
+	var errs []error
+	prepared := map[string]*pendingInstance{}
+	var order []*pendingInstance
+	for _, ic := range ics {
+		p, err := r.prepareInstance(ic)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		prepared[ic.Name] = p
+		order = append(order, p)
+	}
+	formed := map[string]bool{}
+	for _, p := range order {
+		spec := groups[p.ic.Name]
+		if spec == nil || formed[spec.cfg.Name] {
+			continue
+		}
+		formed[spec.cfg.Name] = true
+		var members []*vrrp.Instance
+		for _, m := range spec.members {
+			if mp := prepared[m]; mp != nil {
+				members = append(members, mp.inst)
+			}
+		}
+		if len(members) != len(spec.members) {
+			errs = append(errs, fmt.Errorf("vrrp_sync_group %s: not every member could be created; the group does not run", spec.cfg.Name))
+			for _, m := range spec.members {
+				if mp := prepared[m]; mp != nil {
+					mp.tgt.detach(mp.inst)
+					delete(prepared, m)
+				}
+			}
+			continue
+		}
+		g, err := vrrp.NewSyncGroup(spec.cfg, members, r.log)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("vrrp_sync_group %s: %w", spec.cfg.Name, err))
+			for _, m := range spec.members {
+				prepared[m].tgt.detach(prepared[m].inst)
+				delete(prepared, m)
+			}
+			continue
+		}
+		go r.groupChanges(g)
+	}
+	for _, p := range order {
+		if prepared[p.ic.Name] == nil {
+			continue
+		}
+		key := ""
+		if spec := groups[p.ic.Name]; spec != nil {
+			key = spec.key
+		}
+		r.runInstance(p, key)
+	}
+	return errors.Join(errs...)
+}
+
+// groupChanges sends a sync group's transitions to the GROUP notify
+// scripts. keepalived sends no GROUP notification for STOP, so neither do we.
+func (r *vrrpRunner) groupChanges(g *vrrp.SyncGroup) {
+	for gc := range g.Changes() {
+		st := gc.To.String()
+		switch st {
+		case notify.StateMaster, notify.StateBackup, notify.StateFault:
+		default:
+			continue
+		}
+		if n := r.notifier.Load(); n != nil {
+			n.Notify(notify.Event{Kind: notify.KindGroup, Name: gc.Group, State: st})
+		}
+	}
+}
+
+// groupSpec is a sync group as the daemon runs it.
+type groupSpec struct {
+	cfg     vrrp.SyncGroupConfig
+	members []string // instance names, in configuration order
+	// key changes whenever the group's name, members or settings do;
+	// members of a group whose key changed are restarted together.
+	key string
+}
+
+// syncGroups maps each instance name that belongs to a sync group to its group.
+func syncGroups(cfg *config.Config) map[string]*groupSpec {
+	out := map[string]*groupSpec{}
+	for _, g := range cfg.SyncGroups {
+		spec := &groupSpec{
+			cfg:     vrrp.SyncGroupConfig{Name: g.Name, TrackingWeight: g.SyncGroupTrackingWeight},
+			members: append([]string(nil), g.Group...),
+		}
+		spec.key = fmt.Sprintf("%s|%v|%v", g.Name, spec.members, g.SyncGroupTrackingWeight)
+		for _, m := range g.Group {
+			out[m] = spec
+		}
+	}
+	return out
 }
 
 // stopInstance stops one instance (priority 0 if master, VIPs removed) and
@@ -333,24 +455,24 @@ func (r *vrrpRunner) stopInstance(k instKey) {
 // advert gap); one whose only change is its address lists gets them updated
 // in place; one that changed otherwise is restarted; removed ones release
 // their VIPs with priority 0; new ones start. A configuration that cannot be
-// translated is refused before anything changes.
+// translated is refused before anything changes, with a *reloadRefusedError.
 func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 	var sum reloadSummary
 	icfgs, err := translate(cfg)
 	if err != nil {
-		return sum, err
+		return sum, &reloadRefusedError{err}
 	}
 	// Everything that can fail is built before anything changes.
 	n, err := notify.New(cfg, notify.Options{Log: r.log})
 	if err != nil {
-		return sum, err
+		return sum, &reloadRefusedError{err}
 	}
 	var newTrk *trackers
 	if r.trk == nil || r.trk.key != trackingKey(cfg) {
 		newTrk, err = newTrackers(cfg, r.trackTargets(cfg), r.log)
 		if err != nil {
 			closeNotifier(n)
-			return sum, err
+			return sum, &reloadRefusedError{err}
 		}
 	}
 	want := map[instKey]vrrp.InstanceConfig{}
@@ -387,37 +509,101 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 		newTrk.start(r.instCtx, r.log)
 	}
 
-	var errs []error
+	// Decide each instance's fate, then widen restarts to whole sync
+	// groups: a group binds its member instances, so it is formed anew
+	// whenever any member is (re)created or its membership changes.
+	groups := syncGroups(cfg)
+	gkey := func(name string) string {
+		if g := groups[name]; g != nil {
+			return g.key
+		}
+		return ""
+	}
+	type plan int
+	const (
+		keep plan = iota
+		addresses
+		restart
+		add
+	)
+	plans := map[instKey]plan{}
+	r.mu.Lock()
 	for _, ic := range icfgs {
 		k := keyOf(ic)
-		r.mu.Lock()
 		ri := r.running[k]
-		r.mu.Unlock()
 		switch {
 		case ri == nil:
-			r.log.Info("reload: new instance", "instance", ic.Name)
-			if err := r.startInstance(ic); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			sum.Added++
+			plans[k] = add
+		case ri.groupKey != gkey(ic.Name):
+			plans[k] = restart
 		case reflect.DeepEqual(ri.inst.Config(), ic):
-			sum.Unchanged++
+			plans[k] = keep
 		case sameButAddresses(ri.inst.Config(), ic):
-			ri.inst.UpdateVIPs(ic.VIPs, ic.ExcludedVIPs)
-			sum.AddressesChanged++
+			plans[k] = addresses
 		default:
-			r.log.Info("reload: instance changed; restarting it", "instance", ic.Name)
-			r.stopInstance(k)
-			if err := r.startInstance(ic); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			sum.Restarted++
+			plans[k] = restart
 		}
 	}
-	return sum, errors.Join(errs...)
+	// Running instances that share a group key with a restarted or added
+	// one (old groups and new ones alike) restart with it.
+	for changed := true; changed; {
+		changed = false
+		touched := map[string]bool{}
+		for _, ic := range icfgs {
+			if p := plans[keyOf(ic)]; (p == restart || p == add) && gkey(ic.Name) != "" {
+				touched[gkey(ic.Name)] = true
+			}
+			if ri := r.running[keyOf(ic)]; ri != nil && ri.groupKey != "" && plans[keyOf(ic)] == restart {
+				touched[ri.groupKey] = true
+			}
+		}
+		for _, ic := range icfgs {
+			k := keyOf(ic)
+			ri := r.running[k]
+			if ri == nil || plans[k] == restart {
+				continue
+			}
+			if touched[gkey(ic.Name)] || (ri.groupKey != "" && touched[ri.groupKey]) {
+				plans[k] = restart
+				changed = true
+			}
+		}
+	}
+	r.mu.Unlock()
+
+	var toStart []vrrp.InstanceConfig
+	for _, ic := range icfgs {
+		k := keyOf(ic)
+		switch plans[k] {
+		case keep:
+			sum.Unchanged++
+		case addresses:
+			r.mu.Lock()
+			ri := r.running[k]
+			r.mu.Unlock()
+			ri.inst.UpdateVIPs(ic.VIPs, ic.ExcludedVIPs)
+			sum.AddressesChanged++
+		case restart:
+			r.log.Info("reload: instance changed; restarting it", "instance", ic.Name)
+			r.stopInstance(k)
+			toStart = append(toStart, ic)
+			sum.Restarted++
+		case add:
+			r.log.Info("reload: new instance", "instance", ic.Name)
+			toStart = append(toStart, ic)
+			sum.Added++
+		}
+	}
+	return sum, r.startInstances(toStart, groups)
 }
+
+// reloadRefusedError is a reload error found before anything was changed:
+// the running configuration is intact. Any other error from reload comes
+// from applying it, when part of the new configuration already runs.
+type reloadRefusedError struct{ err error }
+
+func (e *reloadRefusedError) Error() string { return e.err.Error() }
+func (e *reloadRefusedError) Unwrap() error { return e.err }
 
 // reloadSummary counts what a reload did, for the log.
 type reloadSummary struct {
@@ -431,13 +617,15 @@ func sameButAddresses(a, b vrrp.InstanceConfig) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-// snapshots returns the state of every running instance, in start order.
-func (r *vrrpRunner) snapshots() []vrrp.Snapshot {
+// statusInstances returns the state of every running instance, in start
+// order, for the status socket, the metrics and the signal dumps.
+func (r *vrrpRunner) statusInstances() []status.Instance {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]vrrp.Snapshot, 0, len(r.order))
+	out := make([]status.Instance, 0, len(r.order))
 	for _, k := range r.order {
-		out = append(out, r.running[k].inst.Snapshot())
+		inst := r.running[k].inst
+		out = append(out, status.FromVRRP(inst.Config(), inst.Snapshot()))
 	}
 	return out
 }

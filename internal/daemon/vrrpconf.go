@@ -37,6 +37,8 @@ func instanceConfig(in *config.VRRPInstance, primary func(ifname string, family 
 		GarpRepeat:           in.Garp.MasterRepeat,
 		GarpRefresh:          in.Garp.MasterRefresh,
 		GarpRefreshRepeat:    in.Garp.MasterRefreshRepeat,
+		GarpLowerPrioDelay:   in.Garp.LowerPrioDelay,
+		GarpLowerPrioRepeat:  in.Garp.LowerPrioRepeat,
 	}
 	if in.Priority == 255 {
 		// The address owner takes the master role at once whatever its

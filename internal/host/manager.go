@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -34,11 +35,28 @@ type addrOps interface {
 type Manager struct {
 	mu    sync.Mutex
 	ops   addrOps
+	kern  kernel
 	state string
 	log   *slog.Logger
 	owned map[string]Address // what this run added, by key
 	order []string           // keys of owned in the order they were added
 	stale []Address          // an earlier run's entries not yet dealt with
+
+	routes ledger[Route]
+	rules  ledger[Rule]
+	vmacs  ledger[VMAC]
+	// base holds the ARP settings of VMAC base interfaces as found before
+	// we changed them, by interface name; staleBase an earlier run's.
+	base      map[string]baseConf
+	staleBase []baseConf
+}
+
+// kernel bundles the netlink operations besides addresses, so a test can
+// replace them together.
+type kernel struct {
+	route routeOps
+	rule  ruleOps
+	link  linkOps
 }
 
 // NewManager returns a Manager that keeps its state in stateFile (created,
@@ -49,23 +67,41 @@ func NewManager(stateFile string, log *slog.Logger) (*Manager, error) {
 	return newManager(stateFile, log, netlinkOps{})
 }
 
+// newManager builds a Manager on ops; ops also serves routes, rules and
+// links when it implements those operations, and they fail otherwise.
 func newManager(stateFile string, log *slog.Logger, ops addrOps) (*Manager, error) {
+	k := kernel{route: noOps{}, rule: noOps{}, link: noOps{}}
+	if o, ok := ops.(routeOps); ok {
+		k.route = o
+	}
+	if o, ok := ops.(ruleOps); ok {
+		k.rule = o
+	}
+	if o, ok := ops.(linkOps); ok {
+		k.link = o
+	}
 	if stateFile == "" {
 		return nil, errors.New("host: manager: empty state file path")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	stale, err := readState(stateFile)
+	st, err := readState(stateFile)
 	if err != nil {
 		return nil, err
 	}
 	return &Manager{
-		ops:   ops,
-		state: stateFile,
-		log:   log.With("component", "host"),
-		owned: make(map[string]Address),
-		stale: stale,
+		ops:       ops,
+		kern:      k,
+		state:     stateFile,
+		log:       log.With("component", "host"),
+		owned:     make(map[string]Address),
+		stale:     st.Addresses,
+		routes:    newLedger(st.Routes),
+		rules:     newLedger(st.Rules),
+		vmacs:     newLedger(st.VMACs),
+		base:      make(map[string]baseConf),
+		staleBase: st.BaseConf,
 	}, nil
 }
 
@@ -151,14 +187,31 @@ func (m *Manager) removeLocked(k string) error {
 	return m.saveLocked()
 }
 
-// RemoveAll removes every address this run added, newest first, and returns
-// the errors of those it could not remove (they stay recorded).
+// RemoveAll removes everything this run added, newest first within each
+// kind and in dependency order (rules, routes, addresses, then VMACs, which
+// routes and addresses may use), and returns the errors of those it could
+// not remove (they stay recorded).
 func (m *Manager) RemoveAll() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var errs []error
+	for _, k := range slices.Backward(slices.Clone(m.rules.order)) {
+		if err := m.removeRuleLocked(k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, k := range slices.Backward(slices.Clone(m.routes.order)) {
+		if err := m.removeRouteLocked(k); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, k := range slices.Backward(slices.Clone(m.order)) {
 		if err := m.removeLocked(k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, k := range slices.Backward(slices.Clone(m.vmacs.order)) {
+		if err := m.removeVMACLocked(k); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -176,17 +229,18 @@ func (m *Manager) Owned() []Address {
 	return out
 }
 
-// CleanupStale removes the addresses an earlier run recorded in the state
-// file and that are still on their interface, and returns those it removed.
-// Entries that are gone already, or whose interface no longer exists, are
-// dropped; entries this run has since added itself are kept as ours. Entries
-// that fail to be removed stay in the state file for the next attempt and
-// their errors are returned.
+// CleanupStale removes what an earlier run recorded in the state file and
+// is still there (rules, routes, addresses and VMACs, and puts back the ARP
+// settings it changed on VMAC base interfaces), and returns the addresses it
+// removed. Entries that are gone already, or whose interface no longer
+// exists, are dropped; entries this run has since added itself are kept as
+// ours. Entries that fail to be removed stay in the state file for the next
+// attempt and their errors are returned.
 func (m *Manager) CleanupStale() ([]Address, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var removed, keep []Address
-	var errs []error
+	errs := []error{m.cleanupStaleRulesLocked(), m.cleanupStaleRoutesLocked()}
 	for _, a := range m.stale {
 		if _, ok := m.owned[a.key()]; ok {
 			continue
@@ -209,6 +263,7 @@ func (m *Manager) CleanupStale() ([]Address, error) {
 		removed = append(removed, a)
 	}
 	m.stale = keep
+	errs = append(errs, m.cleanupStaleVMACsLocked())
 	if err := m.saveLocked(); err != nil {
 		errs = append(errs, err)
 	}
@@ -240,7 +295,18 @@ func (m *Manager) saveLocked() error {
 		all = append(all, m.owned[k])
 	}
 	all = append(all, m.stale...)
-	return writeState(m.state, all)
+	base := make([]baseConf, 0, len(m.base)+len(m.staleBase))
+	for _, dev := range slices.Sorted(maps.Keys(m.base)) {
+		base = append(base, m.base[dev])
+	}
+	base = append(base, m.staleBase...)
+	return writeState(m.state, stateFile{
+		Addresses: all,
+		Routes:    m.routes.all(),
+		Rules:     m.rules.all(),
+		VMACs:     m.vmacs.all(),
+		BaseConf:  base,
+	})
 }
 
 // isGone reports whether a delete error only says the address (or its device)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -348,14 +347,4 @@ func toNetlinkRule(r Rule) (*netlink.Rule, error) {
 	nr.IPProto = int(r.IPProto)
 	nr.Protocol = r.Protocol
 	return nr, nil
-}
-
-// sortedKeys is a small helper for deterministic logs.
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }

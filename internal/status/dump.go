@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"vigil/internal/vrrp"
@@ -85,6 +86,25 @@ func (f DumpFiles) withDefaults() DumpFiles {
 		f.JSON = DefaultJSONFile
 	}
 	return f
+}
+
+// DumpSignals are the signals HandleDumpSignal answers; the daemon passes
+// them to signal.Notify.
+var DumpSignals = []os.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.Signal(SignalJSON)}
+
+// HandleDumpSignal writes the dump sig asks for, as keepalived does:
+// SIGUSR1 the data dump, SIGUSR2 the statistics, SIGRTMIN+2 the JSON dump.
+// handled is false for any other signal.
+func (h *Hub) HandleDumpSignal(sig os.Signal, f DumpFiles) (handled bool, err error) {
+	switch sig {
+	case syscall.SIGUSR1:
+		return true, h.DumpData(f)
+	case syscall.SIGUSR2:
+		return true, h.DumpStats(f)
+	case syscall.Signal(SignalJSON):
+		return true, h.DumpJSON(f)
+	}
+	return false, nil
 }
 
 // DumpData writes the SIGUSR1 data dump to f.Data.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -174,5 +175,40 @@ func TestUnixMicros(t *testing.T) {
 		if got := unixMicros(tt.t); got != tt.want {
 			t.Errorf("unixMicros(%v) = %s, want %s", tt.t, got, tt.want)
 		}
+	}
+}
+
+func TestHandleDumpSignal(t *testing.T) {
+	dir := t.TempDir()
+	files := DumpFiles{
+		Data:  filepath.Join(dir, "d"),
+		Stats: filepath.Join(dir, "s"),
+		JSON:  filepath.Join(dir, "j"),
+	}
+	h := fixtureHub()
+	tests := []struct {
+		sig  os.Signal
+		file string
+		head string
+	}{
+		{syscall.SIGUSR1, files.Data, "------< VRRP Topology >------"},
+		{syscall.SIGUSR2, files.Stats, "VRRP Instance: VI_1"},
+		{syscall.Signal(36), files.JSON, "["},
+	}
+	for _, tt := range tests {
+		handled, err := h.HandleDumpSignal(tt.sig, files)
+		if !handled || err != nil {
+			t.Fatalf("%v: handled=%v err=%v", tt.sig, handled, err)
+		}
+		b, err := os.ReadFile(tt.file)
+		if err != nil || !strings.HasPrefix(string(b), tt.head) {
+			t.Errorf("%v wrote %q (%v), want it to start with %q", tt.sig, b, err, tt.head)
+		}
+	}
+	if handled, _ := h.HandleDumpSignal(syscall.SIGHUP, files); handled {
+		t.Error("SIGHUP taken for a dump")
+	}
+	if len(DumpSignals) != 3 {
+		t.Errorf("DumpSignals = %v", DumpSignals)
 	}
 }

@@ -58,7 +58,11 @@ func (h *Hub) Instances() []Instance {
 	if f == nil {
 		return nil
 	}
-	ins := slices.Clone(f()) // sorting must not reorder the source's slice
+	src := f()
+	ins := make([]Instance, len(src)) // sorting must not reorder the source's slice
+	for i, in := range src {
+		ins[i] = in.normalized()
+	}
 	slices.SortStableFunc(ins, func(a, b Instance) int {
 		switch {
 		case a.name() < b.name():

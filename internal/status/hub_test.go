@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"vigil/internal/vrrp"
 )
 
@@ -161,5 +163,28 @@ func TestVIPLabel(t *testing.T) {
 		if got := vipLabel(p); got != want {
 			t.Errorf("vipLabel(%s) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestSnapshotOnlySource(t *testing.T) {
+	// A source that knows only snapshots still reports where the instance
+	// runs and what it holds.
+	h := NewHub()
+	h.SetSource(func() []Instance {
+		return []Instance{{Snapshot: vrrp.Snapshot{
+			Name: "VI_9", Interface: "bond0", VRID: 9, Version: 3, Family: 4,
+			VIPs:  []netip.Prefix{netip.MustParsePrefix("10.9.0.1/32")},
+			State: vrrp.StateMaster,
+		}}}
+	})
+	got := h.Status().Instances[0]
+	if got.Name != "VI_9" || got.Interface != "bond0" || got.VRID != 9 || got.Version != 3 || got.Family != 4 {
+		t.Errorf("identity = %+v", got)
+	}
+	if !reflect.DeepEqual(got.VIPs, []string{"10.9.0.1/32"}) {
+		t.Errorf("VIPs = %v", got.VIPs)
+	}
+	if n := testutil.CollectAndCount(collector{h}, "keepalived_vrrp_state"); n != 1 {
+		t.Errorf("%d state series, want 1", n)
 	}
 }

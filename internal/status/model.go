@@ -45,6 +45,35 @@ func FromVRRP(cfg vrrp.InstanceConfig, snap vrrp.Snapshot) Instance {
 	return Instance{Config: cfg, Snapshot: snap}
 }
 
+// normalized fills what Config lacks from the snapshot's own copy, so that
+// a source that passes snapshots alone still reports interface, VRID and
+// addresses. The configuration is preferred when it is there: it knows each
+// address's device and label, and which ones are excluded.
+func (in Instance) normalized() Instance {
+	c, s := &in.Config, in.Snapshot
+	if c.Name == "" {
+		c.Name = s.Name
+	}
+	if c.Interface == "" {
+		c.Interface = s.Interface
+	}
+	if c.VRID == 0 {
+		c.VRID = s.VRID
+	}
+	if c.Version == 0 {
+		c.Version = s.Version
+	}
+	if c.Family == 0 {
+		c.Family = s.Family
+	}
+	if len(c.VIPs) == 0 && len(c.ExcludedVIPs) == 0 {
+		for _, p := range s.VIPs {
+			c.VIPs = append(c.VIPs, vrrp.VIP{Prefix: p})
+		}
+	}
+	return in
+}
+
 // InstanceJSON is the JSON form of one instance in GET /status. Field names
 // are stable: scripts parse them.
 type InstanceJSON struct {

@@ -15,4 +15,9 @@
 //   - Instance (instance.go) is one goroutine per vrrp_instance. It decodes
 //     and validates received packets, feeds events to its Machine, executes
 //     the returned actions, runs the timers and publishes snapshots.
+//   - SyncGroup (syncgroup.go) is a vrrp_sync_group. It has no goroutine of
+//     its own: its members' goroutines report to it (through the actions of
+//     a machine built with MachineConfig.Synced) and it answers by posting
+//     Sync* events to the members' mailboxes, so that the members change
+//     state together.
 package vrrp

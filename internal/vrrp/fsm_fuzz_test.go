@@ -13,12 +13,17 @@ import (
 //     RemoveVIPs on leaving, never twice);
 //   - only a MASTER sends adverts with a non-zero priority;
 //   - the timer is armed exactly in BACKUP and MASTER, never in the past;
-//   - every Transition starts from the state the machine was in.
+//   - every Transition starts from the state the machine was in;
+//   - a sync group member (flag 64) becomes master only when its group
+//     says so (SyncMaster), asks for the role only from BACKUP, and reports
+//     its own faults exactly when they change.
 func FuzzMachine(f *testing.F) {
 	f.Add(uint8(100), uint8(0), []byte{0, 0, 1, 255, 1, 255, 2, 150, 3, 0, 4, 0})
 	f.Add(uint8(255), uint8(1), []byte{0, 0, 2, 0, 1, 100, 5, 3, 6, 3, 8, 0})
 	f.Add(uint8(50), uint8(2), []byte{3, 0, 0, 0, 4, 0, 1, 255, 7, 200, 1, 255, 2, 40, 1, 255})
 	f.Add(uint8(200), uint8(3), []byte{0, 0, 2, 255, 2, 200, 2, 0, 1, 255, 7, 10, 2, 201})
+	f.Add(uint8(100), uint8(64), []byte{0, 0, 1, 255, 9, 0, 2, 50, 10, 0, 11, 1, 3, 0, 11, 0, 4, 0, 1, 255, 9, 0})
+	f.Add(uint8(255), uint8(66), []byte{11, 1, 0, 0, 11, 0, 9, 0, 2, 255, 10, 0, 8, 0})
 	f.Fuzz(func(t *testing.T, prio, flags uint8, script []byte) {
 		if prio == 0 {
 			prio = 1
@@ -33,6 +38,7 @@ func FuzzMachine(f *testing.F) {
 		if flags&32 != 0 {
 			cfg.PreemptDelay = 2 * time.Second
 		}
+		cfg.Synced = flags&64 != 0
 		m, err := NewMachine(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -44,7 +50,7 @@ func FuzzMachine(f *testing.F) {
 			kind, arg := script[k], script[k+1]
 			now = now.Add(time.Duration(arg) * 10 * time.Millisecond)
 			var ev Event
-			switch kind % 9 {
+			switch kind % 12 {
 			case 0:
 				ev = Start{}
 			case 1:
@@ -66,13 +72,33 @@ func FuzzMachine(f *testing.F) {
 				ev = PriorityChanged{Delta: int(int8(arg))}
 			case 8:
 				ev = Shutdown{}
+			case 9:
+				ev = SyncMaster{Reason: "sync"}
+			case 10:
+				ev = SyncBackup{Reason: "sync"}
+			case 11:
+				ev = SyncFault{Fault: arg%2 == 1, Reason: "sync"}
 			}
 			state := m.State()
+			ownBefore := m.ownFaulty()
+			reported := false
 			for _, a := range m.Handle(now, ev) {
 				switch a := a.(type) {
+				case WantMaster:
+					if !cfg.Synced || (a.Want && state != StateBackup) {
+						t.Fatalf("WantMaster %v in %v (synced=%v)", a.Want, state, cfg.Synced)
+					}
+				case OwnFault:
+					if !cfg.Synced || a.Fault != m.ownFaulty() || a.Fault == ownBefore || a.Reason == "" {
+						t.Fatalf("OwnFault %+v, own fault %v -> %v", a, ownBefore, m.ownFaulty())
+					}
+					reported = true
 				case Transition:
 					if a.From != state {
 						t.Fatalf("transition %v->%v from state %v", a.From, a.To, state)
+					}
+					if _, ok := ev.(SyncMaster); cfg.Synced && a.To == StateMaster && !ok {
+						t.Fatalf("synced machine became master on %T", ev)
 					}
 					if a.Reason == "" {
 						t.Fatalf("transition %v->%v without a reason", a.From, a.To)
@@ -103,6 +129,9 @@ func FuzzMachine(f *testing.F) {
 			}
 			if state != m.State() {
 				t.Fatalf("actions end in %v, machine in %v", state, m.State())
+			}
+			if cfg.Synced && ownBefore != m.ownFaulty() && !reported {
+				t.Fatalf("own fault %v -> %v on %T not reported", ownBefore, m.ownFaulty(), ev)
 			}
 			if holding != (state == StateMaster) {
 				t.Fatalf("holding=%v in %v", holding, state)

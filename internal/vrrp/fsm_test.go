@@ -234,7 +234,7 @@ func TestMachineScenarios(t *testing.T) {
 		{
 			name: "master keeps the role against equal priority from a lower address and re-asserts",
 			steps: append(startMaster(),
-				step{5 * time.Second, adv(low, 100), []Action{SendAdvert{Priority: 100}, rt(6 * time.Second)}},
+				step{5 * time.Second, adv(low, 100), []Action{SendAdvert{Priority: 100}, rt(6 * time.Second), LowerPriorityAdvert{Src: low, Priority: 100}}},
 			),
 			final: StateMaster,
 		},
@@ -248,15 +248,15 @@ func TestMachineScenarios(t *testing.T) {
 		{
 			name: "master re-asserts against a lower priority",
 			steps: append(startMaster(),
-				step{5 * time.Second, adv(peer, 50), []Action{SendAdvert{Priority: 100}, rt(6 * time.Second)}},
+				step{5 * time.Second, adv(peer, 50), []Action{SendAdvert{Priority: 100}, rt(6 * time.Second), LowerPriorityAdvert{Src: peer, Priority: 50}}},
 			),
 			final: StateMaster,
 		},
 		{
-			name: "lower_prio_no_advert keeps the master quiet",
+			name: "lower_prio_no_advert keeps the master quiet (but for gratuitous ARPs)",
 			cfg:  func(c *MachineConfig) { c.LowerPrioNoAdvert = true },
 			steps: append(startMaster(),
-				step{5 * time.Second, adv(peer, 50), nil},
+				step{5 * time.Second, adv(peer, 50), []Action{LowerPriorityAdvert{Src: peer, Priority: 50}}},
 			),
 			final: StateMaster,
 		},

@@ -279,6 +279,9 @@ type Instance struct {
 
 	// member is set by NewSyncGroup before Run and never changes after.
 	member *syncMember
+	// syncing is true while handling an event the sync group posted: the
+	// transitions it causes are the group's own doing.
+	syncing bool
 
 	mu   sync.Mutex
 	snap Snapshot
@@ -378,7 +381,8 @@ func (i *Instance) SetFault(source string, fault bool) {
 }
 
 // SetPriorityDelta sets the sum of the trackers' weights; the effective
-// priority is the configured one plus delta, clamped to 1..254.
+// priority is the configured one plus delta (plus the sync group's, see
+// SyncGroup.SetPriorityDelta), clamped to 1..254.
 func (i *Instance) SetPriorityDelta(delta int) { i.send(PriorityChanged{Delta: delta}) }
 
 // send queues ev for the Run goroutine; it returns at once if Run is over.
@@ -439,15 +443,27 @@ func (i *Instance) Run(ctx context.Context, in <-chan Received) error {
 	// Apply what was reported before Run (interface down, faults) so that
 	// the instance starts in the right state rather than passing through
 	// BACKUP.
-	for pending := true; pending; {
-		select {
-		case ev := <-i.ctl:
-			i.handle(ev)
-		case <-syncWake:
-			i.syncEvents()
-		default:
-			pending = false
+	i.drainPending(syncWake)
+	if member != nil {
+		// Like keepalived, which sets a group's initial state from all its
+		// members before any starts: wait until every member has reported
+		// what was applied before its Run (a fault of one holds all), so
+		// that none starts in BACKUP only to be put in FAULT at once.
+		member.group.prepared(member)
+		for waiting := true; waiting; {
+			select {
+			case <-member.group.allPrepared:
+				waiting = false
+			case <-ctx.Done():
+				waiting = false
+			case ev := <-i.ctl:
+				i.handle(ev)
+			case <-syncWake:
+				i.syncEvents()
+			}
 		}
+		i.syncEvents()
+		i.drainPending(syncWake)
 	}
 	if ctx.Err() != nil {
 		// Cancelled before it started: never take the master role only to
@@ -490,6 +506,29 @@ func (i *Instance) Run(ctx context.Context, in <-chan Received) error {
 	}
 }
 
+// drainPending handles the events already queued, without waiting.
+func (i *Instance) drainPending(syncWake <-chan struct{}) {
+	for {
+		select {
+		case ev := <-i.ctl:
+			i.handle(ev)
+		case <-syncWake:
+			i.syncEvents()
+		default:
+			return
+		}
+	}
+}
+
+// syncEvents handles what the sync group posted, in order.
+func (i *Instance) syncEvents() {
+	for _, ev := range i.member.drain() {
+		i.syncing = true
+		i.handle(ev)
+		i.syncing = false
+	}
+}
+
 // handle runs one event through the machine and executes the actions.
 func (i *Instance) handle(ev Event) {
 	switch e := ev.(type) {
@@ -501,6 +540,7 @@ func (i *Instance) handle(ev Event) {
 		if i.m.State() == StateMaster {
 			i.announce(i.garp.lower(i.deps.Clock.Now()))
 			i.armGarp()
+			i.publish()
 		}
 		return
 	case groupDelta:
@@ -589,7 +629,7 @@ func (i *Instance) transition(now time.Time, t Transition) {
 		i.log.Warn("state change not published: the reader is not keeping up", "to", t.To.String())
 	}
 	if i.member != nil {
-		i.member.group.transition(i.member, t)
+		i.member.group.transition(i.member, t, i.syncing)
 	}
 }
 

@@ -51,7 +51,9 @@ func (g *garpSchedule) lower(now time.Time) int {
 }
 
 // stop cancels everything pending (leaving master).
-func (g *garpSchedule) stop() { g.delayedAt, g.refreshAt, g.lowerAt = time.Time{}, time.Time{}, time.Time{} }
+func (g *garpSchedule) stop() {
+	g.delayedAt, g.refreshAt, g.lowerAt = time.Time{}, time.Time{}, time.Time{}
+}
 
 // next returns when due should be called next; zero if nothing is pending.
 func (g *garpSchedule) next() time.Time {

@@ -546,6 +546,7 @@ func TestInstanceConfigValidate(t *testing.T) {
 		{"peer is us", func(c *InstanceConfig) { c.Unicast, c.Peers = true, []netip.Addr{addrA} }, "our own"},
 		{"group", func(c *InstanceConfig) { c.Group = addrB }, "multicast group"},
 		{"garp", func(c *InstanceConfig) { c.GarpRepeat = -1 }, "gratuitous"},
+		{"garp lower prio", func(c *InstanceConfig) { c.GarpLowerPrioDelay = -time.Second }, "gratuitous"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

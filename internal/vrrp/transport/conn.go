@@ -6,6 +6,10 @@
 //
 // The package moves bytes only: encoding, checksums (IPv6 included) and every
 // validation are the codec's and the instance's, in package vrrp.
+//
+// VRRPv2 with AH authentication has a socket of its own (ListenAH): IP
+// protocol 51, on which the caller builds the IPv4 header itself and receives
+// it whole, because the AH integrity check covers it.
 package transport
 
 import (
@@ -24,6 +28,10 @@ import (
 
 // ipProtocol is VRRP's IP protocol number.
 const ipProtocol = 112
+
+// ahProtocol is the IP protocol number of the IPsec Authentication Header,
+// which carries VRRPv2 adverts with auth_type AH.
+const ahProtocol = 51
 
 // vrrpTTL is the TTL / hop limit VRRP sends with and requires on receipt
 // (RFC 3768 5.2.3, RFC 5798 5.1.1.3): 255 proves the sender is on the link.
@@ -50,7 +58,8 @@ type Meta struct {
 	IfIndex  int        // interface the packet came in on
 }
 
-// Conn is one raw IP protocol 112 socket for one interface and one family.
+// Conn is one raw IP protocol 112 socket for one interface and one family,
+// or one IPv4 protocol 51 socket (ListenAH).
 // ReadFrom and WriteTo may be called from different goroutines at once.
 type Conn struct {
 	family int
@@ -58,6 +67,7 @@ type Conn struct {
 	pc     net.PacketConn
 	p4     *ipv4.PacketConn // family 4
 	p6     *ipv6.PacketConn // family 6
+	raw4   *ipv4.RawConn    // AH only: reads the IPv4 header along with the rest
 
 	unicastHop int // IPv6 unicast hop limit, sent in each packet's control message
 }
@@ -71,12 +81,27 @@ type Conn struct {
 // receives only groups it joined itself (IP_MULTICAST_ALL off), so a group
 // joined by some other socket on the host does not leak in.
 func Listen(ifname string, family int) (*Conn, error) {
+	return listen(ifname, family, ipProtocol)
+}
+
+// ListenAH opens an IPv4 protocol 51 (IPsec AH) socket on ifname for VRRPv2
+// instances with auth_type AH, set up as Listen sets up an IPv4 socket (bound
+// to the device, TOS, multicast TTL 255 and loopback off, only the groups it
+// joins itself). On it, WriteTo sends whole IPv4 datagrams the caller built
+// (IP_HDRINCL) and ReadFrom returns whole IPv4 datagrams, header included:
+// the AH integrity check covers the IPv4 header, so the codec must build it
+// and see it.
+func ListenAH(ifname string) (*Conn, error) {
+	return listen(ifname, 4, ahProtocol)
+}
+
+func listen(ifname string, family, proto int) (*Conn, error) {
 	var network, laddr string
 	switch family {
 	case 4:
-		network, laddr = fmt.Sprintf("ip4:%d", ipProtocol), "0.0.0.0"
+		network, laddr = fmt.Sprintf("ip4:%d", proto), "0.0.0.0"
 	case 6:
-		network, laddr = fmt.Sprintf("ip6:%d", ipProtocol), "::"
+		network, laddr = fmt.Sprintf("ip6:%d", proto), "::"
 	default:
 		return nil, fmt.Errorf("transport: family %d, want 4 or 6", family)
 	}
@@ -114,6 +139,9 @@ func Listen(ifname string, family int) (*Conn, error) {
 	} else {
 		err = c.setup6()
 	}
+	if err == nil && proto == ahProtocol {
+		err = c.setupAH()
+	}
 	if err != nil {
 		pc.Close()
 		return nil, fmt.Errorf("transport: set up %s on %s: %w", network, ifname, err)
@@ -144,6 +172,21 @@ func (c *Conn) setup4() error {
 	return nil
 }
 
+// setupAH turns on IP_HDRINCL (ipv4.NewRawConn does) and asks for the
+// receiving interface with each datagram; source, destination and TTL come
+// from the header itself.
+func (c *Conn) setupAH() error {
+	raw, err := ipv4.NewRawConn(c.pc)
+	if err != nil {
+		return fmt.Errorf("IP_HDRINCL: %w", err)
+	}
+	if err := raw.SetControlMessage(ipv4.FlagInterface, true); err != nil {
+		return fmt.Errorf("control messages: %w", err)
+	}
+	c.raw4 = raw
+	return nil
+}
+
 func (c *Conn) setup6() error {
 	c.p6 = ipv6.NewPacketConn(c.pc)
 	steps := []struct {
@@ -171,16 +214,24 @@ func (c *Conn) setup6() error {
 // Family returns 4 or 6.
 func (c *Conn) Family() int { return c.family }
 
+// AH reports whether c is an AH socket (ListenAH), which reads and writes
+// whole IPv4 datagrams.
+func (c *Conn) AH() bool { return c.raw4 != nil }
+
 // Interface returns the interface the socket is bound to, as it was when
 // Listen ran.
 func (c *Conn) Interface() *net.Interface { return c.ifi }
 
 // SetUnicastTTL changes the TTL / hop limit of unicast adverts from the
 // default 255 (keepalived's unicast_ttl, for peers more than one hop away).
-// Multicast always goes out with 255.
+// Multicast always goes out with 255. On an AH socket the TTL is the one in
+// the caller's header, so there it is an error.
 func (c *Conn) SetUnicastTTL(ttl int) error {
 	if ttl < 1 || ttl > 255 {
 		return fmt.Errorf("transport: unicast TTL %d, want 1..255", ttl)
+	}
+	if c.AH() {
+		return errors.New("transport: an AH socket sends the TTL of the caller's IPv4 header")
 	}
 	if c.family == 4 {
 		return c.p4.SetTTL(ttl)
@@ -246,11 +297,16 @@ func (c *Conn) LeaveGroup(group netip.Addr) error {
 }
 
 // ReadFrom returns the VRRP payload (IPv4 header stripped) and its metadata.
+// On an AH socket it returns the whole IPv4 datagram (IPv4 header, AH
+// header, VRRP payload), and Meta's addresses and TTL are the header's.
 //
 // b should be large enough for any datagram (64 KiB): a datagram that fills b
 // is reported as ErrTruncated, as the socket API does not say whether more was
 // cut off.
 func (c *Conn) ReadFrom(b []byte) (int, Meta, error) {
+	if c.AH() {
+		return c.readAH(b)
+	}
 	var (
 		n    int
 		meta Meta
@@ -286,6 +342,24 @@ func (c *Conn) ReadFrom(b []byte) (int, Meta, error) {
 	return n, meta, nil
 }
 
+// readAH reads one whole datagram into b.
+func (c *Conn) readAH(b []byte) (int, Meta, error) {
+	h, p, cm, err := c.raw4.ReadFrom(b)
+	if err != nil {
+		return 0, Meta{}, err
+	}
+	// The header and payload are b's first bytes, in that order.
+	n := h.Len + len(p)
+	meta := Meta{Src: toAddr(h.Src), Dst: toAddr(h.Dst), TTL: h.TTL}
+	if cm != nil {
+		meta.IfIndex = cm.IfIndex
+	}
+	if n >= len(b) {
+		return n, meta, ErrTruncated
+	}
+	return n, meta, nil
+}
+
 // toAddr converts a net.IP to a zoneless netip.Addr, IPv4 in its 4-byte form.
 func toAddr(ip net.IP) netip.Addr {
 	a, ok := netip.AddrFromSlice(ip)
@@ -300,6 +374,10 @@ func toAddr(ip net.IP) netip.Addr {
 // src must be an address of the interface (the kernel refuses others); the
 // zero Addr lets the kernel choose. The payload goes out as is: for IPv6 the
 // kernel does not touch the checksum the codec put in.
+//
+// On an AH socket payload is the whole IPv4 datagram, sent as built except
+// for the header checksum, which the kernel fills in; its source and
+// destination must be src (if valid) and dst.
 func (c *Conn) WriteTo(payload []byte, src, dst netip.Addr) error {
 	if err := c.fits(dst); err != nil {
 		return err
@@ -313,13 +391,19 @@ func (c *Conn) WriteTo(payload []byte, src, dst netip.Addr) error {
 		n   int
 		err error
 	)
-	if c.family == 4 {
+	switch {
+	case c.AH():
+		if err := checkHeader(payload, src, dst); err != nil {
+			return err
+		}
+		n, err = c.pc.WriteTo(payload, &net.IPAddr{IP: dst.AsSlice()})
+	case c.family == 4:
 		cm := &ipv4.ControlMessage{IfIndex: c.ifi.Index}
 		if src.IsValid() {
 			cm.Src = src.AsSlice()
 		}
 		n, err = c.p4.WriteTo(payload, cm, &net.IPAddr{IP: dst.AsSlice()})
-	} else {
+	default:
 		cm := &ipv6.ControlMessage{IfIndex: c.ifi.Index, HopLimit: c.unicastHop}
 		if dst.IsMulticast() {
 			cm.HopLimit = vrrpTTL
@@ -338,6 +422,23 @@ func (c *Conn) WriteTo(payload []byte, src, dst netip.Addr) error {
 	}
 	if n != len(payload) {
 		return fmt.Errorf("transport: send %v -> %v on %s: wrote %d of %d bytes", src, dst, c.ifi.Name, n, len(payload))
+	}
+	return nil
+}
+
+// checkHeader checks that b starts with an IPv4 header for an AH socket
+// from src (if valid) to dst, with its total length right: the kernel takes
+// the addresses from the header, not from the call.
+func checkHeader(b []byte, src, dst netip.Addr) error {
+	h, err := ipv4.ParseHeader(b)
+	switch {
+	case err != nil:
+		return fmt.Errorf("transport: AH datagram: %w", err)
+	case h.Version != 4 || h.Protocol != ahProtocol || h.TotalLen != len(b):
+		return fmt.Errorf("transport: AH datagram: version %d, protocol %d, total length %d of %d bytes: not an IPv4 AH datagram",
+			h.Version, h.Protocol, h.TotalLen, len(b))
+	case toAddr(h.Dst) != dst || (src.IsValid() && toAddr(h.Src) != src):
+		return fmt.Errorf("transport: AH datagram from %v to %v, sent as %v -> %v", h.Src, h.Dst, src, dst)
 	}
 	return nil
 }

@@ -41,11 +41,15 @@ type MuxStats struct {
 	QueueFull   uint64 // dropped for one subscriber: its channel was full
 	Short       uint64 // dropped: too short to hold a VRID, or truncated
 	ReadErrors  uint64 // failed reads (other than the Mux being stopped)
+	// NotVRRP counts, on an AH socket, datagrams whose AH header protects
+	// something other than VRRP (IPsec traffic of the host): not ours.
+	NotVRRP uint64
 }
 
 // Mux shares one Conn among all instances on an interface+family: it reads in one goroutine and
 // dispatches by VRID (byte 1 of the payload) to subscribers; packets for no subscriber are counted
-// (unknown VRID) and dropped.
+// (unknown VRID) and dropped. On an AH socket it finds the VRID behind the
+// IPv4 and AH headers, and subscribers get the whole datagram.
 //
 // Several subscribers may share a VRID (e.g. a reload overlapping old and
 // new instance); each gets its own copy. A subscriber that does not keep up
@@ -53,11 +57,12 @@ type MuxStats struct {
 type Mux struct {
 	r   reader
 	log *slog.Logger
+	ah  bool // the reader returns whole IPv4 datagrams carrying AH
 
 	mu   sync.RWMutex
 	subs map[uint8][]chan Received
 
-	read, delivered, unknown, queueFull, short, readErrors atomic.Uint64
+	read, delivered, unknown, queueFull, short, readErrors, notVRRP atomic.Uint64
 }
 
 // NewMux makes a Mux reading from c. log may be nil.
@@ -65,7 +70,9 @@ func NewMux(c *Conn, log *slog.Logger) *Mux {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return newMux(c, log.With("interface", c.Interface().Name, "family", c.Family()))
+	m := newMux(c, log.With("interface", c.Interface().Name, "family", c.Family(), "ah", c.AH()))
+	m.ah = c.AH()
+	return m
 }
 
 func newMux(r reader, log *slog.Logger) *Mux {
@@ -141,13 +148,37 @@ func (m *Mux) Run(ctx context.Context) error {
 	}
 }
 
+// ahHeaderLen is the length of the AH header in front of VRRP (keepalived's:
+// 12 bytes and a 96-bit ICV).
+const ahHeaderLen = 24
+
+// vridAt returns where the VRID is in p and whether p is long enough to hold
+// it.
+func (m *Mux) vridAt(p []byte) (int, bool) {
+	if !m.ah {
+		return 1, len(p) >= 2
+	}
+	if len(p) < 1 {
+		return -1, false
+	}
+	ihl := int(p[0]&0x0f) * 4
+	return ihl + ahHeaderLen + 1, len(p) >= ihl+ahHeaderLen+2
+}
+
 func (m *Mux) dispatch(p []byte, meta Meta) {
-	if len(p) < 2 {
+	at, ok := m.vridAt(p)
+	if !ok {
 		m.short.Add(1)
 		m.log.Debug("dropped packet too short for a VRID", "src", meta.Src, "size", len(p))
 		return
 	}
-	vrid := p[1]
+	if m.ah && p[at-ahHeaderLen-1] != ipProtocol {
+		// The AH header's next header: not a VRRP advert.
+		m.notVRRP.Add(1)
+		m.log.Debug("dropped AH datagram that does not carry VRRP", "src", meta.Src, "next_header", p[at-ahHeaderLen-1])
+		return
+	}
+	vrid := p[at]
 	// The read lock is held across the sends so that an unsubscribe cannot
 	// slip between looking a channel up and using it; sends never block.
 	m.mu.RLock()
@@ -181,5 +212,6 @@ func (m *Mux) Stats() MuxStats {
 		QueueFull:   m.queueFull.Load(),
 		Short:       m.short.Load(),
 		ReadErrors:  m.readErrors.Load(),
+		NotVRRP:     m.notVRRP.Load(),
 	}
 }

@@ -71,8 +71,15 @@ func advert(vrid uint8, tag byte) []byte { return []byte{0x21, vrid, tag, 0, 0, 
 // has been dispatched.
 func startMux(t *testing.T) (*Mux, *fakeConn, func() error) {
 	t.Helper()
+	return startMuxMode(t, false)
+}
+
+// startMuxMode is startMux for a plain or (ah) an AH socket.
+func startMuxMode(t *testing.T, ah bool) (*Mux, *fakeConn, func() error) {
+	t.Helper()
 	f := newFakeConn()
 	m := newMux(f, slog.New(slog.DiscardHandler))
+	m.ah = ah
 	done := make(chan error, 1)
 	go func() { done <- m.Run(context.Background()) }()
 	finished := false
@@ -276,4 +283,50 @@ func TestMuxRunEnds(t *testing.T) {
 			t.Fatalf("Stats = %+v, want Short 1", s)
 		}
 	})
+}
+
+// ahDatagram wraps a VRRP payload in an IPv4 header of ihl bytes and an AH
+// header with next header next; the ICV does not matter to the Mux.
+func ahDatagram(ihl int, next byte, payload []byte) []byte {
+	b := make([]byte, ihl+ahHeaderLen, ihl+ahHeaderLen+len(payload))
+	b[0] = 0x40 | byte(ihl/4)
+	b[9] = ahProtocol
+	b[ihl] = next
+	b[ihl+1] = 4
+	return append(b, payload...)
+}
+
+// TestMuxDispatchAH: on an AH socket the VRID sits behind the IPv4 header
+// (options included) and the AH header, and subscribers get the whole
+// datagram.
+func TestMuxDispatchAH(t *testing.T) {
+	m, f, finish := startMuxMode(t, true)
+	ch7, _ := m.Subscribe(7, 8)
+	withOpts := ahDatagram(24, ipProtocol, advert(7, 2))
+	tests := []struct {
+		name string
+		b    []byte
+	}{
+		{"plain header", ahDatagram(20, ipProtocol, advert(7, 1))},
+		{"header with options", withOpts},
+		{"other VRID", ahDatagram(20, ipProtocol, advert(8, 3))},
+		{"AH for TCP", ahDatagram(20, 6, advert(7, 4))},
+		{"cut before the VRID", ahDatagram(20, ipProtocol, advert(7, 5))[:45]},
+		{"empty", nil},
+		{"a bare VRRP advert", advert(7, 6)},
+	}
+	for _, tt := range tests {
+		f.feed(t, fakeRead{payload: tt.b, meta: testMeta})
+	}
+	if err := finish(); err != nil {
+		t.Fatal(err)
+	}
+	got := drain(ch7)
+	if len(got) != 2 || len(got[0].Payload) != 52 || got[0].Payload[46] != 1 || string(got[1].Payload) != string(withOpts) {
+		t.Fatalf("VRID 7 got %x, want the first two datagrams whole", got)
+	}
+	want := MuxStats{Read: 7, Delivered: 2, UnknownVRID: 1, NotVRRP: 1, Short: 3}
+	if s := m.Stats(); s != want {
+		t.Fatalf("Stats = %+v, want %+v", s, want)
+	}
 }
