@@ -601,9 +601,6 @@ func (p *parser) authentication(vi *VRRPInstance, n *Node) {
 		p.diags.Errorf(n.Pos, "authentication: auth_type PASS needs auth_pass")
 		return
 	}
-	if a.Type == AuthAH {
-		p.diags.Warnf(n.Pos, "authentication: auth_type AH is parsed but not supported yet; it has no effect")
-	}
 	vi.Auth = a
 }
 

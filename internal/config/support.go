@@ -19,7 +19,9 @@ var acting = map[string]map[string]bool{
 		// internal/track runs these when an instance tracks them.
 		"vrrp_script", "track_file", "vrrp_track_file", "vrrp_track_process",
 		// internal/vrrp sync groups.
-		"vrrp_sync_group"),
+		"vrrp_sync_group",
+		// internal/host: installed at start, removed on stop.
+		"static_ipaddress", "static_routes", "static_rules"),
 	"global_defs": set(
 		"include_check",        // applied by the reader
 		"vigil_metrics_listen", // Vigil's extension: the metrics endpoint
@@ -32,6 +34,7 @@ var acting = map[string]map[string]bool{
 		"vrrp_garp_master_delay", "vrrp_garp_master_repeat",
 		"vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat", "vrrp_min_garp",
 		"vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat",
+		"vrrp_strict", "vmac_prefix",
 		"vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert",
 		"vrrp_version",
 	),
@@ -50,6 +53,8 @@ var acting = map[string]map[string]bool{
 		"notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify_deleted",
 		"smtp_alert",
 		"garp_lower_prio_delay", "garp_lower_prio_repeat",
+		// internal/host: held by the master; the VMAC; strict mode's filter.
+		"virtual_routes", "virtual_rules", "use_vmac", "vmac_xmit_base", "strict_mode", "no_accept",
 	),
 	"vrrp_sync_group": set("group", "track_script", "track_interface", "track_file", "track_process",
 		"notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "smtp_alert",

@@ -263,7 +263,7 @@ func (d *daemon) reload(ctx context.Context) error {
 	if refused := (*reloadRefusedError)(nil); errors.As(err, &refused) {
 		return err
 	}
-	d.log.Info("reloaded", "unchanged", sum.Unchanged, "addresses_changed", sum.AddressesChanged,
+	d.log.Info("reloaded", "unchanged", sum.Unchanged, "addresses_changed", sum.AddressesChanged, "priority_changed", sum.PriorityChanged,
 		"restarted", sum.Restarted, "added", sum.Added, "removed", sum.Removed)
 	if err != nil {
 		// The rest of the new configuration runs: saying the old one is

@@ -50,6 +50,8 @@ type vrrpRunner struct {
 	// outlive instance restarts (see trackTarget).
 	targets  map[string]*trackTarget
 	trk      *trackers
+	static   staticSet    // static_ipaddress, static_routes, static_rules in place
+	filter   *host.Filter // strict mode's drop set; nil until an instance needs it
 	notifier atomic.Pointer[notify.Notifier]
 	hub      *status.Hub // where transitions are published; never nil
 }
@@ -75,11 +77,16 @@ type runningInstance struct {
 	target *trackTarget
 	// groupKey is the groupSpec key of the instance's sync group; "" for none.
 	groupKey string
+	// extrasKey renders its routes, rules, VMAC and filtering; a change
+	// restarts the instance on reload.
+	extrasKey string
+	vmac      string // the macvlan made for this instance, if any
 }
 
 type connKey struct {
 	ifname string
 	family int
+	ah     bool // IPv4 protocol 51, for the instances with auth_type AH
 }
 
 // sharedConn is one socket shared by every instance on an interface and
@@ -97,20 +104,11 @@ func (s connSender) Send(payload []byte, src, dst netip.Addr) error {
 	return s.c.WriteTo(payload, src, dst)
 }
 
-// hostAddresses adapts the host manager to an instance's Addresses, filling
-// in the instance's interface for VIPs that name no device.
-type hostAddresses struct {
-	mgr *host.Manager
-	dev string
-}
-
-func (h hostAddresses) Add(v vrrp.VIP) error    { return h.mgr.Add(hostAddress(v, h.dev)) }
-func (h hostAddresses) Remove(v vrrp.VIP) error { return h.mgr.Remove(hostAddress(v, h.dev)) }
-
 // translate turns every instance of cfg into what the vrrp package runs,
 // collecting every problem. It touches nothing.
-func translate(cfg *config.Config) ([]vrrp.InstanceConfig, error) {
+func translate(cfg *config.Config) ([]vrrp.InstanceConfig, map[string]*instExtras, error) {
 	var icfgs []vrrp.InstanceConfig
+	extras := map[string]*instExtras{}
 	var errs []error
 	for _, in := range cfg.Instances {
 		ic, err := instanceConfig(in, primaryAddr)
@@ -118,6 +116,12 @@ func translate(cfg *config.Config) ([]vrrp.InstanceConfig, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", in.Pos, err))
 			continue
 		}
+		ex, err := extrasOf(in, cfg.Global)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		extras[ic.Name] = ex
 		if !ic.Group.IsValid() {
 			ic.Group = vrrp.MulticastGroup4
 			if ic.Family == 6 {
@@ -126,14 +130,18 @@ func translate(cfg *config.Config) ([]vrrp.InstanceConfig, error) {
 		}
 		icfgs = append(icfgs, ic)
 	}
-	return icfgs, errors.Join(errs...)
+	return icfgs, extras, errors.Join(errs...)
 }
 
 // startVRRP translates every instance, then opens sockets and starts them.
 // Translation comes first so that a config that cannot run (no address to
 // send from, say) fails before any socket is opened or address is added.
 func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, hub *status.Hub, log *slog.Logger) (*vrrpRunner, error) {
-	icfgs, err := translate(cfg)
+	icfgs, extras, err := translate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	static, err := staticOf(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -160,6 +168,15 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, hub *st
 	}
 	r.muxCtx, r.muxCancel = context.WithCancel(context.Background())
 	r.instCtx, r.cancel = context.WithCancel(ctx)
+	if err := r.ensureFilter(extras); err != nil {
+		r.stop()
+		return nil, err
+	}
+	if err := applyStatic(mgr, staticSet{}, static, log); err != nil {
+		r.stop()
+		return nil, fmt.Errorf("static addresses, routes and rules: %w", err)
+	}
+	r.static = static
 
 	links, err := host.WatchLinks(r.instCtx)
 	if err != nil {
@@ -200,11 +217,31 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, hub *st
 	// (a failed script already counted) rather than learning it a moment
 	// after it has taken a role.
 	trk.start(r.instCtx, log)
-	if err := r.startInstances(icfgs, syncGroups(cfg)); err != nil {
+	if err := r.startInstances(icfgs, extras, syncGroups(cfg)); err != nil {
 		r.stop()
 		return nil, err
 	}
 	return r, nil
+}
+
+// ensureFilter creates the strict-mode filter when some instance needs it
+// and there is none yet. It is kept once made (an empty one drops nothing)
+// and removed on stop.
+func (r *vrrpRunner) ensureFilter(extras map[string]*instExtras) error {
+	if r.filter != nil {
+		return nil
+	}
+	for _, ex := range extras {
+		if ex.Filter {
+			f, err := host.NewFilter(r.log)
+			if err != nil {
+				return fmt.Errorf("strict mode filter: %w", err)
+			}
+			r.filter = f
+			return nil
+		}
+	}
+	return nil
 }
 
 // trackTargets returns the targets of cfg's instances, keeping the existing
@@ -239,16 +276,46 @@ func (r *vrrpRunner) target(name string) *trackTarget {
 // pendingInstance is an instance created but not yet running: sync groups
 // bind their members between the two steps.
 type pendingInstance struct {
-	ic   vrrp.InstanceConfig
-	inst *vrrp.Instance
-	sc   *sharedConn
-	tgt  *trackTarget
+	ic        vrrp.InstanceConfig
+	inst      *vrrp.Instance
+	sc        *sharedConn
+	tgt       *trackTarget
+	extrasKey string
+	vmac      string
 }
 
 // prepareInstance opens (or shares) the socket, joins the multicast group
 // and creates one instance, without running it.
-func (r *vrrpRunner) prepareInstance(ic vrrp.InstanceConfig) (*pendingInstance, error) {
-	sc, err := r.conn(ic.Interface, ic.Family)
+func (r *vrrpRunner) prepareInstance(ic vrrp.InstanceConfig, ex *instExtras) (*pendingInstance, error) {
+	if ex == nil {
+		ex = &instExtras{}
+	}
+	// With a VMAC, the VIPs live on the macvlan and adverts leave from it
+	// (so their source MAC is the virtual one) unless vmac_xmit_base says
+	// the base interface; the instance still follows the base's link.
+	vipDev, sockDev, vmacName := ic.Interface, ic.Interface, ""
+	var ann vrrp.Announcer = r.ann
+	if ex.VMAC != nil {
+		name, mac, err := r.mgr.EnsureVMAC(*ex.VMAC)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp_instance %s: use_vmac: %w", ic.Name, err)
+		}
+		vipDev = name
+		vmacName = name
+		if !ex.XmitBase {
+			sockDev = name
+		}
+		ann = vmacAnnouncer{ann: r.ann, mac: mac}
+	}
+	var hooks vrrp.MasterHooks
+	if len(ex.Routes)+len(ex.Rules) > 0 {
+		hooks = masterHooks{mgr: r.mgr, routes: ex.Routes, rules: ex.Rules}
+	}
+	addrs := hostAddresses{mgr: r.mgr, dev: vipDev}
+	if ex.Filter {
+		addrs.filter = r.filter
+	}
+	sc, err := r.conn(sockDev, ic.Family, ic.AuthType == vrrp.AuthAH)
 	if err != nil {
 		return nil, fmt.Errorf("vrrp_instance %s: %w", ic.Name, err)
 	}
@@ -260,9 +327,10 @@ func (r *vrrpRunner) prepareInstance(ic vrrp.InstanceConfig) (*pendingInstance, 
 	}
 	inst, err := vrrp.NewInstance(ic, vrrp.Deps{
 		Sender:    connSender{sc.conn},
-		Addresses: hostAddresses{mgr: r.mgr, dev: ic.Interface},
-		Announcer: r.ann,
+		Addresses: addrs,
+		Announcer: ann,
 		Clock:     vrrp.SystemClock(),
+		Hooks:     hooks,
 	}, r.log) // the instance adds its own name and VRID to its log lines
 	if err != nil {
 		return nil, fmt.Errorf("vrrp_instance %s: %w", ic.Name, err)
@@ -275,14 +343,14 @@ func (r *vrrpRunner) prepareInstance(ic vrrp.InstanceConfig) (*pendingInstance, 
 	}
 	tgt := r.target(ic.Name)
 	tgt.attach(inst)
-	return &pendingInstance{ic: ic, inst: inst, sc: sc, tgt: tgt}, nil
+	return &pendingInstance{ic: ic, inst: inst, sc: sc, tgt: tgt, extrasKey: ex.key(), vmac: vmacName}, nil
 }
 
 // runInstance starts a prepared instance and its packet and change readers.
 func (r *vrrpRunner) runInstance(p *pendingInstance, groupKey string) {
 	ic, inst := p.ic, p.inst
 	ctx, cancel := context.WithCancel(r.instCtx)
-	ri := &runningInstance{inst: inst, cancel: cancel, done: make(chan struct{}), target: p.tgt, groupKey: groupKey}
+	ri := &runningInstance{inst: inst, cancel: cancel, done: make(chan struct{}), target: p.tgt, groupKey: groupKey, extrasKey: p.extrasKey, vmac: p.vmac}
 	sub, unsub := p.sc.mux.Subscribe(ic.VRID, 256)
 	in := make(chan vrrp.Received, 256)
 	var wg sync.WaitGroup
@@ -328,12 +396,12 @@ func (r *vrrpRunner) runInstance(p *pendingInstance, groupKey string) {
 // all. An instance that cannot be created is reported and left out; a group
 // that lost a member that way is not formed, and its other members are left
 // out too, since keepalived would not run half a group either.
-func (r *vrrpRunner) startInstances(ics []vrrp.InstanceConfig, groups map[string]*groupSpec) error {
+func (r *vrrpRunner) startInstances(ics []vrrp.InstanceConfig, extras map[string]*instExtras, groups map[string]*groupSpec) error {
 	var errs []error
 	prepared := map[string]*pendingInstance{}
 	var order []*pendingInstance
 	for _, ic := range ics {
-		p, err := r.prepareInstance(ic)
+		p, err := r.prepareInstance(ic, extras[ic.Name])
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -458,8 +526,15 @@ func (r *vrrpRunner) stopInstance(k instKey) {
 // translated is refused before anything changes, with a *reloadRefusedError.
 func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 	var sum reloadSummary
-	icfgs, err := translate(cfg)
+	icfgs, extras, err := translate(cfg)
 	if err != nil {
+		return sum, &reloadRefusedError{err}
+	}
+	static, err := staticOf(cfg)
+	if err != nil {
+		return sum, &reloadRefusedError{err}
+	}
+	if err := r.ensureFilter(extras); err != nil {
 		return sum, &reloadRefusedError{err}
 	}
 	// Everything that can fail is built before anything changes.
@@ -487,10 +562,15 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 	for _, k := range old {
 		if _, ok := want[k]; !ok {
 			r.mu.Lock()
-			name := r.running[k].inst.Config().Name
+			name, vmac := r.running[k].inst.Config().Name, r.running[k].vmac
 			r.mu.Unlock()
 			r.log.Info("reload: instance removed; releasing it", "instance", name, "vrid", k.vrid, "interface", k.ifname)
 			r.stopInstance(k)
+			if vmac != "" {
+				if err := r.mgr.RemoveVMAC(vmac); err != nil {
+					r.log.Warn("reload: removing the VMAC of a removed instance", "vmac", vmac, "err", err)
+				}
+			}
 			if on := r.notifier.Load(); on != nil {
 				on.Notify(notify.Event{Kind: notify.KindInstance, Name: name, State: notify.StateDeleted})
 			}
@@ -523,6 +603,7 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 	const (
 		keep plan = iota
 		addresses
+		priority
 		restart
 		add
 	)
@@ -534,12 +615,14 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 		switch {
 		case ri == nil:
 			plans[k] = add
-		case ri.groupKey != gkey(ic.Name):
+		case ri.groupKey != gkey(ic.Name) || ri.extrasKey != extras[ic.Name].key():
 			plans[k] = restart
 		case reflect.DeepEqual(ri.inst.Config(), ic):
 			plans[k] = keep
 		case sameButAddresses(ri.inst.Config(), ic):
 			plans[k] = addresses
+		case priorityInPlace(ri.inst.Config(), ic):
+			plans[k] = priority
 		default:
 			plans[k] = restart
 		}
@@ -583,6 +666,17 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 			r.mu.Unlock()
 			ri.inst.UpdateVIPs(ic.VIPs, ic.ExcludedVIPs)
 			sum.AddressesChanged++
+		case priority:
+			r.mu.Lock()
+			ri := r.running[k]
+			r.mu.Unlock()
+			old := ri.inst.Config()
+			r.log.Info("reload: priority changed; applied in place", "instance", ic.Name, "from", old.Priority, "to", ic.Priority)
+			ri.inst.UpdatePriority(ic.Priority)
+			if !reflect.DeepEqual(old.VIPs, ic.VIPs) || !reflect.DeepEqual(old.ExcludedVIPs, ic.ExcludedVIPs) {
+				ri.inst.UpdateVIPs(ic.VIPs, ic.ExcludedVIPs)
+			}
+			sum.PriorityChanged++
 		case restart:
 			r.log.Info("reload: instance changed; restarting it", "instance", ic.Name)
 			r.stopInstance(k)
@@ -594,7 +688,9 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 			sum.Added++
 		}
 	}
-	return sum, r.startInstances(toStart, groups)
+	staticErr := applyStatic(r.mgr, r.static, static, r.log)
+	r.static = static
+	return sum, errors.Join(staticErr, r.startInstances(toStart, extras, groups))
 }
 
 // reloadRefusedError is a reload error found before anything was changed:
@@ -607,7 +703,20 @@ func (e *reloadRefusedError) Unwrap() error { return e.err }
 
 // reloadSummary counts what a reload did, for the log.
 type reloadSummary struct {
-	Unchanged, AddressesChanged, Restarted, Added, Removed int
+	Unchanged, AddressesChanged, PriorityChanged, Restarted, Added, Removed int
+}
+
+// priorityInPlace reports whether a and b differ at most in priority and
+// address lists, in a way a running instance can take without a restart:
+// keepalived keeps an instance's state across such a reload, and so do we.
+// The address owner's 255 changes the protocol role, so a change to or
+// from it restarts the instance.
+func priorityInPlace(a, b vrrp.InstanceConfig) bool {
+	if a.Priority == vrrp.PriorityOwner || b.Priority == vrrp.PriorityOwner {
+		return false
+	}
+	a.Priority = b.Priority
+	return sameButAddresses(a, b)
 }
 
 // sameButAddresses reports whether a and b differ at most in their address
@@ -669,12 +778,18 @@ func forward(ctx context.Context, sub <-chan transport.Received, in chan<- vrrp.
 
 // conn returns the shared socket for an interface and family, opening it
 // and starting its reader on first use.
-func (r *vrrpRunner) conn(ifname string, family int) (*sharedConn, error) {
-	k := connKey{ifname, family}
+func (r *vrrpRunner) conn(ifname string, family int, ah bool) (*sharedConn, error) {
+	k := connKey{ifname, family, ah}
 	if sc, ok := r.conns[k]; ok {
 		return sc, nil
 	}
-	c, err := transport.Listen(ifname, family)
+	open := transport.Listen
+	if ah {
+		// AH adverts are IP protocol 51 with an IPv4 header we build: a
+		// socket of their own, which reads and writes whole datagrams.
+		open = func(ifname string, _ int) (*transport.Conn, error) { return transport.ListenAH(ifname) }
+	}
+	c, err := open(ifname, family)
 	if err != nil {
 		return nil, err
 	}
@@ -714,6 +829,11 @@ func (r *vrrpRunner) stop() {
 	r.muxWG.Wait()
 	if err := r.mgr.RemoveAll(); err != nil {
 		r.log.Error("removing addresses", "err", err)
+	}
+	if r.filter != nil {
+		if err := r.filter.Close(); err != nil {
+			r.log.Error("removing the strict mode filter", "err", err)
+		}
 	}
 	r.ann.Close()
 }

@@ -51,7 +51,8 @@ func instanceConfig(in *config.VRRPInstance, primary func(ifname string, family 
 			c.AuthType = vrrp.AuthPass
 			c.AuthPass = in.Auth.Pass
 		case config.AuthAH:
-			return c, fmt.Errorf("vrrp_instance %s: AH authentication is not supported yet", in.Name)
+			c.AuthType = vrrp.AuthAH
+			c.AuthPass = in.Auth.Pass
 		}
 	}
 	for _, p := range in.UnicastPeers {

@@ -1,7 +1,9 @@
 // Package host is Vigil's side of the local machine: it adds and removes
-// addresses through netlink (remembering what it added so a crashed run can be
-// cleaned up), announces addresses with gratuitous ARP and unsolicited
-// neighbour advertisements, and watches interfaces going up and down.
+// addresses, routes, policy rules and VMAC interfaces through netlink
+// (remembering what it added in one state file so a crashed run can be
+// cleaned up), keeps the nftables drop rules of VRRP's non-accept mode,
+// announces addresses with gratuitous ARP and unsolicited neighbour
+// advertisements, and watches interfaces going up and down.
 package host
 
 import (

@@ -539,9 +539,8 @@ func FuzzReadState(f *testing.F) {
 	f.Add(`{"version":1,"routes":[{"to":"10.1.0.1/24"}]}`)
 	f.Add(`{"version":2}`)
 	f.Add(`not json`)
-	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data string) {
-		path := filepath.Join(dir, "s.json")
+		path := filepath.Join(t.TempDir(), "s.json")
 		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}

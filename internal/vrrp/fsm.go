@@ -137,19 +137,27 @@ type FaultClear struct{ Source string }
 // address owner's priority never changes.
 type PriorityChanged struct{ Delta int }
 
+// BasePriorityChanged replaces the configured priority (a reload that
+// changed only "priority"), keeping the state, as keepalived does: a master
+// advertises the new priority from its next advert on, and the election
+// follows the usual rules from there. Changes to or from the address
+// owner's 255 are not accepted here (the instance must be restarted).
+type BasePriorityChanged struct{ Priority uint8 }
+
 // Shutdown stops the machine: a master sends priority 0 and removes its
 // addresses. The machine then ignores every event.
 type Shutdown struct{}
 
-func (Start) isEvent()           {}
-func (TimerExpired) isEvent()    {}
-func (AdvertReceived) isEvent()  {}
-func (InterfaceUp) isEvent()     {}
-func (InterfaceDown) isEvent()   {}
-func (FaultSet) isEvent()        {}
-func (FaultClear) isEvent()      {}
-func (PriorityChanged) isEvent() {}
-func (Shutdown) isEvent()        {}
+func (Start) isEvent()               {}
+func (TimerExpired) isEvent()        {}
+func (AdvertReceived) isEvent()      {}
+func (InterfaceUp) isEvent()         {}
+func (InterfaceDown) isEvent()       {}
+func (FaultSet) isEvent()            {}
+func (FaultClear) isEvent()          {}
+func (PriorityChanged) isEvent()     {}
+func (BasePriorityChanged) isEvent() {}
+func (Shutdown) isEvent()            {}
 
 // Action is an output of Machine.Handle, to be executed in order.
 type Action interface{ isAction() }
@@ -202,6 +210,7 @@ type Machine struct {
 
 	state State
 	base  uint8 // configured priority (lowered to 254 on an owner conflict)
+	delta int   // the trackers' last delta, for a change of base priority
 	eff   uint8 // effective priority
 
 	// masterAdverInt is the interval the master down timer is based on: our
@@ -352,6 +361,15 @@ func (m *Machine) handle(now time.Time, ev Event) []Action {
 		return m.leaveFault(now, "fault cleared: "+ev.Source)
 	case PriorityChanged:
 		return m.priorityChanged(now, ev.Delta)
+	case BasePriorityChanged:
+		if m.owner() || ev.Priority == PriorityOwner || ev.Priority == 0 || ev.Priority == m.base {
+			return nil
+		}
+		m.base = ev.Priority
+		// The effective priority follows from the new base and the
+		// trackers' last delta, exactly as if the delta had just been
+		// reported (priorityChanged does nothing if it ends up equal).
+		return m.priorityChanged(now, m.delta)
 	case Shutdown:
 		return m.shutdown()
 	case SyncMaster:
@@ -645,6 +663,7 @@ func (m *Machine) priorityChanged(now time.Time, delta int) []Action {
 	if m.owner() {
 		return nil
 	}
+	m.delta = delta
 	p := int(m.base) + delta
 	p = max(1, min(p, PriorityOwner-1))
 	if uint8(p) == m.eff {

@@ -72,6 +72,18 @@ type Deps struct {
 	Addresses Addresses
 	Announcer Announcer
 	Clock     Clock
+	// Hooks, optional, is what a master holds besides its addresses.
+	Hooks MasterHooks
+}
+
+// MasterHooks is what a master holds besides its addresses: its
+// virtual_routes and virtual_rules. Acquire runs right after the addresses
+// are added (a route may use a VIP as its source), Release right before
+// they are removed. Errors are logged and counted; the role is kept, as
+// keepalived keeps it.
+type MasterHooks interface {
+	Acquire() error
+	Release() error
 }
 
 // InstanceConfig is what one vrrp_instance needs; the daemon translates the
@@ -536,6 +548,10 @@ func (i *Instance) handle(ev Event) {
 		i.applyVIPs(e)
 		i.publish()
 		return
+	case basePriorityUpdate:
+		i.cfg.Priority = e.priority
+		ev = BasePriorityChanged{Priority: e.priority}
+		defer close(e.done)
 	case lowerPrioGarp:
 		if i.m.State() == StateMaster {
 			i.announce(i.garp.lower(i.deps.Clock.Now()))
@@ -575,9 +591,21 @@ func (i *Instance) execute(now time.Time, a Action) {
 		i.sendAdvert(a.Priority)
 	case AddVIPs:
 		i.forEachVIP("add", i.deps.Addresses.Add)
+		if i.deps.Hooks != nil {
+			if err := i.deps.Hooks.Acquire(); err != nil {
+				i.counters.AddressErrors++
+				i.log.Warn("cannot install virtual routes or rules", "err", err)
+			}
+		}
 	case RemoveVIPs:
 		i.garp.stop()
 		i.disarmGarp()
+		if i.deps.Hooks != nil {
+			if err := i.deps.Hooks.Release(); err != nil {
+				i.counters.AddressErrors++
+				i.log.Warn("cannot remove virtual routes or rules", "err", err)
+			}
+		}
 		i.forEachVIP("remove", i.deps.Addresses.Remove)
 	case SendGratuitous:
 		i.announce(i.garp.start(now))

@@ -230,3 +230,14 @@ func TestAHFromKeepalived(t *testing.T) {
 		})
 	}
 }
+
+func TestListenAHNoInterface(t *testing.T) {
+	c, err := ListenAH("vigil-nonexistent0")
+	if err == nil {
+		c.Close()
+		t.Fatal("ListenAH succeeded on a missing interface")
+	}
+	if !strings.Contains(err.Error(), "vigil-nonexistent0") {
+		t.Fatalf("err = %v, want it to name the interface", err)
+	}
+}
