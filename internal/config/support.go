@@ -55,6 +55,7 @@ var acting = map[string]map[string]bool{
 		"garp_lower_prio_delay", "garp_lower_prio_repeat",
 		// internal/host: held by the master; the VMAC; strict mode's filter.
 		"virtual_routes", "virtual_rules", "use_vmac", "vmac_xmit_base", "strict_mode", "no_accept",
+		"dont_track_primary",
 	),
 	"vrrp_sync_group": set("group", "track_script", "track_interface", "track_file", "track_process",
 		"notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "smtp_alert",

@@ -23,6 +23,8 @@ type instExtras struct {
 	VMAC     *host.VMAC
 	XmitBase bool // vmac_xmit_base: adverts go out on the base interface
 	Filter   bool
+	// DontTrackPrimary ignores the instance's interface going down.
+	DontTrackPrimary bool
 }
 
 // key is a canonical rendering, compared on reload: a change restarts the
@@ -32,7 +34,7 @@ func (e *instExtras) key() string { return fmt.Sprintf("%+v", *e) }
 // extrasOf converts an instance's routes, rules and VMAC, collecting every
 // problem with its file:line.
 func extrasOf(in *config.VRRPInstance, g config.GlobalDefs) (*instExtras, error) {
-	ex := &instExtras{Filter: filterNeeded(in), XmitBase: in.VMACXmitBase}
+	ex := &instExtras{Filter: filterNeeded(in), XmitBase: in.VMACXmitBase, DontTrackPrimary: in.DontTrackPrimary}
 	var errs []error
 	for _, r := range in.Routes {
 		hr, err := hostRoute(r)

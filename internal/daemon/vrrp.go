@@ -81,6 +81,7 @@ type runningInstance struct {
 	// restarts the instance on reload.
 	extrasKey string
 	vmac      string // the macvlan made for this instance, if any
+	dontTrack bool   // dont_track_primary
 }
 
 type connKey struct {
@@ -189,7 +190,7 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, hub *st
 		for ev := range links {
 			r.mu.Lock()
 			for _, ri := range r.running {
-				if ri.inst.Config().Interface == ev.Name {
+				if !ri.dontTrack && ri.inst.Config().Interface == ev.Name {
 					ri.inst.SetInterfaceUp(ev.Up && !ev.Deleted)
 				}
 			}
@@ -282,6 +283,7 @@ type pendingInstance struct {
 	tgt       *trackTarget
 	extrasKey string
 	vmac      string
+	dontTrack bool
 }
 
 // prepareInstance opens (or shares) the socket, joins the multicast group
@@ -335,22 +337,25 @@ func (r *vrrpRunner) prepareInstance(ic vrrp.InstanceConfig, ex *instExtras) (*p
 	if err != nil {
 		return nil, fmt.Errorf("vrrp_instance %s: %w", ic.Name, err)
 	}
-	// Start from the interface's state now; the link watcher follows it.
-	if up, err := host.LinkUp(ic.Interface); err != nil {
+	// Start from the interface's state now; the link watcher follows it,
+	// unless dont_track_primary says to ignore the interface's faults.
+	if ex.DontTrackPrimary {
+		r.log.Info("dont_track_primary: the state of the instance's interface is not tracked", "instance", ic.Name, "interface", ic.Interface)
+	} else if up, err := host.LinkUp(ic.Interface); err != nil {
 		r.log.Warn("cannot read link state; assuming up", "instance", ic.Name, "interface", ic.Interface, "err", err)
 	} else {
 		inst.SetInterfaceUp(up)
 	}
 	tgt := r.target(ic.Name)
 	tgt.attach(inst)
-	return &pendingInstance{ic: ic, inst: inst, sc: sc, tgt: tgt, extrasKey: ex.key(), vmac: vmacName}, nil
+	return &pendingInstance{ic: ic, inst: inst, sc: sc, tgt: tgt, extrasKey: ex.key(), vmac: vmacName, dontTrack: ex.DontTrackPrimary}, nil
 }
 
 // runInstance starts a prepared instance and its packet and change readers.
 func (r *vrrpRunner) runInstance(p *pendingInstance, groupKey string) {
 	ic, inst := p.ic, p.inst
 	ctx, cancel := context.WithCancel(r.instCtx)
-	ri := &runningInstance{inst: inst, cancel: cancel, done: make(chan struct{}), target: p.tgt, groupKey: groupKey, extrasKey: p.extrasKey, vmac: p.vmac}
+	ri := &runningInstance{inst: inst, cancel: cancel, done: make(chan struct{}), target: p.tgt, groupKey: groupKey, extrasKey: p.extrasKey, vmac: p.vmac, dontTrack: p.dontTrack}
 	sub, unsub := p.sc.mux.Subscribe(ic.VRID, 256)
 	in := make(chan vrrp.Received, 256)
 	var wg sync.WaitGroup
