@@ -5,7 +5,7 @@ BIN := bin/vigil
 PKGS := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build test unit lint fuzz bench demo clean
+.PHONY: build test unit lint fuzz bench demo package package-check clean
 
 build:
 	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/vigil
@@ -35,6 +35,19 @@ bench:
 
 demo: build
 	./demo/demo.sh
+
+# package: the Debian package, dist/vigil_<version>_<arch>.deb (dpkg-deb).
+# The script makes a Debian version from git describe; `make package
+# VERSION=1.2.3` sets one (the build target's VERSION is not one: it may
+# start with a letter).
+package:
+	GO=$(GO) packaging/build-deb.sh
+
+# package-check: build the package, then install it, run it, verify the
+# unit and purge it again. Needs root; refuses to run when a vigil package
+# is already installed.
+package-check:
+	GO=$(GO) packaging/build-deb.sh --install-check
 
 clean:
 	rm -rf bin dist

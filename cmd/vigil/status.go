@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -20,6 +21,23 @@ import (
 // socketEnv overrides the default control socket, for several daemons on
 // one host (tests, network namespaces); --socket overrides both.
 const socketEnv = "VIGIL_SOCKET"
+
+// stateDirEnv is the daemon's state directory; its control socket is
+// vigil.sock there unless VIGIL_SOCKET says otherwise, so the client
+// follows the same rule to find the daemon run with the same environment.
+const stateDirEnv = "VIGIL_STATE_DIR"
+
+// envSocket is the control socket the environment names: VIGIL_SOCKET, else
+// vigil.sock in VIGIL_STATE_DIR, else "" (the default).
+func envSocket(getenv func(string) string) string {
+	if s := getenv(socketEnv); s != "" {
+		return s
+	}
+	if d := getenv(stateDirEnv); d != "" {
+		return filepath.Join(d, "vigil.sock")
+	}
+	return ""
+}
 
 // subcommands are the client commands that talk to a running daemon.
 var subcommands = []struct {
@@ -39,7 +57,7 @@ func runSubcommand(args []string, stdout, stderr io.Writer) (code int, handled b
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return subcommand(ctx, args, os.Getenv(socketEnv), stdout, stderr)
+	return subcommand(ctx, args, envSocket(os.Getenv), stdout, stderr)
 }
 
 // subcommand is runSubcommand with the context and the socket from the
@@ -55,7 +73,7 @@ func subcommand(ctx context.Context, args []string, envSocket string, stdout, st
 		if envSocket != "" {
 			def = envSocket
 		}
-		socket := fs.String("socket", def, "control socket of the daemon (env "+socketEnv+")")
+		socket := fs.String("socket", def, "control socket of the daemon (env "+socketEnv+", or vigil.sock in "+stateDirEnv+")")
 		jsonOut := false
 		if sc.name != "reload" {
 			fs.BoolVar(&jsonOut, "json", false, "print JSON")

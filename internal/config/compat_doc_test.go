@@ -25,7 +25,7 @@ const (
 
 // perKeywordBlocks are the blocks where each keyword is judged on its own;
 // in every other block the keyword that opens the block is what warns.
-var perKeywordBlocks = []string{"top", "global_defs", "vrrp_instance", "authentication", "vrrp_script", "track_file", "vrrp_track_process", "vrrp_sync_group"}
+var perKeywordBlocks = []string{"top", "global_defs", "vrrp_instance", "authentication", "vrrp_script", "track_file", "vrrp_track_process", "vrrp_sync_group", "garp_group"}
 
 // vrrpNotes explain the acting keywords whose behaviour needs a word.
 var vrrpNotes = map[string]string{
@@ -308,6 +308,8 @@ func warnRun(block string, n *Node) Diagnostics {
 		p.walk([]*Node{n}, trackProcessKeywords(&TrackProcess{}), "vrrp_track_process P")
 	case "vrrp_sync_group":
 		p.walk([]*Node{n}, syncGroupKeywords(&SyncGroup{}), "vrrp_sync_group G")
+	case "garp_group":
+		p.walk([]*Node{n}, garpGroupKeywords(&GarpGroup{}), "garp_group G")
 	}
 	return p.diags
 }
@@ -374,7 +376,7 @@ func TestWarnsNameKeyword(t *testing.T) {
 			t.Errorf("block %s is judged as a whole but its keyword acts; list its keywords in perKeywordBlocks", tb.block)
 		}
 	}
-	for _, top := range []string{"virtual_server", "virtual_server_group", "SSL", "garp_group"} {
+	for _, top := range []string{"virtual_server", "virtual_server_group", "SSL"} {
 		if acting["top"][top] {
 			t.Errorf("top-level %s acts; its inner keywords need their own check", top)
 		}

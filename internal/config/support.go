@@ -21,7 +21,9 @@ var acting = map[string]map[string]bool{
 		// internal/vrrp sync groups.
 		"vrrp_sync_group",
 		// internal/host: installed at start, removed on stop.
-		"static_ipaddress", "static_routes", "static_rules"),
+		"static_ipaddress", "static_routes", "static_rules",
+		// internal/host: the Announcer paces announcements per interface.
+		"garp_group"),
 	"global_defs": set(
 		"include_check",        // applied by the reader
 		"vigil_metrics_listen", // Vigil's extension: the metrics endpoint
@@ -34,6 +36,7 @@ var acting = map[string]map[string]bool{
 		"vrrp_garp_master_delay", "vrrp_garp_master_repeat",
 		"vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat", "vrrp_min_garp",
 		"vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat",
+		"vrrp_garp_interval", "vrrp_gna_interval",
 		"vrrp_strict", "vmac_prefix",
 		"vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert",
 		"vrrp_version",
@@ -60,6 +63,8 @@ var acting = map[string]map[string]bool{
 	"vrrp_sync_group": set("group", "track_script", "track_interface", "track_file", "track_process",
 		"notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "smtp_alert",
 		"sync_group_tracking_weight"),
+	// internal/host: the Announcer's pacing (internal/daemon/garp.go).
+	"garp_group":     set("garp_interval", "gna_interval", "interface", "interfaces"),
 	"authentication": set("auth_type", "auth_pass"),
 	// internal/track.
 	"vrrp_script": set("script", "interval", "timeout", "weight", "rise", "fall", "user", "init_fail"),

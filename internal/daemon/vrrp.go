@@ -48,6 +48,7 @@ type vrrpRunner struct {
 
 	// targets are the trackers' view of the instances, by name; they
 	// outlive instance restarts (see trackTarget).
+	groupWG  sync.WaitGroup // the sync groups' change readers
 	targets  map[string]*trackTarget
 	trk      *trackers
 	static   staticSet    // static_ipaddress, static_routes, static_rules in place
@@ -446,6 +447,7 @@ func (r *vrrpRunner) startInstances(ics []vrrp.InstanceConfig, extras map[string
 			}
 			continue
 		}
+		r.groupWG.Add(1)
 		go r.groupChanges(g)
 	}
 	for _, p := range order {
@@ -462,12 +464,13 @@ func (r *vrrpRunner) startInstances(ics []vrrp.InstanceConfig, extras map[string
 }
 
 // groupChanges sends a sync group's transitions to the GROUP notify
-// scripts. keepalived sends no GROUP notification for STOP, so neither do we.
+// scripts, STOP included, as keepalived 2.2.7 does.
 func (r *vrrpRunner) groupChanges(g *vrrp.SyncGroup) {
+	defer r.groupWG.Done()
 	for gc := range g.Changes() {
 		st := gc.To.String()
 		switch st {
-		case notify.StateMaster, notify.StateBackup, notify.StateFault:
+		case notify.StateMaster, notify.StateBackup, notify.StateFault, notify.StateStop:
 		default:
 			continue
 		}
@@ -823,6 +826,8 @@ func (r *vrrpRunner) stop() {
 		r.stopInstance(k)
 	}
 	r.watchWG.Wait()
+	// The groups' STOP notifications are queued before the notifier closes.
+	r.groupWG.Wait()
 	r.trk.stop()
 	if n := r.notifier.Load(); n != nil {
 		closeNotifier(n)

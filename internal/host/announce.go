@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
@@ -26,16 +28,34 @@ type frameConn interface {
 // open a socket each time; a socket is reopened when its interface was
 // re-created. Sockets live in the network namespace of the thread that first
 // announced on the interface. An Announcer is safe for concurrent use.
+//
+// On an interface with pacing (SetDefaultPacing, SetPacing, SetGroupPacing,
+// ConfigurePacing) an announcement whose turn has come leaves at once; the
+// others are queued and sent by one goroutine per paced interface or group,
+// at least the interval after the previous one of their kind. Announce
+// itself never waits. Unpaced interfaces send at once.
 type Announcer struct {
 	log *slog.Logger
 
 	mu    sync.Mutex
 	conns map[connKey]frameConn
 
-	// listen, hwaddr and forwarding are replaced in tests.
+	// Pacing: the configuration and the running lanes, by interface name.
+	pmu       sync.Mutex
+	paceDef   [numKinds]time.Duration
+	paceSpecs []paceSpec
+	lanes     map[string]*lane
+	closed    bool
+	paceWG    sync.WaitGroup
+
+	dropped    atomic.Uint64
+	sendErrors atomic.Uint64
+
+	// listen, hwaddr, forwarding and base are replaced in tests.
 	listen     func(ifi *net.Interface, proto int) (frameConn, error)
 	hwaddr     func(ifname string) (int, net.HardwareAddr, error)
 	forwarding func(ifname string) bool
+	base       func(ifname string) string
 }
 
 type connKey struct {
@@ -52,16 +72,18 @@ func NewAnnouncer(log *slog.Logger) *Announcer {
 	return &Announcer{
 		log:        log.With("component", "host"),
 		conns:      make(map[connKey]frameConn),
+		lanes:      make(map[string]*lane),
 		listen:     listenPacket,
 		hwaddr:     hardwareAddr,
 		forwarding: ipv6Forwarding,
+		base:       baseInterface,
 	}
 }
 
 // Announce sends one announcement per address on ifname from the
 // interface's own MAC: a gratuitous ARP for IPv4, an unsolicited neighbour
 // advertisement for IPv6. It tries every address and returns the errors
-// of those that could not be sent.
+// of those that could not be sent (or, on a paced interface, queued).
 func (a *Announcer) Announce(ifname string, addrs []netip.Addr) error {
 	return a.AnnounceFrom(ifname, nil, addrs)
 }
@@ -79,12 +101,14 @@ func (a *Announcer) AnnounceFrom(ifname string, mac net.HardwareAddr, addrs []ne
 	if len(mac) != 6 {
 		return fmt.Errorf("host: announce on %s: no Ethernet MAC address", ifname)
 	}
+	ln := a.laneFor(ifname)
 	var router, routerKnown bool
 	var errs []error
 	for _, ip := range addrs {
 		ip = ip.Unmap()
 		var frame []byte
 		var proto int
+		kind := kindARP
 		if ip.Is4() {
 			frame, err = garpFrame(mac, ip)
 			proto = etherTypeARP
@@ -93,26 +117,50 @@ func (a *Announcer) AnnounceFrom(ifname string, mac net.HardwareAddr, addrs []ne
 				router, routerKnown = a.forwarding(ifname), true
 			}
 			frame, err = naFrame(mac, ip, router)
-			proto = etherTypeIPv6
+			proto, kind = etherTypeIPv6, kindNA
 		}
+		queued := false
 		if err == nil {
-			err = a.send(ifname, index, proto, frame)
+			queued, err = a.sendOrQueue(ln, kind, ifname, index, proto, ip, frame)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("host: announce %s on %s: %w", ip, ifname, err))
 			continue
 		}
-		a.log.Debug("address announced", "addr", ip.String(), "dev", ifname)
+		if !queued {
+			a.log.Debug("address announced", "addr", ip.String(), "dev", ifname)
+		}
 	}
 	return errors.Join(errs...)
 }
 
-// send writes frame on the cached socket, opening it when needed and
-// dropping it after a failure so the next call starts afresh.
-func (a *Announcer) send(ifname string, index, proto int, frame []byte) error {
+// sendOrQueue sends frame at once when ifname is not paced (ln is nil) or
+// when the lane says its turn has come, and otherwise leaves it to the
+// lane; queued reports the latter. The socket is
+// opened here in both cases, so that it belongs to the caller's network
+// namespace.
+func (a *Announcer) sendOrQueue(ln *lane, kind msgKind, ifname string, index, proto int, ip netip.Addr, frame []byte) (queued bool, err error) {
+	k := connKey{ifname, index, proto}
+	c, err := a.conn(k)
+	if err != nil {
+		return false, err
+	}
+	if ln != nil {
+		m := pacedMsg{kind: kind, key: k, conn: c, frame: frame, addr: ip, ifname: ifname}
+		switch a.offer(ln, m) {
+		case offerQueued, offerDropped:
+			return true, nil
+		}
+		// Its turn has come, or the lane was retired meanwhile: send now.
+	}
+	return false, a.write(k, c, frame)
+}
+
+// conn returns the cached socket for k, opening it when needed.
+func (a *Announcer) conn(k connKey) (frameConn, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	k := connKey{ifname, index, proto}
+	ifname, proto := k.ifname, k.proto
 	c, ok := a.conns[k]
 	if !ok {
 		// Drop sockets of an earlier interface of the same name.
@@ -123,24 +171,37 @@ func (a *Announcer) send(ifname string, index, proto int, frame []byte) error {
 			}
 		}
 		var err error
-		c, err = a.listen(&net.Interface{Name: ifname, Index: index}, proto)
+		c, err = a.listen(&net.Interface{Name: ifname, Index: k.index}, proto)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		a.conns[k] = c
 	}
+	return c, nil
+}
+
+// write sends frame on c, the socket cached for k, and drops the socket
+// after a failure so the next announcement opens a new one.
+func (a *Announcer) write(k connKey, c frameConn, frame []byte) error {
 	// The destination is already in the frame; the socket address only
 	// needs a hardware address of the right length.
 	if _, err := c.WriteTo(frame, &packet.Addr{HardwareAddr: net.HardwareAddr(frame[0:6])}); err != nil {
-		c.Close()
-		delete(a.conns, k)
+		a.mu.Lock()
+		if a.conns[k] == c {
+			c.Close()
+			delete(a.conns, k)
+		}
+		a.mu.Unlock()
 		return err
 	}
 	return nil
 }
 
-// Close closes every cached socket.
+// Close stops the pacing goroutines, dropping the announcements still
+// queued, and closes every cached socket. Announcements after Close are
+// sent at once.
 func (a *Announcer) Close() error {
+	a.stopPacing()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var errs []error

@@ -5,32 +5,43 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// fakeConn records written frames.
+// fakeConn records written frames and when they were written. It is
+// written to by the pacing goroutines too, hence the lock; tests read its
+// fields only once those goroutines are idle or stopped.
 type fakeConn struct {
+	mu       sync.Mutex
 	frames   [][]byte
+	at       []time.Time
 	closed   bool
 	writeErr error
 }
 
 func (c *fakeConn) WriteTo(b []byte, _ net.Addr) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.writeErr != nil {
 		return 0, c.writeErr
 	}
 	c.frames = append(c.frames, append([]byte(nil), b...))
+	c.at = append(c.at, time.Now())
 	return len(b), nil
 }
 
-func (c *fakeConn) Close() error { c.closed = true; return nil }
+func (c *fakeConn) Close() error { c.mu.Lock(); c.closed = true; c.mu.Unlock(); return nil }
 
 type fakeNet struct {
 	index   int
 	mac     net.HardwareAddr
 	forward bool
+	base    map[string]string // lower interfaces of macvlans
+	others  map[string]int    // interfaces besides eth0, by index
 	opened  []connKey
 	conns   []*fakeConn
 }
@@ -44,12 +55,21 @@ func newTestAnnouncer(fn *fakeNet) *Announcer {
 		return c, nil
 	}
 	a.hwaddr = func(ifname string) (int, net.HardwareAddr, error) {
-		if ifname != "eth0" {
-			return 0, nil, errors.New("no such interface")
+		switch {
+		case ifname == "eth0":
+			return fn.index, fn.mac, nil
+		case fn.others[ifname] != 0:
+			return fn.others[ifname], fn.mac, nil
 		}
-		return fn.index, fn.mac, nil
+		return 0, nil, errors.New("no such interface")
 	}
 	a.forwarding = func(string) bool { return fn.forward }
+	a.base = func(ifname string) string {
+		if b, ok := fn.base[ifname]; ok {
+			return b
+		}
+		return ifname
+	}
 	return a
 }
 

@@ -244,6 +244,7 @@ func newFakeHost(devs ...string) *fakeHost {
 		n.links[d] = linkInfo{Kind: "veth", MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}}
 		n.sysctls[arpIgnoreKey(d)] = "0"
 		n.sysctls[arpFilterKey(d)] = "0"
+		n.sysctls[arpAnnounceKey(d)] = "0"
 	}
 	return n
 }

@@ -104,13 +104,20 @@ type baseConf struct {
 	Dev       string `json:"dev"`
 	ARPIgnore string `json:"arp_ignore"`
 	ARPFilter string `json:"arp_filter"`
+	// ARPAnnounce is empty in the state files of versions that did not
+	// change it: then there is nothing to put back.
+	ARPAnnounce string `json:"arp_announce,omitempty"`
 }
 
 func (c baseConf) validate() error {
 	if err := checkDevName(c.Dev); err != nil {
 		return err
 	}
-	for _, s := range []string{c.ARPIgnore, c.ARPFilter} {
+	vals := []string{c.ARPIgnore, c.ARPFilter}
+	if c.ARPAnnounce != "" {
+		vals = append(vals, c.ARPAnnounce)
+	}
+	for _, s := range vals {
 		if _, err := strconv.ParseUint(s, 10, 8); err != nil {
 			return fmt.Errorf("base interface %s: invalid saved value %q", c.Dev, s)
 		}
@@ -118,15 +125,18 @@ func (c baseConf) validate() error {
 	return nil
 }
 
-func arpIgnoreKey(dev string) string { return "net/ipv4/conf/" + dev + "/arp_ignore" }
-func arpFilterKey(dev string) string { return "net/ipv4/conf/" + dev + "/arp_filter" }
+func arpIgnoreKey(dev string) string   { return "net/ipv4/conf/" + dev + "/arp_ignore" }
+func arpFilterKey(dev string) string   { return "net/ipv4/conf/" + dev + "/arp_filter" }
+func arpAnnounceKey(dev string) string { return "net/ipv4/conf/" + dev + "/arp_announce" }
 
 // EnsureVMAC creates the VMAC v describes (a private-mode macvlan on
 // v.Base with the virtual router MAC), configures it as keepalived does and
 // brings it up, and returns its name and MAC. It is idempotent. For an IPv4
 // instance the base interface gets arp_ignore=1 and arp_filter=1, so that
-// only the VMAC answers ARP for the virtual addresses; the old values are
-// recorded and put back when the last VMAC on that base is removed.
+// only the VMAC answers ARP for the virtual addresses, and arp_announce=2,
+// so that the base never names a virtual address in its own ARP requests;
+// the old values are recorded and put back when the last VMAC on that base
+// is removed.
 //
 // An interface with the VMAC's name that is not a matching macvlan is left
 // alone with an error, unless an earlier run of ours recorded it (then it is
@@ -220,10 +230,17 @@ func (m *Manager) configureVMACLocked(v VMAC) error {
 			if c.ARPFilter, err = lk.readSysctl(arpFilterKey(v.Base)); err != nil {
 				return fmt.Errorf("host: vmac %s: %w", v.name(), err)
 			}
+			if c.ARPAnnounce, err = lk.readSysctl(arpAnnounceKey(v.Base)); err != nil {
+				return fmt.Errorf("host: vmac %s: %w", v.name(), err)
+			}
 			// A crashed run's record holds the values from before
-			// Vigil: keep those, not the ones it left behind.
+			// Vigil: keep those, not the ones it left behind (one
+			// without arp_announce did not change it).
 			for i, s := range m.staleBase {
 				if s.Dev == v.Base {
+					if s.ARPAnnounce == "" {
+						s.ARPAnnounce = c.ARPAnnounce
+					}
 					c = s
 					m.staleBase = append(m.staleBase[:i:i], m.staleBase[i+1:]...)
 					break
@@ -241,6 +258,14 @@ func (m *Manager) configureVMACLocked(v VMAC) error {
 			return fmt.Errorf("host: vmac %s: %w", v.name(), err)
 		}
 		if err := lk.writeSysctl(arpFilterKey(v.Base), "1"); err != nil {
+			return fmt.Errorf("host: vmac %s: %w", v.name(), err)
+		}
+		// Nor may it send ARP requests with a virtual address as the
+		// sender (arp_announce=2 picks its own address): a reply from
+		// a VIP that the kernel routes out of the base would otherwise
+		// teach every neighbour asked the base's MAC for that VIP,
+		// defeating the VMAC until the next failover's gratuitous ARP.
+		if err := lk.writeSysctl(arpAnnounceKey(v.Base), "2"); err != nil {
 			return fmt.Errorf("host: vmac %s: %w", v.name(), err)
 		}
 	}
@@ -297,10 +322,13 @@ func (m *Manager) writeBaseLocked(c baseConf) error {
 	if err == nil {
 		err = lk.writeSysctl(arpFilterKey(c.Dev), c.ARPFilter)
 	}
+	if err == nil && c.ARPAnnounce != "" {
+		err = lk.writeSysctl(arpAnnounceKey(c.Dev), c.ARPAnnounce)
+	}
 	if err != nil && !isGone(err) {
 		return fmt.Errorf("host: restore ARP settings of %s: %w", c.Dev, err)
 	}
-	m.log.Info("ARP settings restored", "dev", c.Dev, "arp_ignore", c.ARPIgnore, "arp_filter", c.ARPFilter)
+	m.log.Info("ARP settings restored", "dev", c.Dev, "arp_ignore", c.ARPIgnore, "arp_filter", c.ARPFilter, "arp_announce", c.ARPAnnounce)
 	return nil
 }
 

@@ -75,6 +75,7 @@ func TestNSVMAC(t *testing.T) {
 		"net/ipv6/conf/vrrp.42/disable_ipv6": "1",
 		"net/ipv4/conf/eth0/arp_ignore":      "1",
 		"net/ipv4/conf/eth0/arp_filter":      "1",
+		"net/ipv4/conf/eth0/arp_announce":    "2",
 		"net/ipv6/conf/vip6/addr_gen_mode":   "1",
 	} {
 		if got := sysctlIn(t, a, key); got != want {
@@ -133,7 +134,7 @@ func TestNSVMAC(t *testing.T) {
 	if !strings.Contains(out, "vrrp.7@") {
 		t.Errorf("the foreign vrrp.7 was removed:\n%s", out)
 	}
-	for _, key := range []string{"net/ipv4/conf/eth0/arp_ignore", "net/ipv4/conf/eth0/arp_filter"} {
+	for _, key := range []string{"net/ipv4/conf/eth0/arp_ignore", "net/ipv4/conf/eth0/arp_filter", "net/ipv4/conf/eth0/arp_announce"} {
 		if got := sysctlIn(t, a, key); got != "0" {
 			t.Errorf("%s = %s after RemoveAll, want the original 0", key, got)
 		}

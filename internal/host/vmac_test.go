@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -60,11 +61,11 @@ func TestManagerVMAC(t *testing.T) {
 	if _, _, err := m.EnsureVMAC(VMAC{Base: "eth0", VRID: 1}); err != nil {
 		t.Fatalf("EnsureVMAC again: %v", err)
 	}
-	if k.sysctls[arpIgnoreKey("eth0")] != "1" || k.sysctls[arpFilterKey("eth0")] != "1" {
+	if k.sysctls[arpIgnoreKey("eth0")] != "1" || k.sysctls[arpFilterKey("eth0")] != "1" || k.sysctls[arpAnnounceKey("eth0")] != "2" {
 		t.Errorf("base sysctls %v", k.sysctls)
 	}
 	st, _ := readState(state)
-	if len(st.VMACs) != 2 || len(st.BaseConf) != 1 || st.BaseConf[0] != (baseConf{Dev: "eth0", ARPIgnore: "0", ARPFilter: "2"}) {
+	if len(st.VMACs) != 2 || len(st.BaseConf) != 1 || st.BaseConf[0] != (baseConf{Dev: "eth0", ARPIgnore: "0", ARPFilter: "2", ARPAnnounce: "0"}) {
 		t.Fatalf("state %+v", st)
 	}
 	// The base keeps its settings while another VMAC uses it.
@@ -77,7 +78,7 @@ func TestManagerVMAC(t *testing.T) {
 	if err := m.RemoveVMAC("vrrp.2"); err != nil {
 		t.Fatal(err)
 	}
-	if k.sysctls[arpIgnoreKey("eth0")] != "0" || k.sysctls[arpFilterKey("eth0")] != "2" {
+	if k.sysctls[arpIgnoreKey("eth0")] != "0" || k.sysctls[arpFilterKey("eth0")] != "2" || k.sysctls[arpAnnounceKey("eth0")] != "0" {
 		t.Errorf("base not restored: %v", k.sysctls)
 	}
 	if err := m.RemoveVMAC("vrrp.2"); err != nil {
@@ -138,6 +139,41 @@ func TestManagerVMACCleanupStale(t *testing.T) {
 	}
 	if k.sysctls[arpIgnoreKey("eth0")] != "0" {
 		t.Errorf("base arp_ignore %s, want the value from before the crashed run", k.sysctls[arpIgnoreKey("eth0")])
+	}
+}
+
+// TestManagerVMACOldStateArpAnnounce: a state file from a version that did
+// not touch arp_announce records no value for it; the base's current value
+// is then the one from before Vigil, and is what a stop puts back.
+func TestManagerVMACOldStateArpAnnounce(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "s.json")
+	old := `{"version":1,"vmacs":[{"name":"vrrp.1","base":"eth0","vrid":1}],` +
+		`"base_conf":[{"dev":"eth0","arp_ignore":"0","arp_filter":"0"}]}`
+	if err := os.WriteFile(state, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k := newFakeHost("eth0")
+	// What the crashed run left, and an administrator's arp_announce.
+	k.sysctls[arpIgnoreKey("eth0")] = "1"
+	k.sysctls[arpFilterKey("eth0")] = "1"
+	k.sysctls[arpAnnounceKey("eth0")] = "1"
+	m, err := newManager(state, nil, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.EnsureVMAC(VMAC{Base: "eth0", VRID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.sysctls[arpAnnounceKey("eth0")]; got != "2" {
+		t.Errorf("arp_announce with a VMAC = %s, want 2", got)
+	}
+	if err := m.RemoveAll(); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{arpIgnoreKey("eth0"): "0", arpFilterKey("eth0"): "0", arpAnnounceKey("eth0"): "1"} {
+		if got := k.sysctls[key]; got != want {
+			t.Errorf("%s = %s after stop, want %s", key, got, want)
+		}
 	}
 }
 

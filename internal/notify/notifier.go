@@ -119,8 +119,19 @@ func New(cfg *config.Config, opts Options) (*Notifier, error) {
 		}
 	}
 	n := &Notifier{log: opts.Log, opts: opts, targets: map[string]*target{}, mailer: MailerFrom(cfg.Global), noFault: cfg.Global.NoEmailFaults}
-	if n.mailer != nil && n.mailer.RouterID == "" {
-		n.mailer.RouterID, _ = os.Hostname()
+	if n.mailer != nil {
+		// keepalived's defaults all come from the local host name: the
+		// router_id, the HELO name and the sender keepalived@<host>.
+		host, _ := os.Hostname()
+		if n.mailer.RouterID == "" {
+			n.mailer.RouterID = host
+		}
+		if n.mailer.Helo == "" {
+			n.mailer.Helo = host
+		}
+		if n.mailer.From == "" && host != "" {
+			n.mailer.From = "keepalived@" + host
+		}
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 

@@ -204,3 +204,47 @@ func currentUser(t *testing.T) string {
 	}
 	return u.Username
 }
+
+// TestNotifierMailDefaults: without smtp_helo_name, notification_email_from
+// and router_id, keepalived uses the local host name for all three.
+func TestNotifierMailDefaults(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		t.Skipf("no host name: %v", err)
+	}
+	addr, mails := smtpServer(t)
+	ip, port, _ := strings.Cut(addr, ":")
+	p := 0
+	for _, c := range port {
+		p = p*10 + int(c-'0')
+	}
+	cfg := &config.Config{
+		Global: config.GlobalDefs{
+			NotificationEmail:  []string{"ops@example.org"},
+			SMTPServer:         &config.SMTPServer{Host: ip, Port: p},
+			SMTPConnectTimeout: 5 * time.Second,
+		},
+		Instances: []*config.VRRPInstance{{Name: "VI_1", SMTPAlert: true}},
+	}
+	n, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close(context.Background())
+	n.Notify(Event{KindInstance, "VI_1", StateMaster, 100})
+	var m mail
+	select {
+	case m = <-mails:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no mail received")
+	}
+	if m.helo != host {
+		t.Errorf("HELO %q, want the host name %q", m.helo, host)
+	}
+	if want := "MAIL FROM:<keepalived@" + host + ">"; m.from != want {
+		t.Errorf("envelope sender %q, want %q", m.from, want)
+	}
+	if want := "Subject: [" + host + "] VRRP Instance VI_1 - Entering MASTER state"; !strings.Contains(m.data, want) {
+		t.Errorf("message lacks %q:\n%s", want, m.data)
+	}
+}

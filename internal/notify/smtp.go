@@ -14,10 +14,12 @@ import (
 // Mailer sends keepalived's SMTP alerts.
 type Mailer struct {
 	// Server is host:port.
-	Server   string
-	From     string
-	To       []string
-	Helo     string // default "localhost", as keepalived
+	Server string
+	From   string
+	To     []string
+	// Helo is the HELO name; New defaults it to the local host name, as
+	// keepalived does, and Send falls back to "localhost" when it is empty.
+	Helo     string
 	RouterID string
 	Timeout  time.Duration
 	// Now stamps the Date header; default time.Now.

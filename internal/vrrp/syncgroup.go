@@ -354,18 +354,19 @@ func (g *SyncGroup) transition(m *syncMember, t Transition, forced bool) {
 	}
 	switch {
 	case t.To == StateStop:
-		if g.state == StateMaster {
-			// Half a group must not stay master: the others release too.
+		// A member stops when its group does (shutdown, or a reload that
+		// forms the group anew), so the group is stopping from the first
+		// member's stop on: keepalived reports GROUP STOP straight from
+		// the group's state, with no BACKUP in between. Half a group must
+		// not stay master meanwhile: the others release.
+		if g.state != StateStop {
+			wasMaster := g.state == StateMaster
 			why := fmt.Sprintf("member %s stopped", m.name)
-			g.setState(StateBackup, why)
-			g.driveBackup(m, why)
-		}
-		for _, o := range g.members {
-			if o.state != StateStop {
-				return
+			g.setState(StateStop, why)
+			if wasMaster {
+				g.driveBackup(m, why)
 			}
 		}
-		g.setState(StateStop, "all members stopped")
 	case forced || g.state == StateFault || g.state == StateStop:
 		// The group's own doing (or FAULT, which only faults decide):
 		// record it, never act on it again.

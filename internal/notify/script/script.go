@@ -40,9 +40,14 @@ type Policy struct {
 // PolicyFrom extracts the script policy from global_defs.
 func PolicyFrom(g config.GlobalDefs) Policy {
 	p := Policy{Secure: g.EnableScriptSecurity}
-	if g.ScriptUser != nil && len(g.ScriptUser.Argv) > 0 {
-		p.User = g.ScriptUser.Argv[0]
-		p.Group = g.ScriptUser.Group
+	if su := g.ScriptUser; su != nil {
+		// The parser keeps the user in User (as for a command's own
+		// "user group" words); Argv[0] is accepted too, so that a
+		// hand-built GlobalDefs is not silently ignored.
+		p.User, p.Group = su.User, su.Group
+		if p.User == "" && len(su.Argv) > 0 {
+			p.User = su.Argv[0]
+		}
 	}
 	return p
 }

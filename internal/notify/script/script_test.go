@@ -335,6 +335,23 @@ func TestPolicyFrom(t *testing.T) {
 	if got := PolicyFrom(config.GlobalDefs{}); got != (Policy{}) {
 		t.Fatalf("PolicyFrom(empty) = %+v", got)
 	}
+	// What the parser makes of the global_defs keyword.
+	tests := []struct {
+		line string
+		want Policy
+	}{
+		{"script_user alice", Policy{Secure: true, User: "alice"}},
+		{"script_user alice staff", Policy{Secure: true, User: "alice", Group: "staff"}},
+	}
+	for _, tc := range tests {
+		cfg, diags := config.LoadBytes("test.conf", []byte("global_defs {\n enable_script_security\n "+tc.line+"\n}\n"), config.LoadOptions{})
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v", tc.line, diags)
+		}
+		if got := PolicyFrom(cfg.Global); got != tc.want {
+			t.Errorf("%s: PolicyFrom = %+v, want %+v", tc.line, got, tc.want)
+		}
+	}
 }
 
 func TestResultString(t *testing.T) {
