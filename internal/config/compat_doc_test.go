@@ -54,6 +54,10 @@ var vrrpNotes = map[string]string{
 	"vrrp_instance notify_master_rx_lower_pri":    "the event is not raised yet",
 	"vrrp_instance track_bfd":                     "no BFD",
 	"global_defs vrrp_garp_master_refresh_repeat": "",
+	"global_defs vrrp_garp_interval":              "least time between gratuitous ARPs on each interface, across all instances; a VMAC counts as its lower interface",
+	"global_defs vrrp_gna_interval":               "least time between unsolicited NAs on each interface, across all instances; a VMAC counts as its lower interface",
+	"top garp_group":                              "overrides the global intervals for its interfaces; the first group naming an interface wins; a group with no interval has no effect",
+	"garp_group interfaces":                       "one timer shared by all the listed interfaces",
 }
 
 // compatRow is one line of the document.

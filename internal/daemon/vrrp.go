@@ -168,6 +168,8 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, hub *st
 		targets: map[string]*trackTarget{},
 		hub:     hub,
 	}
+	// Pacing first, so the first announcements are paced too.
+	applyGarpPacing(r.ann, cfg)
 	r.muxCtx, r.muxCancel = context.WithCancel(context.Background())
 	r.instCtx, r.cancel = context.WithCancel(ctx)
 	if err := r.ensureFilter(extras); err != nil {
@@ -600,6 +602,8 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 	// Decide each instance's fate, then widen restarts to whole sync
 	// groups: a group binds its member instances, so it is formed anew
 	// whenever any member is (re)created or its membership changes.
+	// Nothing can refuse the reload any more: the new pacing applies.
+	applyGarpPacing(r.ann, cfg)
 	groups := syncGroups(cfg)
 	gkey := func(name string) string {
 		if g := groups[name]; g != nil {

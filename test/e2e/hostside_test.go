@@ -447,7 +447,8 @@ func hsReachable(c *netlab.Host, addr string) bool {
 // TestHostStrict: in strict mode (vrrp_strict, or strict_mode on the
 // instance) a master that is not the address owner holds the VIP but
 // drops traffic to it, through the table "inet vigil", which is gone after
-// a stop. Without strict mode the VIP answers and there is no table.
+// a stop; no_accept alone does the same. Without them the VIP answers and
+// there is no table.
 // keepalived 2.2.7 (built with nftables only, as Debian's) does the same
 // without any nftables keyword: a run of it is the reference row.
 func TestHostStrict(t *testing.T) {
@@ -463,6 +464,7 @@ func TestHostStrict(t *testing.T) {
 	}{
 		{name: "vrrp_strict", global: []string{"vrrp_strict"}, drops: true, table: "inet vigil"},
 		{name: "strict_mode", extra: []string{"strict_mode"}, drops: true, table: "inet vigil"},
+		{name: "no_accept", extra: []string{"no_accept"}, drops: true, table: "inet vigil"},
 		{name: "no_strict", drops: false},
 		{name: "keepalived_vrrp_strict", global: []string{"vrrp_strict"}, keepalive: true, drops: true, table: "ip keepalived"},
 	}
