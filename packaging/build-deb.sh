@@ -33,7 +33,9 @@ OUT=${OUT:-dist}
 if [ -z "${VERSION:-}" ]; then
 	desc=$(git describe --tags --always --dirty 2>/dev/null || echo unknown)
 	case "$desc" in
-	v[0-9]* | [0-9]*) VERSION=$(echo "${desc#v}" | sed 's/-/+/; s/-/./g') ;;
+	# Only a tag-shaped describe (v1.2.3, 1.2.3-4-gabc) is a version; a
+	# bare commit hash that happens to start with a digit is not.
+	v[0-9]*.* | [0-9]*.[0-9]*) VERSION=$(echo "${desc#v}" | sed 's/-/+/; s/-/./g') ;;
 	*) VERSION="0.0.0+git$(echo "$desc" | tr -- '-' '.')" ;;
 	esac
 fi

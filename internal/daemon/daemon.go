@@ -148,7 +148,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	hub.SetSource(v.statusInstances)
-	d := &daemon{o: o, log: log, vrrp: v, sd: sdnotify.FromEnv(), reloads: make(chan reloadRequest)}
+	d := &daemon{o: o, log: log, vrrp: v, sd: sdnotify.FromEnv(), reloads: make(chan reloadRequest), metricsAddr: cfg.Global.VigilMetricsListen}
 	hub.SetReload(d.requestReload)
 	serve(ctl, hub.Handler(log))
 	if metrics != nil {
@@ -177,6 +177,8 @@ type daemon struct {
 	vrrp    *vrrpRunner
 	sd      *sdnotify.Notifier
 	reloads chan reloadRequest
+	// metricsAddr is the metrics endpoint opened at start ("" for none).
+	metricsAddr string
 }
 
 // reloadRequest is a reload asked for over the control socket.
@@ -230,8 +232,11 @@ func (d *daemon) loop(ctx context.Context, hup, dumps <-chan os.Signal, hub *sta
 			} else {
 				d.log.Info("dump written", "signal", sig.String())
 			}
-		case now := <-wd:
-			if err := d.sd.KeepAlive(now); err != nil {
+		case <-wd:
+			// The ticker runs at half the watchdog time and sets the pace;
+			// a ping on every tick, so timer jitter can never stretch the
+			// gap to the full watchdog time.
+			if err := d.sd.Watchdog(); err != nil {
 				d.log.Warn("watchdog notification", "err", err)
 			}
 		}
@@ -258,6 +263,10 @@ func (d *daemon) reload(ctx context.Context) error {
 	}
 	if err := diags.Err(); err != nil {
 		return err
+	}
+	if cfg.Global.VigilMetricsListen != d.metricsAddr {
+		d.log.Warn("vigil_metrics_listen changed; the metrics endpoint moves at the next restart, not on reload",
+			"running", d.metricsAddr, "configured", cfg.Global.VigilMetricsListen)
 	}
 	sum, err := d.vrrp.reload(cfg)
 	if refused := (*reloadRefusedError)(nil); errors.As(err, &refused) {
