@@ -792,6 +792,7 @@ var routeMetrics = map[string]bool{
 func parseRouteLine(w []string, static bool) (*Route, []string, error) {
 	r := &Route{}
 	var warns []string
+	isDefault := false // "default" as the destination, resolved at the end
 	setFam := func(v6 bool, what string) error {
 		f := FamilyIPv4
 		if v6 {
@@ -1001,11 +1002,23 @@ func parseRouteLine(w []string, static bool) (*Route, []string, error) {
 				}
 			}
 			pf := parsePrefixOrAddr(kw)
-			if !pf.IsValid() {
-				if kw == "default" {
-					return nil, nil, fmt.Errorf(`"default" is ambiguous; write 0.0.0.0/0 or ::/0`)
+			if !pf.IsValid() && kw == "default" {
+				// As iproute2 and keepalived: the family follows from
+				// the rest of the line (via, src), IPv4 otherwise.
+				if r.Dst.IsValid() {
+					return nil, nil, fmt.Errorf("route has two destinations (%s and default)", r.Dst)
 				}
+				if isDefault {
+					return nil, nil, fmt.Errorf(`route has two destinations ("default" twice)`)
+				}
+				isDefault = true
+				continue
+			}
+			if !pf.IsValid() {
 				return nil, nil, fmt.Errorf("unknown route keyword %q", kw)
+			}
+			if isDefault {
+				return nil, nil, fmt.Errorf("route has two destinations (default and %s)", pf)
 			}
 			if r.Dst.IsValid() {
 				return nil, nil, fmt.Errorf("route has two destinations (%s and %s)", r.Dst, pf)
@@ -1017,11 +1030,17 @@ func parseRouteLine(w []string, static bool) (*Route, []string, error) {
 			return nil, nil, err
 		}
 	}
-	if !r.Dst.IsValid() {
-		return nil, nil, fmt.Errorf("route must have a destination")
-	}
 	if r.Family == "" {
 		r.Family = FamilyIPv4
+	}
+	if isDefault {
+		r.Dst = netip.MustParsePrefix("0.0.0.0/0")
+		if r.Family == FamilyIPv6 {
+			r.Dst = netip.MustParsePrefix("::/0")
+		}
+	}
+	if !r.Dst.IsValid() {
+		return nil, nil, fmt.Errorf("route must have a destination")
 	}
 	if r.TrackGroup != "" && r.Dev == "" {
 		return nil, nil, fmt.Errorf("a route with track_group needs dev")

@@ -228,6 +228,23 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, hub *st
 	return r, nil
 }
 
+// dropVMAC removes an instance's macvlan, closing the sockets bound to it
+// first, so a VMAC made again later under the same name gets a fresh socket.
+func (r *vrrpRunner) dropVMAC(name string) {
+	if name == "" {
+		return
+	}
+	for k, sc := range r.conns {
+		if k.ifname == name {
+			sc.conn.Close()
+			delete(r.conns, k)
+		}
+	}
+	if err := r.mgr.RemoveVMAC(name); err != nil {
+		r.log.Warn("reload: removing a VMAC", "vmac", name, "err", err)
+	}
+}
+
 // ensureFilter creates the strict-mode filter when some instance needs it
 // and there is none yet. It is kept once made (an empty one drops nothing)
 // and removed on stop.
@@ -576,11 +593,7 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 			r.mu.Unlock()
 			r.log.Info("reload: instance removed; releasing it", "instance", name, "vrid", k.vrid, "interface", k.ifname)
 			r.stopInstance(k)
-			if vmac != "" {
-				if err := r.mgr.RemoveVMAC(vmac); err != nil {
-					r.log.Warn("reload: removing the VMAC of a removed instance", "vmac", vmac, "err", err)
-				}
-			}
+			r.dropVMAC(vmac)
 			if on := r.notifier.Load(); on != nil {
 				on.Notify(notify.Event{Kind: notify.KindInstance, Name: name, State: notify.StateDeleted})
 			}
@@ -691,7 +704,13 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 			sum.PriorityChanged++
 		case restart:
 			r.log.Info("reload: instance changed; restarting it", "instance", ic.Name)
+			r.mu.Lock()
+			vmac := r.running[k].vmac
+			r.mu.Unlock()
 			r.stopInstance(k)
+			// Its VMAC goes with it (the new configuration may name
+			// another or none); a new one is made if still wanted.
+			r.dropVMAC(vmac)
 			toStart = append(toStart, ic)
 			sum.Restarted++
 		case add:
