@@ -23,15 +23,17 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-# fuzz: each target for FUZZTIME (default 30s); the issue's long runs use FUZZTIME=5m.
+# fuzz: every fuzz target of the module, each for FUZZTIME (default 30s);
+# the issue's long runs use FUZZTIME=5m.
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test ./internal/config -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/config -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/vrrp -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz.sh
 
+# bench: the measurements of docs/BENCHMARKS.md, Vigil and keepalived side
+# by side (root; keepalived installed). They report, they never gate.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./bench/...
+	$(GO) test -run '^$$' -bench '^BenchmarkParse$$' -benchtime 10x ./internal/config
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/...
 
 demo: build
 	./demo/demo.sh
