@@ -38,6 +38,9 @@ var acting = map[string]map[string]bool{
 		"vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat",
 		"vrrp_garp_interval", "vrrp_gna_interval",
 		"vrrp_strict", "vmac_prefix",
+		// internal/daemon/sched.go: real-time scheduling of the VRRP side.
+		"vrrp_priority", "vrrp_no_swap", "vrrp_cpu_affinity", "vrrp_rt_priority",
+		"vrrp_rlimit_rttime", "vrrp_rlimit_rtime",
 		"vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert",
 		"vrrp_version",
 	),

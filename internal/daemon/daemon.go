@@ -139,6 +139,12 @@ func Run(ctx context.Context, o Options) error {
 		srvWG.Wait()
 	}()
 
+	// Real-time scheduling and locked memory (vrrp_rt_priority,
+	// vrrp_no_swap, ...) before the instances start, so every thread they
+	// run on has it. Advisory, as in keepalived: a failure is logged.
+	if err := applyScheduling(cfg.Global, log); err != nil {
+		log.Warn("scheduling settings not fully applied", "err", err)
+	}
 	v, err := startVRRP(ctx, cfg, o.StateDir, hub, log)
 	if err != nil {
 		ctl.Close()

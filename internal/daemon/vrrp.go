@@ -376,17 +376,24 @@ func (r *vrrpRunner) runInstance(p *pendingInstance, groupKey string) {
 	ic, inst := p.ic, p.inst
 	ctx, cancel := context.WithCancel(r.instCtx)
 	ri := &runningInstance{inst: inst, cancel: cancel, done: make(chan struct{}), target: p.tgt, groupKey: groupKey, extrasKey: p.extrasKey, vmac: p.vmac, dontTrack: p.dontTrack}
-	sub, unsub := p.sc.mux.Subscribe(ic.VRID, 256)
+	// The socket reader hands packets straight to the instance's queue:
+	// no goroutine in between, which matters with hundreds of instances.
 	in := make(chan vrrp.Received, 256)
+	unsub := p.sc.mux.SubscribeFunc(ic.VRID, func(p transport.Received) bool {
+		select {
+		case in <- vrrp.Received{Src: p.Src, Dst: p.Dst, TTL: p.TTL, Payload: p.Payload}:
+			return true
+		default:
+			// The instance is behind; dropping the newest packet is what a
+			// full socket buffer would do too, and never blocks the reader.
+			return false
+		}
+	})
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		defer unsub()
-		forward(ctx, sub, in)
-	}()
-	go func() {
-		defer wg.Done()
 		if err := inst.Run(ctx, in); err != nil {
 			r.log.Error("instance stopped with an error", "instance", ic.Name, "err", err)
 		}
@@ -784,27 +791,6 @@ func primaryAddr(ifname string, family int, exclude ...netip.Addr) (netip.Addr, 
 		af = unix.AF_INET6
 	}
 	return host.PrimaryAddr(ifname, af, exclude...)
-}
-
-// forward copies packets from a transport subscription to an instance.
-func forward(ctx context.Context, sub <-chan transport.Received, in chan<- vrrp.Received) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case p, ok := <-sub:
-			if !ok {
-				return
-			}
-			r := vrrp.Received{Src: p.Src, Dst: p.Dst, TTL: p.TTL, Payload: p.Payload}
-			select {
-			case in <- r:
-			default:
-				// The instance is behind; dropping the newest packet is what
-				// a full socket buffer would do too, and never blocks the reader.
-			}
-		}
-	}
 }
 
 // conn returns the shared socket for an interface and family, opening it

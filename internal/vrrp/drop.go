@@ -98,7 +98,8 @@ func dropf(reason DropReason, format string, args ...any) *DropError {
 // use: the goroutine that owns the instance (or socket) owns its counters, and
 // publishes Snapshot copies to others. The zero value is ready to use.
 type DropCounters struct {
-	n map[DropReason]uint64
+	n       map[DropReason]uint64
+	version uint64 // bumped by every Add, so a reader can tell nothing changed
 }
 
 // Add counts one drop for reason.
@@ -107,7 +108,11 @@ func (c *DropCounters) Add(reason DropReason) {
 		c.n = make(map[DropReason]uint64)
 	}
 	c.n[reason]++
+	c.version++
 }
+
+// Version changes whenever a drop is counted.
+func (c *DropCounters) Version() uint64 { return c.version }
 
 // Get returns the number of drops counted for reason.
 func (c *DropCounters) Get(reason DropReason) uint64 {

@@ -297,6 +297,10 @@ type Instance struct {
 
 	mu   sync.Mutex
 	snap Snapshot
+	// What publish reuses between events (owned by the Run goroutine).
+	pubVIPs         []netip.Prefix
+	pubVIPsStale    bool
+	pubDropsVersion uint64
 }
 
 // NewInstance checks cfg and deps and returns an instance ready to Run. A nil
@@ -416,6 +420,7 @@ func (i *Instance) Snapshot() Snapshot {
 	defer i.mu.Unlock()
 	s := i.snap
 	s.Drops = maps.Clone(i.snap.Drops)
+	s.VIPs = slices.Clone(i.snap.VIPs)
 	return s
 }
 
@@ -872,11 +877,21 @@ func (i *Instance) checkAddrList(src netip.Addr, got []netip.Addr) {
 func (i *Instance) publish() {
 	base, eff := i.m.Priority()
 	addr, prio := i.m.Master()
-	var vips []netip.Prefix
-	for _, list := range [][]VIP{i.cfg.VIPs, i.cfg.ExcludedVIPs} {
-		for _, v := range list {
-			vips = append(vips, v.Prefix)
+	// publish runs after every event, adverts included: reuse what did
+	// not change rather than allocating it again each time.
+	if i.pubVIPs == nil || i.pubVIPsStale {
+		i.pubVIPs = i.pubVIPs[:0:0]
+		for _, list := range [][]VIP{i.cfg.VIPs, i.cfg.ExcludedVIPs} {
+			for _, v := range list {
+				i.pubVIPs = append(i.pubVIPs, v.Prefix)
+			}
 		}
+		i.pubVIPsStale = false
+	}
+	drops := i.snap.Drops // only this goroutine writes i.snap
+	if drops == nil || i.drops.Version() != i.pubDropsVersion {
+		drops = i.drops.Snapshot()
+		i.pubDropsVersion = i.drops.Version()
 	}
 	s := Snapshot{
 		Name:              i.cfg.Name,
@@ -884,7 +899,7 @@ func (i *Instance) publish() {
 		VRID:              i.cfg.VRID,
 		Version:           i.cfg.Version,
 		Family:            i.cfg.Family,
-		VIPs:              vips,
+		VIPs:              i.pubVIPs,
 		State:             i.m.State(),
 		BasePriority:      base,
 		EffectivePriority: eff,
@@ -893,7 +908,7 @@ func (i *Instance) publish() {
 		LastTransition:    i.lastChange,
 		LastReason:        i.lastReason,
 		Counters:          i.counters,
-		Drops:             i.drops.Snapshot(),
+		Drops:             drops,
 	}
 	i.mu.Lock()
 	i.snap = s

@@ -57,6 +57,7 @@ func (i *Instance) applyVIPs(u vipUpdate) {
 		}
 	}
 	i.cfg.VIPs, i.cfg.ExcludedVIPs = u.vips, u.excluded
+	i.pubVIPsStale = true
 	i.advAddrs = i.advAddrs[:0]
 	for _, v := range i.cfg.VIPs {
 		i.advAddrs = append(i.advAddrs, v.Prefix.Addr())

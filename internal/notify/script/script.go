@@ -7,6 +7,8 @@
 package script
 
 import (
+	"golang.org/x/sys/unix"
+
 	"context"
 	"errors"
 	"fmt"
@@ -375,6 +377,7 @@ func (s *Script) run(ctx context.Context, timeout time.Duration, extra []string)
 	if err != nil {
 		return Result{ExitCode: -1, Err: err}
 	}
+	normalScheduling(cmd.Process.Pid)
 	pgid := cmd.Process.Pid // Setpgid with Pgid 0: the group is the child's pid
 
 	done := make(chan error, 1)
@@ -478,4 +481,18 @@ func LookupIdentity(name, group string) (Identity, error) {
 		return Identity{}, fmt.Errorf("user %q: %w", name, err)
 	}
 	return toIdentity(u, group, sys)
+}
+
+// normalScheduling puts a script back on the normal scheduler when Vigil
+// runs with real-time priority (vrrp_rt_priority): a child inherits the
+// policy, and a busy script must not compete with the VRRP timers at
+// real-time priority. keepalived uses SCHED_RESET_ON_FORK for this, which
+// the Go runtime's own threads cannot have; resetting the child right after
+// it starts leaves it a moment at most with the inherited policy.
+func normalScheduling(pid int) {
+	attr, err := unix.SchedGetAttr(0, 0)
+	if err != nil || (attr.Policy != unix.SCHED_RR && attr.Policy != unix.SCHED_FIFO) {
+		return
+	}
+	_ = unix.SchedSetAttr(pid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}, 0)
 }

@@ -60,7 +60,7 @@ type Mux struct {
 	ah  bool // the reader returns whole IPv4 datagrams carrying AH
 
 	mu   sync.RWMutex
-	subs map[uint8][]chan Received
+	subs map[uint8][]*subscriber
 
 	read, delivered, unknown, queueFull, short, readErrors, notVRRP atomic.Uint64
 }
@@ -76,7 +76,7 @@ func NewMux(c *Conn, log *slog.Logger) *Mux {
 }
 
 func newMux(r reader, log *slog.Logger) *Mux {
-	return &Mux{r: r, log: log, subs: make(map[uint8][]chan Received)}
+	return &Mux{r: r, log: log, subs: make(map[uint8][]*subscriber)}
 }
 
 // Subscribe returns a channel that receives every packet for vrid, with room
@@ -86,15 +86,38 @@ func newMux(r reader, log *slog.Logger) *Mux {
 // Unsubscribing twice is harmless.
 func (m *Mux) Subscribe(vrid uint8, buffer int) (<-chan Received, func()) {
 	ch := make(chan Received, max(buffer, 1))
+	unsub := m.SubscribeFunc(vrid, func(r Received) bool {
+		select {
+		case ch <- r:
+			return true
+		default:
+			return false
+		}
+	})
+	return ch, unsub
+}
+
+// subscriber is one delivery function; the pointer identifies it for
+// unsubscribing.
+type subscriber struct{ deliver func(Received) bool }
+
+// SubscribeFunc registers deliver for the adverts of vrid: the reader calls
+// it for each packet, so it must never block; it returns false when it
+// could not take the packet (counted as a full queue). This saves the hop
+// through a channel and a goroutine of its own for subscribers that have a
+// queue already (an instance's input channel). The returned function
+// unsubscribes; after it returns deliver is not called again.
+func (m *Mux) SubscribeFunc(vrid uint8, deliver func(Received) bool) func() {
+	s := &subscriber{deliver: deliver}
 	m.mu.Lock()
-	m.subs[vrid] = append(m.subs[vrid], ch)
+	m.subs[vrid] = append(m.subs[vrid], s)
 	m.mu.Unlock()
 	var once sync.Once
-	return ch, func() {
+	return func() {
 		once.Do(func() {
 			m.mu.Lock()
 			defer m.mu.Unlock()
-			rest := slices.DeleteFunc(m.subs[vrid], func(c chan Received) bool { return c == ch })
+			rest := slices.DeleteFunc(m.subs[vrid], func(x *subscriber) bool { return x == s })
 			if len(rest) == 0 {
 				delete(m.subs, vrid)
 			} else {
@@ -189,11 +212,10 @@ func (m *Mux) dispatch(p []byte, meta Meta) {
 		m.log.Debug("dropped packet for unknown VRID", "vrid", vrid, "src", meta.Src, "dst", meta.Dst)
 		return
 	}
-	for _, ch := range subs {
-		select {
-		case ch <- Received{Meta: meta, Payload: bytes.Clone(p)}:
+	for _, sub := range subs {
+		if sub.deliver(Received{Meta: meta, Payload: bytes.Clone(p)}) {
 			m.delivered.Add(1)
-		default:
+		} else {
 			m.queueFull.Add(1)
 			m.log.Warn("dropped packet: instance queue full", "vrid", vrid, "src", meta.Src)
 		}
