@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -63,6 +64,16 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	}
 	if o.configTest || o.dumpConf {
 		return checkConfig(o, stdout, stderr)
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		// The VRRP side does little work per packet but does it often
+		// (thousands of adverts a second with hundreds of instances); on
+		// one P the runtime hands packets from the socket reader to the
+		// instances without waking other threads, which halves the CPU
+		// it spends on that (docs/BENCHMARKS.md). keepalived's VRRP
+		// process is single-threaded too. GOMAXPROCS in the environment
+		// overrides this.
+		runtime.GOMAXPROCS(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -60,7 +60,8 @@ type Meta struct {
 
 // Conn is one raw IP protocol 112 socket for one interface and one family,
 // or one IPv4 protocol 51 socket (ListenAH).
-// ReadFrom and WriteTo may be called from different goroutines at once.
+// ReadFrom and WriteTo may be called from different goroutines at once;
+// ReadFrom itself from one goroutine at a time (the Mux's reader).
 type Conn struct {
 	family int
 	ifi    *net.Interface
@@ -70,6 +71,10 @@ type Conn struct {
 	raw4   *ipv4.RawConn    // AH only: reads the IPv4 header along with the rest
 
 	unicastHop int // IPv6 unicast hop limit, sent in each packet's control message
+
+	raw  syscall.RawConn      // the descriptor, for the receive fast path (recv.go)
+	oob  []byte               // its control-message buffer, used by the one reader
+	name *unix.RawSockaddrAny // and the sender's address
 }
 
 // Listen opens it on ifname for family 4 or 6, bound to the device, with multicast TTL/hop limit 255,
@@ -134,6 +139,12 @@ func listen(ifname string, family, proto int) (*Conn, error) {
 		return nil, fmt.Errorf("transport: open %s on %s: %w", network, ifname, err)
 	}
 	c := &Conn{family: family, ifi: ifi, pc: pc, unicastHop: vrrpTTL}
+	if sc, ok := pc.(syscall.Conn); ok {
+		if c.raw, err = sc.SyscallConn(); err != nil {
+			pc.Close()
+			return nil, fmt.Errorf("transport: %s on %s: %w", network, ifname, err)
+		}
+	}
 	if family == 4 {
 		err = c.setup4()
 	} else {
@@ -306,6 +317,9 @@ func (c *Conn) LeaveGroup(group netip.Addr) error {
 func (c *Conn) ReadFrom(b []byte) (int, Meta, error) {
 	if c.AH() {
 		return c.readAH(b)
+	}
+	if c.raw != nil {
+		return c.recvFast(b)
 	}
 	var (
 		n    int
