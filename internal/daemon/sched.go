@@ -59,17 +59,37 @@ type schedPlan struct {
 // limit is SIGKILL, which would leave the virtual addresses behind. The
 // kernel's RT throttling (kernel.sched_rt_runtime_us) still keeps a share of
 // each CPU for ordinary processes.
+//
+// Unlike keepalived, Vigil runs its VRRP side under SCHED_RR by default, at
+// the lowest real-time priority (DefaultRTPriority), when global_defs says
+// nothing about it: a busy machine (builds, a backup job, a traffic burst
+// handled in user space) must never make a live master look dead, and that
+// is the one failure an HA daemon cannot have. It is bounded: the process
+// runs Go code on one thread (GOMAXPROCS 1, see cmd/vigil), and the
+// kernel's RT throttling keeps a share of the CPU for everything else.
+// vrrp_priority (any value, 0 included) keeps Vigil on the normal scheduler
+// at that nice value, which is how an operator opts out.
 func planScheduling(t config.ProcessTuning) schedPlan {
 	p := schedPlan{lockMemory: t.NoSwap, cpus: t.CPUAffinity}
-	if t.RTPriority > 0 {
+	switch {
+	case t.RTPriority > 0:
 		p.rtPriority = t.RTPriority
 		p.rttime = t.RlimitRTTime
-	} else if t.Priority != nil && *t.Priority != 0 {
-		n := *t.Priority
-		p.nice = &n
+	case t.Priority != nil:
+		if n := *t.Priority; n != 0 {
+			p.nice = &n
+		}
+	default:
+		p.rtPriority = DefaultRTPriority
+		p.rttime = t.RlimitRTTime
 	}
 	return p
 }
+
+// DefaultRTPriority is the SCHED_RR priority Vigil's threads get when
+// global_defs sets neither vrrp_rt_priority nor vrrp_priority: the lowest,
+// above every normal process and below any real-time one an operator set up.
+const DefaultRTPriority = 1
 
 // empty reports whether the plan leaves the process as it is.
 func (p schedPlan) empty() bool {

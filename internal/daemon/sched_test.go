@@ -22,17 +22,21 @@ func TestPlanScheduling(t *testing.T) {
 		in   config.ProcessTuning
 		want schedPlan
 	}{
-		{"nothing configured", config.ProcessTuning{}, schedPlan{}},
+		// Vigil's default: the lowest real-time priority.
+		{"nothing configured", config.ProcessTuning{}, schedPlan{rtPriority: DefaultRTPriority}},
 		{"rt priority", config.ProcessTuning{RTPriority: 10}, schedPlan{rtPriority: 10}},
 		{"rt priority with rttime", config.ProcessTuning{RTPriority: 10, RlimitRTTime: 20000}, schedPlan{rtPriority: 10, rttime: 20000}},
 		// keepalived applies the rttime limit only to a real-time process.
-		{"rttime without rt", config.ProcessTuning{RlimitRTTime: 20000}, schedPlan{}},
+		{"rttime with the default rt", config.ProcessTuning{RlimitRTTime: 20000}, schedPlan{rtPriority: DefaultRTPriority, rttime: 20000}},
+		{"rttime with nice", config.ProcessTuning{Priority: intp(-5), RlimitRTTime: 20000}, schedPlan{nice: intp(-5)}},
 		{"nice only", config.ProcessTuning{Priority: intp(-5)}, schedPlan{nice: intp(-5)}},
+		// vrrp_priority opts out of the real-time default; 0 changes nothing.
 		{"nice zero is no change", config.ProcessTuning{Priority: intp(0)}, schedPlan{}},
 		// A nice value means nothing under SCHED_RR; keepalived ignores it too.
 		{"rt wins over nice", config.ProcessTuning{RTPriority: 5, Priority: intp(-5)}, schedPlan{rtPriority: 5}},
-		{"no swap", config.ProcessTuning{NoSwap: true}, schedPlan{lockMemory: true}},
-		{"affinity", config.ProcessTuning{CPUAffinity: []int{0, 1}}, schedPlan{cpus: []int{0, 1}}},
+		{"no swap", config.ProcessTuning{NoSwap: true}, schedPlan{rtPriority: DefaultRTPriority, lockMemory: true}},
+		{"no swap, normal scheduler", config.ProcessTuning{NoSwap: true, Priority: intp(0)}, schedPlan{lockMemory: true}},
+		{"affinity", config.ProcessTuning{CPUAffinity: []int{0, 1}, Priority: intp(0)}, schedPlan{cpus: []int{0, 1}}},
 		{"all", config.ProcessTuning{RTPriority: 50, NoSwap: true, CPUAffinity: []int{1}}, schedPlan{rtPriority: 50, lockMemory: true, cpus: []int{1}}},
 	}
 	for _, tt := range tests {
@@ -50,7 +54,8 @@ func TestPlanScheduling(t *testing.T) {
 
 func TestApplySchedulingNothingConfigured(t *testing.T) {
 	before := policies(t)
-	if err := applyScheduling(config.GlobalDefs{}, nil); err != nil {
+	// vrrp_priority 0: the normal scheduler, nothing to change.
+	if err := applyScheduling(config.GlobalDefs{VRRPProcess: config.ProcessTuning{Priority: intp(0)}}, nil); err != nil {
 		t.Fatalf("applyScheduling with no settings: %v", err)
 	}
 	for tid, p := range policies(t) {
