@@ -31,6 +31,8 @@ var perKeywordBlocks = []string{"top", "global_defs", "vrrp_instance", "authenti
 var vrrpNotes = map[string]string{
 	"top include":                                 "read by the front end, with glob patterns and include_check",
 	"global_defs include_check":                   "applied by the front end to every include",
+	"global_defs vrrp_rt_priority":                "without it (and without vrrp_priority) Vigil uses SCHED_RR priority 1; keepalived uses none",
+	"global_defs vrrp_priority":                   "also how to keep Vigil off real-time scheduling (vrrp_priority 0)",
 	"global_defs vigil_metrics_listen":            "Vigil's own extension: serves Prometheus metrics on host:port; none when absent",
 	"global_defs vrrp_min_garp":                   "one gratuitous ARP/NA on becoming master, no second burst",
 	"vrrp_instance accept":                        "the default unless strict mode",
