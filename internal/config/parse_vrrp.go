@@ -751,27 +751,38 @@ func parseAddressLine(w []string, static bool) (*VirtualAddress, error) {
 
 // routeBlock parses the lines of a virtual_routes or static_routes block.
 func (p *parser) routeBlock(n *Node, static bool) []*Route {
-	if !p.block(n) || !p.nargs(n, 0, 0) {
-		return nil
-	}
 	var out []*Route
-	for _, c := range n.Block {
-		if c.HasBlock {
-			p.diags.Errorf(c.Pos, "%s: unexpected block", n.Name)
-			continue
-		}
-		r, warn, err := parseRouteLine(append([]string{c.Name}, c.Args...), static)
+	p.eachLine(n, func(c *Node, words []string) error {
+		r, warn, err := parseRouteLine(words, static)
 		if err != nil {
-			p.diags.Errorf(c.Pos, "%s: %v", n.Name, err)
-			continue
+			return err
 		}
 		for _, w := range warn {
 			p.diags.Warnf(c.Pos, "%s: %s", n.Name, w)
 		}
 		r.Pos = c.Pos
 		out = append(out, r)
-	}
+		return nil
+	})
 	return out
+}
+
+// eachLine checks that n is a block of one-line entries (routes, rules) and
+// calls f with each line's words; an error from f is reported at the line,
+// prefixed with the block's name.
+func (p *parser) eachLine(n *Node, f func(c *Node, words []string) error) {
+	if !p.block(n) || !p.nargs(n, 0, 0) {
+		return
+	}
+	for _, c := range n.Block {
+		if c.HasBlock {
+			p.diags.Errorf(c.Pos, "%s: unexpected block", n.Name)
+			continue
+		}
+		if err := f(c, append([]string{c.Name}, c.Args...)); err != nil {
+			p.diags.Errorf(c.Pos, "%s: %v", n.Name, err)
+		}
+	}
 }
 
 var routeTypes = map[string]bool{
@@ -1121,19 +1132,11 @@ func parseNexthops(w []string) ([]Nexthop, error) {
 
 // ruleBlock parses the lines of a virtual_rules or static_rules block.
 func (p *parser) ruleBlock(n *Node, static bool) []*Rule {
-	if !p.block(n) || !p.nargs(n, 0, 0) {
-		return nil
-	}
 	var out []*Rule
-	for _, c := range n.Block {
-		if c.HasBlock {
-			p.diags.Errorf(c.Pos, "%s: unexpected block", n.Name)
-			continue
-		}
-		r, err := parseRuleLine(append([]string{c.Name}, c.Args...), static)
+	p.eachLine(n, func(c *Node, words []string) error {
+		r, err := parseRuleLine(words, static)
 		if err != nil {
-			p.diags.Errorf(c.Pos, "%s: %v", n.Name, err)
-			continue
+			return err
 		}
 		if r.Priority == nil {
 			// Rule order decides routing; without a preference the
@@ -1142,7 +1145,8 @@ func (p *parser) ruleBlock(n *Node, static bool) []*Rule {
 		}
 		r.Pos = c.Pos
 		out = append(out, r)
-	}
+		return nil
+	})
 	return out
 }
 
