@@ -411,25 +411,11 @@ func (c *Conn) WriteTo(payload []byte, src, dst netip.Addr) error {
 			return err
 		}
 		n, err = c.pc.WriteTo(payload, &net.IPAddr{IP: dst.AsSlice()})
-	case c.family == 4:
-		cm := &ipv4.ControlMessage{IfIndex: c.ifi.Index}
-		if src.IsValid() {
-			cm.Src = src.AsSlice()
-		}
-		n, err = c.p4.WriteTo(payload, cm, &net.IPAddr{IP: dst.AsSlice()})
 	default:
-		cm := &ipv6.ControlMessage{IfIndex: c.ifi.Index, HopLimit: c.unicastHop}
-		if dst.IsMulticast() {
-			cm.HopLimit = vrrpTTL
+		n, err = c.sendFast(payload, src, dst)
+		if errors.Is(err, errSendAgain) {
+			n, err = c.sendSlow(payload, src, dst)
 		}
-		if src.IsValid() {
-			cm.Src = src.AsSlice()
-		}
-		to := &net.IPAddr{IP: dst.AsSlice()}
-		if dst.IsLinkLocalUnicast() {
-			to.Zone = c.ifi.Name
-		}
-		n, err = c.p6.WriteTo(payload, cm, to)
 	}
 	if err != nil {
 		return fmt.Errorf("transport: send %v -> %v on %s: %w", src, dst, c.ifi.Name, err)
@@ -438,6 +424,30 @@ func (c *Conn) WriteTo(payload []byte, src, dst netip.Addr) error {
 		return fmt.Errorf("transport: send %v -> %v on %s: wrote %d of %d bytes", src, dst, c.ifi.Name, n, len(payload))
 	}
 	return nil
+}
+
+// sendSlow sends through x/net, which waits in the runtime poller when the
+// socket buffer is full.
+func (c *Conn) sendSlow(payload []byte, src, dst netip.Addr) (int, error) {
+	if c.family == 4 {
+		cm := &ipv4.ControlMessage{IfIndex: c.ifi.Index}
+		if src.IsValid() {
+			cm.Src = src.AsSlice()
+		}
+		return c.p4.WriteTo(payload, cm, &net.IPAddr{IP: dst.AsSlice()})
+	}
+	cm := &ipv6.ControlMessage{IfIndex: c.ifi.Index, HopLimit: c.unicastHop}
+	if dst.IsMulticast() {
+		cm.HopLimit = vrrpTTL
+	}
+	if src.IsValid() {
+		cm.Src = src.AsSlice()
+	}
+	to := &net.IPAddr{IP: dst.AsSlice()}
+	if dst.IsLinkLocalUnicast() {
+		to.Zone = c.ifi.Name
+	}
+	return c.p6.WriteTo(payload, cm, to)
 }
 
 // checkHeader checks that b starts with an IPv4 header for an AH socket

@@ -120,7 +120,7 @@ func recvmsg(fd int, b, oob []byte, name *unix.RawSockaddrAny) (n, oobn int, err
 		msg.Control = &oob[0]
 		msg.SetControllen(len(oob))
 	}
-	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafePointer2(&msg)), 0)
+	r, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafePointer2(&msg)), 0)
 	if e != 0 {
 		return 0, 0, e
 	}
