@@ -168,14 +168,24 @@ func TestMuxUnsubscribe(t *testing.T) {
 	ch, unsub := m.Subscribe(5, 4)
 	other, _ := m.Subscribe(5, 4)
 	f.feed(t, fakeRead{payload: advert(5, 1), meta: testMeta})
+	// feed returns once the Mux has read the packet, not once it has
+	// dispatched it: wait for the delivery before unsubscribing.
+	select {
+	case r := <-ch:
+		if r.Payload[2] != 1 {
+			t.Fatalf("first packet %v, want the one fed", r.Payload)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the packet fed before unsubscribing never arrived")
+	}
 	unsub()
 	unsub() // harmless
 	f.feed(t, fakeRead{payload: advert(5, 2), meta: testMeta})
 	if err := finish(); err != nil {
 		t.Fatal(err)
 	}
-	if got := drain(ch); len(got) != 1 || got[0].Payload[2] != 1 {
-		t.Fatalf("unsubscribed channel got %v, want only the packet before", got)
+	if got := drain(ch); len(got) != 0 {
+		t.Fatalf("unsubscribed channel got %v after unsubscribing, want nothing", got)
 	}
 	if got := drain(other); len(got) != 2 {
 		t.Fatalf("remaining subscriber got %d packets, want 2", len(got))
