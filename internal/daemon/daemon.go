@@ -297,6 +297,3 @@ func newLogger(o Options) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(o.Stderr, &slog.HandlerOptions{Level: lvl}))
 }
-
-// errorf is fmt.Errorf with the daemon's prefix.
-func errorf(format string, args ...any) error { return fmt.Errorf("vigil: "+format, args...) }

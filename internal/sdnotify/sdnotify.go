@@ -7,8 +7,8 @@
 //
 // The watchdog is deliberately not a goroutine of its own: a free-running
 // ticker would keep telling systemd all is well while the daemon's event
-// loop is stuck. The loop itself calls KeepAlive on each turn (and on a
-// ticker of WatchdogPeriod in its select), so the pings stop when it does.
+// loop is stuck. The loop itself calls Watchdog on every tick of a ticker of
+// WatchdogPeriod in its select, so the pings stop when it does.
 package sdnotify
 
 import (
@@ -32,9 +32,8 @@ type Notifier struct {
 	// monotonic returns CLOCK_MONOTONIC in microseconds, for RELOADING=1.
 	monotonic func() (uint64, error)
 
-	mu       sync.Mutex
-	conn     *net.UnixConn
-	lastPing time.Time
+	mu   sync.Mutex
+	conn *net.UnixConn
 }
 
 // FromEnv returns a Notifier configured from NOTIFY_SOCKET, WATCHDOG_USEC
@@ -59,7 +58,7 @@ func newNotifier(getenv func(string) string, pid int) *Notifier {
 // Enabled reports whether a service manager listens.
 func (n *Notifier) Enabled() bool { return n != nil && n.addr != "" }
 
-// WatchdogPeriod returns how often KeepAlive must be called (half of the
+// WatchdogPeriod returns how often Watchdog must be called (half of the
 // service's WatchdogSec, as sd_watchdog_enabled(3) advises) and whether the
 // watchdog is on at all.
 func (n *Notifier) WatchdogPeriod() (time.Duration, bool) {
@@ -96,27 +95,6 @@ func (n *Notifier) Status(status string) error { return n.send(statusLine(status
 
 // Watchdog sends one keep-alive at once.
 func (n *Notifier) Watchdog() error { return n.send("WATCHDOG=1") }
-
-// KeepAlive sends WATCHDOG=1 if the watchdog is on and at least
-// WatchdogPeriod has passed since the last one (or none was sent yet). The
-// daemon's event loop calls it with the current time on every turn; calling
-// it more often than needed costs nothing.
-func (n *Notifier) KeepAlive(now time.Time) error {
-	period, ok := n.WatchdogPeriod()
-	if !ok {
-		return nil
-	}
-	n.mu.Lock()
-	due := n.lastPing.IsZero() || now.Sub(n.lastPing) >= period
-	if due {
-		n.lastPing = now
-	}
-	n.mu.Unlock()
-	if !due {
-		return nil
-	}
-	return n.Watchdog()
-}
 
 // Close releases the socket.
 func (n *Notifier) Close() error {

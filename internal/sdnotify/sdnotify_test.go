@@ -88,40 +88,6 @@ func TestLifecycleInOrder(t *testing.T) {
 	}
 }
 
-func TestKeepAliveHalfPeriod(t *testing.T) {
-	sd := newFakeSystemd(t, false)
-	n := newNotifier(env(map[string]string{"NOTIFY_SOCKET": sd.addr, "WATCHDOG_USEC": "10000000"}), 1)
-	t.Cleanup(func() { n.Close() })
-	period, ok := n.WatchdogPeriod()
-	if !ok || period != 5*time.Second {
-		t.Fatalf("WatchdogPeriod = %v, %v; want 5s, true", period, ok)
-	}
-	t0 := time.Unix(1000, 0)
-	steps := []struct {
-		at   time.Duration
-		ping bool
-	}{
-		{0, true}, // first call always pings
-		{time.Second, false},
-		{4999 * time.Millisecond, false},
-		{5 * time.Second, true},
-		{6 * time.Second, false},
-		{10 * time.Second, true},
-	}
-	for _, s := range steps {
-		if err := n.KeepAlive(t0.Add(s.at)); err != nil {
-			t.Fatal(err)
-		}
-		if s.ping {
-			if got := sd.next(); got != "WATCHDOG=1\n" {
-				t.Fatalf("at %v: got %q", s.at, got)
-			}
-		} else {
-			sd.none()
-		}
-	}
-}
-
 func TestWatchdogEnv(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -155,7 +121,7 @@ func TestInertWithoutSystemd(t *testing.T) {
 			}
 			for _, f := range []func() error{
 				func() error { return n.Ready("x") }, n.Reloading, n.Stopping, n.Watchdog,
-				func() error { return n.KeepAlive(time.Now()) }, n.Close,
+				n.Close,
 			} {
 				if err := f(); err != nil {
 					t.Fatalf("inert notifier returned %v", err)
