@@ -35,7 +35,11 @@ type vrrpRunner struct {
 
 	instCtx context.Context // parent of every instance's context
 	cancel  context.CancelFunc
-	watchWG sync.WaitGroup
+	// loop runs every instance on one goroutine, until instCtx is done;
+	// loopDone is closed when it has returned.
+	loop     *vrrp.Loop
+	loopDone chan struct{}
+	watchWG  sync.WaitGroup
 
 	conns     map[connKey]*sharedConn
 	muxCtx    context.Context
@@ -97,7 +101,21 @@ type sharedConn struct {
 	conn   *transport.Conn
 	mux    *transport.Mux
 	joined map[netip.Addr]bool
+	// looped: the instance loop reads the socket (a loop Source), rather
+	// than a reader goroutine of its own.
+	looped bool
 }
+
+// muxSource is a shared socket as the instance loop reads it: through the
+// socket's Receiver, dispatched by its Mux.
+type muxSource struct {
+	mux *transport.Mux
+	rx  *transport.Receiver
+}
+
+func (s muxSource) Fd() int                      { return s.rx.Fd() }
+func (s muxSource) Drain(limit int) (int, error) { return s.mux.Drain(s.rx, limit) }
+func (s muxSource) Coalesce() bool               { return s.mux.VRIDs() > 1 }
 
 // connSender adapts a transport.Conn to what an instance sends through.
 type connSender struct{ c *transport.Conn }
@@ -172,6 +190,11 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, hub *st
 	applyGarpPacing(r.ann, cfg)
 	r.muxCtx, r.muxCancel = context.WithCancel(context.Background())
 	r.instCtx, r.cancel = context.WithCancel(ctx)
+	r.loop, r.loopDone = vrrp.NewLoop(vrrp.SystemClock()), make(chan struct{})
+	go func() {
+		defer close(r.loopDone)
+		r.loop.Run(r.instCtx)
+	}()
 	if err := r.ensureFilter(extras); err != nil {
 		r.stop()
 		return nil, err
@@ -376,27 +399,31 @@ func (r *vrrpRunner) runInstance(p *pendingInstance, groupKey string) {
 	ic, inst := p.ic, p.inst
 	ctx, cancel := context.WithCancel(r.instCtx)
 	ri := &runningInstance{inst: inst, cancel: cancel, done: make(chan struct{}), target: p.tgt, groupKey: groupKey, extrasKey: p.extrasKey, vmac: p.vmac, dontTrack: p.dontTrack}
-	// The socket reader hands packets straight to the instance's queue:
-	// no goroutine in between, which matters with hundreds of instances.
-	in := make(chan vrrp.Received, 256)
-	unsub := p.sc.mux.SubscribeFunc(ic.VRID, func(p transport.Received) bool {
-		select {
-		case in <- vrrp.Received{Src: p.Src, Dst: p.Dst, TTL: p.TTL, Payload: p.Payload}:
-			return true
-		default:
-			// The instance is behind; dropping the newest packet is what a
-			// full socket buffer would do too, and never blocks the reader.
-			return false
-		}
-	})
+	// The socket reader hands packets straight to the loop's queue: no
+	// goroutine in between, which matters with hundreds of instances. A
+	// loop that is behind drops the newest packet, as a full socket buffer
+	// would, and never blocks the reader.
+	deliver, err := r.loop.Start(ctx, inst)
+	if err != nil {
+		// Only when the daemon is stopping: the instance is over already.
+		r.log.Error("instance not started", "instance", ic.Name, "err", err)
+	}
+	unsub := func() {}
+	if deliver != nil && p.sc.looped {
+		// The loop reads this socket itself: hand packets over in place.
+		deliver = r.loop.OnLoop(inst)
+	}
+	if deliver != nil {
+		unsub = p.sc.mux.SubscribeFunc(ic.VRID, func(p transport.Received) bool {
+			return deliver(vrrp.Received{Src: p.Src, Dst: p.Dst, TTL: p.TTL, Payload: p.Payload})
+		})
+	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		defer unsub()
-		if err := inst.Run(ctx, in); err != nil {
-			r.log.Error("instance stopped with an error", "instance", ic.Name, "err", err)
-		}
+		<-inst.Done()
+		unsub()
 	}()
 	go func() {
 		defer wg.Done()
@@ -812,6 +839,21 @@ func (r *vrrpRunner) conn(ifname string, family int, ah bool) (*sharedConn, erro
 	}
 	sc := &sharedConn{conn: c, mux: transport.NewMux(c, r.log), joined: map[netip.Addr]bool{}}
 	r.conns[k] = sc
+	// The loop reads the socket itself, in batches; the reader goroutine
+	// below is the fallback should that not be possible.
+	rx, err := c.OpenReceiver()
+	if err == nil {
+		// Packets are handled during the read (Loop.OnLoop), so they need
+		// no copy. Set before the loop may read.
+		sc.mux.Lend()
+		if err = r.loop.AddSource(muxSource{mux: sc.mux, rx: rx}); err == nil {
+			sc.looped = true
+			return sc, nil
+		}
+		rx.Close()
+		sc.mux = transport.NewMux(c, r.log)
+	}
+	r.log.Warn("socket read by a goroutine of its own, not in batches by the event loop", "interface", ifname, "family", family, "err", err)
 	r.muxWG.Add(1)
 	go func() {
 		defer r.muxWG.Done()
@@ -829,11 +871,13 @@ func (r *vrrpRunner) stop() {
 	r.mu.Lock()
 	keys := append([]instKey(nil), r.order...)
 	r.mu.Unlock()
-	// Cancel all first so they release in parallel, then wait for each.
+	// Cancelling the parent context stops the loop, which releases every
+	// instance in turn; then wait for each.
 	r.cancel()
 	for _, k := range keys {
 		r.stopInstance(k)
 	}
+	<-r.loopDone
 	r.watchWG.Wait()
 	// The groups' STOP notifications are queued before the notifier closes.
 	r.groupWG.Wait()

@@ -461,7 +461,7 @@ func (m *Machine) becomeMaster(now time.Time, reason string) []Action {
 	m.prioZeroFrom = netip.Addr{}
 	m.preempting = false
 	m.wantMaster = false
-	m.deadline = now.Add(m.cfg.AdvertInterval)
+	m.deadline = m.nextAdvert(now)
 	return []Action{
 		m.transition(StateMaster, reason),
 		AddVIPs{},
@@ -469,6 +469,22 @@ func (m *Machine) becomeMaster(now time.Time, reason string) []Action {
 		SendAdvert{Priority: m.eff},
 		ResetTimer{At: m.deadline},
 	}
+}
+
+// nextAdvert is when a master sends its next advert: the last point of a
+// grid of its advert interval, anchored at the Unix epoch of the wall
+// clock, that is at most one interval after now. Every master with the same
+// interval sends on the same grid, so a daemon running hundreds of
+// instances wakes once per interval for all their adverts rather than once
+// per instance, and the backups across the link receive them in one burst.
+// The interval between two adverts is never longer than the configured one;
+// only the first after taking the role may be shorter. The deadline keeps
+// now's monotonic reading, so a step of the wall clock only moves the
+// phase, never the length of an interval.
+func (m *Machine) nextAdvert(now time.Time) time.Time {
+	iv := m.cfg.AdvertInterval
+	t := now.Add(iv)
+	return t.Add(-time.Duration(t.UnixNano() % int64(iv)))
 }
 
 func (m *Machine) timer(now time.Time) []Action {
@@ -486,16 +502,11 @@ func (m *Machine) timer(now time.Time) []Action {
 		return []Action{ResetTimer{At: m.deadline}}
 	}
 	if m.state == StateMaster {
-		// Schedule from the previous deadline, not from now, so that the
-		// advert period does not drift by the processing latency. If we are
-		// more than one interval late, skip the missed slots instead of
-		// sending a burst.
-		iv := m.cfg.AdvertInterval
-		next := m.deadline.Add(iv)
-		if !next.After(now) {
-			next = m.deadline.Add((now.Sub(m.deadline)/iv + 1) * iv)
-		}
-		m.deadline = next
+		// The next slot of the shared grid (see nextAdvert): the period
+		// does not drift by the processing latency, and a master more than
+		// one interval late skips the missed slots instead of sending a
+		// burst.
+		m.deadline = m.nextAdvert(now)
 		return []Action{SendAdvert{Priority: m.eff}, ResetTimer{At: m.deadline}}
 	}
 	var reason string
@@ -569,7 +580,7 @@ func (m *Machine) masterRx(now time.Time, ad AdvertReceived) []Action {
 		acts = append(acts, SendAdvert{Priority: m.eff})
 		if ad.Priority == priorityStop {
 			if !m.cfg.LowerPrioNoAdvert {
-				m.deadline = now.Add(m.cfg.AdvertInterval)
+				m.deadline = m.nextAdvert(now)
 				acts = append(acts, ResetTimer{At: m.deadline})
 			}
 			return acts
@@ -590,7 +601,7 @@ func (m *Machine) masterRx(now time.Time, ad AdvertReceived) []Action {
 		// A lower priority router thinks it is master: re-assert ourselves
 		// unless told to stay RFC-quiet.
 		if !m.cfg.LowerPrioNoAdvert {
-			m.deadline = now.Add(m.cfg.AdvertInterval)
+			m.deadline = m.nextAdvert(now)
 			acts = append(acts, SendAdvert{Priority: m.eff}, ResetTimer{At: m.deadline})
 		}
 		return append(acts, LowerPriorityAdvert{Src: ad.Src, Priority: ad.Priority})

@@ -46,8 +46,16 @@ func rt(d time.Duration) Action { return ResetTimer{At: t0.Add(d)} }
 
 func tr(from, to State, reason string) Action { return Transition{From: from, To: to, Reason: reason} }
 
+// slot is the first point of the base config's 1 s advert grid strictly
+// after at, i.e. the last one at most 1 s after it. The grid is anchored at
+// the Unix epoch; t0 is a whole Unix second (TestMachineAdvertGrid checks
+// it), so its points are t0 plus whole seconds.
+func slot(at time.Duration) time.Duration { return (at + time.Second).Truncate(time.Second) }
+
+// becameMaster is the take-over at offset at: the first advert goes out at
+// once and the next one is armed for the next slot of the grid.
 func becameMaster(from State, reason string, prio uint8, at time.Duration) []Action {
-	return []Action{tr(from, StateMaster, reason), AddVIPs{}, SendGratuitous{}, SendAdvert{Priority: prio}, rt(at + time.Second)}
+	return []Action{tr(from, StateMaster, reason), AddVIPs{}, SendGratuitous{}, SendAdvert{Priority: prio}, rt(slot(at))}
 }
 
 func join(parts ...[]Action) []Action {
@@ -86,13 +94,18 @@ func TestMachineScenarios(t *testing.T) {
 	}{
 		{
 			name: "backup becomes master when the master down timer expires, advert timer does not drift",
+			// Master at 3.609375 s: the first advert timer is the next slot of
+			// the 1 s grid, 4 s.
 			steps: append(startMaster(),
-				// 200 ms late: the next deadline still counts from the previous one.
-				step{down100 + 1200*time.Millisecond, TimerExpired{}, []Action{SendAdvert{Priority: 100}, rt(down100 + 2*time.Second)}},
-				// 2.5 s late: missed slots are skipped, no burst.
-				step{down100 + 4500*time.Millisecond, TimerExpired{}, []Action{SendAdvert{Priority: 100}, rt(down100 + 5*time.Second)}},
+				// 200 ms late: the next deadline is still exactly one interval
+				// after the previous one.
+				step{4200 * time.Millisecond, TimerExpired{}, []Action{SendAdvert{Priority: 100}, rt(5 * time.Second)}},
+				// 2.5 s late: the missed slots (6 s, 7 s) are skipped, no burst.
+				step{7500 * time.Millisecond, TimerExpired{}, []Action{SendAdvert{Priority: 100}, rt(8 * time.Second)}},
 				// An early wake-up re-arms for the real deadline and sends nothing.
-				step{down100 + 4800*time.Millisecond, TimerExpired{}, []Action{rt(down100 + 5*time.Second)}},
+				step{7800 * time.Millisecond, TimerExpired{}, []Action{rt(8 * time.Second)}},
+				// Back on time: one interval on.
+				step{8 * time.Second, TimerExpired{}, []Action{SendAdvert{Priority: 100}, rt(9 * time.Second)}},
 			),
 			final: StateMaster,
 		},
@@ -205,7 +218,11 @@ func TestMachineScenarios(t *testing.T) {
 		{
 			name: "master answers priority 0 with an advert at once",
 			steps: append(startMaster(),
-				step{down100 + 300*time.Millisecond, adv(peer, 0), []Action{SendAdvert{Priority: 100}, rt(down100 + 1300*time.Millisecond)}},
+				// At 3.909375 s the next slot is still 4 s: the schedule stays
+				// on the grid.
+				step{down100 + 300*time.Millisecond, adv(peer, 0), []Action{SendAdvert{Priority: 100}, rt(4 * time.Second)}},
+				step{4 * time.Second, TimerExpired{}, []Action{SendAdvert{Priority: 100}, rt(5 * time.Second)}},
+				step{4500 * time.Millisecond, adv(peer, 0), []Action{SendAdvert{Priority: 100}, rt(5 * time.Second)}},
 			),
 			final: StateMaster,
 		},
@@ -368,8 +385,8 @@ func TestMachineScenarios(t *testing.T) {
 		{
 			name: "master with a lowered priority keeps advertising it",
 			steps: append(startMaster(),
-				step{down100 + 500*time.Millisecond, PriorityChanged{Delta: -30}, []Action{PriorityUpdated{From: 100, To: 70}}},
-				step{down100 + time.Second, TimerExpired{}, []Action{SendAdvert{Priority: 70}, rt(down100 + 2*time.Second)}},
+				step{down100 + 200*time.Millisecond, PriorityChanged{Delta: -30}, []Action{PriorityUpdated{From: 100, To: 70}}},
+				step{4 * time.Second, TimerExpired{}, []Action{SendAdvert{Priority: 70}, rt(5 * time.Second)}},
 			),
 			final: StateMaster,
 		},
@@ -448,6 +465,183 @@ func TestMachineScenarios(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMachineAdvertGrid checks where a master arms its advert timer: on a
+// grid of its interval anchored at the Unix epoch, at the last point at most
+// one interval after now, so that masters with the same interval send
+// together.
+func TestMachineAdvertGrid(t *testing.T) {
+	if t0.UnixNano()%int64(time.Second) != 0 {
+		t.Fatalf("t0 %v is not a whole Unix second: the scenarios' 1 s grid assumes it is", t0)
+	}
+	// tick is one event handled at offset at that arms the advert timer for
+	// offset want. A machine's first tick is Start (it is an address owner
+	// with state MASTER, so it becomes master at once), the others are
+	// TimerExpired.
+	type tick struct{ at, want time.Duration }
+	tests := []struct {
+		name     string
+		interval time.Duration
+		machines [][]tick
+	}{
+		{
+			name:     "became master between slots: the next slot, less than an interval away",
+			interval: time.Second,
+			machines: [][]tick{{{300 * time.Millisecond, time.Second}}},
+		},
+		{
+			name:     "became master just before a slot: that slot, strictly after now",
+			interval: time.Second,
+			machines: [][]tick{{{999 * time.Millisecond, time.Second}}},
+		},
+		{
+			name:     "became master on a slot: one full interval away",
+			interval: time.Second,
+			machines: [][]tick{{{2 * time.Second, 3 * time.Second}}},
+		},
+		{
+			// t0 is 1704067200 s = 3 s past a multiple of 7 s: the slots are
+			// at t0 + 4 s, 11 s, 18 s...
+			name:     "the grid is anchored at the Unix epoch, not at the clock's origin",
+			interval: 7 * time.Second,
+			machines: [][]tick{{{0, 4 * time.Second}, {4*time.Second + 3*time.Millisecond, 11 * time.Second}, {11*time.Second + 3*time.Millisecond, 18 * time.Second}}},
+		},
+		{
+			name:     "timer handled 3 ms late: deadlines stay one interval apart",
+			interval: time.Second,
+			machines: [][]tick{{
+				{300 * time.Millisecond, time.Second},
+				{1003 * time.Millisecond, 2 * time.Second},
+				{2003 * time.Millisecond, 3 * time.Second},
+				{3003 * time.Millisecond, 4 * time.Second},
+			}},
+		},
+		{
+			name:     "100 ms interval handled 3 ms late: deadlines stay one interval apart",
+			interval: 100 * time.Millisecond,
+			machines: [][]tick{{
+				{1234 * time.Millisecond, 1300 * time.Millisecond},
+				{1303 * time.Millisecond, 1400 * time.Millisecond},
+				{1403 * time.Millisecond, 1500 * time.Millisecond},
+			}},
+		},
+		{
+			name:     "timer handled almost an interval late: still the next slot, nothing skipped",
+			interval: time.Second,
+			machines: [][]tick{{{300 * time.Millisecond, time.Second}, {1999 * time.Millisecond, 2 * time.Second}, {2003 * time.Millisecond, 3 * time.Second}}},
+		},
+		{
+			name:     "masters that took the role at different times share the grid",
+			interval: time.Second,
+			machines: [][]tick{
+				{{300 * time.Millisecond, time.Second}, {1003 * time.Millisecond, 2 * time.Second}, {2001 * time.Millisecond, 3 * time.Second}},
+				{{1700 * time.Millisecond, 2 * time.Second}, {2003 * time.Millisecond, 3 * time.Second}},
+				{{2500 * time.Millisecond, 3 * time.Second}},
+			},
+		},
+		{
+			name:     "masters with a 7 s interval that took the role at different times share the grid",
+			interval: 7 * time.Second,
+			machines: [][]tick{
+				{{0, 4 * time.Second}, {4*time.Second + 3*time.Millisecond, 11 * time.Second}},
+				{{9 * time.Second, 11 * time.Second}},
+			},
+		},
+		{
+			name:     "timer handled 2.5 intervals late skips the missed slots",
+			interval: time.Second,
+			machines: [][]tick{{{300 * time.Millisecond, time.Second}, {3500 * time.Millisecond, 4 * time.Second}, {4003 * time.Millisecond, 5 * time.Second}}},
+		},
+		{
+			name:     "timer handled exactly one interval late: the slot at now is missed too",
+			interval: time.Second,
+			machines: [][]tick{{{300 * time.Millisecond, time.Second}, {2 * time.Second, 3 * time.Second}}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			iv := tt.interval
+			var last []time.Time
+			for n, ticks := range tt.machines {
+				cfg := baseConfig()
+				// v3 allows the sub-second intervals.
+				cfg.Version, cfg.Priority, cfg.StartAsMaster, cfg.AdvertInterval = 3, PriorityOwner, true, iv
+				m, err := NewMachine(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var prev time.Time
+				for i, tk := range ticks {
+					now := t0.Add(tk.at)
+					var ev Event = TimerExpired{}
+					if i == 0 {
+						ev = Start{}
+					}
+					got, ok := advertDeadline(m.Handle(now, ev))
+					if !ok {
+						t.Fatalf("machine %d, %T at %v: sent no advert or armed no timer", n, ev, tk.at)
+					}
+					if want := t0.Add(tk.want); !got.Equal(want) {
+						t.Errorf("machine %d, %T at %v: deadline %v, want %v", n, ev, tk.at, got.Sub(t0), tk.want)
+					}
+					// The contract, whatever the table says.
+					if !got.After(now) || got.After(now.Add(iv)) {
+						t.Errorf("machine %d at %v: deadline %v not in (now, now+%v]", n, tk.at, got.Sub(t0), iv)
+					}
+					if r := got.UnixNano() % int64(iv); r != 0 {
+						t.Errorf("machine %d at %v: deadline %v is %v off the %v grid", n, tk.at, got.Sub(t0), time.Duration(r), iv)
+					}
+					if !prev.IsZero() && now.Before(prev.Add(iv)) && !got.Equal(prev.Add(iv)) {
+						t.Errorf("machine %d at %v, less than an interval late: deadline %v, want the previous %v + %v", n, tk.at, got.Sub(t0), prev.Sub(t0), iv)
+					}
+					prev = got
+				}
+				last = append(last, prev)
+			}
+			for n := 1; n < len(last); n++ {
+				if !last[n].Equal(last[0]) {
+					t.Errorf("machine %d's deadline %v differs from machine 0's %v", n, last[n].Sub(t0), last[0].Sub(t0))
+				}
+			}
+		})
+	}
+
+	t.Run("deadline keeps now's monotonic reading", func(t *testing.T) {
+		cfg := baseConfig()
+		cfg.Priority, cfg.StartAsMaster = PriorityOwner, true
+		m, err := NewMachine(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		got, ok := advertDeadline(m.Handle(now, Start{}))
+		if !ok {
+			t.Fatal("Start sent no advert or armed no timer")
+		}
+		// Time.String shows the monotonic reading as "m=±...".
+		if !strings.Contains(got.String(), " m=") {
+			t.Errorf("deadline %v has no monotonic reading", got)
+		}
+		if d := got.Sub(now); d <= 0 || d > cfg.AdvertInterval {
+			t.Errorf("deadline %v after now, want in (0, %v]", d, cfg.AdvertInterval)
+		}
+	})
+}
+
+// advertDeadline is the timer armed by acts if they also send an advert.
+func advertDeadline(acts []Action) (time.Time, bool) {
+	var at time.Time
+	sent := false
+	for _, a := range acts {
+		switch a := a.(type) {
+		case SendAdvert:
+			sent = true
+		case ResetTimer:
+			at = a.At
+		}
+	}
+	return at, sent && !at.IsZero()
 }
 
 func TestMachineTimers(t *testing.T) {

@@ -251,30 +251,42 @@ type Snapshot struct {
 // ones are dropped (and counted).
 const changesBuffer = 64
 
-// Instance runs one virtual router: one goroutine (Run) owns its Machine and
-// everything it does; other goroutines talk to it through the Set* methods
-// and read Snapshot and Changes.
+// Instance runs one virtual router. A Loop (Loop.Start, or Run for an
+// instance of its own) owns its Machine and everything it does; other
+// goroutines talk to it through the Set* and Update* methods, which post
+// to its mailbox, and read Snapshot and Changes.
 type Instance struct {
 	cfg  InstanceConfig
 	deps Deps
 	log  *slog.Logger
 	m    *Machine
 
-	ctl     chan Event
 	changes chan StateChange
 	done    chan struct{}
 	running atomic.Bool
 
-	// Owned by the Run goroutine.
-	timer      Timer
-	timerArmed bool
-	garpTimer  Timer
-	garpArmed  bool
-	garp       garpSchedule
-	drops      DropCounters
-	counters   Counters
-	advAddrs   []netip.Addr
-	authData   [8]byte
+	// The mailbox: events posted by other goroutines, in order, and the
+	// loop to tell about them (nil until Start). over is set when the
+	// instance has stopped; later mail is dropped.
+	boxMu sync.Mutex
+	box   []Event
+	loop  *Loop
+	over  bool
+	// queued is guarded by loop.mu: the instance is on the loop's list of
+	// instances with mail.
+	queued bool
+
+	// Owned by the loop's goroutine.
+	advSlot, garpSlot timerSlot
+	// waiting: started, but its sync group has not started yet.
+	waiting bool
+	// live: running on its loop (between Loop.begin and Loop.end).
+	live     bool
+	garp     garpSchedule
+	drops    DropCounters
+	counters Counters
+	advAddrs []netip.Addr
+	authData [8]byte
 	// ah is the AuthAH state (key, sequence number, IP ID); nil otherwise.
 	ah         *ahSession
 	mismatch   bool // the last advert's address list differed from ours
@@ -344,7 +356,6 @@ func NewInstance(cfg InstanceConfig, deps Deps, log *slog.Logger) (*Instance, er
 		deps:    deps,
 		log:     log.With("instance", cfg.Name, "vrid", cfg.VRID),
 		m:       m,
-		ctl:     make(chan Event, 64),
 		changes: make(chan StateChange, changesBuffer),
 		done:    make(chan struct{}),
 		garp: garpSchedule{
@@ -401,11 +412,73 @@ func (i *Instance) SetFault(source string, fault bool) {
 // SyncGroup.SetPriorityDelta), clamped to 1..254.
 func (i *Instance) SetPriorityDelta(delta int) { i.send(PriorityChanged{Delta: delta}) }
 
-// send queues ev for the Run goroutine; it returns at once if Run is over.
+// send posts ev to the instance's mailbox; it never blocks. Mail for an
+// instance that has stopped is dropped.
 func (i *Instance) send(ev Event) {
+	i.boxMu.Lock()
+	if i.over {
+		i.boxMu.Unlock()
+		return
+	}
+	i.box = append(i.box, ev)
+	l := i.loop
+	i.boxMu.Unlock()
+	if l != nil {
+		l.poke(i)
+	}
+}
+
+// wakeLoop tells the instance's loop, if it has one yet, that there is mail
+// (a sync group's).
+func (i *Instance) wakeLoop() {
+	i.boxMu.Lock()
+	l := i.loop
+	i.boxMu.Unlock()
+	if l != nil {
+		l.poke(i)
+	}
+}
+
+// mail handles the instance's mail: its own, then its sync group's.
+func (i *Instance) mail() {
+	i.boxMu.Lock()
+	evs := i.box
+	i.box = nil
+	i.boxMu.Unlock()
+	for _, ev := range evs {
+		i.handle(ev)
+	}
+	if i.member != nil {
+		i.syncEvents()
+	}
+}
+
+// Done is closed when the instance has stopped: it left the MASTER role and
+// its addresses are removed.
+func (i *Instance) Done() <-chan struct{} { return i.done }
+
+// stopped reports whether Done is closed.
+func (i *Instance) stopped() bool {
 	select {
-	case i.ctl <- ev:
 	case <-i.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// finish ends the instance once its loop has stopped it: later mail is
+// dropped, Done and Changes are closed, and its sync group hears that it
+// left.
+func (i *Instance) finish() {
+	i.boxMu.Lock()
+	i.over = true
+	i.box = nil
+	i.boxMu.Unlock()
+	close(i.done)
+	close(i.changes)
+	if i.member != nil {
+		i.member.group.exited(i.member)
 	}
 }
 
@@ -424,117 +497,19 @@ func (i *Instance) Snapshot() Snapshot {
 	return s
 }
 
-// Run runs the instance until ctx is done, then leaves the MASTER role
-// cleanly (priority 0 advert, addresses removed) and returns nil. in carries
-// the packets the transport received for this instance's VRID; if it is
-// closed the instance goes on with its timers alone. Run may be called once.
+// Run runs the instance on a Loop of its own until ctx is done, then leaves
+// the MASTER role cleanly (priority 0 advert, addresses removed) and returns
+// nil. in carries the packets the transport received for this instance's
+// VRID; if it is closed the instance goes on with its timers alone. Run may
+// be called once. A daemon with many instances runs them on one shared Loop
+// instead.
 func (i *Instance) Run(ctx context.Context, in <-chan Received) error {
-	i.mu.Lock()
-	if !i.running.CompareAndSwap(false, true) {
-		i.mu.Unlock()
-		return fmt.Errorf("vrrp instance %q: Run called twice", i.cfg.Name)
+	l := NewLoop(i.deps.Clock)
+	if _, err := l.Start(ctx, i); err != nil {
+		return err
 	}
-	// Read under mu: NewSyncGroup attaches under mu and only before Run.
-	member := i.member
-	i.mu.Unlock()
-	var syncWake <-chan struct{}
-	if member != nil {
-		syncWake = member.wake
-		defer member.group.exited(member)
-	}
-	defer close(i.changes)
-	defer close(i.done)
-
-	i.timer = i.deps.Clock.NewTimer(time.Hour)
-	i.timer.Stop()
-	i.garpTimer = i.deps.Clock.NewTimer(time.Hour)
-	i.garpTimer.Stop()
-	defer i.timer.Stop()
-	defer i.garpTimer.Stop()
-
-	for _, w := range i.m.warnings {
-		i.log.Warn(w)
-	}
-	i.warned = len(i.m.warnings)
-
-	// Apply what was reported before Run (interface down, faults) so that
-	// the instance starts in the right state rather than passing through
-	// BACKUP.
-	i.drainPending(syncWake)
-	if member != nil {
-		// Like keepalived, which sets a group's initial state from all its
-		// members before any starts: wait until every member has reported
-		// what was applied before its Run (a fault of one holds all), so
-		// that none starts in BACKUP only to be put in FAULT at once.
-		member.group.prepared(member)
-		for waiting := true; waiting; {
-			select {
-			case <-member.group.allPrepared:
-				waiting = false
-			case <-ctx.Done():
-				waiting = false
-			case ev := <-i.ctl:
-				i.handle(ev)
-			case <-syncWake:
-				i.syncEvents()
-			}
-		}
-		i.syncEvents()
-		i.drainPending(syncWake)
-	}
-	if ctx.Err() != nil {
-		// Cancelled before it started: never take the master role only to
-		// drop it again.
-		i.handle(Shutdown{})
-		return nil
-	}
-	i.handle(Start{})
-
-	for {
-		var tc, gc <-chan time.Time
-		if i.timerArmed {
-			tc = i.timer.C()
-		}
-		if i.garpArmed {
-			gc = i.garpTimer.C()
-		}
-		select {
-		case <-ctx.Done():
-			i.handle(Shutdown{})
-			return nil
-		case r, ok := <-in:
-			if !ok {
-				in = nil
-				continue
-			}
-			i.receive(r)
-		case ev := <-i.ctl:
-			i.handle(ev)
-		case <-syncWake:
-			i.syncEvents()
-		case <-tc:
-			i.timerArmed = false
-			i.handle(TimerExpired{})
-		case <-gc:
-			i.garpArmed = false
-			i.announce(i.garp.due(i.deps.Clock.Now()))
-			i.armGarp()
-		}
-	}
-}
-
-// drainPending handles the events already queued, without waiting.
-func (i *Instance) drainPending(syncWake <-chan struct{}) {
-	for {
-		select {
-		case ev := <-i.ctl:
-			i.handle(ev)
-		case <-syncWake:
-			i.syncEvents()
-		default:
-			return
-		}
-	}
+	l.run(ctx, i, in)
+	return nil
 }
 
 // syncEvents handles what the sync group posted, in order.
@@ -552,6 +527,17 @@ func (i *Instance) handle(ev Event) {
 	case vipUpdate:
 		i.applyVIPs(e)
 		i.publish()
+		return
+	case groupStart:
+		if i.waiting {
+			// The group posted the event, but starting is the member's own
+			// doing: the group must act on the transition it causes.
+			i.waiting = false
+			was := i.syncing
+			i.syncing = false
+			i.handle(Start{})
+			i.syncing = was
+		}
 		return
 	case basePriorityUpdate:
 		i.cfg.Priority = e.priority
@@ -618,12 +604,9 @@ func (i *Instance) execute(now time.Time, a Action) {
 	case Transition:
 		i.transition(now, a)
 	case ResetTimer:
-		i.timer.Stop()
-		i.timer.Reset(max(a.At.Sub(now), 0))
-		i.timerArmed = true
+		i.arm(&i.advSlot, a.At)
 	case StopTimer:
-		i.timer.Stop()
-		i.timerArmed = false
+		i.disarm(&i.advSlot)
 	case PriorityUpdated:
 		i.log.Info("effective priority changed", "from", a.From, "to", a.To)
 	case LowerPriorityAdvert:
@@ -761,14 +744,30 @@ func (i *Instance) armGarp() {
 		i.disarmGarp()
 		return
 	}
-	i.garpTimer.Stop()
-	i.garpTimer.Reset(max(next.Sub(i.deps.Clock.Now()), 0))
-	i.garpArmed = true
+	i.arm(&i.garpSlot, next)
 }
 
-func (i *Instance) disarmGarp() {
-	i.garpTimer.Stop()
-	i.garpArmed = false
+func (i *Instance) disarmGarp() { i.disarm(&i.garpSlot) }
+
+// garpDue sends the announcements due at now and schedules the next ones.
+func (i *Instance) garpDue(now time.Time) {
+	i.announce(i.garp.due(now))
+	i.armGarp()
+}
+
+// arm schedules s at at on the instance's loop. Without a loop (tests
+// that drive handle directly) the deadline is only recorded.
+func (i *Instance) arm(s *timerSlot, at time.Time) {
+	s.at = at
+	if i.loop != nil && s.inst != nil {
+		i.loop.arm(s)
+	}
+}
+
+func (i *Instance) disarm(s *timerSlot) {
+	if i.loop != nil && s.inst != nil {
+		i.loop.disarm(s)
+	}
 }
 
 // receive validates one packet and feeds it to the machine.

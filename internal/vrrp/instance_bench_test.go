@@ -18,8 +18,6 @@ func BenchmarkBackupReceive(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	inst.timer = SystemClock().NewTimer(time.Hour)
-	inst.garpTimer = SystemClock().NewTimer(time.Hour)
 	inst.handle(Start{})
 	p := Packet{Version: 3, VRID: cfg.VRID, Priority: 150, Interval: 100 * time.Millisecond,
 		Addrs: []netip.Addr{netip.MustParsePrefix(vip).Addr()}}

@@ -31,9 +31,6 @@ func FuzzInstanceReceive(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		i.timer, i.garpTimer = SystemClock().NewTimer(time.Hour), SystemClock().NewTimer(time.Hour)
-		defer i.timer.Stop()
-		defer i.garpTimer.Stop()
 		i.handle(Start{})
 		i.receive(Received{Src: addrB, Dst: dst, TTL: int(ttl), Payload: payload})
 		s := i.Snapshot()

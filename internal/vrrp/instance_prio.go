@@ -21,11 +21,7 @@ func (i *Instance) UpdatePriority(p uint8) bool {
 		return false
 	}
 	u := basePriorityUpdate{priority: p, done: make(chan struct{})}
-	select {
-	case i.ctl <- u:
-	case <-i.done:
-		return true
-	}
+	i.send(u)
 	select {
 	case <-u.done:
 	case <-i.done:

@@ -23,11 +23,7 @@ func (vipUpdate) isEvent() {}
 // instance has applied the change, or at once if Run is over.
 func (i *Instance) UpdateVIPs(vips, excluded []VIP) {
 	u := vipUpdate{vips: slices.Clone(vips), excluded: slices.Clone(excluded), done: make(chan struct{})}
-	select {
-	case i.ctl <- u:
-	case <-i.done:
-		return
-	}
+	i.send(u)
 	select {
 	case <-u.done:
 	case <-i.done:

@@ -154,7 +154,8 @@ func (p *Packet) marshalV3(src, dst netip.Addr, opts CodecOptions) ([]byte, erro
 	for _, a := range p.Addrs {
 		off += copy(b[off:], a.AsSlice())
 	}
-	binary.BigEndian.PutUint16(b[6:], checksum(pseudoHeader(src, dst, len(b), is6, opts), b))
+	var ph [40]byte
+	binary.BigEndian.PutUint16(b[6:], checksum(pseudoHeader(&ph, src, dst, len(b), is6, opts), b))
 	return b, nil
 }
 
@@ -240,7 +241,8 @@ func (p *Packet) parseV3(b []byte, src, dst netip.Addr, count int, opts CodecOpt
 		return dropf(DropInterval, "advertisement interval 0")
 	}
 	p.Interval = time.Duration(centis) * 10 * time.Millisecond
-	if sum := checksum(pseudoHeader(src, dst, len(b), is6, opts), b); sum != 0 {
+	var ph [40]byte
+	if sum := checksum(pseudoHeader(&ph, src, dst, len(b), is6, opts), b); sum != 0 {
 		return dropf(DropChecksum, "v3 checksum %#04x does not verify for %v -> %v", binary.BigEndian.Uint16(b[6:]), src, dst)
 	}
 	p.Addrs = parseAddrs(b[headerLen:], count, size)
@@ -276,9 +278,12 @@ func v3Family(src, dst netip.Addr, opts CodecOptions) (is6 bool, err error) {
 // message: RFC 5798 section 5.2.8 points at RFC 2460 section 8.1 for IPv6 and,
 // as keepalived reads it, the equivalent IPv4 pseudo-header for IPv4. It is
 // nil when the checksum covers the message alone.
-func pseudoHeader(src, dst netip.Addr, length int, is6 bool, opts CodecOptions) []byte {
+//
+// It is built in buf, which the caller keeps on its stack: this runs for
+// every advert sent and received.
+func pseudoHeader(buf *[40]byte, src, dst netip.Addr, length int, is6 bool, opts CodecOptions) []byte {
 	if is6 {
-		ph := make([]byte, 40)
+		ph := buf[:40]
 		s, d := src.As16(), dst.As16()
 		copy(ph[0:], s[:])
 		copy(ph[16:], d[:])
@@ -289,7 +294,8 @@ func pseudoHeader(src, dst netip.Addr, length int, is6 bool, opts CodecOptions) 
 	if opts.ChecksumAsV2 {
 		return nil
 	}
-	ph := make([]byte, 12)
+	ph := buf[:12]
+	clear(ph)
 	s, d := src.As4(), dst.As4()
 	copy(ph[0:], s[:])
 	copy(ph[4:], d[:])

@@ -268,7 +268,8 @@ func mutate(b []byte, f func([]byte) []byte, fix bool, src, dst netip.Addr) []by
 		c[6], c[7] = 0, 0
 		var ph []byte
 		if c[0]>>4 == 3 {
-			ph = pseudoHeader(src, dst, len(c), src.Is6(), CodecOptions{})
+			var buf [40]byte
+			ph = pseudoHeader(&buf, src, dst, len(c), src.Is6(), CodecOptions{})
 		}
 		binary.BigEndian.PutUint16(c[6:], checksum(ph, c))
 	}

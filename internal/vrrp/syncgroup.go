@@ -94,17 +94,16 @@ type SyncGroup struct {
 	dropped    uint64
 	live       int // members whose Run has not returned
 	closed     bool
-	// ready counts the members that applied their pre-Run events;
-	// allPrepared is closed when all have, and members then Start.
-	ready       int
-	allPrepared chan struct{}
+	// ready counts the members that applied their pre-Run events; when all
+	// have, each is posted groupStart and starts the protocol.
+	ready int
 }
 
 // syncMember links one instance to its group.
 type syncMember struct {
 	group *SyncGroup
 	name  string
-	wake  chan struct{} // capacity 1: "the mailbox is not empty"
+	inst  *Instance // told when there is mail
 
 	boxMu sync.Mutex
 	box   []Event
@@ -123,19 +122,19 @@ type (
 	lowerPrioGarp struct{}
 	// groupDelta: the group's trackers' weight changed.
 	groupDelta struct{ delta int }
+	// groupStart: every member has started; the protocol may begin.
+	groupStart struct{}
 )
 
 func (lowerPrioGarp) isEvent() {}
 func (groupDelta) isEvent()    {}
+func (groupStart) isEvent()    {}
 
 func (m *syncMember) post(ev Event) {
 	m.boxMu.Lock()
 	m.box = append(m.box, ev)
 	m.boxMu.Unlock()
-	select {
-	case m.wake <- struct{}{}:
-	default: // already signalled; the drain will see this event too
-	}
+	m.inst.wakeLoop()
 }
 
 func (m *syncMember) drain() []Event {
@@ -185,8 +184,6 @@ func NewSyncGroup(cfg SyncGroupConfig, members []*Instance, log *slog.Logger) (*
 		changes: make(chan GroupChange, changesBuffer),
 		faults:  map[string]bool{},
 		live:    len(members),
-
-		allPrepared: make(chan struct{}),
 	}
 
 	attachMu.Lock()
@@ -204,7 +201,7 @@ func NewSyncGroup(cfg SyncGroupConfig, members []*Instance, log *slog.Logger) (*
 		}
 	}
 	for _, i := range members {
-		m := &syncMember{group: g, name: i.cfg.Name, wake: make(chan struct{}, 1), state: StateInit}
+		m := &syncMember{group: g, name: i.cfg.Name, inst: i, state: StateInit}
 		g.members = append(g.members, m)
 		i.member = m
 		i.m.cfg.Synced = true
@@ -463,7 +460,9 @@ func (g *SyncGroup) prepared(m *syncMember) {
 	m.ready = true
 	g.ready++
 	if g.ready == len(g.members) {
-		close(g.allPrepared)
+		for _, o := range g.members {
+			g.postTo(o, groupStart{})
+		}
 	}
 }
 

@@ -587,9 +587,6 @@ func TestSyncGroupStaleCommandDoesNotBounce(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, nd := range []*node{x, y} {
-			nd.inst.timer, nd.inst.garpTimer = SystemClock().NewTimer(time.Hour), SystemClock().NewTimer(time.Hour)
-			defer nd.inst.timer.Stop()
-			defer nd.inst.garpTimer.Stop()
 			nd.inst.handle(Start{})
 		}
 		time.Sleep(down100)

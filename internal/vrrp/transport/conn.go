@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"syscall"
 	"time"
 
@@ -75,6 +76,12 @@ type Conn struct {
 	raw  syscall.RawConn      // the descriptor, for the receive fast path (recv.go)
 	oob  []byte               // its control-message buffer, used by the one reader
 	name *unix.RawSockaddrAny // and the sender's address
+
+	// rxMu guards the open Receiver, if any, and the groups joined, which
+	// a Receiver mirrors.
+	rxMu   sync.Mutex
+	rx     *Receiver
+	groups map[netip.Addr]bool
 }
 
 // Listen opens it on ifname for family 4 or 6, bound to the device, with multicast TTL/hop limit 255,
@@ -286,6 +293,17 @@ func (c *Conn) JoinGroup(group netip.Addr) error {
 	if err != nil {
 		return fmt.Errorf("transport: join %v on %s: %w", group, c.ifi.Name, err)
 	}
+	c.rxMu.Lock()
+	defer c.rxMu.Unlock()
+	if c.groups == nil {
+		c.groups = map[netip.Addr]bool{}
+	}
+	c.groups[group] = true
+	if c.rx != nil {
+		if err := c.rx.membership(group, true); err != nil {
+			return fmt.Errorf("transport: join %v on %s (receiver): %w", group, c.ifi.Name, err)
+		}
+	}
 	return nil
 }
 
@@ -303,6 +321,14 @@ func (c *Conn) LeaveGroup(group netip.Addr) error {
 	}
 	if err != nil {
 		return fmt.Errorf("transport: leave %v on %s: %w", group, c.ifi.Name, err)
+	}
+	c.rxMu.Lock()
+	defer c.rxMu.Unlock()
+	delete(c.groups, group)
+	if c.rx != nil {
+		if err := c.rx.membership(group, false); err != nil {
+			return fmt.Errorf("transport: leave %v on %s (receiver): %w", group, c.ifi.Name, err)
+		}
 	}
 	return nil
 }
@@ -476,5 +502,11 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 // Close closes the socket; a blocked ReadFrom returns an error wrapping
 // net.ErrClosed.
 func (c *Conn) Close() error {
+	c.rxMu.Lock()
+	rx := c.rx
+	c.rxMu.Unlock()
+	if rx != nil {
+		rx.Close()
+	}
 	return c.pc.Close()
 }

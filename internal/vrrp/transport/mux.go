@@ -58,9 +58,12 @@ type Mux struct {
 	r   reader
 	log *slog.Logger
 	ah  bool // the reader returns whole IPv4 datagrams carrying AH
+	// borrow: subscribers get the read buffer itself, not a copy (Lend).
+	borrow bool
 
-	mu   sync.RWMutex
-	subs map[uint8][]*subscriber
+	mu    sync.RWMutex
+	subs  [256][]*subscriber // by VRID
+	nvrid int                // VRIDs with a subscriber
 
 	read, delivered, unknown, queueFull, short, readErrors, notVRRP atomic.Uint64
 }
@@ -76,7 +79,7 @@ func NewMux(c *Conn, log *slog.Logger) *Mux {
 }
 
 func newMux(r reader, log *slog.Logger) *Mux {
-	return &Mux{r: r, log: log, subs: make(map[uint8][]*subscriber)}
+	return &Mux{r: r, log: log}
 }
 
 // Subscribe returns a channel that receives every packet for vrid, with room
@@ -110,6 +113,9 @@ type subscriber struct{ deliver func(Received) bool }
 func (m *Mux) SubscribeFunc(vrid uint8, deliver func(Received) bool) func() {
 	s := &subscriber{deliver: deliver}
 	m.mu.Lock()
+	if len(m.subs[vrid]) == 0 {
+		m.nvrid++
+	}
 	m.subs[vrid] = append(m.subs[vrid], s)
 	m.mu.Unlock()
 	var once sync.Once
@@ -119,7 +125,8 @@ func (m *Mux) SubscribeFunc(vrid uint8, deliver func(Received) bool) func() {
 			defer m.mu.Unlock()
 			rest := slices.DeleteFunc(m.subs[vrid], func(x *subscriber) bool { return x == s })
 			if len(rest) == 0 {
-				delete(m.subs, vrid)
+				m.subs[vrid] = nil
+				m.nvrid--
 			} else {
 				m.subs[vrid] = rest
 			}
@@ -213,7 +220,11 @@ func (m *Mux) dispatch(p []byte, meta Meta) {
 		return
 	}
 	for _, sub := range subs {
-		if sub.deliver(Received{Meta: meta, Payload: bytes.Clone(p)}) {
+		payload := p
+		if !m.borrow {
+			payload = bytes.Clone(p)
+		}
+		if sub.deliver(Received{Meta: meta, Payload: payload}) {
 			m.delivered.Add(1)
 		} else {
 			m.queueFull.Add(1)
@@ -236,4 +247,53 @@ func (m *Mux) Stats() MuxStats {
 		ReadErrors:  m.readErrors.Load(),
 		NotVRRP:     m.notVRRP.Load(),
 	}
+}
+
+// Lend makes the Mux hand subscribers the read buffer itself rather than a
+// copy of each packet: the payload is then valid only during the delivery
+// call, and must not be changed. For subscribers that handle each packet
+// at once (an event loop reading the socket itself), it saves an allocation
+// per packet. Not on an AH socket, whose payloads are checked in place.
+// Call it before the first read.
+func (m *Mux) Lend() {
+	if !m.ah {
+		m.borrow = true
+	}
+}
+
+// VRIDs returns how many VRIDs have a subscriber.
+func (m *Mux) VRIDs() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.nvrid
+}
+
+// Drain reads what is queued on r without blocking, up to limit datagrams
+// (rounded up to whole batches), and dispatches it as Run does. It returns
+// how many datagrams it read; fewer than limit means the socket is empty.
+// It is the Mux's reader for an event loop that waits on r.Fd itself; do not
+// run it alongside Run.
+func (m *Mux) Drain(r *Receiver, limit int) (int, error) {
+	total := 0
+	for total < limit {
+		n, err := r.ReadBatch(func(p []byte, meta Meta, err error) {
+			m.read.Add(1)
+			if err != nil {
+				m.short.Add(1)
+				m.log.Debug("dropped truncated or malformed packet", "src", meta.Src, "err", err)
+				return
+			}
+			m.dispatch(p, meta)
+		})
+		total += n
+		if err != nil {
+			m.readErrors.Add(1)
+			m.log.Debug("read failed", "err", err)
+			return total, fmt.Errorf("transport: mux: read: %w", err)
+		}
+		if n < receiverBatch {
+			break
+		}
+	}
+	return total, nil
 }

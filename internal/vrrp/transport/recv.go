@@ -22,10 +22,7 @@ import (
 var oobLen = unix.CmsgSpace(unix.SizeofInet6Pktinfo) + unix.CmsgSpace(4) +
 	unix.CmsgSpace(unix.SizeofInet4Pktinfo) + unix.CmsgSpace(4)
 
-// recvFast reads one datagram into b: for IPv4 the kernel hands raw sockets
-// the IP header too, which is stripped here (its TTL and destination are
-// what Meta needs); for IPv6 the payload comes alone and the hop limit and
-// destination come from control messages.
+// recvFast reads one datagram into b and decodes it.
 func (c *Conn) recvFast(b []byte) (int, Meta, error) {
 	if c.oob == nil {
 		c.oob = make([]byte, oobLen)
@@ -44,16 +41,26 @@ func (c *Conn) recvFast(b []byte) (int, Meta, error) {
 		// A closed socket's error matches net.ErrClosed, as the Mux expects.
 		return 0, Meta{}, err
 	}
+	return c.decode(b, n, c.name, c.oob[:oobn])
+}
+
+// decode turns one datagram read into b (n bytes), with its sender's
+// address and control messages, into what ReadFrom returns: for IPv4 the
+// kernel hands raw sockets the IP header too, which is stripped here (its
+// TTL and destination are what Meta needs) except on an AH socket, whose
+// callers want the whole datagram; for IPv6 the payload comes alone and the
+// hop limit and destination come from control messages.
+func (c *Conn) decode(b []byte, n int, name *unix.RawSockaddrAny, oob []byte) (int, Meta, error) {
 	var meta Meta
-	switch c.name.Addr.Family {
+	switch name.Addr.Family {
 	case unix.AF_INET:
-		sa := (*unix.RawSockaddrInet4)(unsafePointer((*byte)(unsafePointer2(c.name))))
+		sa := (*unix.RawSockaddrInet4)(unsafePointer((*byte)(unsafePointer2(name))))
 		meta.Src = netip.AddrFrom4(sa.Addr)
 	case unix.AF_INET6:
-		sa := (*unix.RawSockaddrInet6)(unsafePointer((*byte)(unsafePointer2(c.name))))
+		sa := (*unix.RawSockaddrInet6)(unsafePointer((*byte)(unsafePointer2(name))))
 		meta.Src = netip.AddrFrom16(sa.Addr)
 	}
-	parseCmsgs(c.oob[:oobn], &meta)
+	parseCmsgs(oob, &meta)
 	if c.family == 4 {
 		if n < 20 || b[0]>>4 != 4 {
 			return n, meta, ErrTruncated
@@ -66,6 +73,10 @@ func (c *Conn) recvFast(b []byte) (int, Meta, error) {
 		meta.Dst = netip.AddrFrom4([4]byte(b[16:20]))
 		if n >= len(b) {
 			return n, meta, ErrTruncated
+		}
+		if c.AH() {
+			meta.Src = netip.AddrFrom4([4]byte(b[12:16]))
+			return n, meta, nil
 		}
 		copy(b, b[ihl:n])
 		return n - ihl, meta, nil
