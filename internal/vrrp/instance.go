@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -287,6 +288,8 @@ type Instance struct {
 	counters Counters
 	advAddrs []netip.Addr
 	authData [8]byte
+	// good is the last advert that passed the checks (see goodAdvert).
+	good goodAdvert
 	// ah is the AuthAH state (key, sequence number, IP ID); nil otherwise.
 	ah         *ahSession
 	mismatch   bool // the last advert's address list differed from ours
@@ -770,8 +773,28 @@ func (i *Instance) disarm(s *timerSlot) {
 	}
 }
 
+// goodAdvert is the last advert that passed every check, as it came. A
+// master sends the same bytes every interval (VRRPv3 and v2 with PASS or no
+// authentication carry nothing that changes), and the checks depend only on
+// the bytes, the addresses, the TTL and the instance's configuration: an
+// identical advert passes them again, so a backup of hundreds of instances
+// skips the parsing, the checksum and the checks for nearly every advert.
+type goodAdvert struct {
+	valid    bool
+	payload  []byte
+	src, dst netip.Addr
+	ttl      int
+	priority uint8
+	interval time.Duration
+}
+
 // receive validates one packet and feeds it to the machine.
 func (i *Instance) receive(r Received) {
+	if g := &i.good; g.valid && r.Src == g.src && r.Dst == g.dst && r.TTL == g.ttl && bytes.Equal(r.Payload, g.payload) {
+		i.counters.AdvertsRx++
+		i.handle(AdvertReceived{Src: r.Src, Priority: g.priority, Interval: g.interval})
+		return
+	}
 	payload := r.Payload
 	if i.ah != nil {
 		var de *DropError
@@ -801,6 +824,15 @@ func (i *Instance) receive(r Received) {
 	i.counters.AdvertsRx++
 	if p.Priority == priorityStop {
 		i.counters.PriorityZeroRx++
+	}
+	// Remember it for next time, unless it needs more than the machine:
+	// AH (a sequence number in every advert), priority 0 (counted apart), a
+	// differing address list (counted and logged).
+	i.good.valid = i.ah == nil && p.Priority != priorityStop && !i.mismatch
+	if i.good.valid {
+		i.good.payload = append(i.good.payload[:0], r.Payload...)
+		i.good.src, i.good.dst, i.good.ttl = r.Src, r.Dst, r.TTL
+		i.good.priority, i.good.interval = p.Priority, p.Interval
 	}
 	i.handle(AdvertReceived{Src: r.Src, Priority: p.Priority, Interval: p.Interval})
 }

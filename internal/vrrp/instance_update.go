@@ -55,6 +55,7 @@ func (i *Instance) applyVIPs(u vipUpdate) {
 	i.cfg.VIPs, i.cfg.ExcludedVIPs = u.vips, u.excluded
 	i.pubVIPsStale = true
 	i.advAddrs = i.advAddrs[:0]
+	i.good.valid = false // the address list check's answer may change
 	for _, v := range i.cfg.VIPs {
 		i.advAddrs = append(i.advAddrs, v.Prefix.Addr())
 	}
