@@ -12,11 +12,15 @@
 //   - Machine (fsm.go) is deterministic: Handle(now, event) returns actions.
 //     It knows nothing about packets, sockets or goroutines, so every rule of
 //     the protocol is tested with a fake clock and no sleeps.
-//   - Instance (instance.go) is one goroutine per vrrp_instance. It decodes
-//     and validates received packets, feeds events to its Machine, executes
-//     the returned actions, runs the timers and publishes snapshots.
+//   - Instance (instance.go) is one vrrp_instance. It decodes and validates
+//     received packets, feeds events to its Machine, executes the returned
+//     actions and publishes snapshots.
+//   - Loop (loop.go) runs instances, hundreds of them on one goroutine as
+//     keepalived does on one thread: their timers (one heap), their
+//     mailboxes, and the sockets it reads itself (Source). Instance.Run is a
+//     loop of one.
 //   - SyncGroup (syncgroup.go) is a vrrp_sync_group. It has no goroutine of
-//     its own: its members' goroutines report to it (through the actions of
+//     its own: its members report to it from their loops (through the actions of
 //     a machine built with MachineConfig.Synced) and it answers by posting
 //     Sync* events to the members' mailboxes, so that the members change
 //     state together.

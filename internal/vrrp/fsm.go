@@ -203,7 +203,7 @@ func (PriorityUpdated) isAction() {}
 
 // Machine is the VRRP state machine of one virtual router, following RFC 3768
 // / RFC 5798 as keepalived implements them. It is deterministic and not safe
-// for concurrent use: one goroutine (the Instance) owns it.
+// for concurrent use: one goroutine (the Instance's loop) owns it.
 type Machine struct {
 	cfg      MachineConfig
 	warnings []string

@@ -304,7 +304,8 @@ type Instance struct {
 	// granting the master role); handle runs them after the current actions.
 	followUps []Event
 
-	// member is set by NewSyncGroup before Run and never changes after.
+	// member is set by NewSyncGroup before the instance starts and never
+	// changes after.
 	member *syncMember
 	// syncing is true while handling an event the sync group posted: the
 	// transitions it causes are the group's own doing.
@@ -312,13 +313,14 @@ type Instance struct {
 
 	mu   sync.Mutex
 	snap Snapshot
-	// What publish reuses between events (owned by the Run goroutine).
+	// What publish reuses between events (owned by the loop's goroutine).
 	pubVIPs         []netip.Prefix
 	pubVIPsStale    bool
 	pubDropsVersion uint64
 }
 
-// NewInstance checks cfg and deps and returns an instance ready to Run. A nil
+// NewInstance checks cfg and deps and returns an instance ready to start
+// (Loop.Start or Run). A nil
 // log discards logs.
 func NewInstance(cfg InstanceConfig, deps Deps, log *slog.Logger) (*Instance, error) {
 	if err := cfg.Validate(); err != nil {
@@ -391,7 +393,7 @@ func (i *Instance) Config() InstanceConfig {
 }
 
 // SetInterfaceUp reports the state of the instance's interface. It may be
-// called before Run (the state is applied before the instance starts).
+// called before the instance starts (the state is applied first).
 func (i *Instance) SetInterfaceUp(up bool) {
 	if up {
 		i.send(InterfaceUp{})
@@ -487,7 +489,7 @@ func (i *Instance) finish() {
 
 // Changes delivers every state transition. It is buffered; when the buffer
 // is full new changes are dropped and counted, so a slow reader never stalls
-// the protocol. It is closed when Run returns.
+// the protocol. It is closed when the instance stops.
 func (i *Instance) Changes() <-chan StateChange { return i.changes }
 
 // Snapshot returns a copy of the instance's current state.
@@ -919,7 +921,7 @@ func (i *Instance) publish() {
 		}
 		i.pubVIPsStale = false
 	}
-	drops := i.snap.Drops // only this goroutine writes i.snap
+	drops := i.snap.Drops // only the loop's goroutine writes i.snap
 	if drops == nil || i.drops.Version() != i.pubDropsVersion {
 		drops = i.drops.Snapshot()
 		i.pubDropsVersion = i.drops.Version()

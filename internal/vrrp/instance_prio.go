@@ -1,7 +1,7 @@
 package vrrp
 
 // basePriorityUpdate replaces the configured priority of a running
-// instance; handled by the Run goroutine, which keeps cfg in step so that
+// instance; handled on the instance's loop, which keeps cfg in step so that
 // Config reflects what runs.
 type basePriorityUpdate struct {
 	priority uint8
@@ -15,7 +15,7 @@ func (basePriorityUpdate) isEvent() {}
 // its state as keepalived does. Changes to or from 255, the address owner,
 // change the protocol role and need a restart instead; UpdatePriority
 // reports false for them and changes nothing. It returns when the instance
-// has applied the change, or at once if Run is over.
+// has applied the change, or at once if the instance has stopped.
 func (i *Instance) UpdatePriority(p uint8) bool {
 	if p == 0 || p == PriorityOwner || i.cfg.Priority == PriorityOwner {
 		return false

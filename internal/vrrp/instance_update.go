@@ -5,8 +5,8 @@ import (
 	"slices"
 )
 
-// vipUpdate replaces the instance's address lists; it is handled by the Run
-// goroutine itself, not by the Machine, because the protocol state does not
+// vipUpdate replaces the instance's address lists; it is handled by the
+// instance itself, on its loop, not by the Machine, because the protocol state does not
 // change: only what a master holds and advertises does.
 type vipUpdate struct {
 	vips, excluded []VIP
@@ -20,7 +20,7 @@ func (vipUpdate) isEvent() {}
 // virtual_ipaddress_excluded). A master removes the addresses that left the
 // lists, adds and announces the new ones, and advertises the new list from
 // its next advert on; a backup only records them. It returns when the
-// instance has applied the change, or at once if Run is over.
+// instance has applied the change, or at once if it has stopped.
 func (i *Instance) UpdateVIPs(vips, excluded []VIP) {
 	u := vipUpdate{vips: slices.Clone(vips), excluded: slices.Clone(excluded), done: make(chan struct{})}
 	i.send(u)
@@ -30,7 +30,7 @@ func (i *Instance) UpdateVIPs(vips, excluded []VIP) {
 	}
 }
 
-// applyVIPs is UpdateVIPs on the Run goroutine.
+// applyVIPs is UpdateVIPs on the instance's loop.
 func (i *Instance) applyVIPs(u vipUpdate) {
 	defer close(u.done)
 	oldAll := slices.Concat(i.cfg.VIPs, i.cfg.ExcludedVIPs)

@@ -71,7 +71,8 @@ type loopPacket struct {
 // Source is a socket the loop reads itself (a transport.Receiver behind a
 // transport.Mux): Fd is its non-blocking descriptor; Drain reads what is
 // queued, at most about limit datagrams, without blocking, and hands each
-// packet on to the delivery functions Start returned.
+// packet to its instance's delivery function: OnLoop's, since Drain runs
+// on the loop's goroutine.
 type Source interface {
 	Fd() int
 	Drain(limit int) (int, error)

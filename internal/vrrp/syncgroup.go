@@ -72,9 +72,9 @@ type GroupSnapshot struct {
 //     with priority 0 (FAULT, shutdown) thus takes the others with it.
 //
 // The group has no goroutine: it is a coordinator called synchronously from
-// its members' Run goroutines as their machines change, under its own mutex.
+// its members' loops as their machines change, under its own mutex.
 // It never calls back into an instance; it posts events to each member's
-// mailbox, which the member's goroutine drains in order. So one member's
+// mailbox, which the member's loop drains in order. So one member's
 // decision and the group state change atomically, members cannot end in
 // different states once their mailboxes are drained, and transitions that
 // the group itself caused are recorded but never acted upon again, so they
@@ -92,9 +92,10 @@ type SyncGroup struct {
 	lastChange time.Time
 	lastReason string
 	dropped    uint64
-	live       int // members whose Run has not returned
+	live       int // members that have not stopped
 	closed     bool
-	// ready counts the members that applied their pre-Run events; when all
+	// ready counts the members that applied their events queued before they
+	// started; when all
 	// have, each is posted groupStart and starts the protocol.
 	ready int
 }
@@ -150,9 +151,9 @@ func (m *syncMember) drain() []Event {
 var attachMu sync.Mutex
 
 // NewSyncGroup makes the instances members of a new sync group. It must be
-// called before any member's Run; an instance belongs to one group at most.
-// A member's Run waits, before it starts the protocol, until every member's
-// Run has been called: the daemon runs them all.
+// called before any member starts; an instance belongs to one group at most.
+// A member waits, before it starts the protocol, until every member has
+// started (on any loops): the daemon starts them all.
 // On error nothing is changed. A group of one member is allowed (keepalived
 // warns that it is probably not what was meant; so does the log). A nil log
 // discards logs.
@@ -220,7 +221,7 @@ func (g *SyncGroup) Config() SyncGroupConfig { return g.cfg }
 
 // Changes delivers every transition of the group as a whole. It is buffered;
 // when the buffer is full new changes are dropped and counted. It is closed
-// once every member's Run has returned.
+// once every member has stopped.
 func (g *SyncGroup) Changes() <-chan GroupChange { return g.changes }
 
 // SetFault sets or clears a fault reported by one of the group's own
@@ -310,7 +311,7 @@ func (g *SyncGroup) memberReason(reason string) string {
 // want records that member m is (or no longer is) ready to be master, and
 // reports whether it may become master now. When it may and the group was
 // not master, the group becomes master and the other members are driven to
-// MASTER. Called from m's Run goroutine.
+// MASTER. Called from m's loop.
 func (g *SyncGroup) want(m *syncMember, want bool, reason string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -341,7 +342,7 @@ func (g *SyncGroup) want(m *syncMember, want bool, reason string) bool {
 }
 
 // transition records a member's transition and, unless the group caused it
-// (forced), makes the others follow. Called from m's Run goroutine.
+// (forced), makes the others follow. Called from m's loop.
 func (g *SyncGroup) transition(m *syncMember, t Transition, forced bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -395,8 +396,7 @@ func (g *SyncGroup) driveBackup(m *syncMember, why string) {
 	}
 }
 
-// ownFault records a change of member m's own faults. Called from m's Run
-// goroutine.
+// ownFault records a change of member m's own faults. Called from m's loop.
 func (g *SyncGroup) ownFault(m *syncMember, fault bool, reason string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -438,7 +438,7 @@ func (g *SyncGroup) reconcileFault(why string) {
 // lowerPriority makes the other members repeat their gratuitous ARPs, as
 // keepalived does when one member's master hears a lower priority advert:
 // the peer that believed it was master may have taken all the group's
-// addresses. Called from m's Run goroutine.
+// addresses. Called from m's loop.
 func (g *SyncGroup) lowerPriority(m *syncMember) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -449,7 +449,7 @@ func (g *SyncGroup) lowerPriority(m *syncMember) {
 	}
 }
 
-// prepared records that m applied the events queued before its Run (and so
+// prepared records that m applied the events queued before it started (and so
 // reported its initial faults); the last member releases them all.
 func (g *SyncGroup) prepared(m *syncMember) {
 	g.mu.Lock()
@@ -466,7 +466,7 @@ func (g *SyncGroup) prepared(m *syncMember) {
 	}
 }
 
-// exited records that m's Run returned; the last one closes Changes.
+// exited records that m stopped; the last one closes Changes.
 func (g *SyncGroup) exited(m *syncMember) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
