@@ -38,7 +38,7 @@ type MuxStats struct {
 	Read        uint64 // datagrams read from the socket
 	Delivered   uint64 // copies queued to subscribers
 	UnknownVRID uint64 // dropped: no subscriber for the VRID
-	QueueFull   uint64 // dropped for one subscriber: its channel was full
+	QueueFull   uint64 // dropped for one subscriber: it could not take it (its queue full, or not running)
 	Short       uint64 // dropped: too short to hold a VRID, or truncated
 	ReadErrors  uint64 // failed reads (other than the Mux being stopped)
 	// NotVRRP counts, on an AH socket, datagrams whose AH header protects
@@ -228,7 +228,7 @@ func (m *Mux) dispatch(p []byte, meta Meta) {
 			m.delivered.Add(1)
 		} else {
 			m.queueFull.Add(1)
-			m.log.Warn("dropped packet: instance queue full", "vrid", vrid, "src", meta.Src)
+			m.log.Warn("dropped packet: the instance could not take it (queue full, or not running)", "vrid", vrid, "src", meta.Src)
 		}
 	}
 }
