@@ -1,13 +1,10 @@
 package vrrp
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"log/slog"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,37 +20,22 @@ type ahGolden struct {
 	datagram []byte
 }
 
-// readAHGolden parses "#" comments, "pass PASSWORD", an optional "unicast"
-// line and hex bytes (spaces ignored) on every other line.
+// readAHGolden reads a testdata/ah file: "pass PASSWORD" and an optional
+// "unicast" around the datagram (see readHexFile).
 func readAHGolden(t testing.TB, name string) ahGolden {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "ah", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var g ahGolden
-	var hx strings.Builder
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		key, val, _ := strings.Cut(line, " ")
-		switch {
-		case line == "" || strings.HasPrefix(line, "#"):
-		case key == "pass":
+	g.datagram = readHexFile(t, filepath.Join("testdata", "ah", name), func(key, val string) bool {
+		switch key {
+		case "pass":
 			g.pass = val
-		case line == "unicast":
+		case "unicast":
 			g.unicast = true
 		default:
-			hx.WriteString(strings.ReplaceAll(line, " ", ""))
+			return false
 		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if g.datagram, err = hex.DecodeString(hx.String()); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
+		return true
+	})
 	return g
 }
 

@@ -23,17 +23,17 @@ type golden struct {
 	payload  []byte
 }
 
-// readGolden parses the small format of the .hex files: "#" comments,
-// "src ADDR", "dst ADDR", an optional "checksum_as_v2" line, and hex bytes
-// (spaces ignored) on every other line.
-func readGolden(t testing.TB, path string) golden {
+// readHexFile reads the small format of the testdata .hex files: "#"
+// comments, directive lines ("key value", or a bare flag), which it hands to
+// directive (that reports whether it knew the line), and hex bytes (spaces
+// ignored) on every other line, which it returns decoded.
+func readHexFile(t testing.TB, path string, directive func(key, val string) bool) []byte {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var g golden
 	var hexText strings.Builder
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -41,12 +41,7 @@ func readGolden(t testing.TB, path string) golden {
 		key, val, _ := strings.Cut(line, " ")
 		switch {
 		case line == "" || strings.HasPrefix(line, "#"):
-		case key == "src":
-			g.src = netip.MustParseAddr(val)
-		case key == "dst":
-			g.dst = netip.MustParseAddr(val)
-		case line == "checksum_as_v2":
-			g.opts.ChecksumAsV2 = true
+		case directive(key, val):
 		default:
 			hexText.WriteString(strings.ReplaceAll(line, " ", ""))
 		}
@@ -54,10 +49,31 @@ func readGolden(t testing.TB, path string) golden {
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	g.payload, err = hex.DecodeString(hexText.String())
+	b, err := hex.DecodeString(hexText.String())
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
+	return b
+}
+
+// readGolden reads a testdata/packets file: "src ADDR", "dst ADDR" and an
+// optional "checksum_as_v2" around the payload.
+func readGolden(t testing.TB, path string) golden {
+	t.Helper()
+	var g golden
+	g.payload = readHexFile(t, path, func(key, val string) bool {
+		switch key {
+		case "src":
+			g.src = netip.MustParseAddr(val)
+		case "dst":
+			g.dst = netip.MustParseAddr(val)
+		case "checksum_as_v2":
+			g.opts.ChecksumAsV2 = true
+		default:
+			return false
+		}
+		return true
+	})
 	return g
 }
 
