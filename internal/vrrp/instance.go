@@ -426,11 +426,8 @@ func (i *Instance) send(ev Event) {
 		return
 	}
 	i.box = append(i.box, ev)
-	l := i.loop
 	i.boxMu.Unlock()
-	if l != nil {
-		l.poke(i)
-	}
+	i.wakeLoop()
 }
 
 // wakeLoop tells the instance's loop, if it has one yet, that there is mail

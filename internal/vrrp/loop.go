@@ -51,7 +51,7 @@ type Loop struct {
 	timer   Timer
 	armedAt time.Time // the deadline timer is armed for; zero: disarmed
 	spare   []loopPacket
-	running map[*Instance]*loopEntry
+	running map[*Instance]func() bool // running instances; each value ends the AfterFunc that stops it
 }
 
 // maxQueuedPackets bounds the packets waiting for the loop, so that a flood
@@ -215,18 +215,13 @@ func (l *Loop) readSource(s *loopSource) {
 	}
 }
 
-// loopEntry is what the loop keeps for a running instance.
-type loopEntry struct {
-	release func() bool // ends the context.AfterFunc that stops the instance
-}
-
 // NewLoop returns a loop using clock for its timers. It does nothing until
 // Run.
 func NewLoop(clock Clock) *Loop {
 	return &Loop{
 		clock:   clock,
 		wake:    make(chan struct{}, 1),
-		running: map[*Instance]*loopEntry{},
+		running: map[*Instance]func() bool{},
 	}
 }
 
@@ -414,7 +409,7 @@ func (l *Loop) begin(a loopAdd) {
 		i.finish()
 		return
 	}
-	l.running[i] = &loopEntry{release: context.AfterFunc(a.ctx, func() { l.stop(i) })}
+	l.running[i] = context.AfterFunc(a.ctx, func() { l.stop(i) })
 	i.live = true
 	i.advSlot = timerSlot{inst: i, index: -1}
 	i.garpSlot = timerSlot{inst: i, garp: true, index: -1}
@@ -438,11 +433,11 @@ func (l *Loop) begin(a loopAdd) {
 
 // end stops one instance.
 func (l *Loop) end(i *Instance) {
-	e, ok := l.running[i]
+	release, ok := l.running[i]
 	if !ok {
 		return
 	}
-	e.release()
+	release()
 	i.handle(Shutdown{})
 	l.disarm(&i.advSlot)
 	l.disarm(&i.garpSlot)
