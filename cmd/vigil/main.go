@@ -87,6 +87,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		PidFile:     o.pidFile,
 		VRRPPidFile: o.vrrpPidFile,
 		CheckPid:    o.checkPid,
+		Strict:      o.strict,
 		// Not a keepalived flag: where the record of added addresses lives,
 		// so that several Vigils on one machine (tests, namespaces) keep
 		// separate records.

@@ -23,6 +23,7 @@ type options struct {
 	configID    string // -i, --config-id
 	version     bool   // -v, --version
 	help        bool   // -h, --help
+	strict      bool   // --strict (Vigil's own): refuse what keepalived runs past
 	args        []string
 }
 
@@ -55,6 +56,8 @@ var optSpecs = []optSpec{
 	{'i', "config-id", "", true, "configuration id for @id conditional lines (default: short host name)", func(o *options, v string) { o.configID = v }},
 	{'v', "version", "", false, "print the version and exit", func(o *options, _ string) { o.version = true }},
 	{'h', "help", "", false, "print this help and exit", func(o *options, _ string) { o.help = true }},
+	// Vigil's own, long form only (short 0): keepalived has no such flag.
+	{0, "strict", "", false, "refuse to start or reload on a configuration with errors keepalived runs past (unknown keywords)", func(o *options, _ string) { o.strict = true }},
 }
 
 // parseOptions parses argv (without the program name) the way getopt_long
@@ -145,6 +148,10 @@ func usage(w io.Writer) {
 		arg := ""
 		if s.hasValue {
 			arg = "=" + strings.ToUpper(strings.SplitN(s.long, "-", 2)[0])
+		}
+		if s.short == 0 {
+			fmt.Fprintf(w, "      --%-22s %s\n", s.long+arg, s.help)
+			continue
 		}
 		fmt.Fprintf(w, "  -%c, --%-22s %s\n", s.short, s.long+arg, s.help)
 	}

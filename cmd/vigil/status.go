@@ -46,7 +46,7 @@ var subcommands = []struct {
 }{
 	{"status", "show every VRRP instance (--json for the raw reply)", runStatus},
 	{"events", "follow state transitions, one line each, until interrupted (--json for JSON lines)", runEvents},
-	{"reload", "reload the configuration; prints the errors and exits 1 if it is refused", runReload},
+	{"reload", "reload the configuration; prints what changed and the file's warnings (--json for the raw reply), or the errors and exits 1 if it is refused", runReload},
 }
 
 // runSubcommand runs a client subcommand (args[0] is its name). handled is
@@ -75,14 +75,9 @@ func subcommand(ctx context.Context, args []string, envSocket string, stdout, st
 		}
 		socket := fs.String("socket", def, "control socket of the daemon (env "+socketEnv+", or vigil.sock in "+stateDirEnv+")")
 		jsonOut := false
-		if sc.name != "reload" {
-			fs.BoolVar(&jsonOut, "json", false, "print JSON")
-		}
+		fs.BoolVar(&jsonOut, "json", false, "print JSON")
 		fs.Usage = func() {
-			opts := " [--socket PATH]"
-			if sc.name != "reload" {
-				opts += " [--json]"
-			}
+			opts := " [--socket PATH] [--json]"
 			fmt.Fprintf(stderr, "Usage: vigil %s%s\n  %s\n", sc.name, opts, sc.help)
 			fs.PrintDefaults()
 		}
@@ -209,12 +204,25 @@ func runEvents(ctx context.Context, c *status.Client, jsonOut bool, stdout, stde
 	return exitOK
 }
 
-func runReload(ctx context.Context, c *status.Client, _ bool, stdout, stderr io.Writer) int {
-	err := c.Reload(ctx)
+func runReload(ctx context.Context, c *status.Client, jsonOut bool, stdout, stderr io.Writer) int {
+	res, err := c.Reload(ctx)
 	var re *status.ReloadError
 	switch {
 	case err == nil:
-		fmt.Fprintln(stdout, "vigil: configuration reloaded")
+		if jsonOut {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(res); err != nil {
+				fmt.Fprintf(stderr, "vigil reload: %v\n", err)
+				return exitRun
+			}
+		} else {
+			renderReload(stdout, res)
+		}
+		if len(res.Errors) > 0 {
+			// Applied in part: the operator must know some of it is not running.
+			return exitRun
+		}
 		return exitOK
 	case errors.As(err, &re):
 		fmt.Fprintln(stderr, "vigil reload: refused; the running configuration is unchanged:")
@@ -225,4 +233,39 @@ func runReload(ctx context.Context, c *status.Client, _ bool, stdout, stderr io.
 	}
 	fmt.Fprintf(stderr, "vigil reload: %v\n", err)
 	return exitRun
+}
+
+// renderReload writes the human answer to a reload that was applied: what
+// changed, by name, then the new file's diagnostics as `vigil -t` prints
+// them, then what could not be applied.
+func renderReload(w io.Writer, r status.ReloadJSON) {
+	if len(r.Errors) > 0 {
+		fmt.Fprintln(w, "vigil: configuration reloaded in part")
+	} else {
+		fmt.Fprintln(w, "vigil: configuration reloaded")
+	}
+	in := r.Instances
+	var parts []string
+	for _, g := range []struct {
+		what  string
+		names []string
+	}{{"added", in.Added}, {"removed", in.Removed}, {"changed in place", in.InPlace}, {"restarted", in.Restarted}} {
+		if len(g.names) > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s (%s)", len(g.names), g.what, strings.Join(g.names, ", ")))
+		}
+	}
+	parts = append(parts, fmt.Sprintf("%d unchanged", len(in.Unchanged)))
+	fmt.Fprintf(w, "instances: %s\n", strings.Join(parts, "; "))
+	section := func(title string, lines []string) {
+		if len(lines) == 0 {
+			return
+		}
+		fmt.Fprintln(w, title)
+		for _, l := range lines {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
+	section("errors run past (vigil -t rejects them; the daemon runs without these lines):", r.Tolerated)
+	section("warnings:", r.Warnings)
+	section("not applied (the rest of the new configuration runs):", r.Errors)
 }

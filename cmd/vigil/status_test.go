@@ -37,7 +37,7 @@ var cannedStatus = status.StatusJSON{
 
 // fakeDaemon serves a canned control API on a unix socket and returns its
 // path.
-func fakeDaemon(t *testing.T, reload func() (int, status.ErrorJSON), events []status.Event) string {
+func fakeDaemon(t *testing.T, reload func() (int, any), events []status.Event) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "vigil.sock")
 	ln, err := status.ListenControl(path)
@@ -106,8 +106,19 @@ func TestHumanDuration(t *testing.T) {
 }
 
 func TestSubcommands(t *testing.T) {
-	reloadOK := func() (int, status.ErrorJSON) { return 200, status.ErrorJSON{} }
-	reloadRefused := func() (int, status.ErrorJSON) {
+	reloadOK := func() (int, any) { return 200, status.ReloadJSON{} }
+	reloadWarned := func() (int, any) {
+		return 200, status.ReloadJSON{
+			Tolerated: []string{`k.conf:7: error: unknown keyword "nopreemt" in vrrp_instance VI_1; did you mean "nopreempt"?`},
+			Warnings:  []string{"k.conf:9: warning: track_bfd is parsed but not supported yet; it has no effect"},
+			Instances: status.ReloadInstances{Added: []string{"VI_3"}, Removed: []string{"VI_4"}, InPlace: []string{"VI_1"},
+				Restarted: []string{"VI_2", "VI_5"}, Unchanged: []string{"VI_6"}},
+		}
+	}
+	reloadPartial := func() (int, any) {
+		return 200, status.ReloadJSON{Instances: status.ReloadInstances{Added: []string{"VI_3"}}, Errors: []string{"VI_3: socket: operation not permitted"}}
+	}
+	reloadRefused := func() (int, any) {
 		return 409, status.ErrorJSON{Error: "bad", Errors: []string{"keepalived.conf:3: unknown keyword \"priorty\"", "keepalived.conf:9: missing interface"}}
 	}
 	events := []status.Event{
@@ -115,6 +126,8 @@ func TestSubcommands(t *testing.T) {
 		{Time: statusNow.Add(time.Second), Instance: "VI_6", From: "MASTER", To: "FAULT", Reason: "eth0 down", Priority: 100},
 	}
 	okSock := fakeDaemon(t, reloadOK, events)
+	warnSock := fakeDaemon(t, reloadWarned, nil)
+	partSock := fakeDaemon(t, reloadPartial, nil)
 	refusingSock := fakeDaemon(t, reloadRefused, nil)
 	absent := filepath.Join(t.TempDir(), "absent.sock")
 
@@ -132,13 +145,22 @@ func TestSubcommands(t *testing.T) {
 		{name: "flag beats env", args: []string{"status", "--socket=" + okSock}, env: absent, wantOut: []string{"VI_6"}},
 		{name: "status json", args: []string{"status", "--json", "--socket", okSock}, wantOut: []string{`"name": "VI_1"`, `"effective_priority": 140`}},
 		{name: "daemon not running", args: []string{"status", "--socket", absent}, wantCode: exitRun, wantErr: []string{"cannot reach the daemon", absent}},
-		{name: "reload ok", args: []string{"reload", "--socket", okSock}, wantOut: []string{"reloaded"}},
+		{name: "reload ok", args: []string{"reload", "--socket", okSock}, wantOut: []string{"reloaded", "instances: 0 unchanged"}},
+		{name: "reload with warnings", args: []string{"reload", "--socket", warnSock}, wantOut: []string{
+			"vigil: configuration reloaded\n",
+			"instances: 1 added (VI_3); 1 removed (VI_4); 1 changed in place (VI_1); 2 restarted (VI_2, VI_5); 1 unchanged\n",
+			"errors run past (vigil -t rejects them; the daemon runs without these lines):\n" +
+				`  k.conf:7: error: unknown keyword "nopreemt" in vrrp_instance VI_1; did you mean "nopreempt"?` + "\n",
+			"warnings:\n  k.conf:9: warning: track_bfd is parsed but not supported yet; it has no effect\n"}},
+		{name: "reload json", args: []string{"reload", "--json", "--socket", warnSock}, wantOut: []string{
+			`"tolerated_errors": [`, `"k.conf:9: warning: track_bfd`, `"changed_in_place": [`, `"restarted": [`, `"VI_5"`}},
+		{name: "reload in part", args: []string{"reload", "--socket", partSock}, wantCode: exitRun, wantOut: []string{
+			"reloaded in part", "not applied (the rest of the new configuration runs):\n  VI_3: socket: operation not permitted"}},
 		{name: "reload refused", args: []string{"reload", "--socket", refusingSock}, wantCode: exitConfig,
 			wantErr: []string{"refused", `  keepalived.conf:3: unknown keyword "priorty"`, "  keepalived.conf:9: missing interface"}},
 		{name: "reload unreachable", args: []string{"reload", "--socket", absent}, wantCode: exitRun, wantErr: []string{"cannot reach"}},
 		{name: "bad flag", args: []string{"status", "--bogus"}, wantCode: exitUsage, wantErr: []string{"Usage: vigil status"}},
 		{name: "extra argument", args: []string{"reload", "now"}, wantCode: exitUsage, wantErr: []string{`unexpected argument "now"`}},
-		{name: "reload has no --json", args: []string{"reload", "--json"}, wantCode: exitUsage},
 		{name: "help", args: []string{"events", "-h"}, wantCode: exitOK, wantErr: []string{"Usage: vigil events"}},
 		{name: "not a subcommand", args: []string{"frobnicate"}, notHandled: true},
 	}

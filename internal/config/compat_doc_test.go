@@ -34,6 +34,7 @@ var vrrpNotes = map[string]string{
 	"global_defs vrrp_rt_priority":                "without it (and without vrrp_priority) Vigil uses SCHED_RR priority 1; keepalived uses none",
 	"global_defs vrrp_priority":                   "also how to keep Vigil off real-time scheduling (vrrp_priority 0)",
 	"global_defs vigil_metrics_listen":            "Vigil's own extension: serves Prometheus metrics on host:port; none when absent",
+	"global_defs vigil_strict":                    "Vigil's own extension: the daemon refuses a file with mistakes keepalived runs past (unknown keywords), as --strict",
 	"global_defs vrrp_min_garp":                   "one gratuitous ARP/NA on becoming master, no second burst",
 	"vrrp_instance accept":                        "the default unless strict mode",
 	"vrrp_instance no_accept":                     "a master drops traffic to its VIPs (nftables table inet vigil), as keepalived",

@@ -46,6 +46,12 @@ type Diagnostic struct {
 	Pos      Pos      `json:"pos"`
 	Severity Severity `json:"severity"`
 	Msg      string   `json:"msg"`
+	// Tolerable marks an error keepalived runs past (it logs the line and
+	// starts without it): `-t` still rejects the file, but the daemon may
+	// start on it unless asked to be strict (Diagnostics.StartErr). Only
+	// mistakes whose omission leaves a model that means what the rest of
+	// the file says are tolerable; see docs/OPERATIONS.md.
+	Tolerable bool `json:"tolerable,omitempty"`
 }
 
 // String formats the diagnostic as "file:line: severity: message".
@@ -65,6 +71,12 @@ func (ds *Diagnostics) Errorf(pos Pos, format string, args ...any) {
 // Warnf appends a warning at pos.
 func (ds *Diagnostics) Warnf(pos Pos, format string, args ...any) {
 	*ds = append(*ds, Diagnostic{Pos: pos, Severity: Warning, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Tolerablef appends an error at pos that a daemon may run past (see
+// Diagnostic.Tolerable).
+func (ds *Diagnostics) Tolerablef(pos Pos, format string, args ...any) {
+	*ds = append(*ds, Diagnostic{Pos: pos, Severity: Error, Msg: fmt.Sprintf(format, args...), Tolerable: true})
 }
 
 // HasErrors reports whether any diagnostic is an Error.
@@ -115,6 +127,44 @@ func (ds Diagnostics) Err() error {
 		return nil
 	}
 	return &DiagnosticsError{Diags: ds}
+}
+
+// Tolerated returns the errors a daemon may run past.
+func (ds Diagnostics) Tolerated() Diagnostics {
+	var out Diagnostics
+	for _, d := range ds {
+		if d.Severity == Error && d.Tolerable {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Warnings returns only the warnings.
+func (ds Diagnostics) Warnings() Diagnostics {
+	var out Diagnostics
+	for _, d := range ds {
+		if d.Severity == Warning {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// StartErr is Err for a daemon starting or reloading: when strict is
+// false, errors keepalived runs past (Tolerable) do not refuse the file, so
+// that a node comes up on the configuration the keepalived it replaces ran.
+// Any other error refuses it, and then the error lists every error.
+func (ds Diagnostics) StartErr(strict bool) error {
+	if strict {
+		return ds.Err()
+	}
+	for _, d := range ds {
+		if d.Severity == Error && !d.Tolerable {
+			return ds.Err()
+		}
+	}
+	return nil
 }
 
 // DiagnosticsError carries the diagnostics of an invalid configuration.

@@ -148,7 +148,11 @@ type GlobalDefs struct {
 	// VigilMetricsListen is Vigil's own extension: the address
 	// (host:port) of the Prometheus metrics endpoint; empty, the default,
 	// serves none.
-	VigilMetricsListen    string      `json:"vigil_metrics_listen,omitempty"`
+	VigilMetricsListen string `json:"vigil_metrics_listen,omitempty"`
+	// VigilStrict is Vigil's own extension: the daemon refuses a file with
+	// errors keepalived runs past (Diagnostic.Tolerable) instead of
+	// starting without those lines, as the --strict flag does.
+	VigilStrict           bool        `json:"vigil_strict,omitempty"`
 	NotificationEmail     []string    `json:"notification_email,omitempty"`
 	NotificationEmailFrom string      `json:"notification_email_from,omitempty"`
 	SMTPServer            *SMTPServer `json:"smtp_server,omitempty"`

@@ -104,6 +104,9 @@ func globalKeywords(g *GlobalDefs) keywords {
 	return keywords{
 		// Identity and mail.
 		"router_id": setString(&g.RouterID),
+		// Vigil's own: refuse to start or reload on a file with mistakes
+		// keepalived runs past (unknown keywords), as --strict does.
+		"vigil_strict": setBool(&g.VigilStrict),
 		"vigil_metrics_listen": func(p *parser, n *Node) {
 			if !p.noBlock(n) || !p.nargs(n, 1, 1) {
 				return

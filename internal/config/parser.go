@@ -53,7 +53,9 @@ func (p *parser) walk(nodes []*Node, kw keywords, where string) {
 }
 
 // unknown reports a keyword that is not valid in this block and suggests the
-// closest one that is.
+// closest one that is. It is a tolerable error: keepalived logs it and
+// starts without the line (and its block), and so may the daemon; `-t`
+// rejects it, as keepalived's does.
 func (p *parser) unknown(n *Node, kw keywords, where string) {
 	msg := "unknown keyword \"" + n.Name + "\""
 	if where != "" {
@@ -62,7 +64,7 @@ func (p *parser) unknown(n *Node, kw keywords, where string) {
 	if s := nearest(n.Name, kw); s != "" {
 		msg += "; did you mean \"" + s + "\"?"
 	}
-	p.diags.Errorf(n.Pos, "%s", msg)
+	p.diags.Tolerablef(n.Pos, "%s", msg)
 }
 
 // nearest returns the known keyword closest to name by edit distance, or ""

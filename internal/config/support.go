@@ -27,6 +27,7 @@ var acting = map[string]map[string]bool{
 	"global_defs": set(
 		"include_check",        // applied by the reader
 		"vigil_metrics_listen", // Vigil's extension: the metrics endpoint
+		"vigil_strict",         // Vigil's extension: the daemon refuses tolerable errors
 		// internal/notify: scripts, FIFOs and mail.
 		"router_id", "notification_email", "notification_email_from", "smtp_server",
 		"smtp_helo_name", "smtp_connect_timeout", "smtp_alert", "smtp_alert_vrrp", "no_email_faults",

@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"vigil/internal/config"
 	"vigil/internal/sdnotify"
 	"vigil/internal/status"
 )
@@ -34,6 +33,10 @@ type Options struct {
 	PidFile     string
 	VRRPPidFile string
 	CheckPid    string
+	// Strict refuses a configuration with errors keepalived runs past
+	// (unknown keywords) at start and on reload, instead of logging each and
+	// running without it; global_defs vigil_strict does the same.
+	Strict bool
 	// StateDir holds the state file that lets a later run remove addresses
 	// a crashed run left behind; default /run/vigil.
 	StateDir string
@@ -67,19 +70,8 @@ func Run(ctx context.Context, o Options) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	cfg, diags := config.Load(o.ConfigFile, config.LoadOptions{
-		ReadOptions: config.ReadOptions{ConfigID: o.ConfigID},
-		HostChecks:  true,
-	})
-	diags.Sort()
-	for _, d := range diags {
-		lvl := slog.LevelWarn
-		if d.Severity == config.Error {
-			lvl = slog.LevelError
-		}
-		log.Log(ctx, lvl, d.Msg, "pos", d.Pos.String())
-	}
-	if err := diags.Err(); err != nil {
+	cfg, diags, err := loadConfig(ctx, o, log)
+	if err != nil {
 		return err
 	}
 	if err := writePidFile(o.PidFile); err != nil {
@@ -110,6 +102,7 @@ func Run(ctx context.Context, o Options) error {
 	defer signal.Stop(dumps)
 
 	hub := status.NewHub()
+	hub.SetConfigReport(configReport(o.ConfigFile, diags, time.Now()))
 	// The control socket comes up before the instances, so a second Vigil
 	// started by mistake fails here, before it touches any address.
 	ctl, err := status.ListenControl(o.SocketPath)
@@ -154,14 +147,15 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	hub.SetSource(v.statusInstances)
-	d := &daemon{o: o, log: log, vrrp: v, sd: sdnotify.FromEnv(), reloads: make(chan reloadRequest), metricsAddr: cfg.Global.VigilMetricsListen}
+	d := &daemon{o: o, log: log, vrrp: v, hub: hub, sd: sdnotify.FromEnv(), reloads: make(chan reloadRequest), metricsAddr: cfg.Global.VigilMetricsListen}
 	hub.SetReload(d.requestReload)
 	serve(ctl, hub.Handler(log))
 	if metrics != nil {
 		serve(metrics, hub.MetricsHandler())
 		log.Info("serving metrics", "addr", metrics.Addr().String())
 	}
-	log.Info("vigil started", "config", o.ConfigFile, "instances", len(cfg.Instances), "socket", o.SocketPath)
+	log.Info("vigil started", "config", o.ConfigFile, "instances", len(cfg.Instances), "socket", o.SocketPath,
+		"tolerated_errors", len(diags.Tolerated()), "warnings", len(diags.Warnings()))
 	if err := d.sd.Ready(fmt.Sprintf("%d VRRP instance(s)", len(cfg.Instances))); err != nil {
 		log.Warn("sd_notify", "err", err)
 	}
@@ -181,6 +175,7 @@ type daemon struct {
 	o       Options
 	log     *slog.Logger
 	vrrp    *vrrpRunner
+	hub     *status.Hub
 	sd      *sdnotify.Notifier
 	reloads chan reloadRequest
 	// metricsAddr is the metrics endpoint opened at start ("" for none).
@@ -188,21 +183,27 @@ type daemon struct {
 }
 
 // reloadRequest is a reload asked for over the control socket.
-type reloadRequest struct{ reply chan error }
+type reloadRequest struct{ reply chan reloadResult }
+
+// reloadResult is what a reload did, or why it was refused.
+type reloadResult struct {
+	reply status.ReloadJSON
+	err   error
+}
 
 // requestReload hands a reload to the event loop and waits for its result.
-func (d *daemon) requestReload(ctx context.Context) error {
-	req := reloadRequest{reply: make(chan error, 1)}
+func (d *daemon) requestReload(ctx context.Context) (status.ReloadJSON, error) {
+	req := reloadRequest{reply: make(chan reloadResult, 1)}
 	select {
 	case d.reloads <- req:
 	case <-ctx.Done():
-		return ctx.Err()
+		return status.ReloadJSON{}, ctx.Err()
 	}
 	select {
-	case err := <-req.reply:
-		return err
+	case res := <-req.reply:
+		return res.reply, res.err
 	case <-ctx.Done():
-		return ctx.Err()
+		return status.ReloadJSON{}, ctx.Err()
 	}
 }
 
@@ -215,14 +216,14 @@ func (d *daemon) loop(ctx context.Context, hup, dumps <-chan os.Signal, hub *sta
 		defer t.Stop()
 		wd = t.C
 	}
-	doReload := func() error {
+	doReload := func() reloadResult {
 		d.sd.Reloading()
-		err := d.reload(ctx)
+		reply, err := d.reload(ctx)
 		if err != nil {
 			d.log.Error("reload refused; the running configuration is unchanged", "err", err)
 		}
 		d.sd.Ready("reloaded")
-		return err
+		return reloadResult{reply, err}
 	}
 	for {
 		select {
@@ -250,25 +251,16 @@ func (d *daemon) loop(ctx context.Context, hup, dumps <-chan os.Signal, hub *sta
 }
 
 // reload loads and validates the configuration file again and, only if it
-// is valid, applies it as a difference to what runs. It returns an error
-// only when it refused the file and changed nothing; an instance that fails
-// to start while the rest is applied is logged here instead.
-func (d *daemon) reload(ctx context.Context) error {
+// is valid (mistakes keepalived runs past aside, unless strict), applies it
+// as a difference to what runs. It returns an error only when it refused
+// the file and changed nothing; otherwise the reply names what changed and
+// carries the new file's diagnostics, and an instance that fails to start
+// while the rest is applied is in the reply's errors.
+func (d *daemon) reload(ctx context.Context) (status.ReloadJSON, error) {
 	d.log.Info("reloading", "config", d.o.ConfigFile)
-	cfg, diags := config.Load(d.o.ConfigFile, config.LoadOptions{
-		ReadOptions: config.ReadOptions{ConfigID: d.o.ConfigID},
-		HostChecks:  true,
-	})
-	diags.Sort()
-	for _, dg := range diags {
-		lvl := slog.LevelWarn
-		if dg.Severity == config.Error {
-			lvl = slog.LevelError
-		}
-		d.log.Log(ctx, lvl, dg.Msg, "pos", dg.Pos.String())
-	}
-	if err := diags.Err(); err != nil {
-		return err
+	cfg, diags, err := loadConfig(ctx, d.o, d.log)
+	if err != nil {
+		return status.ReloadJSON{}, err
 	}
 	if cfg.Global.VigilMetricsListen != d.metricsAddr {
 		d.log.Warn("vigil_metrics_listen changed; the metrics endpoint moves at the next restart, not on reload",
@@ -276,16 +268,20 @@ func (d *daemon) reload(ctx context.Context) error {
 	}
 	sum, err := d.vrrp.reload(cfg)
 	if refused := (*reloadRefusedError)(nil); errors.As(err, &refused) {
-		return err
+		return status.ReloadJSON{}, err
 	}
-	d.log.Info("reloaded", "unchanged", sum.Unchanged, "addresses_changed", sum.AddressesChanged, "priority_changed", sum.PriorityChanged,
-		"restarted", sum.Restarted, "added", sum.Added, "removed", sum.Removed)
+	d.log.Info("reloaded", "unchanged", len(sum.Unchanged), "addresses_changed", len(sum.AddressesChanged), "priority_changed", len(sum.PriorityChanged),
+		"restarted", len(sum.Restarted), "added", len(sum.Added), "removed", len(sum.Removed),
+		"tolerated_errors", len(diags.Tolerated()), "warnings", len(diags.Warnings()))
 	if err != nil {
 		// The rest of the new configuration runs: saying the old one is
 		// unchanged would be false.
 		d.log.Error("reload applied in part; these instances are not running", "err", err)
 	}
-	return nil
+	if d.hub != nil {
+		d.hub.SetConfigReport(configReport(d.o.ConfigFile, diags, time.Now()))
+	}
+	return reloadReply(diags, sum, err), nil
 }
 
 // newLogger builds the structured logger: text on stderr (the journal under

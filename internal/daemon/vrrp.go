@@ -631,7 +631,7 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 			if on := r.notifier.Load(); on != nil {
 				on.Notify(notify.Event{Kind: notify.KindInstance, Name: name, State: notify.StateDeleted})
 			}
-			sum.Removed++
+			sum.Removed = append(sum.Removed, name)
 		}
 	}
 	if old := r.notifier.Swap(n); old != nil {
@@ -718,13 +718,13 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 		k := keyOf(ic)
 		switch plans[k] {
 		case keep:
-			sum.Unchanged++
+			sum.Unchanged = append(sum.Unchanged, ic.Name)
 		case addresses:
 			r.mu.Lock()
 			ri := r.running[k]
 			r.mu.Unlock()
 			ri.inst.UpdateVIPs(ic.VIPs, ic.ExcludedVIPs)
-			sum.AddressesChanged++
+			sum.AddressesChanged = append(sum.AddressesChanged, ic.Name)
 		case priority:
 			r.mu.Lock()
 			ri := r.running[k]
@@ -735,7 +735,7 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 			if !reflect.DeepEqual(old.VIPs, ic.VIPs) || !reflect.DeepEqual(old.ExcludedVIPs, ic.ExcludedVIPs) {
 				ri.inst.UpdateVIPs(ic.VIPs, ic.ExcludedVIPs)
 			}
-			sum.PriorityChanged++
+			sum.PriorityChanged = append(sum.PriorityChanged, ic.Name)
 		case restart:
 			r.log.Info("reload: instance changed; restarting it", "instance", ic.Name)
 			r.mu.Lock()
@@ -746,11 +746,11 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 			// another or none); a new one is made if still wanted.
 			r.dropVMAC(vmac)
 			toStart = append(toStart, ic)
-			sum.Restarted++
+			sum.Restarted = append(sum.Restarted, ic.Name)
 		case add:
 			r.log.Info("reload: new instance", "instance", ic.Name)
 			toStart = append(toStart, ic)
-			sum.Added++
+			sum.Added = append(sum.Added, ic.Name)
 		}
 	}
 	staticErr := applyStatic(r.mgr, r.static, static, r.log)
@@ -766,9 +766,10 @@ type reloadRefusedError struct{ err error }
 func (e *reloadRefusedError) Error() string { return e.err.Error() }
 func (e *reloadRefusedError) Unwrap() error { return e.err }
 
-// reloadSummary counts what a reload did, for the log.
+// reloadSummary names the instances a reload touched, by what it did to
+// them, for the log and the reply to `vigil reload`.
 type reloadSummary struct {
-	Unchanged, AddressesChanged, PriorityChanged, Restarted, Added, Removed int
+	Unchanged, AddressesChanged, PriorityChanged, Restarted, Added, Removed []string
 }
 
 // priorityInPlace reports whether a and b differ at most in priority and

@@ -112,28 +112,32 @@ func (e *ReloadError) Error() string {
 	return "reload refused:\n" + strings.Join(e.Errors, "\n")
 }
 
-// Reload asks the daemon to reload its configuration (POST /reload). A
-// refusal is a *ReloadError.
-func (c *Client) Reload(ctx context.Context) error {
+// Reload asks the daemon to reload its configuration (POST /reload) and
+// returns what the reload did. A refusal is a *ReloadError.
+func (c *Client) Reload(ctx context.Context) (ReloadJSON, error) {
+	var out ReloadJSON
 	resp, err := c.do(ctx, http.MethodPost, "/reload")
 	if err != nil {
-		return err
+		return out, err
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
-		return nil
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			return out, fmt.Errorf("%s: reloaded, but the reply is unreadable: %w", c.socket, err)
+		}
+		return out.normalized(), nil
 	case http.StatusConflict:
 		var e ErrorJSON
 		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
-			return fmt.Errorf("%s: reload refused, and the reply is unreadable: %w", c.socket, err)
+			return out, fmt.Errorf("%s: reload refused, and the reply is unreadable: %w", c.socket, err)
 		}
 		if len(e.Errors) == 0 && e.Error != "" {
 			e.Errors = []string{e.Error}
 		}
-		return &ReloadError{Errors: e.Errors}
+		return out, &ReloadError{Errors: e.Errors}
 	}
-	return c.httpError(resp)
+	return out, c.httpError(resp)
 }
 
 func (c *Client) do(ctx context.Context, method, path string) (*http.Response, error) {

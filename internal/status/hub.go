@@ -18,7 +18,9 @@ type Hub struct {
 
 	mu     sync.Mutex
 	source func() []Instance
-	reload func(context.Context) error
+	reload func(context.Context) (ReloadJSON, error)
+	// config is the running configuration's report; nil until set.
+	config *ConfigReport
 	subs   map[*Subscription]struct{}
 	// onSubscribers, if set, is called with the number of subscriptions
 	// whenever it changes; tests use it to wait for a reader to come or go.
@@ -41,10 +43,10 @@ func (h *Hub) SetSource(f func() []Instance) {
 	h.mu.Unlock()
 }
 
-// SetReload sets the hook POST /reload calls. It returns nil when the new
-// configuration is running, or the reasons it was refused (the old one then
-// keeps running).
-func (h *Hub) SetReload(f func(context.Context) error) {
+// SetReload sets the hook POST /reload calls. It returns what the reload
+// did when the new configuration is running, or the reasons it was refused
+// (the old one then keeps running).
+func (h *Hub) SetReload(f func(context.Context) (ReloadJSON, error)) {
 	h.mu.Lock()
 	h.reload = f
 	h.mu.Unlock()
@@ -85,7 +87,7 @@ func (in Instance) name() string {
 // Status returns the body of GET /status.
 func (h *Hub) Status() StatusJSON {
 	ins := h.Instances()
-	out := StatusJSON{Time: h.now(), Instances: make([]InstanceJSON, 0, len(ins))}
+	out := StatusJSON{Time: h.now(), Config: h.configReport().JSON(), Instances: make([]InstanceJSON, 0, len(ins))}
 	for _, in := range ins {
 		out.Instances = append(out.Instances, in.JSON())
 	}
@@ -96,12 +98,12 @@ func (h *Hub) Status() StatusJSON {
 var ErrNoReload = errors.New("reload is not available")
 
 // Reload runs the reload hook.
-func (h *Hub) Reload(ctx context.Context) error {
+func (h *Hub) Reload(ctx context.Context) (ReloadJSON, error) {
 	h.mu.Lock()
 	f := h.reload
 	h.mu.Unlock()
 	if f == nil {
-		return ErrNoReload
+		return ReloadJSON{}, ErrNoReload
 	}
 	return f(ctx)
 }

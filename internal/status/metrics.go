@@ -46,6 +46,9 @@ var (
 	descAddressErrors  = prometheus.NewDesc("vigil_vrrp_address_errors_total", "Virtual addresses that could not be added or removed.", instLabels, nil)
 	descAnnounceErrors = prometheus.NewDesc("vigil_vrrp_announce_errors_total", "Gratuitous ARP / unsolicited NA rounds that could not be sent.", instLabels, nil)
 	descLastTrans      = prometheus.NewDesc("vigil_vrrp_last_transition_timestamp_seconds", "Time of the instance's last state change (0: none yet).", instLabels, nil)
+
+	descConfigTolerated = prometheus.NewDesc("vigil_config_tolerated_errors", "Errors in the running configuration that the daemon ran past, as keepalived does (unknown keywords); vigil -t rejects the file.", nil, nil)
+	descConfigWarnings  = prometheus.NewDesc("vigil_config_warnings", "Warnings the running configuration carried (keywords not acted on, interfaces missing here).", nil, nil)
 )
 
 // collector turns the hub's instances into metrics at scrape time; it keeps
@@ -59,7 +62,7 @@ func (collector) Describe(ch chan<- *prometheus.Desc) {
 		descBecomeMaster, descReleaseMaster, descPacketLen, descIntervalErr, descTTLErr,
 		descInvalidType, descAddrListErr, descAuthFailure, descPrioZeroRx, descPrioZeroTx,
 		descDrops, descEffPrio, descBasePrio, descSendErrors, descAddressErrors,
-		descAnnounceErrors, descLastTrans,
+		descAnnounceErrors, descLastTrans, descConfigTolerated, descConfigWarnings,
 	} {
 		ch <- d
 	}
@@ -70,6 +73,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	// The exporter reports 0 when keepalived does not answer; Vigil is
 	// answering the scrape itself.
 	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 1)
+	if r := c.h.configReport(); r != nil {
+		ch <- prometheus.MustNewConstMetric(descConfigTolerated, prometheus.GaugeValue, float64(len(r.Tolerated)))
+		ch <- prometheus.MustNewConstMetric(descConfigWarnings, prometheus.GaugeValue, float64(len(r.Warnings)))
+	}
 	for _, in := range c.h.Instances() {
 		collectInstance(ch, in)
 	}

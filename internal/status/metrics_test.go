@@ -228,3 +228,24 @@ func TestServeMetricsOverTCP(t *testing.T) {
 		t.Fatal("second listener on a taken port")
 	}
 }
+
+// TestMetricsConfigReport checks the configuration gauges: absent before
+// the daemon reports its configuration, then the counts of its report.
+func TestMetricsConfigReport(t *testing.T) {
+	h := fixtureHub()
+	if n := testutil.CollectAndCount(collector{h}, "vigil_config_tolerated_errors", "vigil_config_warnings"); n != 0 {
+		t.Fatalf("%d config series before a report, want 0", n)
+	}
+	h.SetConfigReport(ConfigReport{Tolerated: []string{"a", "b"}, Warnings: []string{"c"}})
+	const want = `
+# HELP vigil_config_tolerated_errors Errors in the running configuration that the daemon ran past, as keepalived does (unknown keywords); vigil -t rejects the file.
+# TYPE vigil_config_tolerated_errors gauge
+vigil_config_tolerated_errors 2
+# HELP vigil_config_warnings Warnings the running configuration carried (keywords not acted on, interfaces missing here).
+# TYPE vigil_config_warnings gauge
+vigil_config_warnings 1
+`
+	if err := testutil.CollectAndCompare(collector{h}, strings.NewReader(want), "vigil_config_tolerated_errors", "vigil_config_warnings"); err != nil {
+		t.Fatal(err)
+	}
+}

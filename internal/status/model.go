@@ -113,7 +113,10 @@ type CountersJSON struct {
 
 // StatusJSON is the body of GET /status.
 type StatusJSON struct {
-	Time      time.Time      `json:"time"`
+	Time time.Time `json:"time"`
+	// Config is the running configuration's file and the mistakes and
+	// warnings it carried; absent before the daemon reports it.
+	Config    *ConfigJSON    `json:"config,omitempty"`
 	Instances []InstanceJSON `json:"instances"`
 }
 

@@ -95,7 +95,7 @@ func Serve(ctx context.Context, ln net.Listener, handler http.Handler) error {
 //
 //	GET  /status  the instances as StatusJSON
 //	GET  /events  one Event per line (JSON) until the client leaves
-//	POST /reload  runs the reload hook; 200, or 409 with ErrorJSON
+//	POST /reload  runs the reload hook; 200 with ReloadJSON, or 409 with ErrorJSON
 func (h *Hub) Handler(log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -107,10 +107,10 @@ func (h *Hub) Handler(log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /events", h.serveEvents)
 	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
 		log.Info("reload requested on the control socket")
-		err := h.Reload(r.Context())
+		res, err := h.Reload(r.Context())
 		switch {
 		case err == nil:
-			writeJSON(w, http.StatusOK, ErrorJSON{})
+			writeJSON(w, http.StatusOK, res.normalized())
 		case errors.Is(err, ErrNoReload):
 			writeJSON(w, http.StatusServiceUnavailable, errorJSON(err))
 		default:

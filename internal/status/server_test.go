@@ -239,26 +239,26 @@ func TestReload(t *testing.T) {
 	c, _ := startServer(t, h)
 	ctx := context.Background()
 
-	if err := c.Reload(ctx); err == nil || !strings.Contains(err.Error(), "not available") {
+	if _, err := c.Reload(ctx); err == nil || !strings.Contains(err.Error(), "not available") {
 		t.Fatalf("reload without a hook: %v", err)
 	}
 
 	calls := 0
-	h.SetReload(func(context.Context) error { calls++; return nil })
-	if err := c.Reload(ctx); err != nil {
+	h.SetReload(func(context.Context) (ReloadJSON, error) { calls++; return ReloadJSON{}, nil })
+	if _, err := c.Reload(ctx); err != nil {
 		t.Fatalf("accepted reload: %v", err)
 	}
 	if calls != 1 {
 		t.Fatalf("hook called %d times", calls)
 	}
 
-	h.SetReload(func(context.Context) error {
-		return errors.Join(
+	h.SetReload(func(context.Context) (ReloadJSON, error) {
+		return ReloadJSON{}, errors.Join(
 			errors.New("keepalived.conf:12: unknown keyword \"priorty\""),
 			errors.New("keepalived.conf:30: virtual_router_id 300: want 1..255\nkeepalived.conf:31: second line"),
 		)
 	})
-	err := c.Reload(ctx)
+	_, err := c.Reload(ctx)
 	var re *ReloadError
 	if !errors.As(err, &re) {
 		t.Fatalf("refused reload: %v (%T), want *ReloadError", err, err)
@@ -270,6 +270,88 @@ func TestReload(t *testing.T) {
 	}
 	if !reflect.DeepEqual(re.Errors, want) {
 		t.Fatalf("errors = %q, want %q", re.Errors, want)
+	}
+}
+
+// TestReloadReply checks that an applied reload's answer carries the new
+// file's diagnostics and what changed, name by name, to the client; and
+// that an empty answer has every list present (scripts read [] not null).
+func TestReloadReply(t *testing.T) {
+	h := NewHub()
+	c, path := startServer(t, h)
+	ctx := context.Background()
+	sent := ReloadJSON{
+		Tolerated: []string{`k.conf:7: error: unknown keyword "nopreemt" in vrrp_instance VI_1; did you mean "nopreempt"?`},
+		Warnings:  []string{"k.conf:9: warning: track_bfd is parsed but not supported yet; it has no effect"},
+		Instances: ReloadInstances{
+			Added: []string{"VI_3"}, Removed: []string{"VI_4"}, InPlace: []string{"VI_1"},
+			Restarted: []string{"VI_2"}, Unchanged: []string{"VI_5", "VI_6"},
+		},
+		Errors: []string{"VI_3: socket: operation not permitted"},
+	}
+	h.SetReload(func(context.Context) (ReloadJSON, error) { return sent, nil })
+	got, err := c.Reload(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, sent) {
+		t.Fatalf("reply = %+v\nwant %+v", got, sent)
+	}
+
+	h.SetReload(func(context.Context) (ReloadJSON, error) { return ReloadJSON{}, nil })
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		},
+	}}
+	resp, err := hc.Post("http://vigil/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var raw map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"tolerated_errors", "warnings"} {
+		if l, ok := raw[k].([]any); !ok || len(l) != 0 {
+			t.Errorf("%s = %#v, want []", k, raw[k])
+		}
+	}
+	ins, _ := raw["instances"].(map[string]any)
+	for _, k := range []string{"added", "removed", "changed_in_place", "restarted", "unchanged"} {
+		if l, ok := ins[k].([]any); !ok || len(l) != 0 {
+			t.Errorf("instances.%s = %#v, want []", k, ins[k])
+		}
+	}
+}
+
+// TestStatusConfigReport checks that GET /status carries the running
+// configuration's tolerated errors and warnings once the daemon reports
+// them, and nothing before.
+func TestStatusConfigReport(t *testing.T) {
+	h := fixtureHub()
+	c, _ := startServer(t, h)
+	ctx := context.Background()
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Config != nil {
+		t.Fatalf("config = %+v before any report", st.Config)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	h.SetConfigReport(ConfigReport{File: "/etc/vigil/keepalived.conf", LoadedAt: at,
+		Tolerated: []string{"k.conf:3: error: unknown keyword \"x\""},
+		Warnings:  []string{"k.conf:4: warning: a", "k.conf:5: warning: b"}})
+	st, err = c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &ConfigJSON{File: "/etc/vigil/keepalived.conf", LoadedAt: at, ToleratedErrors: 1, Warnings: 2,
+		Diagnostics: []string{"k.conf:3: error: unknown keyword \"x\"", "k.conf:4: warning: a", "k.conf:5: warning: b"}}
+	if !reflect.DeepEqual(st.Config, want) {
+		t.Fatalf("config = %+v, want %+v", st.Config, want)
 	}
 }
 

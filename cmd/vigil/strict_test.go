@@ -1,0 +1,46 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestStrictFlag: --strict is a long option of Vigil's own, and it reaches
+// the options; keepalived's short options are untouched by it.
+func TestStrictFlag(t *testing.T) {
+	o, err := parseOptions([]string{"--strict", "-l"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.strict || !o.logConsole {
+		t.Fatalf("options = %+v, want strict and logConsole", *o)
+	}
+	var b bytes.Buffer
+	usage(&b)
+	if !strings.Contains(b.String(), "      --strict ") {
+		t.Errorf("help does not list --strict:\n%s", b.String())
+	}
+}
+
+// TestConfigTestRejectsTolerable: the daemon runs past an unknown keyword,
+// but -t rejects the file all the same (as keepalived -t does), with the
+// line and the suggestion.
+func TestConfigTestRejectsTolerable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keepalived.conf")
+	conf := "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n priority 100\n nopreemt\n}\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"-t", "-f", path}, &out, &errb)
+	if code == exitOK {
+		t.Fatalf("-t accepted a file with an unknown keyword:\n%s", errb.String())
+	}
+	want := path + `:5: error: unknown keyword "nopreemt" in vrrp_instance VI_1; did you mean "nopreempt"?`
+	if !strings.Contains(errb.String(), want) {
+		t.Errorf("-t output lacks %q:\n%s", want, errb.String())
+	}
+}
