@@ -429,14 +429,16 @@ func TestReloadAddVIP(t *testing.T) {
 	}
 }
 
-// TestReloadBrokenConfigRefused: a file with an unknown keyword is refused
-// with its file:line and changes nothing; a corrected file is then applied.
+// TestReloadBrokenConfigRefused: a file with an error Vigil never runs past
+// (a priority out of range; an unknown keyword would be run past, as
+// keepalived does: TestTolerantStartAndReload) is refused with its
+// file:line and changes nothing; a corrected file is then applied.
 func TestReloadBrokenConfigRefused(t *testing.T) {
 	t.Parallel()
 	r := newReloadLab(t)
 	mBefore, kBefore := stateChanges(r.vm), stateChanges(r.vk)
 
-	const bogus = "no_such_keyword 1"
+	const bogus = "priority 300"
 	broken := slices.Clone(r.mIns)
 	broken[1].Extra = []string{bogus}
 	// Also a change that would be visible had the file been applied.
@@ -457,8 +459,8 @@ func TestReloadBrokenConfigRefused(t *testing.T) {
 		t.Fatalf("reload of a broken file: outcome %q, want the refusal", out)
 	}
 	where := fmt.Sprintf("%s:%d", r.vm.ConfFile, line)
-	if ls := r.vm.LogLines("level=ERROR", `unknown keyword \"no_such_keyword\"`, where); len(ls) == 0 {
-		t.Errorf("no ERROR line naming the unknown keyword at %s; log:\n%s", where, r.vm.Tail(20))
+	if ls := r.vm.LogLines("level=ERROR", `priority: 300 is out of range`, where); len(ls) == 0 {
+		t.Errorf("no ERROR line naming the bad priority at %s; log:\n%s", where, r.vm.Tail(20))
 	}
 	Never(t, rlDownWait, "a VIP change after a refused reload", func() (bool, error) {
 		if err := r.holdsExactly(r.allVIPs); err != nil {
