@@ -47,13 +47,13 @@ var vrrpNotes = map[string]string{
 	"global_defs vrrp_version":                    "default for instances without version; IPv6 instances use 3",
 	"global_defs vrrp_strict":                     "its configuration checks and defaults apply; the receive-side checks do not",
 	"vrrp_instance strict_mode":                   "its configuration checks and defaults apply; the receive-side checks do not",
-	"authentication auth_type":                    "PASS acts; AH warns",
-	"vrrp_sync_group group":                       "the members do not change state together yet",
-	"vrrp_sync_group track_interface":             "applied to the members by the trackers; the block warns because the group does not sync states",
-	"vrrp_sync_group track_script":                "applied to the members by the trackers; the block warns because the group does not sync states",
-	"vrrp_sync_group track_file":                  "applied to the members by the trackers; the block warns because the group does not sync states",
-	"vrrp_sync_group track_process":               "applied to the members by the trackers; the block warns because the group does not sync states",
-	"vrrp_sync_group sync_group_tracking_weight":  "applied to the members by the trackers; the block warns because the group does not sync states",
+	"authentication auth_type":                    "PASS and AH (IPsec AH, HMAC-MD5-96, interoperable with keepalived)",
+	"vrrp_sync_group group":                       "the members change state together, as keepalived's",
+	"vrrp_sync_group track_interface":             "applied to every member by the trackers",
+	"vrrp_sync_group track_script":                "applied to every member by the trackers",
+	"vrrp_sync_group track_file":                  "applied to every member by the trackers",
+	"vrrp_sync_group track_process":               "applied to every member by the trackers",
+	"vrrp_sync_group sync_group_tracking_weight":  "applied to every member by the trackers",
 	"vrrp_instance notify_master_rx_lower_pri":    "the event is not raised yet",
 	"vrrp_instance track_bfd":                     "no BFD",
 	"global_defs vrrp_garp_master_refresh_repeat": "",
@@ -196,28 +196,89 @@ Every keyword it knows is listed below, by block, with what Vigil does with it:
   in keepalived) and stored in the model, but nothing acts on it yet; loading the file
   reports a warning with its file:line. Inside a block whose opening keyword warns
   (vrrp_script, virtual_server, ...), the warning names that block.
-- **rejected**: an error, for the reason given.
+- **rejected**: an error with file:line under ` + "`vigil -t`" + `, for the reason given.
 
 A keyword that is in no table below is an unknown keyword: an error with file:line and the
-closest known keyword as a suggestion, as keepalived reports it.
-
-What acts today is the VRRP core: the state machine with its timers, priorities and
-preemption, VRRPv2 and v3 adverts over multicast or unicast with PASS authentication,
-virtual addresses (with dev, label, scope, broadcast), and gratuitous ARP / unsolicited
-NA on becoming master; tracking (vrrp_script, track_file, vrrp_track_process,
-track_interface) and notification (notify scripts, FIFOs, SMTP alerts). Sync groups
-(as groups), VMACs, static and virtual routes and rules, and the whole load-balancing
-side (virtual_server and its checkers) are parsed and validated but not run yet.
-
-This file is generated from the parser's keyword tables (internal/config): run
-` + "`go test ./internal/config -run TestCompatibilityDoc -update`" + ` after changing a table or
-what the daemon acts on (internal/config/support.go).
+closest known keyword as a suggestion, as keepalived reports it. ` + "`vigil -t`" + ` rejects the
+file, as ` + "`keepalived -t`" + ` does; the daemon, like keepalived, starts without that line and
+says so loudly (docs/OPERATIONS.md, "Mistakes the daemon runs past"), unless ` + "`--strict`" + ` or
+` + "`global_defs { vigil_strict }`" + ` asks it to refuse the file.
 `
 
+// compatFeatures are the features the introduction names, each tied to the
+// row whose status decides whether it is said to act or not yet: the prose
+// is generated from the same tables as the rows, so it cannot contradict
+// them.
+var compatFeatures = []struct{ name, block, keyword string }{
+	{"the VRRP state machine with its timers, priorities and preemption; VRRPv2 and v3 adverts over multicast or unicast", "top", "vrrp_instance"},
+	{"PASS and IPsec AH authentication", "vrrp_instance", "authentication"},
+	{"virtual addresses (with dev, label, scope, broadcast) and gratuitous ARP / unsolicited NA on becoming master", "vrrp_instance", "virtual_ipaddress"},
+	{"sync groups, whose members change state together", "vrrp_sync_group", "group"},
+	{"VMACs", "vrrp_instance", "use_vmac"},
+	{"virtual routes and rules", "vrrp_instance", "virtual_routes"},
+	{"static addresses, routes and rules", "top", "static_routes"},
+	{"tracking: vrrp_script, track_file, vrrp_track_process, track_interface", "top", "vrrp_script"},
+	{"notification: notify scripts, FIFOs, SMTP alerts", "vrrp_instance", "notify"},
+	{"strict mode's configuration checks and its filter of traffic to the VIPs", "vrrp_instance", "strict_mode"},
+	{"real-time scheduling of the VRRP side", "global_defs", "vrrp_rt_priority"},
+	{"the load-balancing side: virtual_server and its checkers", "top", "virtual_server"},
+	{"BFD", "top", "bfd_instance"},
+	{"network namespaces", "top", "net_namespace"},
+	{"SNMP", "global_defs", "enable_snmp_vrrp"},
+	{"D-Bus", "global_defs", "enable_dbus"},
+}
+
+// compatSummary is the introduction's account of what acts, built from the
+// rows named by compatFeatures.
+func compatSummary(t *testing.T, rows []compatRow) string {
+	status := map[string]string{}
+	for _, r := range rows {
+		status[r.block+" "+r.keyword] = r.status
+	}
+	var acts, warns []string
+	for _, f := range compatFeatures {
+		item := fmt.Sprintf("%s (row `%s` in %s)", f.name, f.keyword, blockTitle(f.block))
+		switch status[f.block+" "+f.keyword] {
+		case statusActs:
+			acts = append(acts, item)
+		case statusWarns:
+			warns = append(warns, item)
+		default:
+			t.Errorf("compatFeatures: %s %s has no row that acts or warns", f.block, f.keyword)
+		}
+	}
+	var b strings.Builder
+	b.WriteString("\nWhat acts today (each item follows the status of the row it names):\n\n")
+	for _, f := range acts {
+		b.WriteString("- " + f + "\n")
+	}
+	b.WriteString("\nParsed and checked, but not acted on yet (each use warns with its file:line):\n\n")
+	for _, f := range warns {
+		b.WriteString("- " + f + "\n")
+	}
+	b.WriteString(`
+This file is generated from the parser's keyword tables (internal/config): run
+` + "`go test ./internal/config -run TestCompatibilityDoc -update`" + ` after changing a table or
+what the daemon acts on (internal/config/support.go). TestCompatibilityDocMatchesLoad loads
+every keyword of the blocks judged keyword by keyword, as ` + "`vigil -t`" + ` does, and fails when
+this document says otherwise.
+`)
+	return b.String()
+}
+
+// blockTitle is how the document heads a block's table.
+func blockTitle(block string) string {
+	if block == "top" {
+		return "Top level"
+	}
+	return "`" + block + "`"
+}
+
 // renderCompat renders the document.
-func renderCompat(rows []compatRow) string {
+func renderCompat(t *testing.T, rows []compatRow) string {
 	var b strings.Builder
 	b.WriteString(compatIntro)
+	b.WriteString(compatSummary(t, rows))
 	counts := map[string]int{}
 	for _, r := range rows {
 		counts[r.status]++
@@ -228,10 +289,7 @@ func renderCompat(rows []compatRow) string {
 	for _, r := range rows {
 		if r.block != block {
 			block = r.block
-			title := "`" + block + "`"
-			if block == "top" {
-				title = "Top level"
-			}
+			title := blockTitle(block)
 			fmt.Fprintf(&b, "\n## %s\n\n| keyword | status | note |\n|---|---|---|\n", title)
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", r.keyword, r.status, r.note)
@@ -242,7 +300,14 @@ func renderCompat(rows []compatRow) string {
 // TestCompatibilityDoc keeps docs/COMPATIBILITY.md equal to what the
 // tables say; a keyword missing from the document fails it.
 func TestCompatibilityDoc(t *testing.T) {
-	got := renderCompat(compatRows(t))
+	rows := compatRows(t)
+	for _, r := range rows {
+		// A note must not take back what the status says.
+		if r.status == statusActs && (strings.Contains(r.note, "warn") || strings.Contains(r.note, " yet")) {
+			t.Errorf("%s %s acts, but its note says otherwise: %q", r.block, r.keyword, r.note)
+		}
+	}
+	got := renderCompat(t, rows)
 	path := filepath.Join("..", "..", "docs", "COMPATIBILITY.md")
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
