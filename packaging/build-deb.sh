@@ -104,17 +104,8 @@ if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
 fi
 exit 0
 EOF
-cat >"$pkg/DEBIAN/postrm" <<'EOF'
-#!/bin/sh
-set -e
-if [ -d /run/systemd/system ]; then
-	systemctl daemon-reload || true
-fi
-if [ "$1" = purge ]; then
-	rm -rf /run/vigil
-fi
-exit 0
-EOF
+# postrm is a file of its own so that packaging_test.go can run it.
+install -m 0755 packaging/postrm "$pkg/DEBIAN/postrm"
 chmod 0755 "$pkg/DEBIAN/postinst" "$pkg/DEBIAN/prerm" "$pkg/DEBIAN/postrm"
 
 mkdir -p "$OUT"
@@ -133,7 +124,26 @@ if dpkg-query -W -f='${Status}' vigil 2>/dev/null | grep -q 'ok installed'; then
 	echo "build-deb: a vigil package is already installed; not touching it" >&2
 	exit 1
 fi
-cleanup() { dpkg --purge vigil >/dev/null 2>&1 || true; rm -rf "$stage"; }
+# The check must touch only paths it made: refuse to overwrite files of a
+# Vigil installed another way, and note whether /run/vigil (another
+# daemon's runtime directory) exists, to prove the purge left it alone.
+for f in /usr/sbin/vigil /lib/systemd/system/vigil.service /etc/vigil/keepalived.conf; do
+	if [ -e "$f" ]; then
+		echo "build-deb: $f exists (a Vigil installed another way?); not touching it" >&2
+		exit 1
+	fi
+done
+run_before=$(ls -la /run/vigil 2>/dev/null || echo absent)
+# The purge's runtime-directory cleanup goes to a directory of the check's
+# own (dpkg passes the environment to the maintainer scripts).
+export VIGIL_POSTRM_RUNDIR="$stage/run-vigil"
+etc_made=no
+[ -d /etc/vigil ] || etc_made=yes
+cleanup() {
+	dpkg --purge vigil >/dev/null 2>&1 || true
+	if [ "$etc_made" = yes ]; then rmdir /etc/vigil 2>/dev/null || true; fi
+	rm -rf "$stage"
+}
 trap cleanup EXIT
 dpkg -i "$deb"
 /usr/sbin/vigil -v
@@ -148,4 +158,8 @@ for f in /usr/sbin/vigil /lib/systemd/system/vigil.service /etc/vigil/keepalived
 		exit 1
 	fi
 done
+if [ "$(ls -la /run/vigil 2>/dev/null || echo absent)" != "$run_before" ]; then
+	echo "build-deb: the purge changed /run/vigil, which the check did not make" >&2
+	exit 1
+fi
 echo "install check passed: $deb"
