@@ -103,8 +103,10 @@ func TestUnitSettings(t *testing.T) {
 		"Service.Restart":                  "on-failure",
 		"Service.RuntimeDirectory":         "vigil",
 		"Service.RuntimeDirectoryPreserve": "yes",
-		"Service.ProtectSystem":            "strict",
-		"Unit.Conflicts":                   "keepalived.service",
+		// docs/SECURITY.md: only root reaches the control socket's directory.
+		"Service.RuntimeDirectoryMode": "0700",
+		"Service.ProtectSystem":        "strict",
+		"Unit.Conflicts":               "keepalived.service",
 	}
 	for k, v := range want {
 		if got := d[k]; len(got) != 1 || got[0] != v {
