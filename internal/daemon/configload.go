@@ -34,7 +34,7 @@ func loadConfig(ctx context.Context, o Options, log *slog.Logger) (*config.Confi
 			log.Log(ctx, slog.LevelWarn, d.Msg, "pos", d.Pos.String())
 		case d.Tolerable && !strict:
 			log.Log(ctx, slog.LevelWarn, "configuration error run past, as keepalived does: "+d.Msg+
-				" (the line is left out; vigil -t rejects the file; --strict or global_defs vigil_strict refuses it)",
+				" (the line, and the block it opens, is left out; vigil -t rejects the file; --strict or global_defs vigil_strict refuses it)",
 				"pos", d.Pos.String(), "tolerated", true)
 		default:
 			log.Log(ctx, slog.LevelError, d.Msg, "pos", d.Pos.String())
