@@ -69,11 +69,11 @@ func reloadReply(diags config.Diagnostics, sum reloadSummary, applyErr error) st
 		Tolerated: diagStrings(diags.Tolerated()),
 		Warnings:  diagStrings(diags.Warnings()),
 		Instances: status.ReloadInstances{
-			Added:     slices.Clone(sum.Added),
-			Removed:   slices.Clone(sum.Removed),
-			InPlace:   append(slices.Clone(sum.AddressesChanged), sum.PriorityChanged...),
-			Restarted: slices.Clone(sum.Restarted),
-			Unchanged: slices.Clone(sum.Unchanged),
+			Added:     slices.Clone(sum.AddedNames),
+			Removed:   slices.Clone(sum.RemovedNames),
+			InPlace:   append(slices.Clone(sum.AddressesChangedNames), sum.PriorityChangedNames...),
+			Restarted: slices.Clone(sum.RestartedNames),
+			Unchanged: slices.Clone(sum.UnchangedNames),
 		},
 	}
 	slices.Sort(out.Instances.InPlace)

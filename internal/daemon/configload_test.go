@@ -97,8 +97,8 @@ func TestReloadReply(t *testing.T) {
 		{Pos: config.Pos{File: "k.conf", Line: 7}, Severity: config.Error, Msg: "unknown keyword \"x\"", Tolerable: true},
 	}
 	sum := reloadSummary{
-		Unchanged: []string{"VI_9"}, AddressesChanged: []string{"VI_2"}, PriorityChanged: []string{"VI_1"},
-		Restarted: []string{"VI_3"}, Added: []string{"VI_4"}, Removed: []string{"VI_5"},
+		UnchangedNames: []string{"VI_9"}, AddressesChangedNames: []string{"VI_2"}, PriorityChangedNames: []string{"VI_1"},
+		RestartedNames: []string{"VI_3"}, AddedNames: []string{"VI_4"}, RemovedNames: []string{"VI_5"},
 	}
 	got := reloadReply(diags, sum, errors.Join(errors.New("VI_4: socket: denied"), errors.New("static route: exists")))
 	if want := []string{`k.conf:7: error: unknown keyword "x"`}; !reflect.DeepEqual(got.Tolerated, want) {

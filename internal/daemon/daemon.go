@@ -270,8 +270,8 @@ func (d *daemon) reload(ctx context.Context) (status.ReloadJSON, error) {
 	if refused := (*reloadRefusedError)(nil); errors.As(err, &refused) {
 		return status.ReloadJSON{}, err
 	}
-	d.log.Info("reloaded", "unchanged", len(sum.Unchanged), "addresses_changed", len(sum.AddressesChanged), "priority_changed", len(sum.PriorityChanged),
-		"restarted", len(sum.Restarted), "added", len(sum.Added), "removed", len(sum.Removed),
+	d.log.Info("reloaded", "unchanged", sum.Unchanged, "addresses_changed", sum.AddressesChanged, "priority_changed", sum.PriorityChanged,
+		"restarted", sum.Restarted, "added", sum.Added, "removed", sum.Removed,
 		"tolerated_errors", len(diags.Tolerated()), "warnings", len(diags.Warnings()))
 	if err != nil {
 		// The rest of the new configuration runs: saying the old one is

@@ -631,7 +631,8 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 			if on := r.notifier.Load(); on != nil {
 				on.Notify(notify.Event{Kind: notify.KindInstance, Name: name, State: notify.StateDeleted})
 			}
-			sum.Removed = append(sum.Removed, name)
+			sum.Removed++
+			sum.RemovedNames = append(sum.RemovedNames, name)
 		}
 	}
 	if old := r.notifier.Swap(n); old != nil {
@@ -718,13 +719,15 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 		k := keyOf(ic)
 		switch plans[k] {
 		case keep:
-			sum.Unchanged = append(sum.Unchanged, ic.Name)
+			sum.Unchanged++
+			sum.UnchangedNames = append(sum.UnchangedNames, ic.Name)
 		case addresses:
 			r.mu.Lock()
 			ri := r.running[k]
 			r.mu.Unlock()
 			ri.inst.UpdateVIPs(ic.VIPs, ic.ExcludedVIPs)
-			sum.AddressesChanged = append(sum.AddressesChanged, ic.Name)
+			sum.AddressesChanged++
+			sum.AddressesChangedNames = append(sum.AddressesChangedNames, ic.Name)
 		case priority:
 			r.mu.Lock()
 			ri := r.running[k]
@@ -735,7 +738,8 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 			if !reflect.DeepEqual(old.VIPs, ic.VIPs) || !reflect.DeepEqual(old.ExcludedVIPs, ic.ExcludedVIPs) {
 				ri.inst.UpdateVIPs(ic.VIPs, ic.ExcludedVIPs)
 			}
-			sum.PriorityChanged = append(sum.PriorityChanged, ic.Name)
+			sum.PriorityChanged++
+			sum.PriorityChangedNames = append(sum.PriorityChangedNames, ic.Name)
 		case restart:
 			r.log.Info("reload: instance changed; restarting it", "instance", ic.Name)
 			r.mu.Lock()
@@ -746,11 +750,13 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 			// another or none); a new one is made if still wanted.
 			r.dropVMAC(vmac)
 			toStart = append(toStart, ic)
-			sum.Restarted = append(sum.Restarted, ic.Name)
+			sum.Restarted++
+			sum.RestartedNames = append(sum.RestartedNames, ic.Name)
 		case add:
 			r.log.Info("reload: new instance", "instance", ic.Name)
 			toStart = append(toStart, ic)
-			sum.Added = append(sum.Added, ic.Name)
+			sum.Added++
+			sum.AddedNames = append(sum.AddedNames, ic.Name)
 		}
 	}
 	staticErr := applyStatic(r.mgr, r.static, static, r.log)
@@ -766,10 +772,14 @@ type reloadRefusedError struct{ err error }
 func (e *reloadRefusedError) Error() string { return e.err.Error() }
 func (e *reloadRefusedError) Unwrap() error { return e.err }
 
-// reloadSummary names the instances a reload touched, by what it did to
-// them, for the log and the reply to `vigil reload`.
+// reloadSummary counts what a reload did, with the names of the instances
+// in each category (configuration order; removed ones in start order), for
+// the log and the reply to `vigil reload`.
 type reloadSummary struct {
-	Unchanged, AddressesChanged, PriorityChanged, Restarted, Added, Removed []string
+	Unchanged, AddressesChanged, PriorityChanged, Restarted, Added, Removed int
+
+	UnchangedNames, AddressesChangedNames, PriorityChangedNames []string
+	RestartedNames, AddedNames, RemovedNames                    []string
 }
 
 // priorityInPlace reports whether a and b differ at most in priority and
