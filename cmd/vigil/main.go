@@ -117,6 +117,7 @@ func checkConfig(o *options, stdout, stderr io.Writer) int {
 	for _, d := range diags {
 		fmt.Fprintln(stderr, d.String())
 	}
+	tolerableHint(stderr, diags)
 	if o.dumpConf && cfg != nil {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -43,4 +43,20 @@ func TestConfigTestRejectsTolerable(t *testing.T) {
 	if !strings.Contains(errb.String(), want) {
 		t.Errorf("-t output lacks %q:\n%s", want, errb.String())
 	}
+	if !strings.Contains(errb.String(), "the daemon would start on this file without the 1 line(s)") {
+		t.Errorf("-t output does not say the daemon runs past it:\n%s", errb.String())
+	}
+
+	// With an error the daemon never runs past, no such hint.
+	conf = strings.Replace(conf, " priority 100\n", " priority 300\n", 1)
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errb.Reset()
+	if code := run([]string{"-t", "-f", path}, &out, &errb); code == exitOK {
+		t.Fatalf("-t accepted priority 300")
+	}
+	if strings.Contains(errb.String(), "would start") {
+		t.Errorf("-t says the daemon would start on a file it refuses:\n%s", errb.String())
+	}
 }
