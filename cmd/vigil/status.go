@@ -124,6 +124,7 @@ func runStatus(ctx context.Context, c *status.Client, jsonOut bool, stdout, stde
 		fmt.Fprintf(stderr, "vigil status: %v\n", err)
 		return exitRun
 	}
+	configNote(stderr, st)
 	return exitOK
 }
 

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"vigil/internal/status"
 )
 
 // TestStrictFlag: --strict is a long option of Vigil's own, and it reaches
@@ -58,5 +60,26 @@ func TestConfigTestRejectsTolerable(t *testing.T) {
 	}
 	if strings.Contains(errb.String(), "would start") {
 		t.Errorf("-t says the daemon would start on a file it refuses:\n%s", errb.String())
+	}
+}
+
+// TestConfigNote: `vigil status` says when the running file has lines not
+// in effect, and stays quiet otherwise (warnings alone are not worth it).
+func TestConfigNote(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  *status.ConfigJSON
+		want string
+	}{
+		{"no report", nil, ""},
+		{"warnings only", &status.ConfigJSON{File: "/k.conf", Warnings: 3}, ""},
+		{"run past", &status.ConfigJSON{File: "/k.conf", ToleratedErrors: 2, Warnings: 1}, "vigil status: /k.conf: 2 line(s) with errors are not in effect"},
+	}
+	for _, tt := range tests {
+		var b bytes.Buffer
+		configNote(&b, status.StatusJSON{Config: tt.cfg})
+		if (tt.want == "") != (b.Len() == 0) || !strings.Contains(b.String(), tt.want) {
+			t.Errorf("%s: %q, want %q", tt.name, b.String(), tt.want)
+		}
 	}
 }
