@@ -56,8 +56,10 @@ func keepalivedMissing(stat func(string) (os.FileInfo, error)) string {
 //
 // Two samples carry mistakes that keepalived itself reports when checking
 // them (vrrp.lvs_syncd lists instances without "group { }", vrrp.rules has
-// the address "192.168.100./24"). keepalived skips the bad line and runs;
-// Vigil refuses bad input instead. For those the test requires that every
+// the address "192.168.100./24"). keepalived skips the bad lines and runs;
+// Vigil runs past only the unknown keywords (docs/OPERATIONS.md) and
+// refuses the rest (an empty sync group, a bad address). For those the
+// test requires that every
 // line Vigil rejects is a line "keepalived -t" reports as a configuration
 // error too (not a fact of this host such as a missing interface), so Vigil
 // never rejects a sample for a reason keepalived does not share.
