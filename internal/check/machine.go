@@ -1,0 +1,342 @@
+package check
+
+import (
+	"fmt"
+	"time"
+)
+
+// BootstrapDelay is the pause before a checker's first check, on top of its
+// random warmup share: keepalived waits one second after start (or reload)
+// before the first check of every checker.
+const BootstrapDelay = time.Second
+
+// Family selects the retry rules of a checker kind. keepalived's checkers
+// do not share one epilogue: they differ in whether a checker that is
+// already down still retries, and HTTP walks its url blocks one at a time.
+type Family uint8
+
+// The families.
+const (
+	// FamilyPlain is UDP_CHECK, PING_CHECK, DNS_CHECK, SMTP_CHECK and
+	// MISC_CHECK: retries only while the checker is up (or has not run);
+	// a checker that is down is checked again after delay_loop.
+	FamilyPlain Family = iota
+	// FamilyTCP is TCP_CHECK: retries after delay_before_retry even while
+	// down, so a dead server is probed retry+1 times per delay_loop.
+	FamilyTCP
+	// FamilyHTTP is HTTP_GET and SSL_GET: each url block is a step, one
+	// step per delay_loop; a failed url is retried on its own until it
+	// passes, then every url is checked again from the first.
+	FamilyHTTP
+	// FamilyFile is FILE_CHECK: no checks are scheduled, the machine
+	// follows the tracked file's value (each value is a Result).
+	FamilyFile
+)
+
+// Timing is a checker's resolved timing: every default applied.
+type Timing struct {
+	// DelayLoop is the pause between two rounds of checks.
+	DelayLoop time.Duration
+	// DelayBeforeRetry is the pause before a retry after a failure.
+	DelayBeforeRetry time.Duration
+	// Warmup bounds the random delay before the first check.
+	Warmup time.Duration
+	// Timeout is the hard deadline of one check.
+	Timeout time.Duration
+	// Retry is how many retries a failure gets before the checker is
+	// down: retry+1 failures in a row take it down.
+	Retry int
+	// FromStart makes the next check due delay_loop after the start of the
+	// previous one rather than after its end (MISC_CHECK).
+	FromStart bool
+}
+
+// MachineConfig is what a checker's state machine needs.
+type MachineConfig struct {
+	Family Family
+	Timing Timing
+	// Steps is the number of url blocks (HTTP family); 1 for the others.
+	Steps int
+	// Alpha starts the checker down: its real server needs a success
+	// before it is used.
+	Alpha bool
+	// FastRecovery (HTTP) checks again at once, without waiting for
+	// delay_loop, while the checker is down but no url is known to fail.
+	FastRecovery bool
+	// LogAllFailures is log_all_failures or checker_log_all_failures:
+	// every failure of an up checker is logged, not only the last one.
+	LogAllFailures bool
+	// Name is the checker's description in log lines.
+	Name string
+}
+
+// Event is an input of Machine.Handle.
+type Event interface{ event() }
+
+// Start begins checking. Jitter, in [0,1), is the random share of Warmup
+// to wait before the first check; the caller draws it so that the machine
+// stays deterministic.
+type Start struct{ Jitter float64 }
+
+// Timer is the expiry of the last Wait.
+type Timer struct{}
+
+// Result is the outcome of the check started by the last Run (or, for
+// FILE_CHECK, a new value of the tracked file).
+type Result struct {
+	OK bool
+	// Weight is the dynamic weight the check reports, when HasWeight:
+	// MISC_CHECK with misc_dynamic gives an absolute weight (exit status
+	// - 2), FILE_CHECK a delta to the configured weight (see WeightIsDelta).
+	Weight        int
+	HasWeight     bool
+	WeightIsDelta bool
+	// Why says what failed, for log lines.
+	Why string
+}
+
+func (Start) event()  {}
+func (Timer) event()  {}
+func (Result) event() {}
+
+// Action is an output of Machine.Handle.
+type Action interface{ action() }
+
+// Wait arms the machine's one timer; a Timer event is due at At.
+type Wait struct{ At time.Time }
+
+// Run starts a check of url block Step (0 for single-step kinds), which
+// must be over by Deadline; its outcome comes back as a Result.
+type Run struct {
+	Step     int
+	Deadline time.Time
+}
+
+// Report is a change of the checker's state as its real servers see it:
+// up or down, and its dynamic weight. First is set on the first report
+// after start, which keepalived uses for the initial notifications even
+// when the state did not change.
+type Report struct {
+	Up    bool
+	First bool
+	// Weight is the dynamic weight; meaningful when HasWeight.
+	Weight        int
+	HasWeight     bool
+	WeightIsDelta bool
+}
+
+// Log is a line for the operator.
+type Log struct {
+	// Failure marks a failure log line (as opposed to a state change).
+	Failure bool
+	Msg     string
+}
+
+func (Wait) action()   {}
+func (Run) action()    {}
+func (Report) action() {}
+func (Log) action()    {}
+
+// Machine is the pure state machine of one checker: keepalived 2.2.7's
+// retry, delay_before_retry, delay_loop, warmup, alpha and has_run rules,
+// with time and check outcomes coming in as events and what to do going
+// out as actions. It owns no timer and does no I/O.
+type Machine struct {
+	cfg MachineConfig
+
+	up, hasRun bool
+	retryIt    int
+	step       int
+	// failedStep is set while a url is known to fail (HTTP): only it is
+	// checked, at max(delay_before_retry, delay_loop), until it passes.
+	failedStep bool
+	running    bool
+	started    time.Time
+
+	weight        int
+	hasWeight     bool
+	weightIsDelta bool
+}
+
+// NewMachine returns a machine in its initial state: down under alpha,
+// up otherwise, and with its retry counter spent, so that the first failure
+// after start takes the checker down at once, as keepalived does.
+func NewMachine(cfg MachineConfig) *Machine {
+	if cfg.Steps < 1 {
+		cfg.Steps = 1
+	}
+	return &Machine{cfg: cfg, up: !cfg.Alpha, retryIt: cfg.Timing.Retry}
+}
+
+// Up reports whether the checker is up.
+func (m *Machine) Up() bool { return m.up }
+
+// HasRun reports whether the checker has reported a first result.
+func (m *Machine) HasRun() bool { return m.hasRun }
+
+// Running reports whether a check is in progress.
+func (m *Machine) Running() bool { return m.running }
+
+// Handle feeds one event and returns the actions it calls for.
+func (m *Machine) Handle(now time.Time, ev Event) []Action {
+	switch e := ev.(type) {
+	case Start:
+		if m.cfg.Family == FamilyFile {
+			return nil
+		}
+		j := min(max(e.Jitter, 0), 1)
+		return []Action{Wait{At: now.Add(BootstrapDelay + time.Duration(j*float64(m.cfg.Timing.Warmup)))}}
+	case Timer:
+		if m.running || m.cfg.Family == FamilyFile {
+			return nil
+		}
+		m.running = true
+		m.started = now
+		return []Action{Run{Step: m.step, Deadline: now.Add(m.cfg.Timing.Timeout)}}
+	case Result:
+		if m.cfg.Family == FamilyFile {
+			return m.file(e)
+		}
+		if !m.running {
+			return nil // a late result of a check already given up on
+		}
+		m.running = false
+		switch m.cfg.Family {
+		case FamilyHTTP:
+			return m.http(now, e)
+		default:
+			return m.plain(now, e)
+		}
+	}
+	return nil
+}
+
+// next is the Wait for a delay counted from now, or from the start of the
+// check for FromStart kinds.
+func (m *Machine) next(now time.Time, d time.Duration) Action {
+	base := now
+	if m.cfg.Timing.FromStart {
+		base = m.started
+		if at := base.Add(d); !at.After(now) {
+			return Wait{At: now}
+		}
+	}
+	return Wait{At: base.Add(d)}
+}
+
+// report sets the state and returns the Report (and a log line) when the
+// real servers must hear of it: a change, the first result, or a new
+// dynamic weight.
+func (m *Machine) report(up bool, r Result, why string) []Action {
+	first := !m.hasRun
+	m.hasRun = true
+	changed := up != m.up
+	wchanged := false
+	if up && r.HasWeight && (r.Weight != m.weight || !m.hasWeight) {
+		wchanged = true
+	}
+	if !up && m.hasWeight {
+		// A checker that goes down gives up its dynamic weight.
+		wchanged = true
+	}
+	m.up = up
+	if up && r.HasWeight {
+		m.weight, m.hasWeight, m.weightIsDelta = r.Weight, true, r.WeightIsDelta
+	} else if !up {
+		m.weight, m.hasWeight, m.weightIsDelta = 0, false, false
+	}
+	if !changed && !first && !wchanged {
+		return nil
+	}
+	var out []Action
+	if changed || first {
+		out = append(out, Log{Msg: why})
+	}
+	return append(out, Report{Up: up, First: first, Weight: m.weight, HasWeight: m.hasWeight, WeightIsDelta: m.weightIsDelta})
+}
+
+// plain is the epilogue of the single-step kinds.
+func (m *Machine) plain(now time.Time, r Result) []Action {
+	t := m.cfg.Timing
+	if r.OK {
+		m.retryIt = 0
+		out := m.report(true, r, fmt.Sprintf("%s succeeded", m.cfg.Name))
+		return append(out, m.next(now, t.DelayLoop))
+	}
+	var out []Action
+	if m.up && m.cfg.LogAllFailures {
+		out = append(out, Log{Failure: true, Msg: fmt.Sprintf("%s failed: %s", m.cfg.Name, r.Why)})
+	}
+	retryable := m.up || !m.hasRun || m.cfg.Family == FamilyTCP
+	if retryable && m.retryIt < t.Retry {
+		m.retryIt++
+		return append(out, m.next(now, t.DelayBeforeRetry))
+	}
+	m.retryIt = 0
+	if m.up || !m.hasRun {
+		why := fmt.Sprintf("%s failed: %s", m.cfg.Name, r.Why)
+		if t.Retry > 0 && m.hasRun {
+			why = fmt.Sprintf("%s failed after %d retries: %s", m.cfg.Name, t.Retry, r.Why)
+		}
+		out = append(out, m.report(false, r, why)...)
+	}
+	return append(out, m.next(now, t.DelayLoop))
+}
+
+// http is the epilogue of HTTP_GET and SSL_GET, url block by url block.
+func (m *Machine) http(now time.Time, r Result) []Action {
+	t := m.cfg.Timing
+	var out []Action
+	var delay time.Duration
+	if r.OK {
+		m.retryIt = 0
+		switch {
+		case m.failedStep:
+			// The failed url passes again: check them all from the first.
+			m.failedStep = false
+			m.step = 0
+		case m.step+1 < m.cfg.Steps:
+			m.step++
+		default:
+			m.step = 0
+			out = append(out, m.report(true, r, fmt.Sprintf("%s succeeded on every url", m.cfg.Name))...)
+		}
+		if !m.hasRun {
+			m.retryIt = t.Retry
+		}
+		delay = t.DelayLoop
+	} else {
+		if m.up || !m.hasRun {
+			if m.cfg.LogAllFailures {
+				out = append(out, Log{Failure: true, Msg: fmt.Sprintf("%s url %d failed: %s", m.cfg.Name, m.step+1, r.Why)})
+			}
+			m.retryIt++
+			if m.retryIt > t.Retry {
+				why := fmt.Sprintf("%s failed: %s", m.cfg.Name, r.Why)
+				if m.hasRun && t.Retry > 0 {
+					why = fmt.Sprintf("%s failed after %d retries: %s", m.cfg.Name, m.retryIt-1, r.Why)
+				}
+				out = append(out, m.report(false, r, why)...)
+				m.failedStep = true
+			}
+			m.hasRun = true
+		}
+		delay = t.DelayBeforeRetry
+		if m.failedStep {
+			delay = max(t.DelayBeforeRetry, t.DelayLoop)
+		}
+	}
+	if m.cfg.FastRecovery && (!m.hasRun || (!m.up && !m.failedStep)) {
+		return append(out, Wait{At: now})
+	}
+	return append(out, Wait{At: now.Add(delay)})
+}
+
+// file follows a FILE_CHECK value: a failing value is down at once (there
+// are no retries for a file), any other value is up with its weight.
+func (m *Machine) file(r Result) []Action {
+	if r.OK {
+		return m.report(true, r, fmt.Sprintf("%s: tracked file leaves the fault state", m.cfg.Name))
+	}
+	return m.report(false, r, fmt.Sprintf("%s: tracked file in fault state: %s", m.cfg.Name, r.Why))
+}

@@ -1,0 +1,198 @@
+package check
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+
+	"vigil/internal/config"
+)
+
+// ServerKey names one real server of one virtual server. VS is the virtual
+// server as keepalived prints it (VSName), so that the key is stable across
+// reloads and readable in logs and FIFO lines.
+type ServerKey struct {
+	VS string
+	RS netip.AddrPort
+}
+
+// String is keepalived's "[addr]:port" form of the real server.
+func (k ServerKey) String() string { return RSName(k.RS) }
+
+// Output is what the checkers tell the rest of the LVS side: Health or
+// Notify.
+type Output interface{ output() }
+
+// Health is the state of a real server within a virtual server: whether
+// all its checkers pass, and its weight with the checkers' dynamic weights
+// applied (clamped to 0..2^31-1 as IPVS wants it).
+type Health struct {
+	Server ServerKey
+	Up     bool
+	Weight int
+}
+
+// Notify asks for a real server's notify_up or notify_down (Script, nil
+// when none is configured) and its notify_fifo / lvs_notify_fifo line.
+// keepalived runs these scripts with the arguments written in the
+// configuration and nothing added.
+type Notify struct {
+	Server ServerKey
+	Up     bool
+	Script *config.Script
+	// Stopping is set for the notifications of omega at shutdown, which
+	// keepalived runs with a one second time limit.
+	Stopping bool
+}
+
+// FIFOLine is the notify_fifo line keepalived writes for this change,
+// with its newline.
+func (n Notify) FIFOLine() string {
+	st := "DOWN"
+	if n.Up {
+		st = "UP"
+	}
+	return fmt.Sprintf("RS %s %s %s\n", RSName(n.Server.RS), n.Server.VS, st)
+}
+
+func (Health) output() {}
+func (Notify) output() {}
+
+// ServerConfig is what the real server rules need from a real_server block
+// within its virtual server.
+type ServerConfig struct {
+	Key ServerKey
+	// Weight is the configured weight, the base the dynamic weights apply
+	// to.
+	Weight     int
+	NotifyUp   *config.Script
+	NotifyDown *config.Script
+	// Omega is the virtual server's omega: at shutdown, a real server that
+	// is up gets its notify_down.
+	Omega bool
+}
+
+// Server holds the health of one real server of one virtual server from
+// the reports of its checkers, with keepalived's rules: it is up when every
+// checker is up; the first checker to fail takes it down, the last one to
+// recover brings it back; the notify scripts run on each change, and once
+// at start for a server that an alpha checker keeps down.
+type Server struct {
+	cfg    ServerConfig
+	up     []bool
+	deltas []int
+	alpha  []bool
+	alive  bool
+	weight int
+}
+
+// NewServer returns a server whose checkers start as given by alpha (an
+// alpha checker starts down). A server without checkers is always up.
+func NewServer(cfg ServerConfig, alpha []bool) *Server {
+	s := &Server{cfg: cfg, up: make([]bool, len(alpha)), deltas: make([]int, len(alpha)), alpha: append([]bool(nil), alpha...)}
+	for i, a := range alpha {
+		s.up[i] = !a
+	}
+	s.alive = s.allUp()
+	s.weight = s.effective()
+	return s
+}
+
+// Health returns the server's current health.
+func (s *Server) Health() Health {
+	return Health{Server: s.cfg.Key, Up: s.alive, Weight: s.weight}
+}
+
+func (s *Server) allUp() bool {
+	for _, u := range s.up {
+		if !u {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) effective() int {
+	w := int64(s.cfg.Weight)
+	for _, d := range s.deltas {
+		w += int64(d)
+	}
+	return int(min(max(w, 0), math.MaxInt32))
+}
+
+// Handle applies the Report of checker i and returns what changes.
+func (s *Server) Handle(i int, r Report) []Output {
+	if i < 0 || i >= len(s.up) {
+		return nil
+	}
+	was := s.up[i]
+	s.up[i] = r.Up
+	switch {
+	case !r.Up || !r.HasWeight:
+		s.deltas[i] = 0
+	case r.WeightIsDelta:
+		s.deltas[i] = r.Weight
+	default:
+		// misc_dynamic sets the weight itself; held as the difference
+		// from the configured weight so that several checkers add up.
+		s.deltas[i] = r.Weight - s.cfg.Weight
+	}
+	wasAlive, wasWeight := s.alive, s.weight
+	s.alive = s.allUp()
+	s.weight = s.effective()
+
+	var out []Output
+	if s.alive != wasAlive || s.weight != wasWeight {
+		out = append(out, s.Health())
+	}
+	if s.alive != wasAlive {
+		out = append(out, s.notify())
+	} else if r.First && was == r.Up && (s.alpha[i] || !s.alive) {
+		// keepalived reports the initial state of a server kept down
+		// from the start (alpha), as if it had just changed.
+		out = append(out, s.notify())
+	}
+	return out
+}
+
+func (s *Server) notify() Notify {
+	n := Notify{Server: s.cfg.Key, Up: s.alive, Script: s.cfg.NotifyDown}
+	if s.alive {
+		n.Script = s.cfg.NotifyUp
+	}
+	return n
+}
+
+// Stop returns the notifications due at shutdown: with omega, a server
+// that is up is reported down.
+func (s *Server) Stop() []Output {
+	if !s.cfg.Omega || !s.alive {
+		return nil
+	}
+	return []Output{Notify{Server: s.cfg.Key, Up: false, Script: s.cfg.NotifyDown, Stopping: true}}
+}
+
+// RSName is keepalived's "[addr]:port" form of a real server.
+func RSName(ap netip.AddrPort) string {
+	return fmt.Sprintf("[%s]:%d", ap.Addr(), ap.Port())
+}
+
+// VSName is keepalived's form of a virtual server: "[addr]:proto:port",
+// "FWM mark" or "[group]:port".
+func VSName(vs *config.VirtualServer) string {
+	switch {
+	case vs.Group != "":
+		return fmt.Sprintf("[%s]:%d", vs.Group, vs.Port)
+	case vs.Fwmark != 0:
+		return fmt.Sprintf("FWM %d", vs.Fwmark)
+	default:
+		proto := "tcp"
+		switch vs.Protocol {
+		case config.ProtoUDP:
+			proto = "udp"
+		case config.ProtoSCTP:
+			proto = "sctp"
+		}
+		return fmt.Sprintf("[%s]:%s:%d", vs.Addr, proto, vs.Port)
+	}
+}
