@@ -1068,6 +1068,16 @@ func (p *parser) urlComplete(u *URL, n *Node) bool {
 		p.diags.Errorf(n.Pos, "url: regex_min_offset %d is greater than regex_max_offset %d", u.RegexMinOffset, *u.RegexMaxOffset)
 		return false
 	}
+	if u.Regex != "" {
+		_, noEffect, err := u.GoRegex()
+		if err != nil {
+			p.diags.Errorf(n.Pos, "url: %v", err)
+			return false
+		}
+		for _, o := range noEffect {
+			p.diags.Warnf(n.Pos, "url: regex_options %s has no effect in Vigil's regex engine (Go regexp)", o)
+		}
+	}
 	return true
 }
 

@@ -1,0 +1,121 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Prober performs one check. Probe must return by ctx's deadline; the
+// Runner does not rely on it (it gives up on a late check), but a prober
+// that honours the deadline frees its socket in time.
+type Prober interface {
+	// Probe checks url block step (always 0 but for HTTP_GET/SSL_GET).
+	Probe(ctx context.Context, step int) Result
+}
+
+// Dialer opens the connections of the network checkers; tests replace it
+// to inject faults.
+type Dialer interface {
+	DialContext(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+// Conn is where a network checker connects and from where: connect_ip /
+// connect_port (already defaulted to the real server), bindto, bind_port,
+// bind_if and fwmark.
+type Conn struct {
+	Target   netip.AddrPort
+	BindTo   netip.Addr
+	BindPort uint16
+	BindIf   string
+	Fwmark   uint32
+}
+
+// NetDialer returns the system dialer for c's source options: the local
+// address and port, the device (SO_BINDTODEVICE) and the mark (SO_MARK).
+func (c Conn) NetDialer(network string) *net.Dialer {
+	d := &net.Dialer{}
+	if c.BindTo.IsValid() || c.BindPort != 0 {
+		a := c.BindTo
+		if !a.IsValid() {
+			a = netip.IPv4Unspecified()
+			if c.Target.Addr().Is6() {
+				a = netip.IPv6Unspecified()
+			}
+		}
+		ap := netip.AddrPortFrom(a, c.BindPort)
+		if c.BindIf != "" && a.Is6() && a.IsLinkLocalUnicast() {
+			ap = netip.AddrPortFrom(a.WithZone(c.BindIf), c.BindPort)
+		}
+		switch network {
+		case "udp", "udp4", "udp6":
+			d.LocalAddr = net.UDPAddrFromAddrPort(ap)
+		default:
+			d.LocalAddr = net.TCPAddrFromAddrPort(ap)
+		}
+	}
+	if c.BindIf != "" || c.Fwmark != 0 {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				if c.BindIf != "" {
+					if e := unix.BindToDevice(int(fd), c.BindIf); e != nil {
+						serr = os.NewSyscallError("SO_BINDTODEVICE "+c.BindIf, e)
+						return
+					}
+				}
+				if c.Fwmark != 0 {
+					if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(c.Fwmark)); e != nil {
+						serr = os.NewSyscallError("SO_MARK", e)
+					}
+				}
+			})
+			return errors.Join(err, serr)
+		}
+	}
+	return d
+}
+
+// address is the target with a zone for a link-local address on bind_if.
+func (c Conn) address() string {
+	a := c.Target.Addr()
+	if c.BindIf != "" && a.Is6() && a.IsLinkLocalUnicast() && a.Zone() == "" {
+		a = a.WithZone(c.BindIf)
+	}
+	return netip.AddrPortFrom(a, c.Target.Port()).String()
+}
+
+// netDialers picks the dialer: the one given (tests) or the system one.
+func dialerFor(d Dialer, c Conn, network string) Dialer {
+	if d != nil {
+		return d
+	}
+	return c.NetDialer(network)
+}
+
+// failure is a failed Result.
+func failure(format string, args ...any) Result {
+	return Result{Why: fmt.Sprintf(format, args...)}
+}
+
+// TCPProber is TCP_CHECK: the check passes when a connection opens.
+type TCPProber struct {
+	Conn   Conn
+	Dialer Dialer
+}
+
+// Probe connects and closes.
+func (p *TCPProber) Probe(ctx context.Context, _ int) Result {
+	c, err := dialerFor(p.Dialer, p.Conn, "tcp").DialContext(ctx, "tcp", p.Conn.address())
+	if err != nil {
+		return failure("TCP connection to %s failed: %v", p.Conn.Target, err)
+	}
+	c.Close()
+	return Result{OK: true}
+}
