@@ -1,0 +1,234 @@
+package check
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// probeFunc is a Prober made of a function.
+type probeFunc func(ctx context.Context, step int) Result
+
+func (f probeFunc) Probe(ctx context.Context, step int) Result { return f(ctx, step) }
+
+// switchProber passes while healthy is set and records when it ran.
+type switchProber struct {
+	healthy atomic.Bool
+	mu      sync.Mutex
+	calls   []time.Time
+}
+
+func (p *switchProber) Probe(ctx context.Context, _ int) Result {
+	p.mu.Lock()
+	p.calls = append(p.calls, time.Now())
+	p.mu.Unlock()
+	if p.healthy.Load() {
+		return Result{OK: true}
+	}
+	return Result{Why: "down"}
+}
+
+// outputs collects a Runner's outputs.
+type outputs struct {
+	mu  sync.Mutex
+	out []Output
+}
+
+func (o *outputs) add(x Output) { o.mu.Lock(); o.out = append(o.out, x); o.mu.Unlock() }
+func (o *outputs) health(key ServerKey) []bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var states []bool
+	for _, x := range o.out {
+		if h, ok := x.(Health); ok && h.Server == key {
+			states = append(states, h.Up)
+		}
+	}
+	return states
+}
+
+func keyN(n int) ServerKey {
+	return ServerKey{VS: "[10.0.0.1]:tcp:80", RS: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(n)}), 80)}
+}
+
+// The down bound keepalived's semantics give, and which the Runner keeps:
+// a server that dies is down within delay_loop + (retry+1) × timeout +
+// retry × delay_before_retry, and up again within delay_loop + timeout of
+// its recovery.
+func TestRunnerDownAndUpWithinBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tm := Timing{DelayLoop: 5 * time.Second, DelayBeforeRetry: time.Second, Warmup: 5 * time.Second, Timeout: 2 * time.Second, Retry: 2}
+		p := &switchProber{}
+		p.healthy.Store(true)
+		var o outputs
+		plan := &Plan{
+			Probes:  []*Probe{{Key: "tcp", Machine: MachineConfig{Family: FamilyTCP, Timing: tm, Name: "tcp"}, Prober: p, Feeds: []Feed{{0, 0}}}},
+			Servers: []*ServerSpec{{Config: ServerConfig{Key: keyN(2), Weight: 1}, Alpha: []bool{false}}},
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { NewRunner(plan, RunnerOptions{Output: o.add, Jitter: func() float64 { return 0.5 }}).Run(ctx); close(done) }()
+
+		time.Sleep(time.Minute) // fake time: a minute of healthy checks
+		synctest.Wait()
+		if got := o.health(keyN(2)); len(got) != 1 || !got[0] {
+			t.Fatalf("healthy server: health reports %v, want only the initial up", got)
+		}
+		died := time.Now()
+		p.healthy.Store(false)
+		bound := tm.DelayLoop + time.Duration(tm.Retry+1)*tm.Timeout + time.Duration(tm.Retry)*tm.DelayBeforeRetry
+		time.Sleep(bound)
+		synctest.Wait()
+		if got := o.health(keyN(2)); len(got) != 2 || got[1] {
+			t.Fatalf("%v after the server died: health reports %v, want down", time.Since(died), got)
+		}
+		p.healthy.Store(true)
+		time.Sleep(tm.DelayLoop + tm.Timeout)
+		synctest.Wait()
+		if got := o.health(keyN(2)); len(got) != 3 || !got[2] {
+			t.Fatalf("after recovery: health reports %v, want up again", got)
+		}
+		cancel()
+		<-done
+		// The first check came after the bootstrap delay and half the warmup.
+		if first := p.calls[0].Sub(died.Add(-time.Minute)); first != BootstrapDelay+tm.Warmup/2 {
+			t.Errorf("first check %v after start, want %v", first, BootstrapDelay+tm.Warmup/2)
+		}
+	})
+}
+
+// One check feeding two virtual servers' real servers runs once per round
+// and moves both.
+func TestRunnerSharedProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tm := Timing{DelayLoop: 5 * time.Second, DelayBeforeRetry: time.Second, Timeout: time.Second}
+		p := &switchProber{}
+		var o outputs
+		plan := &Plan{
+			Probes: []*Probe{{Key: "shared", Machine: MachineConfig{Family: FamilyPlain, Timing: tm}, Prober: p, Feeds: []Feed{{0, 0}, {1, 0}}}},
+			Servers: []*ServerSpec{
+				{Config: ServerConfig{Key: keyN(2), Weight: 1}, Alpha: []bool{false}},
+				{Config: ServerConfig{Key: ServerKey{VS: "FWM 1", RS: keyN(2).RS}, Weight: 1}, Alpha: []bool{false}},
+			},
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { NewRunner(plan, RunnerOptions{Output: o.add}).Run(ctx); close(done) }()
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		cancel()
+		<-done
+		for _, k := range []ServerKey{keyN(2), {VS: "FWM 1", RS: keyN(2).RS}} {
+			if got := o.health(k); len(got) != 2 || got[1] {
+				t.Errorf("%v: health %v, want initial up then down", k, got)
+			}
+		}
+		// 30 s at delay_loop 5 s, the first within warmup: at most 7 runs
+		// of the one check, not twice that.
+		if n := len(p.calls); n < 5 || n > 7 {
+			t.Errorf("%d checks in 30 s, want one per delay_loop", n)
+		}
+	})
+}
+
+// A check that never returns (it ignores its context) fails at its
+// deadline plus Grace, is not started a second time while stuck, and
+// never delays another checker.
+func TestRunnerHungCheck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tm := Timing{DelayLoop: 5 * time.Second, DelayBeforeRetry: time.Second, Timeout: 2 * time.Second}
+		release := make(chan struct{})
+		var hungCalls atomic.Int32
+		hung := probeFunc(func(ctx context.Context, _ int) Result {
+			hungCalls.Add(1)
+			<-release
+			return Result{OK: true}
+		})
+		good := &switchProber{}
+		good.healthy.Store(true)
+		var o outputs
+		plan := &Plan{
+			Probes: []*Probe{
+				{Key: "hung", Machine: MachineConfig{Family: FamilyPlain, Timing: tm}, Prober: hung, Feeds: []Feed{{0, 0}}},
+				{Key: "good", Machine: MachineConfig{Family: FamilyPlain, Timing: tm}, Prober: good, Feeds: []Feed{{1, 0}}},
+			},
+			Servers: []*ServerSpec{
+				{Config: ServerConfig{Key: keyN(2), Weight: 1}, Alpha: []bool{false}},
+				{Config: ServerConfig{Key: keyN(3), Weight: 1}, Alpha: []bool{false}},
+			},
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		start := time.Now()
+		go func() { NewRunner(plan, RunnerOptions{Output: o.add, Jitter: func() float64 { return 0 }}).Run(ctx); close(done) }()
+		time.Sleep(BootstrapDelay + tm.Timeout + Grace)
+		synctest.Wait()
+		if got := o.health(keyN(2)); len(got) != 2 || got[1] {
+			t.Fatalf("hung check after %v: health %v, want down", time.Since(start), got)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if n := hungCalls.Load(); n != 1 {
+			t.Errorf("the stuck check was started %d times, want once", n)
+		}
+		good.mu.Lock()
+		n := len(good.calls)
+		good.mu.Unlock()
+		if n < 12 {
+			t.Errorf("the other checker ran %d times in a minute and a bit, want one per delay_loop", n)
+		}
+		close(release)
+		cancel()
+		<-done
+	})
+}
+
+// Checks are spread over their warmup at start: no thundering herd.
+func TestRunnerSpreadsStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tm := Timing{DelayLoop: 10 * time.Second, DelayBeforeRetry: time.Second, Warmup: 10 * time.Second, Timeout: time.Second}
+		var mu sync.Mutex
+		var firsts []time.Duration
+		start := time.Now()
+		plan := &Plan{}
+		const n = 50
+		for i := 0; i < n; i++ {
+			seen := false
+			plan.Probes = append(plan.Probes, &Probe{Key: string(rune('a' + i)), Machine: MachineConfig{Timing: tm}, Prober: probeFunc(func(context.Context, int) Result {
+				mu.Lock()
+				if !seen {
+					seen = true
+					firsts = append(firsts, time.Since(start))
+				}
+				mu.Unlock()
+				return Result{OK: true}
+			})})
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { NewRunner(plan, RunnerOptions{}).Run(ctx); close(done) }()
+		time.Sleep(BootstrapDelay + tm.Warmup + time.Second)
+		synctest.Wait()
+		cancel()
+		<-done
+		buckets := map[time.Duration]int{}
+		for _, f := range firsts {
+			if f < BootstrapDelay || f > BootstrapDelay+tm.Warmup {
+				t.Errorf("first check at %v, outside bootstrap + warmup", f)
+			}
+			buckets[f.Truncate(time.Second)]++
+		}
+		if len(firsts) != n {
+			t.Fatalf("%d checkers ran, want %d", len(firsts), n)
+		}
+		for b, c := range buckets {
+			if c > n/2 {
+				t.Errorf("%d of %d first checks in the second at %v: not spread", c, n, b)
+			}
+		}
+	})
+}
