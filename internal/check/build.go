@@ -1,0 +1,419 @@
+package check
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"time"
+
+	"vigil/internal/config"
+	"vigil/internal/notify/script"
+	"vigil/internal/track"
+)
+
+// keepalived's defaults where the configuration says nothing.
+const (
+	DefaultDelayLoop        = 60 * time.Second
+	DefaultConnectTimeout   = 5 * time.Second
+	DefaultDelayBeforeRetry = time.Second
+	// HTTPDelayBeforeRetry is HTTP_GET's and SSL_GET's own default.
+	HTTPDelayBeforeRetry = 3 * time.Second
+	DefaultRetry         = 1
+	// DNSRetry and MiscRetry are DNS_CHECK's and MISC_CHECK's own.
+	DNSRetry  = 3
+	MiscRetry = 0
+)
+
+// BuildOptions are what Build needs besides the model.
+type BuildOptions struct {
+	// Dialer replaces the system dialer of every network checker (tests).
+	Dialer Dialer
+	Log    *slog.Logger
+}
+
+// Build turns the LVS side of a configuration into a Plan: the one place
+// where checker blocks become probes. Defaults are resolved here as
+// keepalived resolves them (checker, then real server, then virtual
+// server, then the kind's own default). A checker that cannot run (a
+// script that cannot be used, an unreadable certificate, no port to
+// connect to) is left out with an error naming its file:line, which is
+// what keepalived does: its real server is judged by its other checkers.
+// Identical checks are merged into one Probe.
+func Build(cfg *config.Config, opts BuildOptions) (*Plan, []error) {
+	b := &builder{cfg: cfg, opts: opts, plan: &Plan{}, byKey: map[string]int{}}
+	if opts.Log == nil {
+		b.opts.Log = slog.New(slog.DiscardHandler)
+	}
+	b.policy = script.PolicyFrom(cfg.Global)
+	for _, vs := range cfg.VirtualServers {
+		for _, rs := range vs.RealServers {
+			b.server(vs, rs)
+		}
+	}
+	return b.plan, b.errs
+}
+
+type builder struct {
+	cfg    *config.Config
+	opts   BuildOptions
+	policy script.Policy
+	plan   *Plan
+	byKey  map[string]int
+	errs   []error
+
+	tlsDone bool
+	tlsCfg  *tls.Config
+	tlsErr  error
+}
+
+func (b *builder) errorf(pos config.Pos, format string, args ...any) {
+	b.errs = append(b.errs, fmt.Errorf("%s: %s", pos, fmt.Sprintf(format, args...)))
+}
+
+func (b *builder) server(vs *config.VirtualServer, rs *config.RealServer) {
+	spec := &ServerSpec{Config: ServerConfig{
+		Key:        ServerKey{VS: VSName(vs), RS: netip.AddrPortFrom(rs.Addr, rs.Port)},
+		Weight:     int(rs.Weight),
+		NotifyUp:   rs.NotifyUp,
+		NotifyDown: rs.NotifyDown,
+		Omega:      vs.Omega,
+	}}
+	si := len(b.plan.Servers)
+	b.plan.Servers = append(b.plan.Servers, spec)
+	rsTiming := rs.Timing.Or(vs.Timing)
+	for _, c := range rs.Checkers {
+		if c.Kind == config.CheckBFD {
+			// Parsed and warned about by config (BFD is not implemented);
+			// keepalived's real server then depends on its other checkers.
+			continue
+		}
+		p, alpha, err := b.probe(vs, rs, rsTiming, c)
+		if err != nil {
+			b.errorf(c.Pos, "%s: %v; the checker is not run", c.Kind, err)
+			continue
+		}
+		slot := len(spec.Alpha)
+		spec.Alpha = append(spec.Alpha, alpha)
+		if i, ok := b.byKey[p.Key]; ok {
+			b.plan.Probes[i].Feeds = append(b.plan.Probes[i].Feeds, Feed{Server: si, Checker: slot})
+			continue
+		}
+		p.Feeds = []Feed{{Server: si, Checker: slot}}
+		b.byKey[p.Key] = len(b.plan.Probes)
+		b.plan.Probes = append(b.plan.Probes, p)
+	}
+}
+
+// keyOf is the identity of a check: every resolved setting that changes
+// what is checked or when.
+func keyOf(parts ...any) string {
+	j, err := json.Marshal(parts)
+	if err != nil {
+		panic(err) // only plain values are passed
+	}
+	return string(j)
+}
+
+func (b *builder) probe(vs *config.VirtualServer, rs *config.RealServer, rsTiming config.Timing, c *config.Checker) (*Probe, bool, error) {
+	t := c.Timing.Or(rsTiming)
+	tm := Timing{DelayLoop: DefaultDelayLoop, Timeout: DefaultConnectTimeout, Retry: DefaultRetry, DelayBeforeRetry: DefaultDelayBeforeRetry}
+	if t.DelayLoop != nil {
+		tm.DelayLoop = *t.DelayLoop
+	}
+	if t.ConnectTimeout != nil {
+		tm.Timeout = *t.ConnectTimeout
+	}
+	switch c.Kind {
+	case config.CheckDNS:
+		tm.Retry, tm.DelayBeforeRetry = DNSRetry, tm.DelayLoop
+	case config.CheckMisc:
+		tm.Retry = MiscRetry
+	case config.CheckHTTP, config.CheckSSL:
+		tm.DelayBeforeRetry = HTTPDelayBeforeRetry
+	}
+	if t.Retry != nil {
+		tm.Retry = int(*t.Retry)
+	}
+	if t.DelayBeforeRetry != nil {
+		tm.DelayBeforeRetry = *t.DelayBeforeRetry
+	}
+	tm.Warmup = tm.DelayLoop
+	if t.Warmup != nil {
+		tm.Warmup = *t.Warmup
+	}
+	alpha := vs.Alpha
+	if rs.Alpha != nil {
+		alpha = *rs.Alpha
+	}
+	if c.Alpha != nil {
+		alpha = *c.Alpha
+	}
+	conn := Conn{Target: netip.AddrPortFrom(rs.Addr, rs.Port), BindTo: c.BindTo, BindPort: c.BindPort, BindIf: c.BindIf, Fwmark: c.Fwmark}
+	if c.ConnectIP.IsValid() {
+		conn.Target = netip.AddrPortFrom(c.ConnectIP, conn.Target.Port())
+	}
+	if c.ConnectPort != 0 {
+		conn.Target = netip.AddrPortFrom(conn.Target.Addr(), c.ConnectPort)
+	}
+	mc := MachineConfig{
+		Timing:         tm,
+		Steps:          1,
+		Alpha:          alpha,
+		LogAllFailures: c.LogAllFailures || b.cfg.Global.CheckerLogAllFailures,
+		Name:           fmt.Sprintf("%s %s of %s", c.Kind, RSName(conn.Target), VSName(vs)),
+	}
+	p := &Probe{}
+	needPort := func() error {
+		if conn.Target.Port() == 0 {
+			return errors.New("no port to connect to: set connect_port")
+		}
+		return nil
+	}
+	var extra any
+	switch c.Kind {
+	case config.CheckTCP:
+		if err := needPort(); err != nil {
+			return nil, false, err
+		}
+		mc.Family = FamilyTCP
+		p.Prober = &TCPProber{Conn: conn, Dialer: b.opts.Dialer}
+	case config.CheckHTTP, config.CheckSSL:
+		if err := needPort(); err != nil {
+			return nil, false, err
+		}
+		hp, key, err := b.http(vs, rs, c, conn)
+		if err != nil {
+			return nil, false, err
+		}
+		mc.Family, mc.Steps, mc.FastRecovery = FamilyHTTP, len(hp.URLs), c.HTTP.FastRecovery
+		p.Prober, extra = hp, key
+	case config.CheckSMTP:
+		if err := needPort(); err != nil {
+			return nil, false, err
+		}
+		p.Prober = &SMTPProber{Conn: conn, Dialer: b.opts.Dialer, HeloName: c.SMTP.HeloName}
+		extra = c.SMTP.HeloName
+	case config.CheckDNS:
+		if err := needPort(); err != nil {
+			return nil, false, err
+		}
+		p.Prober = &DNSProber{Conn: conn, Dialer: b.opts.Dialer, Type: c.DNS.Type, Name: c.DNS.Name}
+		extra = []string{c.DNS.Type, c.DNS.Name}
+	case config.CheckUDP:
+		if err := needPort(); err != nil {
+			return nil, false, err
+		}
+		u := c.UDP
+		p.Prober = &UDPProber{Conn: conn, Dialer: b.opts.Dialer, Payload: u.Payload, RequireReply: u.RequireReply,
+			ReplyData: u.ReplyData, ReplyMask: u.ReplyMask, MinReplyLength: int(u.MinReplyLength), MaxReplyLength: int(u.MaxReplyLength)}
+		extra = u
+	case config.CheckPing:
+		p.Prober = &PingProber{Conn: conn}
+	case config.CheckMisc:
+		argv, err := config.SplitCommand(c.Misc.Path)
+		if err != nil {
+			return nil, false, fmt.Errorf("misc_path: %v", err)
+		}
+		s, err := script.Prepare(config.Command{Argv: argv, User: c.Misc.User, Group: c.Misc.Group}, b.policy)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, w := range s.Warnings {
+			b.opts.Log.Warn(w, "pos", c.Pos.String())
+		}
+		// misc_timeout 0 means the virtual server's delay_loop, as
+		// keepalived has it.
+		timeout := c.Misc.Timeout
+		if timeout == 0 {
+			timeout = DefaultDelayLoop
+			if vs.DelayLoop != nil {
+				timeout = *vs.DelayLoop
+			}
+		}
+		mc.Timing.Timeout, mc.Timing.FromStart = timeout, true
+		p.Prober = &MiscProber{Script: s, Timeout: timeout, Dynamic: c.Misc.Dynamic}
+		// The real server's address stays in the key: the same script for
+		// two real servers is two checks.
+		extra = []any{argv, c.Misc.User, c.Misc.Group, c.Misc.Dynamic}
+	case config.CheckFile:
+		w, err := b.file(c)
+		if err != nil {
+			return nil, false, err
+		}
+		mc.Family = FamilyFile
+		p.Watcher = w
+		extra = []any{c.File.TrackFile, w.Weight, w.Reverse}
+	default:
+		return nil, false, fmt.Errorf("unknown checker kind")
+	}
+	p.Machine = mc
+	p.Key = keyOf(c.Kind, conn, mc.Timing, mc.Alpha, mc.LogAllFailures, mc.FastRecovery, extra)
+	return p, alpha, nil
+}
+
+// http resolves the url blocks of HTTP_GET / SSL_GET.
+func (b *builder) http(vs *config.VirtualServer, rs *config.RealServer, c *config.Checker, conn Conn) (*HTTPProber, any, error) {
+	hp := &HTTPProber{Conn: conn, Dialer: b.opts.Dialer, Protocol: c.HTTP.Protocol}
+	if c.Kind == config.CheckSSL {
+		cfg, err := b.tls()
+		if err != nil {
+			return nil, nil, err
+		}
+		hp.TLS = cfg
+	}
+	first := func(s ...string) string {
+		for _, v := range s {
+			if v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	type urlKey struct {
+		Path, Host, SNI, Digest, Regex string
+		Status                         []config.StatusRange
+		Options                        []string
+		NoMatch                        bool
+		Min                            uint64
+		Max                            *uint64
+	}
+	var keys []urlKey
+	for _, u := range c.HTTP.URLs {
+		uc := URLCheck{
+			Path:      u.Path,
+			Host:      first(u.Virtualhost, c.HTTP.Virtualhost, rs.Virtualhost, vs.Virtualhost),
+			Status:    u.StatusCodes,
+			NoMatch:   u.RegexNoMatch,
+			MinOffset: u.RegexMinOffset,
+			MaxOffset: u.RegexMaxOffset,
+		}
+		if c.HTTP.EnableSNI {
+			uc.SNI = first(u.Virtualhost, c.HTTP.Virtualhost, vs.Virtualhost)
+		}
+		if u.Digest != "" {
+			d, err := hex.DecodeString(u.Digest)
+			if err != nil {
+				return nil, nil, fmt.Errorf("url %s: digest: %v", u.Path, err)
+			}
+			uc.Digest = d
+		}
+		if u.Regex != "" {
+			re, _, err := u.GoRegex()
+			if err != nil {
+				return nil, nil, fmt.Errorf("url %s: %v", u.Path, err)
+			}
+			uc.Regex = re
+		}
+		hp.URLs = append(hp.URLs, uc)
+		keys = append(keys, urlKey{u.Path, uc.Host, uc.SNI, u.Digest, u.Regex, u.StatusCodes, u.RegexOptions, u.RegexNoMatch, u.RegexMinOffset, u.RegexMaxOffset})
+	}
+	return hp, []any{c.HTTP.Protocol, keys}, nil
+}
+
+// tls builds the client configuration of SSL_GET from the SSL block, once.
+// Like keepalived, the server's certificate is not verified (the ca file
+// is read, so that a broken one is reported, but keepalived sets no
+// verification either); the certificate and key are the client's.
+func (b *builder) tls() (*tls.Config, error) {
+	if b.tlsDone {
+		return b.tlsCfg, b.tlsErr
+	}
+	b.tlsDone = true
+	cfg := &tls.Config{InsecureSkipVerify: true}
+	s := b.cfg.SSL
+	if s != nil {
+		if s.CA != "" {
+			pemCA, err := os.ReadFile(s.CA)
+			if err != nil {
+				b.tlsErr = fmt.Errorf("SSL ca: %v", err)
+				return nil, b.tlsErr
+			}
+			if !x509.NewCertPool().AppendCertsFromPEM(pemCA) {
+				b.tlsErr = fmt.Errorf("SSL ca %s: no PEM certificate", s.CA)
+				return nil, b.tlsErr
+			}
+		}
+		if s.Certificate != "" || s.Key != "" {
+			cert, err := loadKeyPair(s)
+			if err != nil {
+				b.tlsErr = fmt.Errorf("SSL (%s): %v", s.Pos, err)
+				return nil, b.tlsErr
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
+	}
+	b.tlsCfg = cfg
+	return cfg, nil
+}
+
+// loadKeyPair reads the client certificate chain and its key (the key file
+// defaults to the certificate file, which may hold both), decrypting a
+// legacy encrypted PEM key with the password.
+func loadKeyPair(s *config.SSLConfig) (tls.Certificate, error) {
+	certFile, keyFile := s.Certificate, s.Key
+	if keyFile == "" {
+		keyFile = certFile
+	}
+	if certFile == "" {
+		certFile = keyFile
+	}
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	if s.Password != "" {
+		var out []byte
+		for rest := keyPEM; ; {
+			var blk *pem.Block
+			blk, rest = pem.Decode(rest)
+			if blk == nil {
+				break
+			}
+			//lint:ignore SA1019 legacy encrypted PEM keys are what keepalived's password decrypts
+			if x509.IsEncryptedPEMBlock(blk) { //nolint:staticcheck
+				der, err := x509.DecryptPEMBlock(blk, []byte(s.Password)) //nolint:staticcheck
+				if err != nil {
+					return tls.Certificate{}, fmt.Errorf("key %s: %v", keyFile, err)
+				}
+				blk = &pem.Block{Type: blk.Type, Bytes: der}
+			}
+			out = append(out, pem.EncodeToMemory(blk)...)
+		}
+		keyPEM = out
+	}
+	return tls.X509KeyPair(certPEM, keyPEM)
+}
+
+// file resolves a FILE_CHECK's track_file and prepares its tracker.
+func (b *builder) file(c *config.Checker) (*FileWatcher, error) {
+	var tf *config.TrackFile
+	for _, f := range b.cfg.TrackFiles {
+		if f.Name == c.File.TrackFile {
+			tf = f
+		}
+	}
+	if tf == nil {
+		return nil, fmt.Errorf("track_file %q is not defined", c.File.TrackFile)
+	}
+	w := &FileWatcher{Weight: tf.Weight, Reverse: tf.Reverse}
+	if c.File.Weight != nil {
+		w.Weight, w.Reverse = int(*c.File.Weight), c.File.Reverse
+	}
+	tr, err := track.NewFileTracker(track.FileConfig{Name: tf.Name, Path: tf.File, InitValue: tf.InitFile, Overwrite: tf.Overwrite}, b.opts.Log)
+	if err != nil {
+		return nil, err
+	}
+	w.Tracker = tr
+	return w, nil
+}

@@ -1,0 +1,221 @@
+package check
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/internal/config"
+)
+
+func load(t *testing.T, text string) *config.Config {
+	t.Helper()
+	cfg, diags := config.LoadBytes("k.conf", []byte(text), config.LoadOptions{})
+	if diags.HasErrors() {
+		t.Fatalf("config: %s", diags)
+	}
+	return cfg
+}
+
+func TestBuildTimingDefaults(t *testing.T) {
+	cfg := load(t, `
+virtual_server 10.0.0.1 80 {
+  protocol TCP
+  delay_loop 20
+  real_server 10.0.0.2 80 {
+    TCP_CHECK { }
+    HTTP_GET { url { path / } }
+    DNS_CHECK { }
+    MISC_CHECK { misc_path "/bin/true" }
+  }
+  real_server 10.0.0.3 80 {
+    retry 4
+    delay_before_retry 7
+    alpha
+    TCP_CHECK {
+      connect_timeout 2
+      warmup 0
+      delay_loop 3
+    }
+  }
+}
+virtual_server 10.0.0.9 80 {
+  protocol TCP
+  real_server 10.0.0.2 80 {
+    TCP_CHECK { }
+  }
+}
+`)
+	plan, errs := Build(cfg, BuildOptions{})
+	if len(errs) > 0 {
+		t.Fatalf("errors: %v", errs)
+	}
+	s := time.Second
+	want := []struct {
+		family Family
+		tm     Timing
+		alpha  bool
+	}{
+		{FamilyTCP, Timing{DelayLoop: 20 * s, DelayBeforeRetry: s, Warmup: 20 * s, Timeout: 5 * s, Retry: 1}, false},
+		{FamilyHTTP, Timing{DelayLoop: 20 * s, DelayBeforeRetry: 3 * s, Warmup: 20 * s, Timeout: 5 * s, Retry: 1}, false},
+		{FamilyPlain, Timing{DelayLoop: 20 * s, DelayBeforeRetry: 20 * s, Warmup: 20 * s, Timeout: 5 * s, Retry: 3}, false},
+		{FamilyPlain, Timing{DelayLoop: 20 * s, DelayBeforeRetry: s, Warmup: 20 * s, Timeout: 20 * s, Retry: 0, FromStart: true}, false},
+		{FamilyTCP, Timing{DelayLoop: 3 * s, DelayBeforeRetry: 7 * s, Warmup: 0, Timeout: 2 * s, Retry: 4}, true},
+		{FamilyTCP, Timing{DelayLoop: 60 * s, DelayBeforeRetry: s, Warmup: 60 * s, Timeout: 5 * s, Retry: 1}, false},
+	}
+	if len(plan.Probes) != len(want) {
+		t.Fatalf("%d probes, want %d", len(plan.Probes), len(want))
+	}
+	for i, w := range want {
+		m := plan.Probes[i].Machine
+		if m.Family != w.family || m.Timing != w.tm || m.Alpha != w.alpha {
+			t.Errorf("probe %d (%s): family %d timing %+v alpha %v, want %d %+v %v", i, m.Name, m.Family, m.Timing, m.Alpha, w.family, w.tm, w.alpha)
+		}
+	}
+	if len(plan.Servers) != 3 || plan.Servers[0].Config.Key.VS != "[10.0.0.1]:tcp:80" || len(plan.Servers[0].Alpha) != 4 || !plan.Servers[1].Alpha[0] {
+		t.Errorf("servers %+v", plan.Servers)
+	}
+}
+
+func TestBuildSharesIdenticalChecks(t *testing.T) {
+	cfg := load(t, `
+virtual_server 10.0.0.1 80 {
+  protocol TCP
+  real_server 10.0.0.2 80 {
+    weight 3
+    TCP_CHECK { connect_timeout 2 }
+  }
+}
+virtual_server 10.0.0.1 8080 {
+  protocol TCP
+  real_server 10.0.0.2 80 {
+    TCP_CHECK { connect_timeout 2 }
+  }
+  real_server 10.0.0.3 80 {
+    TCP_CHECK { connect_timeout 2 }
+  }
+}
+virtual_server fwmark 5 {
+  real_server 10.0.0.2 80 {
+    TCP_CHECK { connect_timeout 3 }
+  }
+}
+`)
+	plan, errs := Build(cfg, BuildOptions{})
+	if len(errs) > 0 {
+		t.Fatalf("errors: %v", errs)
+	}
+	if len(plan.Probes) != 3 {
+		t.Fatalf("%d probes, want 3 (10.0.0.2 with timeout 2 shared by two virtual servers, 10.0.0.3, 10.0.0.2 with timeout 3)", len(plan.Probes))
+	}
+	if f := plan.Probes[0].Feeds; len(f) != 2 || f[0].Server != 0 || f[1].Server != 1 {
+		t.Errorf("shared probe feeds %+v, want servers 0 and 1", f)
+	}
+	if w := plan.Servers[0].Config.Weight; w != 3 {
+		t.Errorf("weight %d, want 3", w)
+	}
+}
+
+func TestBuildHTTP(t *testing.T) {
+	cfg := load(t, `
+virtual_server 10.0.0.1 443 {
+  protocol TCP
+  virtualhost vs.example
+  real_server 10.0.0.2 443 {
+    virtualhost rs.example
+    SSL_GET {
+      enable_sni
+      http_protocol 1.1
+      url {
+        path /a
+        digest 6f5902ac237024bdd0c176cb93063dc4
+        status_code 200-204 404
+      }
+      url {
+        path /b
+        virtualhost url.example
+        regex "up"
+        regex_options caseless
+      }
+    }
+  }
+}
+`)
+	plan, errs := Build(cfg, BuildOptions{})
+	if len(errs) > 0 {
+		t.Fatalf("errors: %v", errs)
+	}
+	hp := plan.Probes[0].Prober.(*HTTPProber)
+	if hp.TLS == nil || hp.Protocol != "1.1" || len(hp.URLs) != 2 || plan.Probes[0].Machine.Steps != 2 {
+		t.Fatalf("prober %+v", hp)
+	}
+	a, bu := hp.URLs[0], hp.URLs[1]
+	if a.Host != "rs.example" || a.SNI != "vs.example" || len(a.Digest) != 16 || len(a.Status) != 2 {
+		t.Errorf("url /a: %+v", a)
+	}
+	if bu.Host != "url.example" || bu.SNI != "url.example" || bu.Regex == nil || !bu.Regex.MatchString("UP") {
+		t.Errorf("url /b: %+v", bu)
+	}
+}
+
+func TestBuildErrorsLeaveTheCheckerOut(t *testing.T) {
+	dir := t.TempDir()
+	cfg := load(t, `
+SSL {
+  certificate `+filepath.Join(dir, "missing.pem")+`
+}
+virtual_server 10.0.0.1 80 {
+  protocol TCP
+  real_server 10.0.0.2 80 {
+    MISC_CHECK { misc_path "`+filepath.Join(dir, "nosuchscript")+` arg" }
+    SSL_GET { url { path / } }
+    TCP_CHECK { }
+  }
+}
+`)
+	plan, errs := Build(cfg, BuildOptions{})
+	if len(errs) != 2 {
+		t.Fatalf("errors %v, want 2", errs)
+	}
+	if !strings.HasPrefix(errs[0].Error(), "k.conf:8: MISC_CHECK") || !strings.HasPrefix(errs[1].Error(), "k.conf:9: SSL_GET") {
+		t.Errorf("errors %v, want k.conf:8 MISC_CHECK and k.conf:9 SSL_GET", errs)
+	}
+	if len(plan.Probes) != 1 || len(plan.Servers[0].Alpha) != 1 {
+		t.Errorf("%d probes, server slots %d: want the TCP_CHECK alone", len(plan.Probes), len(plan.Servers[0].Alpha))
+	}
+}
+
+func TestBuildFileCheck(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "w")
+	os.WriteFile(path, []byte("1\n"), 0o644)
+	cfg := load(t, `
+track_file tf {
+  file `+path+`
+  weight 5 reverse
+}
+virtual_server 10.0.0.1 80 {
+  protocol TCP
+  real_server 10.0.0.2 80 {
+    FILE_CHECK { track_file tf }
+    FILE_CHECK {
+      track_file tf
+      weight 2
+    }
+  }
+}
+`)
+	plan, errs := Build(cfg, BuildOptions{})
+	if len(errs) > 0 {
+		t.Fatalf("errors: %v", errs)
+	}
+	if len(plan.Probes) != 2 {
+		t.Fatalf("%d probes", len(plan.Probes))
+	}
+	w0, w1 := plan.Probes[0].Watcher.(*FileWatcher), plan.Probes[1].Watcher.(*FileWatcher)
+	if w0.Weight != 5 || !w0.Reverse || w1.Weight != 2 || w1.Reverse {
+		t.Errorf("watchers %+v %+v", w0, w1)
+	}
+}
