@@ -156,4 +156,3 @@ func ListenICMP(c Conn) (pc net.PacketConn, dgram bool, err error) {
 	}
 	return pc, dgram, nil
 }
-

@@ -71,7 +71,10 @@ func TestRunnerDownAndUpWithinBound(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { NewRunner(plan, RunnerOptions{Output: o.add, Jitter: func() float64 { return 0.5 }}).Run(ctx); close(done) }()
+		go func() {
+			NewRunner(plan, RunnerOptions{Output: o.add, Jitter: func() float64 { return 0.5 }}).Run(ctx)
+			close(done)
+		}()
 
 		time.Sleep(time.Minute) // fake time: a minute of healthy checks
 		synctest.Wait()
@@ -164,7 +167,10 @@ func TestRunnerHungCheck(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		start := time.Now()
-		go func() { NewRunner(plan, RunnerOptions{Output: o.add, Jitter: func() float64 { return 0 }}).Run(ctx); close(done) }()
+		go func() {
+			NewRunner(plan, RunnerOptions{Output: o.add, Jitter: func() float64 { return 0 }}).Run(ctx)
+			close(done)
+		}()
 		time.Sleep(BootstrapDelay + tm.Timeout + Grace)
 		synctest.Wait()
 		if got := o.health(keyN(2)); len(got) != 2 || got[1] {
