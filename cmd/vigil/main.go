@@ -32,6 +32,9 @@ const (
 )
 
 func main() {
+	if isGenhash(os.Args[0]) {
+		os.Exit(runGenhash(os.Args[0], os.Args[1:], os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -52,6 +55,9 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if len(o.args) > 0 {
+		if o.args[0] == "genhash" {
+			return runGenhash("vigil genhash", o.args[1:], stdout, stderr)
+		}
 		if code, ok := runSubcommand(o.args, stdout, stderr); ok {
 			return code
 		}

@@ -157,4 +157,5 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	subcommandUsage(w)
+	fmt.Fprintf(w, "\nOther commands:\n  %-8s %s\n", "genhash", "keepalived's genhash: the MD5 digest of a page for HTTP_GET/SSL_GET (genhash -h)")
 }

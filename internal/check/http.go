@@ -75,7 +75,22 @@ type HTTPResponse struct {
 	Body []byte
 	// BodyLen is the number of body bytes received.
 	BodyLen int64
+	// Received counts every byte read, header included.
+	Received int64
 }
+
+// Errors of DoHTTP, for callers that tell them apart (genhash prints
+// keepalived's message for each).
+var (
+	// ErrSend: the request could not be sent.
+	ErrSend = errors.New("cannot send the request")
+	// ErrNoData: the stream ended before the end of a response header.
+	ErrNoData = errors.New("no data received")
+	// ErrReadTimeout: the deadline passed while reading.
+	ErrReadTimeout = errors.New("read timed out")
+	// ErrRead: reading failed (a reset, for one).
+	ErrRead = errors.New("read error")
+)
 
 // DoHTTP sends req on conn and reads the response until the peer closes,
 // keeping at most keep body bytes. The deadline of ctx bounds every read.
@@ -88,7 +103,7 @@ func DoHTTP(ctx context.Context, conn net.Conn, req []byte, keep int) (*HTTPResp
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if _, err := conn.Write(req); err != nil {
-		return nil, fmt.Errorf("cannot send the request: %w", err)
+		return nil, fmt.Errorf("%w: %v", ErrSend, err)
 	}
 	resp := &HTTPResponse{ContentLength: -1}
 	var h hash.Hash = md5.New()
@@ -112,6 +127,7 @@ func DoHTTP(ctx context.Context, conn net.Conn, req []byte, keep int) (*HTTPResp
 	}
 	for {
 		n, err := conn.Read(buf)
+		resp.Received += int64(n)
 		if n > 0 {
 			if headerDone {
 				body(buf[:n])
@@ -124,22 +140,23 @@ func DoHTTP(ctx context.Context, conn net.Conn, req []byte, keep int) (*HTTPResp
 					resp.ContentLength = contentLength(resp.Header)
 					body(head[i+4:])
 				} else if len(head) > maxHeader {
-					return resp, errors.New("response header too long")
+					return resp, fmt.Errorf("%w: response header longer than %d bytes", ErrRead, maxHeader)
 				}
 			}
 		}
 		if err != nil {
 			copy(resp.Digest[:], h.Sum(nil))
-			if errors.Is(err, io.EOF) {
-				if !headerDone {
-					return resp, errors.New("no data received")
-				}
+			var ne net.Error
+			switch {
+			case errors.Is(err, io.EOF) && !headerDone:
+				return resp, ErrNoData
+			case errors.Is(err, io.EOF):
 				return resp, nil
+			case ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()):
+				return resp, ErrReadTimeout
+			default:
+				return resp, fmt.Errorf("%w: %v", ErrRead, err)
 			}
-			if ctx.Err() != nil {
-				return resp, fmt.Errorf("read timed out: %w", context.DeadlineExceeded)
-			}
-			return resp, fmt.Errorf("read error: %w", err)
 		}
 	}
 }
