@@ -174,6 +174,11 @@ func (m *Machine) Up() bool { return m.up }
 // HasRun reports whether the checker has reported a first result.
 func (m *Machine) HasRun() bool { return m.hasRun }
 
+// State is the checker's current state as a Report (First unset).
+func (m *Machine) State() Report {
+	return Report{Up: m.up, Weight: m.weight, HasWeight: m.hasWeight, WeightIsDelta: m.weightIsDelta}
+}
+
 // Running reports whether a check is in progress.
 func (m *Machine) Running() bool { return m.running }
 

@@ -20,7 +20,7 @@ const Grace = 500 * time.Millisecond
 // servers) with an identical check share one Probe.
 type Probe struct {
 	// Key identifies the check: kind, target and every option. Equal keys
-	// are the same check.
+	// are the same check, within a Plan and across reloads.
 	Key     string
 	Machine MachineConfig
 	// Prober performs a check; nil for FILE_CHECK, which has a Watcher.
@@ -59,18 +59,19 @@ type RunnerOptions struct {
 	Jitter func() float64
 }
 
-// Runner runs a Plan: one goroutine owns every machine, server and timer;
-// each check runs in a goroutine of its own with its deadline.
+// Runner runs a Plan: one goroutine (Run) owns every machine, server and
+// timer; each check runs in a goroutine of its own with its deadline.
 type Runner struct {
-	plan    *Plan
 	opts    RunnerOptions
 	log     *slog.Logger
 	probes  []*probeState
 	servers []*Server
 	timers  timerHeap
 	results chan probeResult
+	replace chan replaceReq
 	// runCtx ends the checks in progress when Run returns.
-	runCtx context.Context
+	runCtx      context.Context
+	cancelWatch context.CancelFunc
 }
 
 type probeState struct {
@@ -84,14 +85,23 @@ type probeState struct {
 	busy bool
 	// waitGen invalidates an armed Wait when a new one replaces it.
 	waitGen uint64
+	// removed is set when a reload dropped the check.
+	removed bool
+	// stopWatch ends a FILE_CHECK's watcher.
+	stopWatch context.CancelFunc
 }
 
 type probeResult struct {
-	probe int
-	gen   uint64
-	r     Result
+	ps  *probeState
+	gen uint64
+	r   Result
 	// done marks the return of a check's goroutine.
 	done bool
+}
+
+type replaceReq struct {
+	plan *Plan
+	done chan struct{}
 }
 
 type timerKind uint8
@@ -102,10 +112,10 @@ const (
 )
 
 type timerEntry struct {
-	at    time.Time
-	probe int
-	kind  timerKind
-	gen   uint64
+	at   time.Time
+	ps   *probeState
+	kind timerKind
+	gen  uint64
 }
 
 type timerHeap []timerEntry
@@ -132,7 +142,7 @@ func NewRunner(plan *Plan, opts RunnerOptions) *Runner {
 	if opts.Jitter == nil {
 		opts.Jitter = rand.Float64
 	}
-	r := &Runner{plan: plan, opts: opts, log: opts.Log, results: make(chan probeResult, 64)}
+	r := &Runner{opts: opts, log: opts.Log, results: make(chan probeResult, 64), replace: make(chan replaceReq)}
 	for _, s := range plan.Servers {
 		r.servers = append(r.servers, NewServer(s.Config, s.Alpha))
 	}
@@ -148,22 +158,11 @@ func (r *Runner) Run(ctx context.Context) {
 	for _, s := range r.servers {
 		r.opts.Output(s.Health())
 	}
-	watchCtx, cancelWatch := context.WithCancel(ctx)
-	defer cancelWatch()
-	r.runCtx = watchCtx
+	r.runCtx, r.cancelWatch = context.WithCancel(ctx)
+	defer r.cancelWatch()
 	now := time.Now()
-	for i, ps := range r.probes {
-		if ps.p.Watcher != nil {
-			i := i
-			go ps.p.Watcher.Watch(watchCtx, func(res Result) {
-				select {
-				case r.results <- probeResult{probe: i, r: res}:
-				case <-watchCtx.Done():
-				}
-			})
-			continue
-		}
-		r.apply(now, i, ps.m.Handle(now, Start{Jitter: r.opts.Jitter()}))
+	for _, ps := range r.probes {
+		r.begin(now, ps)
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -181,7 +180,97 @@ func (r *Runner) Run(ctx context.Context) {
 			r.expire(time.Now())
 		case res := <-r.results:
 			r.result(time.Now(), res)
+		case req := <-r.replace:
+			r.swap(time.Now(), req.plan)
+			close(req.done)
 		}
+	}
+}
+
+// Replace switches a running Runner to plan, as a reload does: a check
+// whose Key is in both plans keeps its state, its timers and any check in
+// progress; a new one starts as at start-up (within its warmup); a removed
+// one stops. A server whose health is unchanged is not reported again.
+// It returns once the switch is made, or when ctx ends.
+func (r *Runner) Replace(ctx context.Context, plan *Plan) {
+	req := replaceReq{plan: plan, done: make(chan struct{})}
+	select {
+	case r.replace <- req:
+		select {
+		case <-req.done:
+		case <-ctx.Done():
+		}
+	case <-ctx.Done():
+	}
+}
+
+// begin starts a check's machine (or its file watcher).
+func (r *Runner) begin(now time.Time, ps *probeState) {
+	if ps.p.Watcher != nil {
+		ctx, cancel := context.WithCancel(r.runCtx)
+		ps.stopWatch = cancel
+		go ps.p.Watcher.Watch(ctx, func(res Result) {
+			select {
+			case r.results <- probeResult{ps: ps, r: res}:
+			case <-ctx.Done():
+			}
+		})
+		return
+	}
+	r.apply(now, ps, ps.m.Handle(now, Start{Jitter: r.opts.Jitter()}))
+}
+
+// swap is Replace inside the loop.
+func (r *Runner) swap(now time.Time, plan *Plan) {
+	old := map[string]*probeState{}
+	for _, ps := range r.probes {
+		old[ps.p.Key] = ps
+	}
+	prevHealth := map[ServerKey]Health{}
+	for _, s := range r.servers {
+		prevHealth[s.cfg.Key] = s.Health()
+	}
+	var probes []*probeState
+	var fresh []*probeState
+	for _, p := range plan.Probes {
+		if ps, ok := old[p.Key]; ok {
+			delete(old, p.Key)
+			// Same check: keep the machine, the watcher and any check in
+			// progress; take the new feeds.
+			ps.p = &Probe{Key: p.Key, Machine: ps.p.Machine, Prober: ps.p.Prober, Watcher: ps.p.Watcher, Feeds: p.Feeds}
+			probes = append(probes, ps)
+			continue
+		}
+		ps := &probeState{p: p, m: NewMachine(p.Machine)}
+		probes = append(probes, ps)
+		fresh = append(fresh, ps)
+	}
+	for _, ps := range old {
+		ps.removed = true
+		if ps.stopWatch != nil {
+			ps.stopWatch()
+		}
+	}
+	r.probes = probes
+	r.servers = r.servers[:0]
+	for _, s := range plan.Servers {
+		r.servers = append(r.servers, NewServer(s.Config, s.Alpha))
+	}
+	// Seed the servers with the state of the checks that carry on.
+	for _, ps := range r.probes {
+		rep := ps.m.State()
+		for _, f := range ps.p.Feeds {
+			r.servers[f.Server].seed(f.Checker, rep)
+		}
+	}
+	for _, s := range r.servers {
+		h := s.Health()
+		if prev, ok := prevHealth[s.cfg.Key]; !ok || prev != h {
+			r.opts.Output(h)
+		}
+	}
+	for _, ps := range fresh {
+		r.begin(now, ps)
 	}
 }
 
@@ -198,11 +287,14 @@ func (r *Runner) arm(t *time.Timer) {
 func (r *Runner) expire(now time.Time) {
 	for len(r.timers) > 0 && !r.timers[0].at.After(now) {
 		e := heap.Pop(&r.timers).(timerEntry)
-		ps := r.probes[e.probe]
+		ps := e.ps
+		if ps.removed {
+			continue
+		}
 		switch e.kind {
 		case timerWait:
 			if e.gen == ps.waitGen {
-				r.apply(now, e.probe, ps.m.Handle(now, Timer{}))
+				r.apply(now, ps, ps.m.Handle(now, Timer{}))
 			}
 		case timerDeadline:
 			if e.gen == ps.gen && ps.m.Running() {
@@ -210,16 +302,19 @@ func (r *Runner) expire(now time.Time) {
 				// fails, and its result, should it ever come, is
 				// dropped.
 				ps.gen++
-				r.apply(now, e.probe, ps.m.Handle(now, Result{Why: "check did not finish by its deadline"}))
+				r.apply(now, ps, ps.m.Handle(now, Result{Why: "check did not finish by its deadline"}))
 			}
 		}
 	}
 }
 
 func (r *Runner) result(now time.Time, res probeResult) {
-	ps := r.probes[res.probe]
+	ps := res.ps
+	if ps.removed {
+		return
+	}
 	if ps.p.Watcher != nil {
-		r.apply(now, res.probe, ps.m.Handle(now, res.r))
+		r.apply(now, ps, ps.m.Handle(now, res.r))
 		return
 	}
 	if res.done {
@@ -229,19 +324,18 @@ func (r *Runner) result(now time.Time, res probeResult) {
 		return
 	}
 	ps.gen++
-	r.apply(now, res.probe, ps.m.Handle(now, res.r))
+	r.apply(now, ps, ps.m.Handle(now, res.r))
 }
 
 // apply carries out a machine's actions.
-func (r *Runner) apply(now time.Time, i int, acts []Action) {
-	ps := r.probes[i]
+func (r *Runner) apply(now time.Time, ps *probeState, acts []Action) {
 	for _, a := range acts {
 		switch a := a.(type) {
 		case Wait:
 			ps.waitGen++
-			heap.Push(&r.timers, timerEntry{at: a.At, probe: i, kind: timerWait, gen: ps.waitGen})
+			heap.Push(&r.timers, timerEntry{at: a.At, ps: ps, kind: timerWait, gen: ps.waitGen})
 		case Run:
-			r.start(now, i, a)
+			r.start(now, ps, a)
 		case Report:
 			for _, f := range ps.p.Feeds {
 				for _, o := range r.servers[f.Server].Handle(f.Checker, a) {
@@ -255,22 +349,22 @@ func (r *Runner) apply(now time.Time, i int, acts []Action) {
 }
 
 // start launches a check unless the last one is still stuck.
-func (r *Runner) start(now time.Time, i int, run Run) {
-	ps := r.probes[i]
+func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 	if ps.busy {
 		ps.gen++
-		r.apply(now, i, ps.m.Handle(now, Result{Why: "the previous check has not returned yet"}))
+		r.apply(now, ps, ps.m.Handle(now, Result{Why: "the previous check has not returned yet"}))
 		return
 	}
 	ps.busy = true
 	gen := ps.gen
-	heap.Push(&r.timers, timerEntry{at: run.Deadline.Add(Grace), probe: i, kind: timerDeadline, gen: gen})
+	heap.Push(&r.timers, timerEntry{at: run.Deadline.Add(Grace), ps: ps, kind: timerDeadline, gen: gen})
+	prober := ps.p.Prober
 	go func() {
 		ctx, cancel := context.WithDeadline(r.runCtx, run.Deadline)
-		res := ps.p.Prober.Probe(ctx, run.Step)
+		res := prober.Probe(ctx, run.Step)
 		cancel()
 		select {
-		case r.results <- probeResult{probe: i, gen: gen, r: res, done: true}:
+		case r.results <- probeResult{ps: ps, gen: gen, r: res, done: true}:
 		case <-r.runCtx.Done():
 		}
 	}()

@@ -238,3 +238,75 @@ func TestRunnerSpreadsStart(t *testing.T) {
 		}
 	})
 }
+
+// A reload that keeps a check keeps its state: no flap, no new first
+// check; a changed check starts over; a removed one stops.
+func TestRunnerReplaceKeepsUnchangedChecks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tm := Timing{DelayLoop: 5 * time.Second, DelayBeforeRetry: time.Second, Warmup: 5 * time.Second, Timeout: time.Second}
+		kept, changed, removed := &switchProber{}, &switchProber{}, &switchProber{}
+		kept.healthy.Store(true)
+		// changed and removed stay failing: their servers are down.
+		server := func(n int) *ServerSpec {
+			return &ServerSpec{Config: ServerConfig{Key: keyN(n), Weight: 1}, Alpha: []bool{false}}
+		}
+		plan1 := &Plan{
+			Probes: []*Probe{
+				{Key: "kept", Machine: MachineConfig{Timing: tm}, Prober: kept, Feeds: []Feed{{0, 0}}},
+				{Key: "changed-v1", Machine: MachineConfig{Timing: tm}, Prober: changed, Feeds: []Feed{{1, 0}}},
+				{Key: "removed", Machine: MachineConfig{Timing: tm}, Prober: removed, Feeds: []Feed{{2, 0}}},
+			},
+			Servers: []*ServerSpec{server(2), server(3), server(4)},
+		}
+		var o outputs
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		r := NewRunner(plan1, RunnerOptions{Output: o.add})
+		go func() { r.Run(ctx); close(done) }()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if got := o.health(keyN(3)); len(got) != 2 || got[1] {
+			t.Fatalf("server 3 before reload: %v, want down", got)
+		}
+
+		changed2 := &switchProber{}
+		changed2.healthy.Store(true)
+		plan2 := &Plan{
+			Probes: []*Probe{
+				{Key: "kept", Machine: MachineConfig{Timing: tm}, Prober: &switchProber{}, Feeds: []Feed{{0, 0}}},
+				{Key: "changed-v2", Machine: MachineConfig{Timing: tm}, Prober: changed2, Feeds: []Feed{{1, 0}}},
+			},
+			Servers: []*ServerSpec{server(2), server(3)},
+		}
+		kept.mu.Lock()
+		keptBefore := len(kept.calls)
+		kept.mu.Unlock()
+		removed.mu.Lock()
+		removedBefore := len(removed.calls)
+		removed.mu.Unlock()
+		r.Replace(ctx, plan2)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		cancel()
+		<-done
+
+		if got := o.health(keyN(2)); len(got) != 1 {
+			t.Errorf("unchanged server reported %v across the reload, want only its initial up", got)
+		}
+		// The changed check starts over: server 3 is reported with the
+		// initial state of the new check (up), then stays up.
+		if got := o.health(keyN(3)); len(got) != 3 || !got[2] {
+			t.Errorf("server 3 across the reload: %v, want down then up", got)
+		}
+		kept.mu.Lock()
+		if len(kept.calls) <= keptBefore {
+			t.Errorf("the kept check stopped running")
+		}
+		kept.mu.Unlock()
+		removed.mu.Lock()
+		if len(removed.calls) != removedBefore {
+			t.Errorf("the removed check ran %d more times", len(removed.calls)-removedBefore)
+		}
+		removed.mu.Unlock()
+	})
+}

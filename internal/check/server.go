@@ -120,12 +120,18 @@ func (s *Server) effective() int {
 	return int(min(max(w, 0), math.MaxInt32))
 }
 
-// Handle applies the Report of checker i and returns what changes.
-func (s *Server) Handle(i int, r Report) []Output {
+// seed sets checker i's state without reporting anything: a reload
+// rebuilds its servers from the checks that carry on.
+func (s *Server) seed(i int, r Report) {
 	if i < 0 || i >= len(s.up) {
-		return nil
+		return
 	}
-	was := s.up[i]
+	s.set(i, r)
+	s.alive = s.allUp()
+	s.weight = s.effective()
+}
+
+func (s *Server) set(i int, r Report) {
 	s.up[i] = r.Up
 	switch {
 	case !r.Up || !r.HasWeight:
@@ -137,6 +143,15 @@ func (s *Server) Handle(i int, r Report) []Output {
 		// from the configured weight so that several checkers add up.
 		s.deltas[i] = r.Weight - s.cfg.Weight
 	}
+}
+
+// Handle applies the Report of checker i and returns what changes.
+func (s *Server) Handle(i int, r Report) []Output {
+	if i < 0 || i >= len(s.up) {
+		return nil
+	}
+	was := s.up[i]
+	s.set(i, r)
 	wasAlive, wasWeight := s.alive, s.weight
 	s.alive = s.allUp()
 	s.weight = s.effective()

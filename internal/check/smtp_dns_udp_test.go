@@ -115,9 +115,12 @@ func closedUDPPort(t *testing.T) netip.AddrPort {
 }
 
 func TestDNSProber(t *testing.T) {
-	var asked dns.Question
+	asked := make(chan dns.Question, 1)
 	good := dnsServer(t, func(w dns.ResponseWriter, r *dns.Msg) {
-		asked = r.Question[0]
+		select {
+		case asked <- r.Question[0]:
+		default:
+		}
 		m := new(dns.Msg)
 		m.SetReply(r)
 		if !r.RecursionDesired {
@@ -162,8 +165,8 @@ func TestDNSProber(t *testing.T) {
 			}
 		})
 	}
-	if asked.Name != "example.com." || asked.Qtype != dns.TypeMX {
-		t.Errorf("question %+v, want example.com. MX", asked)
+	if q := <-asked; q.Name != "example.com." || q.Qtype != dns.TypeMX {
+		t.Errorf("question %+v, want example.com. MX", q)
 	}
 }
 
