@@ -52,6 +52,7 @@ func Build(cfg *config.Config, opts BuildOptions) (*Plan, []error) {
 		b.opts.Log = slog.New(slog.DiscardHandler)
 	}
 	b.policy = script.PolicyFrom(cfg.Global)
+	b.plan.InitNotifies = cfg.Global.RSInitNotifies
 	for _, vs := range cfg.VirtualServers {
 		for _, rs := range vs.RealServers {
 			b.server(vs, rs)

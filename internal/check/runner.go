@@ -47,6 +47,10 @@ type ServerSpec struct {
 type Plan struct {
 	Probes  []*Probe
 	Servers []*ServerSpec
+	// InitNotifies is rs_init_notifies: at start, every real server that
+	// starts up gets its notify_up (keepalived otherwise only notifies
+	// changes).
+	InitNotifies bool
 }
 
 // RunnerOptions are the Runner's dependencies.
@@ -62,13 +66,14 @@ type RunnerOptions struct {
 // Runner runs a Plan: one goroutine (Run) owns every machine, server and
 // timer; each check runs in a goroutine of its own with its deadline.
 type Runner struct {
-	opts    RunnerOptions
-	log     *slog.Logger
-	probes  []*probeState
-	servers []*Server
-	timers  timerHeap
-	results chan probeResult
-	replace chan replaceReq
+	opts         RunnerOptions
+	log          *slog.Logger
+	probes       []*probeState
+	servers      []*Server
+	timers       timerHeap
+	results      chan probeResult
+	replace      chan replaceReq
+	initNotifies bool
 	// runCtx ends the checks in progress when Run returns.
 	runCtx      context.Context
 	cancelWatch context.CancelFunc
@@ -142,7 +147,7 @@ func NewRunner(plan *Plan, opts RunnerOptions) *Runner {
 	if opts.Jitter == nil {
 		opts.Jitter = rand.Float64
 	}
-	r := &Runner{opts: opts, log: opts.Log, results: make(chan probeResult, 64), replace: make(chan replaceReq)}
+	r := &Runner{opts: opts, log: opts.Log, results: make(chan probeResult, 64), replace: make(chan replaceReq), initNotifies: plan.InitNotifies}
 	for _, s := range plan.Servers {
 		r.servers = append(r.servers, NewServer(s.Config, s.Alpha))
 	}
@@ -157,6 +162,9 @@ func NewRunner(plan *Plan, opts RunnerOptions) *Runner {
 func (r *Runner) Run(ctx context.Context) {
 	for _, s := range r.servers {
 		r.opts.Output(s.Health())
+		if r.initNotifies && s.alive {
+			r.opts.Output(s.notify())
+		}
 	}
 	r.runCtx, r.cancelWatch = context.WithCancel(ctx)
 	defer r.cancelWatch()

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"vigil/internal/config"
 )
 
 // probeFunc is a Prober made of a function.
@@ -308,5 +310,31 @@ func TestRunnerReplaceKeepsUnchangedChecks(t *testing.T) {
 			t.Errorf("the removed check ran %d more times", len(removed.calls)-removedBefore)
 		}
 		removed.mu.Unlock()
+	})
+}
+
+func TestRunnerInitNotifies(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		upS := &config.Script{Command: "/bin/up"}
+		plan := &Plan{InitNotifies: true, Servers: []*ServerSpec{
+			{Config: ServerConfig{Key: keyN(2), Weight: 1, NotifyUp: upS}, Alpha: []bool{false}},
+			{Config: ServerConfig{Key: keyN(3), Weight: 1, NotifyUp: upS}, Alpha: []bool{true}},
+		}}
+		var o outputs
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { NewRunner(plan, RunnerOptions{Output: o.add}).Run(ctx); close(done) }()
+		synctest.Wait()
+		cancel()
+		<-done
+		var notified []ServerKey
+		for _, x := range o.out {
+			if n, ok := x.(Notify); ok && n.Up && n.Script == upS {
+				notified = append(notified, n.Server)
+			}
+		}
+		if len(notified) != 1 || notified[0] != keyN(2) {
+			t.Errorf("rs_init_notifies: notify_up for %v, want only the server that starts up", notified)
+		}
 	})
 }
