@@ -26,6 +26,10 @@ const maxHeader = 64 << 10
 // while streaming; Vigil matches on this bounded prefix.
 const regexKeep = 1 << 20
 
+// maxRegexKeep bounds the body kept for a regex whatever regex_max_offset
+// says: a check must not hold an unbounded body in memory.
+const maxRegexKeep = 16 << 20
+
 // HTTPRequest is one GET as keepalived sends it.
 type HTTPRequest struct {
 	Path string
@@ -255,7 +259,7 @@ func (p *HTTPProber) Probe(ctx context.Context, step int) Result {
 	if u.Regex != nil {
 		keep = regexKeep
 		if u.MaxOffset != nil {
-			keep = int(min(*u.MaxOffset, 1<<30)) + regexKeep
+			keep = int(min(*u.MaxOffset, maxRegexKeep-regexKeep)) + regexKeep
 		}
 	}
 	req := HTTPRequest{Path: u.Path, Protocol: p.Protocol, Host: u.Host, Target: p.Conn.Target}
