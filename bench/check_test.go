@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"vigil/internal/check"
+)
+
+// BenchmarkCheckTCP runs N TCP_CHECKs (VIGIL_BENCH_CHECKS, default 1000)
+// at delay_loop 1 s against a loopback listener for a window
+// (VIGIL_BENCH_WINDOW, default 10 s) and reports the CPU and memory of
+// the process: the Runner, its checks and, in the same process, the
+// listener that accepts them (so the figure is an upper bound for the
+// checker side). It needs no root. It measures; it asserts nothing.
+func BenchmarkCheckTCP(b *testing.B) {
+	n := envInt("VIGIL_BENCH_CHECKS", 1000)
+	window := time.Duration(envInt("VIGIL_BENCH_WINDOW", 10)) * time.Second
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	target, _ := netip.ParseAddrPort(l.Addr().String())
+	tm := check.Timing{DelayLoop: time.Second, DelayBeforeRetry: time.Second, Warmup: time.Second, Timeout: 3 * time.Second, Retry: 1}
+	for i := 0; i < b.N; i++ {
+		plan := &check.Plan{}
+		var checks int64
+		for j := 0; j < n; j++ {
+			key := check.ServerKey{VS: "FWM 1", RS: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(j >> 16), byte(j >> 8), byte(j)}), 80)}
+			plan.Servers = append(plan.Servers, &check.ServerSpec{Config: check.ServerConfig{Key: key, Weight: 1}, Alpha: []bool{false}})
+			plan.Probes = append(plan.Probes, &check.Probe{
+				Key:     fmt.Sprint("tcp-", j),
+				Machine: check.MachineConfig{Family: check.FamilyTCP, Timing: tm},
+				Prober:  countingProber{&check.TCPProber{Conn: check.Conn{Target: target}}, &checks},
+				Feeds:   []check.Feed{{Server: j, Checker: 0}},
+			})
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		r := check.NewRunner(plan, check.RunnerOptions{})
+		done := make(chan struct{})
+		go func() { r.Run(ctx); close(done) }()
+		time.Sleep(2 * time.Second) // past bootstrap and warmup
+		var ru0, ru1 syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		c0 := loadCount(&checks)
+		start := time.Now()
+		time.Sleep(window)
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+		wall := time.Since(start)
+		c1 := loadCount(&checks)
+		cancel()
+		<-done
+		cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
+		status, _ := os.ReadFile("/proc/self/status")
+		rss, _ := ParseRSS(string(status))
+		b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "cpu_pct")
+		b.ReportMetric(float64(c1-c0)/wall.Seconds(), "checks/s")
+		b.ReportMetric(float64(rss)/(1<<20), "rss_MB")
+	}
+}
+
+type countingProber struct {
+	p check.Prober
+	n *int64
+}
+
+func (c countingProber) Probe(ctx context.Context, step int) check.Result {
+	r := c.p.Probe(ctx, step)
+	addCount(c.n)
+	return r
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func addCount(n *int64)        { atomic.AddInt64(n, 1) }
+func loadCount(n *int64) int64 { return atomic.LoadInt64(n) }
