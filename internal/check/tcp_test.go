@@ -3,9 +3,12 @@ package check
 import (
 	"context"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestTCPProber(t *testing.T) {
@@ -64,5 +67,24 @@ func TestConnDialerOptions(t *testing.T) {
 	c = Conn{Target: addrPort(t, l.Addr()), BindIf: "nosuchif0"}
 	if _, err := c.NetDialer("tcp").DialContext(probeCtx(t, 5*time.Second), "tcp", c.address()); err == nil || !strings.Contains(err.Error(), "SO_BINDTODEVICE") {
 		t.Errorf("bind_if nosuchif0: %v, want a SO_BINDTODEVICE error", err)
+	}
+}
+
+func TestConnFwmark(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("setting SO_MARK needs CAP_NET_ADMIN; run as root")
+	}
+	open := rawServer(t, func(c net.Conn) {})
+	c := Conn{Target: open, Fwmark: 0x42}
+	conn, err := c.NetDialer("tcp").DialContext(probeCtx(t, 5*time.Second), "tcp", c.address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rc, _ := conn.(*net.TCPConn).SyscallConn()
+	var mark int
+	rc.Control(func(fd uintptr) { mark, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK) })
+	if mark != 0x42 {
+		t.Errorf("SO_MARK %#x, want 0x42", mark)
 	}
 }
