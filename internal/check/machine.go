@@ -331,7 +331,11 @@ func (m *Machine) http(now time.Time, r Result) []Action {
 			delay = max(t.DelayBeforeRetry, t.DelayLoop)
 		}
 	}
-	if m.cfg.FastRecovery && (!m.hasRun || (!m.up && !m.failedStep)) {
+	// fast_recovery walks the urls without waiting while they pass. After
+	// a failure it waits as usual: keepalived would check a failing url
+	// again at once, over and over, when it is down without a url marked
+	// failed, which is a busy loop against a server that refuses at once.
+	if m.cfg.FastRecovery && r.OK && (!m.hasRun || (!m.up && !m.failedStep)) {
 		return append(out, Wait{At: now})
 	}
 	return append(out, Wait{At: now.Add(delay)})

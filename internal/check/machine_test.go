@@ -256,6 +256,23 @@ func TestMachineHTTP(t *testing.T) {
 				{2, ok(), []Action{up(true), wait(12)}},
 			},
 		},
+		{
+			name: "fast_recovery never re-checks a failing url at once",
+			cfg:  MachineConfig{Family: FamilyHTTP, Timing: tim(0), Steps: 2, FastRecovery: true},
+			steps: []step{
+				{0, Start{}, []Action{wait(1)}},
+				{1, Timer{}, []Action{run(1, 0, 3)}},
+				{1, fail(), []Action{down(true), wait(11)}},
+				{11, Timer{}, []Action{run(11, 0, 3)}},
+				{11, ok(), []Action{wait(11)}}, // the failed url passes: all again from the first, at once
+				{11, Timer{}, []Action{run(11, 0, 3)}},
+				{11, ok(), []Action{wait(11)}},
+				{11, Timer{}, []Action{run(11, 1, 3)}},
+				{11, fail(), []Action{wait(13)}}, // keepalived would loop at once here
+				{13, Timer{}, []Action{run(13, 1, 3)}},
+				{13, ok(), []Action{up(false), wait(23)}},
+			},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
