@@ -1,12 +1,14 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -18,27 +20,30 @@ import (
 // BenchmarkCheckTCP runs N TCP_CHECKs (VIGIL_BENCH_CHECKS, default 1000)
 // at delay_loop 1 s against a loopback listener for a window
 // (VIGIL_BENCH_WINDOW, default 10 s) and reports the CPU and memory of
-// the process: the Runner, its checks and, in the same process, the
-// listener that accepts them (so the figure is an upper bound for the
-// checker side). It needs no root. It measures; it asserts nothing.
+// the process: the Runner and its checks (the listener runs in a python3
+// process of its own). It needs no root. It measures; it asserts nothing.
 func BenchmarkCheckTCP(b *testing.B) {
 	n := envInt("VIGIL_BENCH_CHECKS", 1000)
 	window := time.Duration(envInt("VIGIL_BENCH_WINDOW", 10)) * time.Second
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// The listener is another process, so that the figures are the
+	// checker side's alone.
+	cmd := exec.Command("python3", "-c", listenerPy)
+	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	target, _ := netip.ParseAddrPort(l.Addr().String())
+	if err := cmd.Start(); err != nil {
+		b.Skipf("python3 is needed for the listener: %v", err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	target, err := netip.ParseAddrPort(strings.TrimSpace(line))
+	if err != nil {
+		b.Fatal(err)
+	}
 	tm := check.Timing{DelayLoop: time.Second, DelayBeforeRetry: time.Second, Warmup: time.Second, Timeout: 3 * time.Second, Retry: 1}
 	for i := 0; i < b.N; i++ {
 		plan := &check.Plan{}
@@ -97,3 +102,16 @@ func envInt(name string, def int) int {
 
 func addCount(n *int64)        { atomic.AddInt64(n, 1) }
 func loadCount(n *int64) int64 { return atomic.LoadInt64(n) }
+
+// listenerPy accepts and closes connections on a loopback port it prints.
+const listenerPy = `
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(4096)
+print("127.0.0.1:%d" % s.getsockname()[1], flush=True)
+while True:
+    c, _ = s.accept()
+    c.close()
+`

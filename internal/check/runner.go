@@ -64,15 +64,17 @@ type RunnerOptions struct {
 }
 
 // Runner runs a Plan: one goroutine (Run) owns every machine, server and
-// timer; each check runs in a goroutine of its own with its deadline.
+// timer; checks run on worker goroutines, each with its deadline.
 type Runner struct {
-	opts         RunnerOptions
-	log          *slog.Logger
-	probes       []*probeState
-	servers      []*Server
-	timers       timerHeap
-	results      chan probeResult
-	replace      chan replaceReq
+	opts    RunnerOptions
+	log     *slog.Logger
+	probes  []*probeState
+	servers []*Server
+	timers  timerHeap
+	results chan probeResult
+	replace chan replaceReq
+	// jobs hands checks to idle workers.
+	jobs         chan job
 	initNotifies bool
 	// runCtx ends the checks in progress when Run returns.
 	runCtx      context.Context
@@ -147,7 +149,7 @@ func NewRunner(plan *Plan, opts RunnerOptions) *Runner {
 	if opts.Jitter == nil {
 		opts.Jitter = rand.Float64
 	}
-	r := &Runner{opts: opts, log: opts.Log, results: make(chan probeResult, 64), replace: make(chan replaceReq), initNotifies: plan.InitNotifies}
+	r := &Runner{opts: opts, log: opts.Log, results: make(chan probeResult, 64), replace: make(chan replaceReq), jobs: make(chan job), initNotifies: plan.InitNotifies}
 	for _, s := range plan.Servers {
 		r.servers = append(r.servers, NewServer(s.Config, s.Alpha))
 	}
@@ -366,14 +368,50 @@ func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 	ps.busy = true
 	gen := ps.gen
 	heap.Push(&r.timers, timerEntry{at: run.Deadline.Add(Grace), ps: ps, kind: timerDeadline, gen: gen})
-	prober := ps.p.Prober
-	go func() {
-		ctx, cancel := context.WithDeadline(r.runCtx, run.Deadline)
-		res := prober.Probe(ctx, run.Step)
+	j := job{ps: ps, gen: gen, run: run, prober: ps.p.Prober}
+	select {
+	case r.jobs <- j: // an idle worker takes it
+	default:
+		go r.worker(j)
+	}
+}
+
+// workerIdle is how long a worker with nothing to do waits for a check
+// before it ends.
+const workerIdle = 10 * time.Second
+
+// job is one check for a worker.
+type job struct {
+	ps     *probeState
+	gen    uint64
+	run    Run
+	prober Prober
+}
+
+// worker runs checks, the first one given and then whatever comes while
+// it is idle. Workers outlive their check so that their stacks, grown by
+// the network code, are reused rather than grown again for every check;
+// there are as many as checks run at once (a stuck check keeps its worker,
+// the others go on without it).
+func (r *Runner) worker(j job) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		ctx, cancel := context.WithDeadline(r.runCtx, j.run.Deadline)
+		res := j.prober.Probe(ctx, j.run.Step)
 		cancel()
 		select {
-		case r.results <- probeResult{ps: ps, gen: gen, r: res, done: true}:
+		case r.results <- probeResult{ps: j.ps, gen: j.gen, r: res, done: true}:
 		case <-r.runCtx.Done():
+			return
 		}
-	}()
+		idle.Reset(workerIdle)
+		select {
+		case j = <-r.jobs:
+		case <-idle.C:
+			return
+		case <-r.runCtx.Done():
+			return
+		}
+	}
 }
