@@ -40,7 +40,9 @@ type Conn struct {
 // NetDialer returns the system dialer for c's source options: the local
 // address and port, the device (SO_BINDTODEVICE) and the mark (SO_MARK).
 func (c Conn) NetDialer(network string) *net.Dialer {
-	d := &net.Dialer{}
+	// No TCP keepalive: a check's connection lives for one check, and
+	// setting it up costs several system calls per connection.
+	d := &net.Dialer{KeepAlive: -1}
 	if c.BindTo.IsValid() || c.BindPort != 0 {
 		a := c.BindTo
 		if !a.IsValid() {
