@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"time"
 
 	"vigil/internal/config"
@@ -45,7 +46,8 @@ type BuildOptions struct {
 // script that cannot be used, an unreadable certificate, no port to
 // connect to) is left out with an error naming its file:line, which is
 // what keepalived does: its real server is judged by its other checkers.
-// Identical checks are merged into one Probe.
+// Identical checks are merged into one Probe. Build reads files (scripts,
+// certificates) but writes nothing, so that a configuration test can use it.
 func Build(cfg *config.Config, opts BuildOptions) (*Plan, []error) {
 	b := &builder{cfg: cfg, opts: opts, plan: &Plan{}, byKey: map[string]int{}}
 	if opts.Log == nil {
@@ -407,14 +409,14 @@ func (b *builder) file(c *config.Checker) (*FileWatcher, error) {
 	if tf == nil {
 		return nil, fmt.Errorf("track_file %q is not defined", c.File.TrackFile)
 	}
-	w := &FileWatcher{Weight: tf.Weight, Reverse: tf.Reverse}
+	w := &FileWatcher{Weight: tf.Weight, Reverse: tf.Reverse, Log: b.opts.Log,
+		File: track.FileConfig{Name: tf.Name, Path: tf.File, InitValue: tf.InitFile, Overwrite: tf.Overwrite}}
 	if c.File.Weight != nil {
 		w.Weight, w.Reverse = int(*c.File.Weight), c.File.Reverse
 	}
-	tr, err := track.NewFileTracker(track.FileConfig{Name: tf.Name, Path: tf.File, InitValue: tf.InitFile, Overwrite: tf.Overwrite}, b.opts.Log)
-	if err != nil {
-		return nil, err
+	// keepalived drops a track_file whose directory does not exist.
+	if fi, err := os.Stat(filepath.Dir(tf.File)); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("track_file %s: directory %s does not exist", tf.Name, filepath.Dir(tf.File))
 	}
-	w.Tracker = tr
 	return w, nil
 }

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"vigil/internal/config"
+	"vigil/internal/track"
 )
 
 func load(t *testing.T, text string) *config.Config {
@@ -217,5 +219,32 @@ virtual_server 10.0.0.1 80 {
 	w0, w1 := plan.Probes[0].Watcher.(*FileWatcher), plan.Probes[1].Watcher.(*FileWatcher)
 	if w0.Weight != 5 || !w0.Reverse || w1.Weight != 2 || w1.Reverse {
 		t.Errorf("watchers %+v %+v", w0, w1)
+	}
+}
+
+func TestBuildFileCheckMissingDirectory(t *testing.T) {
+	cfg := load(t, `
+track_file tf {
+  file /nonexistent-vigil-dir/w
+}
+virtual_server 10.0.0.1 80 {
+  protocol TCP
+  real_server 10.0.0.2 80 {
+    FILE_CHECK { track_file tf }
+  }
+}
+`)
+	plan, errs := Build(cfg, BuildOptions{})
+	if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), "k.conf:8: FILE_CHECK") || !strings.Contains(errs[0].Error(), "does not exist") {
+		t.Fatalf("errors %v, want one at k.conf:8 about the directory", errs)
+	}
+	if len(plan.Probes) != 0 {
+		t.Errorf("%d probes, want none", len(plan.Probes))
+	}
+	// A directory that disappears after Build makes the check a fault.
+	var got []Result
+	(&FileWatcher{File: track.FileConfig{Name: "tf", Path: "/nonexistent-vigil-dir/w"}}).Watch(context.Background(), func(r Result) { got = append(got, r) })
+	if len(got) != 1 || got[0].OK {
+		t.Errorf("watch of an untrackable file: %+v, want one failure", got)
 	}
 }

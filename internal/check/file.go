@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"log/slog"
 	"math"
 
 	"vigil/internal/track"
@@ -18,11 +19,13 @@ type Watcher interface {
 // 0, a non-zero value (zero, reversed) is a fault; otherwise the value
 // times the weight is the delta added to the real server's weight, and a
 // product at or below -2^31 is a fault, as keepalived has it. The file is
-// read as track_file reads it (internal/track).
+// read as track_file reads it (internal/track); the tracker is made when
+// watching starts, so that Build writes nothing (init_file).
 type FileWatcher struct {
-	Tracker *track.FileTracker
+	File    track.FileConfig
 	Weight  int
 	Reverse bool
+	Log     *slog.Logger
 }
 
 // FileResult turns a file value into the checker's Result.
@@ -44,12 +47,18 @@ func FileResult(value int64, weight int, reverse bool) Result {
 	return Result{OK: true, HasWeight: true, WeightIsDelta: true, Weight: int(min(v, math.MaxInt32))}
 }
 
-// Watch reads the file, then follows it.
+// Watch reads the file, then follows it. A file that cannot be tracked
+// (its directory is gone, init_file cannot be written) is a fault.
 func (w *FileWatcher) Watch(ctx context.Context, out func(Result)) {
-	first := w.Tracker.Initial()
+	tr, err := track.NewFileTracker(w.File, w.Log)
+	if err != nil {
+		out(failure("%v", err))
+		return
+	}
+	first := tr.Initial()
 	out(FileResult(first.Value, w.Weight, w.Reverse))
 	ch := make(chan track.Update)
-	go w.Tracker.Run(ctx, first.Value, ch)
+	go tr.Run(ctx, first.Value, ch)
 	for {
 		select {
 		case <-ctx.Done():

@@ -112,14 +112,10 @@ func TestFileWatcher(t *testing.T) {
 	if err := os.WriteFile(path, []byte("2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := track.NewFileTracker(track.FileConfig{Name: "f", Path: path}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := make(chan Result, 8)
-	go (&FileWatcher{Tracker: tr, Weight: 10}).Watch(ctx, func(r Result) { got <- r })
+	go (&FileWatcher{File: track.FileConfig{Name: "f", Path: path}, Weight: 10}).Watch(ctx, func(r Result) { got <- r })
 	next := func() Result {
 		select {
 		case r := <-got:
