@@ -73,6 +73,8 @@ type Runner struct {
 	timers  timerHeap
 	results chan probeResult
 	replace chan replaceReq
+	// snapshot carries requests for a Snapshot.
+	snapshot chan chan Snapshot
 	// jobs hands checks to idle workers.
 	jobs         chan job
 	initNotifies bool
@@ -94,6 +96,9 @@ type probeState struct {
 	waitGen uint64
 	// removed is set when a reload dropped the check.
 	removed bool
+	// lastResult and lastAt are the latest outcome, for snapshots.
+	lastResult Result
+	lastAt     time.Time
 	// stopWatch ends a FILE_CHECK's watcher.
 	stopWatch context.CancelFunc
 }
@@ -149,7 +154,7 @@ func NewRunner(plan *Plan, opts RunnerOptions) *Runner {
 	if opts.Jitter == nil {
 		opts.Jitter = rand.Float64
 	}
-	r := &Runner{opts: opts, log: opts.Log, results: make(chan probeResult, 64), replace: make(chan replaceReq), jobs: make(chan job), initNotifies: plan.InitNotifies}
+	r := &Runner{opts: opts, log: opts.Log, results: make(chan probeResult, 64), replace: make(chan replaceReq), snapshot: make(chan chan Snapshot), jobs: make(chan job), initNotifies: plan.InitNotifies}
 	for _, s := range plan.Servers {
 		r.servers = append(r.servers, NewServer(s.Config, s.Alpha))
 	}
@@ -193,6 +198,8 @@ func (r *Runner) Run(ctx context.Context) {
 		case req := <-r.replace:
 			r.swap(time.Now(), req.plan)
 			close(req.done)
+		case c := <-r.snapshot:
+			c <- r.snap()
 		}
 	}
 }
@@ -312,7 +319,8 @@ func (r *Runner) expire(now time.Time) {
 				// fails, and its result, should it ever come, is
 				// dropped.
 				ps.gen++
-				r.apply(now, ps, ps.m.Handle(now, Result{Why: "check did not finish by its deadline"}))
+				ps.lastResult, ps.lastAt = Result{Why: "check did not finish by its deadline"}, now
+				r.apply(now, ps, ps.m.Handle(now, ps.lastResult))
 			}
 		}
 	}
@@ -324,6 +332,7 @@ func (r *Runner) result(now time.Time, res probeResult) {
 		return
 	}
 	if ps.p.Watcher != nil {
+		ps.lastResult, ps.lastAt = res.r, now
 		r.apply(now, ps, ps.m.Handle(now, res.r))
 		return
 	}
@@ -334,6 +343,7 @@ func (r *Runner) result(now time.Time, res probeResult) {
 		return
 	}
 	ps.gen++
+	ps.lastResult, ps.lastAt = res.r, now
 	r.apply(now, ps, ps.m.Handle(now, res.r))
 }
 
@@ -414,4 +424,61 @@ func (r *Runner) worker(j job) {
 			return
 		}
 	}
+}
+
+// Snapshot is the state of every check and real server at one moment, for
+// status reports.
+type Snapshot struct {
+	Checks  []CheckStatus `json:"checks"`
+	Servers []Health      `json:"servers"`
+}
+
+// CheckStatus is one check in a Snapshot.
+type CheckStatus struct {
+	Name    string `json:"name"`
+	Up      bool   `json:"up"`
+	HasRun  bool   `json:"has_run"`
+	Running bool   `json:"running"`
+	// Weight is the dynamic weight reported, when HasWeight.
+	Weight    int  `json:"weight,omitempty"`
+	HasWeight bool `json:"has_weight,omitempty"`
+	// LastOK, LastError and LastAt describe the latest outcome.
+	LastOK    bool        `json:"last_ok"`
+	LastError string      `json:"last_error,omitempty"`
+	LastAt    time.Time   `json:"last_at,omitzero"`
+	Servers   []ServerKey `json:"servers"`
+}
+
+// Snapshot asks the Runner's goroutine for its state; ok is false when ctx
+// ends first (or Run is not running).
+func (r *Runner) Snapshot(ctx context.Context) (s Snapshot, ok bool) {
+	c := make(chan Snapshot, 1)
+	select {
+	case r.snapshot <- c:
+	case <-ctx.Done():
+		return Snapshot{}, false
+	}
+	select {
+	case s = <-c:
+		return s, true
+	case <-ctx.Done():
+		return Snapshot{}, false
+	}
+}
+
+func (r *Runner) snap() Snapshot {
+	var s Snapshot
+	for _, ps := range r.probes {
+		st := ps.m.State()
+		cs := CheckStatus{Name: ps.p.Machine.Name, Up: st.Up, HasRun: ps.m.HasRun(), Running: ps.m.Running(),
+			Weight: st.Weight, HasWeight: st.HasWeight, LastOK: ps.lastResult.OK, LastError: ps.lastResult.Why, LastAt: ps.lastAt}
+		for _, f := range ps.p.Feeds {
+			cs.Servers = append(cs.Servers, r.servers[f.Server].cfg.Key)
+		}
+		s.Checks = append(s.Checks, cs)
+	}
+	for _, sv := range r.servers {
+		s.Servers = append(s.Servers, sv.Health())
+	}
+	return s
 }

@@ -73,8 +73,9 @@ func TestRunnerDownAndUpWithinBound(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
+		r := NewRunner(plan, RunnerOptions{Output: o.add, Jitter: func() float64 { return 0.5 }})
 		go func() {
-			NewRunner(plan, RunnerOptions{Output: o.add, Jitter: func() float64 { return 0.5 }}).Run(ctx)
+			r.Run(ctx)
 			close(done)
 		}()
 
@@ -96,6 +97,11 @@ func TestRunnerDownAndUpWithinBound(t *testing.T) {
 		synctest.Wait()
 		if got := o.health(keyN(2)); len(got) != 3 || !got[2] {
 			t.Fatalf("after recovery: health reports %v, want up again", got)
+		}
+		snap, ok := r.Snapshot(context.Background())
+		if !ok || len(snap.Checks) != 1 || !snap.Checks[0].Up || !snap.Checks[0].HasRun || !snap.Checks[0].LastOK ||
+			len(snap.Checks[0].Servers) != 1 || len(snap.Servers) != 1 || !snap.Servers[0].Up {
+			t.Errorf("snapshot %+v", snap)
 		}
 		cancel()
 		<-done
