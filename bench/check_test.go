@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -32,13 +32,28 @@ func BenchmarkCheckTCP(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		b.Skipf("python3 is needed for the listener: %v", err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	line, err := bufio.NewReader(out).ReadString('\n')
+	rd := bufio.NewReader(out)
+	line, err := rd.ReadString('\n')
 	if err != nil {
 		b.Fatal(err)
+	}
+	// accepted asks the listener how many connections it has accepted.
+	accepted := func() int64 {
+		io.WriteString(in, "?\n")
+		l, err := rd.ReadString('\n')
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := strconv.ParseInt(strings.TrimSpace(l), 10, 64)
+		return n
 	}
 	target, err := netip.ParseAddrPort(strings.TrimSpace(line))
 	if err != nil {
@@ -47,14 +62,13 @@ func BenchmarkCheckTCP(b *testing.B) {
 	tm := check.Timing{DelayLoop: time.Second, DelayBeforeRetry: time.Second, Warmup: time.Second, Timeout: 3 * time.Second, Retry: 1}
 	for i := 0; i < b.N; i++ {
 		plan := &check.Plan{}
-		var checks int64
 		for j := 0; j < n; j++ {
 			key := check.ServerKey{VS: "FWM 1", RS: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(j >> 16), byte(j >> 8), byte(j)}), 80)}
 			plan.Servers = append(plan.Servers, &check.ServerSpec{Config: check.ServerConfig{Key: key, Weight: 1}, Alpha: []bool{false}})
 			plan.Probes = append(plan.Probes, &check.Probe{
 				Key:     fmt.Sprint("tcp-", j),
 				Machine: check.MachineConfig{Family: check.FamilyTCP, Timing: tm},
-				Prober:  countingProber{&check.TCPProber{Conn: check.Conn{Target: target}}, &checks},
+				Prober:  &check.TCPProber{Conn: check.Conn{Target: target}},
 				Feeds:   []check.Feed{{Server: j, Checker: 0}},
 			})
 		}
@@ -65,12 +79,12 @@ func BenchmarkCheckTCP(b *testing.B) {
 		time.Sleep(2 * time.Second) // past bootstrap and warmup
 		var ru0, ru1 syscall.Rusage
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-		c0 := loadCount(&checks)
+		c0 := accepted()
 		start := time.Now()
 		time.Sleep(window)
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 		wall := time.Since(start)
-		c1 := loadCount(&checks)
+		c1 := accepted()
 		cancel()
 		<-done
 		cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
@@ -82,17 +96,6 @@ func BenchmarkCheckTCP(b *testing.B) {
 	}
 }
 
-type countingProber struct {
-	p check.Prober
-	n *int64
-}
-
-func (c countingProber) Probe(ctx context.Context, step int) check.Result {
-	r := c.p.Probe(ctx, step)
-	addCount(c.n)
-	return r
-}
-
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
@@ -100,18 +103,24 @@ func envInt(name string, def int) int {
 	return def
 }
 
-func addCount(n *int64)        { atomic.AddInt64(n, 1) }
-func loadCount(n *int64) int64 { return atomic.LoadInt64(n) }
-
-// listenerPy accepts and closes connections on a loopback port it prints.
+// listenerPy accepts and closes connections on a loopback port it prints,
+// and answers each line on its standard input with the number of
+// connections accepted so far.
 const listenerPy = `
-import socket
+import socket, sys, threading
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", 0))
 s.listen(4096)
+n = 0
+def serve():
+    global n
+    while True:
+        c, _ = s.accept()
+        c.close()
+        n += 1
+threading.Thread(target=serve, daemon=True).start()
 print("127.0.0.1:%d" % s.getsockname()[1], flush=True)
-while True:
-    c, _ = s.accept()
-    c.close()
+for line in sys.stdin:
+    print(n, flush=True)
 `
