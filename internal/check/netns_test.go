@@ -150,7 +150,7 @@ virtual_server 10.0.0.101 80 {
 	const loop, timeout, dbr, retry = time.Second, time.Second, time.Second, 1
 	downBound := loop + (retry+1)*timeout + retry*dbr + Grace
 	upBound := loop + timeout + Grace
-	slack := 2 * time.Second // scheduling on a busy shared machine
+	slack := 3 * time.Second // scheduling on a busy shared machine
 
 	log.waitFor(t, keys, true, BootstrapDelay+upBound+slack, "start")
 
