@@ -248,3 +248,34 @@ virtual_server 10.0.0.1 80 {
 		t.Errorf("watch of an untrackable file: %+v, want one failure", got)
 	}
 }
+
+func TestBuildSMTPHostBlocks(t *testing.T) {
+	cfg := load(t, `
+virtual_server 10.0.0.1 25 {
+  protocol TCP
+  real_server 10.0.0.2 25 {
+    SMTP_CHECK {
+      helo_name check.example
+      host {
+        connect_ip 10.0.0.3
+      }
+      host {
+        connect_ip 10.0.0.4
+        connect_port 587
+      }
+    }
+  }
+}
+`)
+	plan, errs := Build(cfg, BuildOptions{})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if len(plan.Probes) != 2 || len(plan.Servers[0].Alpha) != 2 {
+		t.Fatalf("%d probes, %d slots: want one check per host block", len(plan.Probes), len(plan.Servers[0].Alpha))
+	}
+	a, b := plan.Probes[0].Prober.(*SMTPProber), plan.Probes[1].Prober.(*SMTPProber)
+	if a.Conn.Target.String() != "10.0.0.3:25" || b.Conn.Target.String() != "10.0.0.4:587" || a.HeloName != "check.example" {
+		t.Errorf("hosts %v %v helo %q", a.Conn.Target, b.Conn.Target, a.HeloName)
+	}
+}
