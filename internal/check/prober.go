@@ -93,7 +93,7 @@ func (c Conn) address() string {
 	return netip.AddrPortFrom(a, c.Target.Port()).String()
 }
 
-// netDialers picks the dialer: the one given (tests) or the system one.
+// dialerFor picks the dialer: the one given (tests) or the system one.
 func dialerFor(d Dialer, c Conn, network string) Dialer {
 	if d != nil {
 		return d
