@@ -1,0 +1,482 @@
+package lvs
+
+import (
+	"net/netip"
+
+	"vigil/internal/config"
+	"vigil/internal/dataplane"
+)
+
+// Health is what the checkers say of one real server.
+type Health struct {
+	// Up is whether every checker of the real server passes.
+	Up bool
+	// Weight replaces the configured weight when Dynamic is set
+	// (MISC_CHECK misc_dynamic, FILE_CHECK weights). It may be out of
+	// IPVS's range: below 0 counts as 0, above 65535 as 65535.
+	Weight  int64
+	Dynamic bool
+}
+
+// EventKind is the kind of an Event.
+type EventKind uint8
+
+// Event kinds.
+const (
+	// QuorumUp: the live weight of a virtual server reached its quorum
+	// (plus hysteresis); its quorum_up script should run.
+	QuorumUp EventKind = iota + 1
+	// QuorumDown: the live weight fell below quorum (minus hysteresis), or
+	// the server starts without quorum and has a sorry server, or Vigil
+	// stops a virtual server with omega.
+	QuorumDown
+	// RealUp: a real server joined its pool; its notify_up should run.
+	RealUp
+	// RealDown: a real server left its pool; its notify_down should run.
+	RealDown
+)
+
+// String names the kind.
+func (k EventKind) String() string {
+	switch k {
+	case QuorumUp:
+		return "quorum-up"
+	case QuorumDown:
+		return "quorum-down"
+	case RealUp:
+		return "real-up"
+	case RealDown:
+		return "real-down"
+	}
+	return "unknown"
+}
+
+// Event is a transition that notify acts on. The Engine returns events in
+// the order keepalived runs their notifications.
+type Event struct {
+	Kind EventKind
+	VS   VSID
+	// Real is the real server of RealUp and RealDown.
+	Real netip.AddrPort
+	// Pos is where the virtual (or real) server is configured.
+	Pos config.Pos
+	// Script is the quorum_up/quorum_down or notify_up/notify_down to run;
+	// nil when none is configured.
+	Script *config.Script
+	// Init marks the transitions of a virtual server's first evaluation
+	// ("Starting with quorum up"); Stopping those of a clean stop.
+	Init, Stopping bool
+	// WeightSum and Threshold explain quorum events: the live weight and
+	// the threshold it was compared with.
+	WeightSum, Threshold int64
+}
+
+// vsState is the Engine's state of one virtual server.
+type vsState struct {
+	v        *virtual
+	started  bool
+	quorumUp bool
+	// held counts the watched addresses present on this node (ha_suspend).
+	held  int
+	reals []*rsState // in v.reals order
+}
+
+// rsState is the state of one real server.
+type rsState struct {
+	r      *real
+	alive  bool
+	weight int64 // effective weight: configured, or the checker's
+	// latest is the last health reported, applied unless suspended.
+	latest *Health
+}
+
+func (rs *rsState) realWeight() int32 { return clampWeight(rs.weight) }
+
+// Engine holds every virtual server's state: which real servers are in the
+// pool, at what weight, and whether quorum is held. It is pure: it changes
+// only through its methods, which return the resulting events, and it does
+// no I/O. It is not safe for concurrent use: one goroutine owns it.
+type Engine struct {
+	vss  []*vsState
+	byID map[VSID]*vsState
+	// held is the set of addresses this node holds, for ha_suspend.
+	held map[netip.Addr]bool
+	// origin maps each service key to where its virtual server is
+	// configured, to report a service the plane refuses.
+	origin map[dataplane.ServiceKey]config.Pos
+}
+
+// New compiles cfg (which must have loaded without errors) into an Engine.
+// Nothing is evaluated until Start.
+func New(cfg *config.Config) *Engine {
+	e := &Engine{held: map[netip.Addr]bool{}}
+	e.install(compile(cfg), nil)
+	return e
+}
+
+// install replaces the virtual servers, carrying the state of those that
+// exist in old (matched by VSID, real servers by address and port).
+func (e *Engine) install(vs []*virtual, old map[VSID]*vsState) {
+	e.vss = nil
+	e.byID = map[VSID]*vsState{}
+	e.origin = map[dataplane.ServiceKey]config.Pos{}
+	for _, v := range vs {
+		st := &vsState{v: v}
+		prev := old[v.id]
+		var prevReals map[netip.AddrPort]*rsState
+		if prev != nil {
+			st.started, st.quorumUp = prev.started, prev.quorumUp
+			prevReals = map[netip.AddrPort]*rsState{}
+			for _, rs := range prev.reals {
+				prevReals[rs.r.id.Real] = rs
+			}
+		}
+		for _, r := range v.reals {
+			rs := &rsState{r: r, weight: int64(r.dest.Weight)}
+			if p := prevReals[r.id.Real]; p != nil {
+				rs.alive, rs.latest = p.alive, p.latest
+				if p.latest != nil && p.latest.Dynamic {
+					rs.weight = p.latest.Weight
+				}
+			}
+			st.reals = append(st.reals, rs)
+		}
+		for _, a := range v.addrs {
+			if e.held[a] {
+				st.held++
+			}
+		}
+		e.vss = append(e.vss, st)
+		e.byID[v.id] = st
+		for _, k := range v.keys {
+			e.origin[k] = v.pos
+		}
+	}
+}
+
+// Start evaluates every virtual server for the first time, as keepalived
+// does at start: real servers without alpha checkers join their pool, and
+// quorum is computed. It returns the start-up events.
+func (e *Engine) Start() []Event {
+	var evs []Event
+	for _, st := range e.vss {
+		evs = e.startOne(st, evs)
+	}
+	return evs
+}
+
+// startOne brings a virtual server that has never been evaluated into the
+// pool. keepalived computes its initial quorum state before any real server
+// is alive, so a server that reaches quorum at start reports QuorumUp, and
+// one that does not reports QuorumDown only when it has a sorry server to
+// put in.
+func (e *Engine) startOne(st *vsState, evs []Event) []Event {
+	if st.started {
+		return evs
+	}
+	st.started = true
+	st.quorumUp = st.v.quorum+st.v.hysteresis <= 0
+	for _, rs := range st.reals {
+		if rs.latest != nil && !e.suspended(st) {
+			rs.alive = rs.latest.Up
+			if rs.latest.Dynamic {
+				rs.weight = rs.latest.Weight
+			}
+		} else if rs.latest == nil {
+			rs.alive = !rs.r.startDown
+		}
+	}
+	return e.quorum(st, true, evs)
+}
+
+// weightSum is the live weight of a virtual server: what quorum compares.
+func (st *vsState) weightSum() int64 {
+	var sum int64
+	for _, rs := range st.reals {
+		if rs.alive {
+			sum += int64(rs.realWeight())
+		}
+	}
+	return sum
+}
+
+// quorum re-evaluates the quorum state with keepalived's hysteresis: quorum
+// is gained at quorum+hysteresis and lost below quorum-hysteresis (or when
+// no weight is left at all).
+func (e *Engine) quorum(st *vsState, init bool, evs []Event) []Event {
+	v := st.v
+	sum := st.weightSum()
+	threshold := v.quorum + v.hysteresis
+	if st.quorumUp {
+		threshold = v.quorum - v.hysteresis
+	}
+	switch {
+	case !st.quorumUp && sum >= threshold:
+		st.quorumUp = true
+		evs = append(evs, Event{Kind: QuorumUp, VS: v.id, Pos: v.pos, Script: v.quorumUp, Init: init, WeightSum: sum, Threshold: threshold})
+	case st.quorumUp && (sum == 0 || sum < threshold):
+		st.quorumUp = false
+		evs = append(evs, Event{Kind: QuorumDown, VS: v.id, Pos: v.pos, Script: v.quorumDown, Init: init, WeightSum: sum, Threshold: threshold})
+	case init && !st.quorumUp && v.sorry != nil:
+		evs = append(evs, Event{Kind: QuorumDown, VS: v.id, Pos: v.pos, Script: v.quorumDown, Init: true, WeightSum: sum, Threshold: threshold})
+	}
+	return evs
+}
+
+// suspended reports whether an ha_suspend virtual server's addresses are all
+// absent from this node, so health reports are held back.
+func (e *Engine) suspended(st *vsState) bool {
+	return st.v.haSuspend && st.held == 0
+}
+
+// SetHealth records a checker verdict for a real server and applies it
+// unless its virtual server is suspended (ha_suspend without its address),
+// in which case it is applied when the address returns. Unknown ids are
+// ignored: a report may race with a reload that removed the server.
+func (e *Engine) SetHealth(id RealID, h Health) []Event {
+	st := e.byID[id.VS]
+	if st == nil {
+		return nil
+	}
+	for _, rs := range st.reals {
+		if rs.r.id.Real != id.Real {
+			continue
+		}
+		rs.latest = &h
+		if !st.started || e.suspended(st) {
+			return nil
+		}
+		return e.applyHealth(st, rs, nil)
+	}
+	return nil
+}
+
+// applyHealth moves a real server to its latest health: a weight change,
+// then an up or down transition, each followed by a quorum evaluation, as
+// keepalived's checker callbacks do.
+func (e *Engine) applyHealth(st *vsState, rs *rsState, evs []Event) []Event {
+	h := rs.latest
+	if h == nil {
+		return evs
+	}
+	w := int64(rs.r.dest.Weight)
+	if h.Dynamic {
+		w = h.Weight
+	}
+	if w != rs.weight {
+		old := rs.realWeight()
+		rs.weight = w
+		if rs.realWeight() != old {
+			evs = e.quorum(st, false, evs)
+		}
+	}
+	if h.Up != rs.alive {
+		rs.alive = h.Up
+		kind, script := RealDown, rs.r.notifyDown
+		if h.Up {
+			kind, script = RealUp, rs.r.notifyUp
+		}
+		evs = append(evs, Event{Kind: kind, VS: st.v.id, Real: rs.r.id.Real, Pos: rs.r.pos, Script: script})
+		evs = e.quorum(st, false, evs)
+	}
+	return evs
+}
+
+// SetHeld tells the Engine whether this node holds addr (a VRRP virtual
+// address). ha_suspend virtual servers whose addresses all go away freeze
+// their real servers' states; when one comes back, the health reported
+// meanwhile is applied.
+func (e *Engine) SetHeld(addr netip.Addr, held bool) []Event {
+	if e.held[addr] == held {
+		return nil
+	}
+	if held {
+		e.held[addr] = true
+	} else {
+		delete(e.held, addr)
+	}
+	var evs []Event
+	for _, st := range e.vss {
+		n := 0
+		for _, a := range st.v.addrs {
+			if a == addr {
+				n++
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		was := e.suspended(st)
+		if held {
+			st.held += n
+		} else {
+			st.held -= n
+		}
+		if was && !e.suspended(st) && st.started {
+			for _, rs := range st.reals {
+				evs = e.applyHealth(st, rs, evs)
+			}
+		}
+	}
+	return evs
+}
+
+// Reload replaces the configuration. Virtual servers and real servers that
+// exist in both keep their state (no transition, no event); new ones start
+// as at start-up; real servers that left while in the pool report RealDown.
+// Quorum is re-evaluated for every virtual server, since quorum settings
+// may have changed.
+func (e *Engine) Reload(cfg *config.Config) []Event {
+	old := e.byID
+	var evs []Event
+	newVS := compile(cfg)
+	newIDs := map[VSID]*virtual{}
+	for _, v := range newVS {
+		newIDs[v.id] = v
+	}
+	for _, st := range e.vss {
+		nv := newIDs[st.v.id]
+		keep := map[netip.AddrPort]bool{}
+		if nv != nil {
+			for _, r := range nv.reals {
+				keep[r.id.Real] = true
+			}
+		}
+		for _, rs := range st.reals {
+			if rs.alive && !keep[rs.r.id.Real] {
+				evs = append(evs, Event{Kind: RealDown, VS: st.v.id, Real: rs.r.id.Real, Pos: rs.r.pos, Script: rs.r.notifyDown})
+			}
+		}
+	}
+	e.install(newVS, old)
+	for _, st := range e.vss {
+		if !st.started {
+			evs = e.startOne(st, evs)
+			continue
+		}
+		evs = e.quorum(st, false, evs)
+	}
+	return evs
+}
+
+// Stop returns the events of a clean stop: with omega, every real server in
+// the pool reports RealDown and every virtual server QuorumDown, as
+// keepalived runs those notifications on its way out; without omega, none.
+// The Engine is not usable afterwards.
+func (e *Engine) Stop() []Event {
+	var evs []Event
+	for _, st := range e.vss {
+		if !st.v.omega || !st.started {
+			continue
+		}
+		for _, rs := range st.reals {
+			if rs.alive {
+				evs = append(evs, Event{Kind: RealDown, VS: st.v.id, Real: rs.r.id.Real, Pos: rs.r.pos, Script: rs.r.notifyDown, Stopping: true})
+			}
+		}
+		evs = append(evs, Event{Kind: QuorumDown, VS: st.v.id, Pos: st.v.pos, Script: st.v.quorumDown, Stopping: true,
+			WeightSum: st.weightSum(), Threshold: st.v.quorum - st.v.hysteresis})
+	}
+	e.vss, e.byID = nil, map[VSID]*vsState{}
+	return evs
+}
+
+// Origin returns where the virtual server that programs key is configured,
+// so a service the plane refuses is reported with file:line.
+func (e *Engine) Origin(key dataplane.ServiceKey) (config.Pos, bool) {
+	p, ok := e.origin[key]
+	return p, ok
+}
+
+// Desired returns the table the plane should hold now. Per virtual server:
+//   - with quorum, or without a sorry server: every live real server at its
+//     weight; a down one at weight 0 if inhibit_on_failure, else absent;
+//   - without quorum and with a sorry server: the sorry server at weight 1
+//     instead of the real servers, which stay at weight 0 if inhibited;
+//   - a sorry server with sorry_server_inhibit stays at weight 0 while not
+//     in use.
+//
+// A virtual server not yet started contributes nothing.
+func (e *Engine) Desired() dataplane.Table {
+	t := dataplane.Table{}
+	for _, st := range e.vss {
+		if !st.started {
+			continue
+		}
+		dests := e.dests(st)
+		for _, k := range st.v.keys {
+			if _, dup := t[k]; dup {
+				continue // validation rejects duplicates; first one wins
+			}
+			ds := make(map[dataplane.DestKey]dataplane.Destination, len(dests))
+			for _, d := range dests {
+				ds[d.Key] = d
+			}
+			t[k] = dataplane.Entry{Service: st.v.service(k), Dests: ds}
+		}
+	}
+	return t
+}
+
+// dests returns the destinations of one virtual server, the same for each
+// of its service keys.
+func (e *Engine) dests(st *vsState) []dataplane.Destination {
+	v := st.v
+	sorryInUse := v.sorry != nil && !st.quorumUp
+	var out []dataplane.Destination
+	idx := map[dataplane.DestKey]int{}
+	put := func(d dataplane.Destination, override bool) {
+		if i, ok := idx[d.Key]; ok {
+			if override {
+				out[i] = d
+			}
+			return
+		}
+		idx[d.Key] = len(out)
+		out = append(out, d)
+	}
+	for _, rs := range st.reals {
+		d := rs.r.dest
+		switch {
+		case rs.alive && !sorryInUse:
+			d.Weight = rs.realWeight()
+		case rs.r.inhibit:
+			d.Weight = 0
+		default:
+			continue
+		}
+		put(d, false)
+	}
+	if s := v.sorry; s != nil {
+		d := s.dest
+		switch {
+		case sorryInUse:
+			put(d, true)
+		case s.inhibit:
+			d.Weight = 0
+			put(d, false)
+		}
+	}
+	return out
+}
+
+// QuorumUp reports whether the virtual server id holds quorum.
+func (e *Engine) QuorumUp(id VSID) bool {
+	st := e.byID[id]
+	return st != nil && st.quorumUp
+}
+
+// Alive reports whether a real server is in its pool (by health, whatever
+// the quorum).
+func (e *Engine) Alive(id RealID) bool {
+	st := e.byID[id.VS]
+	if st == nil {
+		return false
+	}
+	for _, rs := range st.reals {
+		if rs.r.id.Real == id.Real {
+			return rs.alive
+		}
+	}
+	return false
+}

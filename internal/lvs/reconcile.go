@@ -1,0 +1,186 @@
+package lvs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"vigil/internal/dataplane"
+)
+
+// OpError is an operation the plane refused, with its reason.
+type OpError struct {
+	Op  Op
+	Err error
+}
+
+// Error implements error.
+func (e *OpError) Error() string { return fmt.Sprintf("%s: %v", e.Op, e.Err) }
+
+// Unwrap returns the plane's error.
+func (e *OpError) Unwrap() error { return e.Err }
+
+// Reconciler brings a plane to a desired table. It keeps what it believes
+// the plane holds (read once by Sync, then updated by each successful
+// operation), so a health change costs the operations it needs and no
+// listing, and the set of services it owns: those that matched a desired
+// service key at some point and were not removed since.
+//
+// It is not safe for concurrent use: one goroutine (the LVS loop) owns it.
+type Reconciler struct {
+	plane  dataplane.Plane
+	log    *slog.Logger
+	actual dataplane.Table
+	owned  map[dataplane.ServiceKey]bool
+	// synced is false until Sync has read the plane once, and again after
+	// a failed operation leaves the belief in doubt.
+	synced bool
+	// refused holds services the plane refused to add, so they are not
+	// retried on every health change; a reload that changes the service
+	// retries it.
+	refused map[dataplane.ServiceKey]dataplane.Service
+}
+
+// NewReconciler returns a Reconciler for p that owns nothing yet.
+func NewReconciler(p dataplane.Plane, log *slog.Logger) *Reconciler {
+	return &Reconciler{plane: p, log: log, owned: map[dataplane.ServiceKey]bool{},
+		refused: map[dataplane.ServiceKey]dataplane.Service{}}
+}
+
+// Sync reads the plane's whole table into the Reconciler's belief. Apply
+// calls it when needed; call it directly to re-read after someone else may
+// have changed the table.
+func (r *Reconciler) Sync(ctx context.Context) error {
+	t, err := dataplane.Read(ctx, r.plane)
+	if err != nil {
+		return err
+	}
+	r.actual, r.synced = t, true
+	return nil
+}
+
+// Owned reports whether the Reconciler owns the service key.
+func (r *Reconciler) Owned(k dataplane.ServiceKey) bool { return r.owned[k] }
+
+// Apply makes the plane hold desired for the services Vigil owns. Services
+// of desired that already exist (left by a crashed run, or added by hand)
+// are adopted as they are and changed only where they differ, so their
+// connections survive. Owned services no longer desired are deleted; other
+// services are never touched. A refused operation does not stop the others:
+// the destinations of a refused service are skipped, every other service
+// still comes up, and each refusal is returned as an *OpError (joined).
+// It returns the number of operations sent.
+func (r *Reconciler) Apply(ctx context.Context, desired dataplane.Table) (int, error) {
+	if !r.synced {
+		if err := r.Sync(ctx); err != nil {
+			return 0, fmt.Errorf("read the data plane's table: %w", err)
+		}
+	}
+	want := make(dataplane.Table, len(desired))
+	for k, e := range desired {
+		r.owned[k] = true
+		if s, ok := r.refused[k]; ok && s == e.Service {
+			continue // refused as it is; reported when it was refused
+		}
+		delete(r.refused, k)
+		want[k] = e
+	}
+	for k := range r.refused {
+		if _, ok := desired[k]; !ok {
+			delete(r.refused, k)
+		}
+	}
+	// A refused service was never added, so leaving it out of want deletes
+	// nothing.
+	ops := Diff(want, r.actual, r.owned)
+	sent, errs := r.run(ctx, ops)
+	return sent, errors.Join(errs...)
+}
+
+// RemoveOwned deletes every service Vigil owns (a clean stop) and forgets
+// them. Services that cannot be deleted stay owned and are reported.
+func (r *Reconciler) RemoveOwned(ctx context.Context) (int, error) {
+	if !r.synced {
+		if err := r.Sync(ctx); err != nil {
+			return 0, fmt.Errorf("read the data plane's table: %w", err)
+		}
+	}
+	ops := Diff(dataplane.Table{}, r.actual, r.owned)
+	sent, errs := r.run(ctx, ops)
+	return sent, errors.Join(errs...)
+}
+
+// run sends ops in order and keeps the belief and the owned set in step.
+func (r *Reconciler) run(ctx context.Context, ops []Op) (int, []error) {
+	var errs []error
+	failed := map[dataplane.ServiceKey]bool{}
+	sent := 0
+	for _, op := range ops {
+		k := op.Service.Key
+		if failed[k] && op.Kind != DeleteService {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		sent++
+		err := r.do(ctx, op)
+		if err != nil {
+			errs = append(errs, &OpError{Op: op, Err: err})
+			if op.Kind == AddService {
+				// The plane holds nothing for k, as believed.
+				failed[k] = true
+				r.refused[k] = op.Service
+			} else {
+				// The plane may hold something else than believed; read
+				// it again before the next Apply.
+				r.synced = false
+			}
+			r.log.Warn("data plane refused an operation", "op", op.String(), "err", err)
+			continue
+		}
+		r.note(op)
+	}
+	return sent, errs
+}
+
+func (r *Reconciler) do(ctx context.Context, op Op) error {
+	p, k := r.plane, op.Service.Key
+	switch op.Kind {
+	case AddService:
+		return p.AddService(ctx, op.Service)
+	case UpdateService:
+		return p.UpdateService(ctx, op.Service)
+	case DeleteService:
+		return p.DeleteService(ctx, k)
+	case AddDest:
+		return p.AddDestination(ctx, k, op.Dest)
+	case UpdateDest:
+		return p.UpdateDestination(ctx, k, op.Dest)
+	case DeleteDest:
+		return p.DeleteDestination(ctx, k, op.Dest.Key)
+	}
+	return fmt.Errorf("unknown operation %d", op.Kind)
+}
+
+// note records a successful op in the belief.
+func (r *Reconciler) note(op Op) {
+	k := op.Service.Key
+	switch op.Kind {
+	case AddService:
+		r.actual[k] = dataplane.Entry{Service: op.Service, Dests: map[dataplane.DestKey]dataplane.Destination{}}
+	case UpdateService:
+		e := r.actual[k]
+		e.Service = op.Service
+		r.actual[k] = e
+	case DeleteService:
+		delete(r.actual, k)
+		delete(r.owned, k)
+	case AddDest, UpdateDest:
+		r.actual[k].Dests[op.Dest.Key] = op.Dest
+	case DeleteDest:
+		delete(r.actual[k].Dests, op.Dest.Key)
+	}
+}
