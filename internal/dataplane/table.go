@@ -66,6 +66,8 @@ func CompareDest(a, b DestKey) int {
 	return int(a.Port) - int(b.Port)
 }
 
+func sortDestKeys(keys []DestKey) { slices.SortFunc(keys, CompareDest) }
+
 // Read lists the whole table of p: every service, owned or not, with its
 // destinations.
 func Read(ctx context.Context, p Plane) (Table, error) {
