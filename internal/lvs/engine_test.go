@@ -1,0 +1,226 @@
+package lvs
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"vigil/internal/config"
+)
+
+func load(t *testing.T, conf string) *config.Config {
+	t.Helper()
+	cfg, diags := config.LoadBytes("keepalived.conf", []byte(conf), config.LoadOptions{})
+	if diags.HasErrors() {
+		t.Fatalf("config errors:\n%s", diags.Errors())
+	}
+	return cfg
+}
+
+// fourReals is a virtual server with four real servers of weight 2 and the
+// quorum settings given.
+func fourReals(quorum, hysteresis string, extra string) string {
+	var b strings.Builder
+	b.WriteString("virtual_server 10.0.0.1 80 {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n")
+	b.WriteString(" quorum " + quorum + "\n hysteresis " + hysteresis + "\n" + extra)
+	for _, a := range []string{"10.0.1.1", "10.0.1.2", "10.0.1.3", "10.0.1.4"} {
+		b.WriteString(" real_server " + a + " 80 {\n  weight 2\n  TCP_CHECK {\n  }\n }\n")
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+func rid(cfg *config.Config, vs int, addr string) RealID {
+	return RealID{VS: IDOf(cfg.VirtualServers[vs]), Real: netip.MustParseAddrPort(addr)}
+}
+
+func kinds(evs []Event) string {
+	var s []string
+	for _, e := range evs {
+		s = append(s, e.Kind.String())
+	}
+	return strings.Join(s, ",")
+}
+
+// TestQuorumHysteresis walks a virtual server of total weight 8 down and up
+// again: quorum is lost below quorum-hysteresis (or at no weight) and
+// regained at quorum+hysteresis, as keepalived computes it.
+func TestQuorumHysteresis(t *testing.T) {
+	type step struct {
+		real   string
+		up     bool
+		events string
+		quorum bool
+	}
+	tests := []struct {
+		name               string
+		quorum, hysteresis string
+		start              string
+		steps              []step
+	}{
+		{
+			name: "quorum 4 hysteresis 2", quorum: "4", hysteresis: "2", start: "quorum-up",
+			steps: []step{
+				{"10.0.1.1:80", false, "real-down", true}, // 6
+				{"10.0.1.2:80", false, "real-down", true}, // 4
+				{"10.0.1.3:80", false, "real-down", true}, // 2, not below 4-2
+				{"10.0.1.4:80", false, "real-down,quorum-down", false},
+				{"10.0.1.1:80", true, "real-up", false}, // 2
+				{"10.0.1.2:80", true, "real-up", false}, // 4, below 4+2
+				{"10.0.1.3:80", true, "real-up,quorum-up", true},
+				{"10.0.1.3:80", true, "", true}, // no change, no event
+			},
+		},
+		{
+			name: "quorum 5 no hysteresis", quorum: "5", hysteresis: "0", start: "quorum-up",
+			steps: []step{
+				{"10.0.1.1:80", false, "real-down", true},              // 6
+				{"10.0.1.2:80", false, "real-down,quorum-down", false}, // 4
+				{"10.0.1.2:80", true, "real-up,quorum-up", true},       // 6
+				{"10.0.1.9:80", false, "", true},                       // unknown real server
+				{"10.0.1.2:80", false, "real-down,quorum-down", false}, // 4
+				{"10.0.1.3:80", false, "real-down", false},             // 2
+			},
+		},
+		{
+			name: "quorum above total weight is clamped by config", quorum: "100", hysteresis: "0", start: "quorum-up",
+			steps: []step{
+				{"10.0.1.1:80", false, "real-down,quorum-down", false},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := load(t, fourReals(tt.quorum, tt.hysteresis, ""))
+			e := New(cfg)
+			if got := kinds(e.Start()); got != tt.start {
+				t.Fatalf("start events %q, want %q", got, tt.start)
+			}
+			for i, s := range tt.steps {
+				got := kinds(e.SetHealth(rid(cfg, 0, s.real), Health{Up: s.up}))
+				if got != s.events {
+					t.Errorf("step %d (%s up=%t): events %q, want %q", i, s.real, s.up, got, s.events)
+				}
+				if q := e.QuorumUp(IDOf(cfg.VirtualServers[0])); q != s.quorum {
+					t.Errorf("step %d: quorum %t, want %t", i, q, s.quorum)
+				}
+			}
+		})
+	}
+}
+
+// TestStartWithoutQuorum: alpha real servers start down; without a sorry
+// server keepalived says nothing at start, with one it reports quorum down
+// and puts the sorry server in.
+func TestStartWithoutQuorum(t *testing.T) {
+	for _, tt := range []struct {
+		extra, events, table string
+	}{
+		{" alpha\n", "", "-A -t 10.0.0.1:80 -s rr\n"},
+		{" alpha\n sorry_server 10.0.9.9 80\n", "quorum-down", "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.9.9:80 -m -w 1\n"},
+	} {
+		cfg := load(t, fourReals("1", "0", tt.extra))
+		e := New(cfg)
+		evs := e.Start()
+		if got := kinds(evs); got != tt.events {
+			t.Errorf("%q: start events %q, want %q", tt.extra, got, tt.events)
+		}
+		if len(evs) == 1 && !evs[0].Init {
+			t.Errorf("%q: start event not marked Init", tt.extra)
+		}
+		if got := e.Desired().Format(); got != tt.table {
+			t.Errorf("%q: table\n%s\nwant\n%s", tt.extra, got, tt.table)
+		}
+		// One real server coming up regains quorum and replaces the sorry
+		// server.
+		if got := kinds(e.SetHealth(rid(cfg, 0, "10.0.1.1:80"), Health{Up: true})); got != "real-up,quorum-up" {
+			t.Errorf("%q: events %q after one real server came up", tt.extra, got)
+		}
+		if got := e.Desired().Format(); strings.Contains(got, "10.0.9.9") || !strings.Contains(got, "10.0.1.1:80 -m -w 2") {
+			t.Errorf("%q: table after recovery:\n%s", tt.extra, got)
+		}
+	}
+}
+
+func TestReloadKeepsState(t *testing.T) {
+	conf := fourReals("1", "0", "")
+	cfg := load(t, conf)
+	e := New(cfg)
+	e.Start()
+	e.SetHealth(rid(cfg, 0, "10.0.1.2:80"), Health{Up: false})
+	before := e.Desired().Format()
+
+	// The same file: no event, same table (the down server stays out).
+	if evs := e.Reload(load(t, conf)); len(evs) != 0 {
+		t.Errorf("unchanged reload: events %q", kinds(evs))
+	}
+	if got := e.Desired().Format(); got != before {
+		t.Errorf("unchanged reload changed the table:\n%s\nwant\n%s", got, before)
+	}
+
+	// Remove a live real server and add a virtual server.
+	conf2 := strings.Replace(conf, " real_server 10.0.1.1 80 {\n  weight 2\n  TCP_CHECK {\n  }\n }\n", "", 1) +
+		"virtual_server 10.0.0.2 80 {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n quorum_up /bin/up\n real_server 10.0.2.1 80 {\n }\n}\n"
+	cfg2 := load(t, conf2)
+	evs := e.Reload(cfg2)
+	if got := kinds(evs); got != "real-down,quorum-up" {
+		t.Errorf("reload events %q, want real-down (removed live server), quorum-up (new VS)", got)
+	}
+	if evs[0].Real != netip.MustParseAddrPort("10.0.1.1:80") || !evs[1].Init || evs[1].Script == nil {
+		t.Errorf("reload events %+v", evs)
+	}
+	if e.Alive(rid(cfg2, 0, "10.0.1.2:80")) {
+		t.Error("a down real server came back up on reload")
+	}
+}
+
+func TestStopOmega(t *testing.T) {
+	for _, tt := range []struct{ extra, events string }{
+		{"", ""},
+		{" omega\n quorum_down /bin/down\n", "real-down,real-down,real-down,quorum-down"},
+	} {
+		cfg := load(t, fourReals("1", "0", tt.extra))
+		e := New(cfg)
+		e.Start()
+		e.SetHealth(rid(cfg, 0, "10.0.1.4:80"), Health{Up: false})
+		evs := e.Stop()
+		if got := kinds(evs); got != tt.events {
+			t.Errorf("%q: stop events %q, want %q", tt.extra, got, tt.events)
+		}
+		for _, ev := range evs {
+			if !ev.Stopping {
+				t.Errorf("%q: stop event %v not marked Stopping", tt.extra, ev.Kind)
+			}
+		}
+	}
+}
+
+// TestSorryDuplicatesReal: a sorry server that is also a real server is one
+// destination; while in use it carries the sorry weight.
+func TestSorryDuplicatesReal(t *testing.T) {
+	conf := `virtual_server 10.0.0.1 80 {
+ lb_algo rr
+ lb_kind NAT
+ protocol TCP
+ quorum 3
+ inhibit_on_failure
+ sorry_server 10.0.1.1 80
+ sorry_server_inhibit
+ real_server 10.0.1.1 80 {
+  weight 3
+  TCP_CHECK {
+  }
+ }
+}
+`
+	cfg := load(t, conf)
+	e := New(cfg)
+	e.Start()
+	if got, want := e.Desired().Format(), "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.1.1:80 -m -w 3\n"; got != want {
+		t.Errorf("with quorum:\n%s\nwant\n%s", got, want)
+	}
+	e.SetHealth(rid(cfg, 0, "10.0.1.1:80"), Health{Up: false})
+	if got, want := e.Desired().Format(), "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.1.1:80 -m -w 1\n"; got != want {
+		t.Errorf("without quorum:\n%s\nwant\n%s", got, want)
+	}
+}

@@ -1,0 +1,208 @@
+package lvs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+
+	"vigil/internal/dataplane"
+	"vigil/internal/dataplane/fakeplane"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+const twoServices = `virtual_server 10.0.0.1 80 {
+ lb_algo wrr
+ lb_kind NAT
+ protocol TCP
+ real_server 10.0.1.1 80 {
+  weight 2
+  TCP_CHECK {
+  }
+ }
+ real_server 10.0.1.2 80 {
+  weight 3
+  inhibit_on_failure
+  TCP_CHECK {
+  }
+ }
+}
+virtual_server 10.0.0.2 443 {
+ lb_algo rr
+ lb_kind DR
+ protocol TCP
+ real_server 10.0.2.1 443 {
+ }
+}
+`
+
+// unrelated is a service someone added with ipvsadm.
+var unrelated = dataplane.Table{
+	{Family: dataplane.IPv4, Protocol: dataplane.ProtoUDP, Addr: netip.MustParseAddr("10.9.9.9"), Port: 53}: {
+		Service: dataplane.Service{Key: dataplane.ServiceKey{Family: dataplane.IPv4, Protocol: dataplane.ProtoUDP, Addr: netip.MustParseAddr("10.9.9.9"), Port: 53}, Scheduler: "rr", PersistenceBits: 32},
+		Dests: map[dataplane.DestKey]dataplane.Destination{
+			{Addr: netip.MustParseAddr("10.9.9.10"), Port: 53}: {Key: dataplane.DestKey{Addr: netip.MustParseAddr("10.9.9.10"), Port: 53}, Weight: 1},
+		},
+	},
+}
+
+func calls(p *fakeplane.Plane) string {
+	var s []string
+	for _, c := range p.Calls() {
+		s = append(s, c.String())
+	}
+	return strings.Join(s, "\n")
+}
+
+// apply runs one Apply of e's desired table and returns the operations it
+// sent, failing the test on an error.
+func apply(t *testing.T, r *Reconciler, p *fakeplane.Plane, e *Engine) []fakeplane.Call {
+	t.Helper()
+	p.Reset()
+	n, err := r.Apply(context.Background(), e.Desired())
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if n != p.Count() {
+		t.Errorf("Apply says %d operations, the plane saw %d", n, p.Count())
+	}
+	return p.Calls()
+}
+
+func TestReconcileTouchesOnlyWhatChanged(t *testing.T) {
+	ctx := context.Background()
+	p := fakeplane.New()
+	p.Seed(unrelated)
+	cfg := load(t, twoServices)
+	e := New(cfg)
+	e.Start()
+	r := NewReconciler(p, quiet)
+
+	// Start: 2 services, 3 destinations.
+	if got := apply(t, r, p, e); len(got) != 5 {
+		t.Fatalf("start sent %d operations, want 5:\n%s", len(got), calls(p))
+	}
+	want := e.Desired()
+	for k, v := range unrelated {
+		want[k] = v
+	}
+	if got := p.Table().Format(); got != want.Format() {
+		t.Fatalf("plane holds\n%s\nwant\n%s", got, want.Format())
+	}
+
+	steps := []struct {
+		name string
+		do   func()
+		ops  string
+	}{
+		{"nothing changed", func() {}, ""},
+		{"a real server goes down", func() { e.SetHealth(rid(cfg, 0, "10.0.1.1:80"), Health{Up: false}) },
+			"DeleteDestination TCP 10.0.0.1:80 -> 10.0.1.1:80"},
+		{"an inhibited real server goes down", func() { e.SetHealth(rid(cfg, 0, "10.0.1.2:80"), Health{Up: false}) },
+			"UpdateDestination TCP 10.0.0.1:80 -> 10.0.1.2:80"},
+		{"it comes back", func() { e.SetHealth(rid(cfg, 0, "10.0.1.2:80"), Health{Up: true}) },
+			"UpdateDestination TCP 10.0.0.1:80 -> 10.0.1.2:80"},
+		{"unchanged reload", func() { e.Reload(load(t, twoServices)) }, ""},
+		{"reload re-weights one real server", func() {
+			e.Reload(load(t, strings.Replace(twoServices, "weight 3", "weight 7", 1)))
+		}, "UpdateDestination TCP 10.0.0.1:80 -> 10.0.1.2:80"},
+		{"reload changes a scheduler", func() {
+			e.Reload(load(t, strings.Replace(strings.Replace(twoServices, "weight 3", "weight 7", 1), "lb_algo rr", "lb_algo wlc", 1)))
+		}, "UpdateService TCP 10.0.0.2:443"},
+		{"reload removes a virtual server", func() {
+			e.Reload(load(t, strings.Replace(strings.SplitAfter(twoServices, "\n}\n")[0], "weight 3", "weight 7", 1)))
+		}, "DeleteService TCP 10.0.0.2:443"},
+	}
+	for _, s := range steps {
+		s.do()
+		apply(t, r, p, e)
+		if got := calls(p); got != s.ops {
+			t.Errorf("%s: operations\n%s\nwant\n%s", s.name, got, s.ops)
+		}
+	}
+
+	// A clean stop removes what Vigil owns and nothing else.
+	p.Reset()
+	if _, err := r.RemoveOwned(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := calls(p); got != "DeleteService TCP 10.0.0.1:80" {
+		t.Errorf("stop sent\n%s", got)
+	}
+	if got := p.Table().Format(); got != unrelated.Format() {
+		t.Errorf("after stop the plane holds\n%s\nwant only the unrelated service", got)
+	}
+}
+
+// TestReconcileAdopts: after a crash the table still holds what the last run
+// programmed; a new run adopts it without a single operation, and repairs
+// only what differs.
+func TestReconcileAdopts(t *testing.T) {
+	cfg := load(t, twoServices)
+	e := New(cfg)
+	e.Start()
+	p := fakeplane.New()
+	left := e.Desired()
+	p.Seed(left)
+	r := NewReconciler(p, quiet)
+	if got := apply(t, r, p, e); len(got) != 0 {
+		t.Errorf("adopting an identical table sent\n%s", calls(p))
+	}
+
+	// A leftover destination and a changed weight in an owned service.
+	stale := e.Desired()
+	k := dataplane.ServiceKey{Family: dataplane.IPv4, Protocol: dataplane.ProtoTCP, Addr: netip.MustParseAddr("10.0.0.1"), Port: 80}
+	dk := dataplane.DestKey{Addr: netip.MustParseAddr("10.0.1.9"), Port: 80}
+	stale[k].Dests[dk] = dataplane.Destination{Key: dk, Weight: 1}
+	d := stale[k].Dests[dataplane.DestKey{Addr: netip.MustParseAddr("10.0.1.1"), Port: 80}]
+	d.Weight = 9
+	stale[k].Dests[d.Key] = d
+	p2 := fakeplane.New()
+	p2.Seed(stale)
+	r2 := NewReconciler(p2, quiet)
+	apply(t, r2, p2, e)
+	want := "DeleteDestination TCP 10.0.0.1:80 -> 10.0.1.9:80\nUpdateDestination TCP 10.0.0.1:80 -> 10.0.1.1:80"
+	if got := calls(p2); got != want {
+		t.Errorf("repairing an adopted table sent\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestReconcileRefused: a service the plane refuses is reported, every other
+// service still comes up, and it is not retried until it changes.
+func TestReconcileRefused(t *testing.T) {
+	cfg := load(t, twoServices)
+	e := New(cfg)
+	e.Start()
+	p := fakeplane.New()
+	bad := dataplane.ServiceKey{Family: dataplane.IPv4, Protocol: dataplane.ProtoTCP, Addr: netip.MustParseAddr("10.0.0.2"), Port: 443}
+	p.FailWith(func(c fakeplane.Call) error {
+		if c.Op == fakeplane.OpAddService && c.Service == bad {
+			return syscall.ENOENT // what IPVS says for an unknown scheduler
+		}
+		return nil
+	})
+	r := NewReconciler(p, quiet)
+	n, err := r.Apply(context.Background(), e.Desired())
+	var oe *OpError
+	if !errors.As(err, &oe) || oe.Op.Service.Key != bad || !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("Apply error %v, want an OpError for %s wrapping ENOENT", err, bad)
+	}
+	if pos, ok := e.Origin(bad); !ok || pos.Line != 17 {
+		t.Errorf("origin of the refused service %v %t, want keepalived.conf:17", pos, ok)
+	}
+	if n != 4 {
+		t.Errorf("sent %d operations, want 4 (the other service and its destinations, the refused add)", n)
+	}
+	if got := p.Table(); len(got) != 1 || len(got[bad].Dests) != 0 {
+		t.Errorf("plane holds\n%s", got.Format())
+	}
+	e.SetHealth(rid(cfg, 0, "10.0.1.1:80"), Health{Up: false})
+	if got := apply(t, r, p, e); len(got) != 1 {
+		t.Errorf("a health change after a refusal sent\n%s\nwant one operation", calls(p))
+	}
+}
