@@ -407,7 +407,7 @@ func decodeService(b []byte) (dataplane.Service, error) {
 	}
 	if haveMask {
 		if s.Key.Family == dataplane.IPv6 {
-			if maskWord <= 128 {
+			if maskWord >= 1 && maskWord <= 128 {
 				s.PersistenceBits = uint8(maskWord)
 			}
 		} else {
