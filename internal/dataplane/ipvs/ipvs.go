@@ -50,6 +50,17 @@ func Open(opts Options) (*Plane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open generic netlink: %w", err)
 	}
+	return openOn(c)
+}
+
+// FamilyConn is a Conn that can also look up generic netlink families.
+type FamilyConn interface {
+	Conn
+	GetFamily(name string) (genetlink.Family, error)
+}
+
+// openOn looks IPVS up on c; c is closed on failure.
+func openOn(c FamilyConn) (*Plane, error) {
 	f, err := c.GetFamily(familyName)
 	if err != nil {
 		c.Close()
