@@ -77,13 +77,26 @@ func (r *Reconciler) Apply(ctx context.Context, desired dataplane.Table) (int, e
 			return 0, fmt.Errorf("read the data plane's table: %w", err)
 		}
 	}
+	var errs []error
+	caps := r.plane.Capabilities()
 	want := make(dataplane.Table, len(desired))
-	for k, e := range desired {
+	for _, k := range desired.Keys() {
+		e := desired[k]
 		r.owned[k] = true
 		if s, ok := r.refused[k]; ok && s == e.Service {
 			continue // refused as it is; reported when it was refused
 		}
 		delete(r.refused, k)
+		if err := supported(caps, e); err != nil {
+			// Never half-apply a service the plane cannot express:
+			// leave it out whole (an adopted one is left as it is).
+			errs = append(errs, &UnsupportedError{Key: k, Err: err})
+			r.refused[k] = e.Service
+			if have, ok := r.actual[k]; ok {
+				want[k] = have
+			}
+			continue
+		}
 		want[k] = e
 	}
 	for k := range r.refused {
@@ -94,8 +107,30 @@ func (r *Reconciler) Apply(ctx context.Context, desired dataplane.Table) (int, e
 	// A refused service was never added, so leaving it out of want deletes
 	// nothing.
 	ops := Diff(want, r.actual, r.owned)
-	sent, errs := r.run(ctx, ops)
-	return sent, errors.Join(errs...)
+	sent, runErrs := r.run(ctx, ops)
+	return sent, errors.Join(append(errs, runErrs...)...)
+}
+
+// UnsupportedError is a desired service the plane cannot express; nothing
+// of it was applied.
+type UnsupportedError struct {
+	Key dataplane.ServiceKey
+	Err error
+}
+
+// Error implements error.
+func (e *UnsupportedError) Error() string { return fmt.Sprintf("service %s: %v", e.Key, e.Err) }
+
+// Unwrap returns the capability error (which wraps dataplane.ErrUnsupported).
+func (e *UnsupportedError) Unwrap() error { return e.Err }
+
+// supported checks a service and all its destinations against caps.
+func supported(caps dataplane.Capabilities, e dataplane.Entry) error {
+	errs := []error{caps.CheckService(e.Service)}
+	for _, dk := range sortedDests(e.Dests) {
+		errs = append(errs, caps.CheckDestination(e.Service.Key, e.Dests[dk]))
+	}
+	return errors.Join(errs...)
 }
 
 // RemoveOwned deletes every service Vigil owns (a clean stop) and forgets

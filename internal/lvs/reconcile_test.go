@@ -206,3 +206,28 @@ func TestReconcileRefused(t *testing.T) {
 		t.Errorf("a health change after a refusal sent\n%s\nwant one operation", calls(p))
 	}
 }
+
+// TestReconcileUnsupported: a service the plane cannot express is left out
+// whole (no half-applied service) and reported; the others come up.
+func TestReconcileUnsupported(t *testing.T) {
+	cfg := load(t, twoServices)
+	e := New(cfg)
+	e.Start()
+	p := fakeplane.New()
+	caps := fakeplane.AllCapabilities
+	caps.Methods = []dataplane.Method{dataplane.NAT} // like a NAT-only plane
+	p.SetCapabilities(caps)
+	r := NewReconciler(p, quiet)
+	n, err := r.Apply(context.Background(), e.Desired())
+	var ue *UnsupportedError
+	if !errors.As(err, &ue) || !errors.Is(err, dataplane.ErrUnsupported) || ue.Key.Port != 443 {
+		t.Fatalf("Apply: %v, want an UnsupportedError for the DR service", err)
+	}
+	if n != 3 || len(p.Table()) != 1 {
+		t.Errorf("sent %d operations, plane holds\n%s\nwant only the NAT service (3 operations)", n, p.Table().Format())
+	}
+	// Not retried, not reported again, while it does not change.
+	if n, err := r.Apply(context.Background(), e.Desired()); n != 0 || err != nil {
+		t.Errorf("second Apply: %d operations, %v", n, err)
+	}
+}
