@@ -77,7 +77,9 @@ type vsState struct {
 	started  bool
 	quorumUp bool
 	// held counts the watched addresses present on this node (ha_suspend).
-	held  int
+	held int
+	// dirty: changed since the last Changes.
+	dirty bool
 	reals []*rsState // in v.reals order
 }
 
@@ -104,6 +106,8 @@ type Engine struct {
 	// origin maps each service key to where its virtual server is
 	// configured, to report a service the plane refuses.
 	origin map[dataplane.ServiceKey]config.Pos
+	// gone are service keys a reload removed, not yet reported by Changes.
+	gone []dataplane.ServiceKey
 }
 
 // New compiles cfg (which must have loaded without errors) into an Engine.
@@ -174,7 +178,7 @@ func (e *Engine) startOne(st *vsState, evs []Event) []Event {
 	if st.started {
 		return evs
 	}
-	st.started = true
+	st.started, st.dirty = true, true
 	st.quorumUp = st.v.quorum+st.v.hysteresis <= 0
 	for _, rs := range st.reals {
 		if rs.latest != nil && !e.suspended(st) {
@@ -246,6 +250,7 @@ func (e *Engine) SetHealth(id RealID, h Health) []Event {
 		if !st.started || e.suspended(st) {
 			return nil
 		}
+		st.dirty = true
 		return e.applyHealth(st, rs, nil)
 	}
 	return nil
@@ -313,6 +318,7 @@ func (e *Engine) SetHeld(addr netip.Addr, held bool) []Event {
 			st.held -= n
 		}
 		if was && !e.suspended(st) && st.started {
+			st.dirty = true
 			for _, rs := range st.reals {
 				evs = e.applyHealth(st, rs, evs)
 			}
@@ -348,8 +354,15 @@ func (e *Engine) Reload(cfg *config.Config) []Event {
 			}
 		}
 	}
+	oldKeys := e.origin
 	e.install(newVS, old)
+	for k := range oldKeys {
+		if _, ok := e.origin[k]; !ok {
+			e.gone = append(e.gone, k)
+		}
+	}
 	for _, st := range e.vss {
+		st.dirty = true
 		if !st.started {
 			evs = e.startOne(st, evs)
 			continue
@@ -357,6 +370,28 @@ func (e *Engine) Reload(cfg *config.Config) []Event {
 		evs = e.quorum(st, false, evs)
 	}
 	return evs
+}
+
+// Changes returns what changed since the last call: the desired entries of
+// every virtual server whose state or configuration may have changed, and
+// the service keys they cover, including keys a reload removed (absent from
+// the table, so the reconciler deletes them). Give both to
+// Reconciler.ApplySome: a health change then costs one virtual server's
+// services, not the whole table. After Start or Reload it covers
+// everything.
+func (e *Engine) Changes() (dataplane.Table, []dataplane.ServiceKey) {
+	t := dataplane.Table{}
+	keys := e.gone
+	e.gone = nil
+	for _, st := range e.vss {
+		if !st.dirty || !st.started {
+			continue
+		}
+		st.dirty = false
+		e.fill(t, st)
+		keys = append(keys, st.v.keys...)
+	}
+	return t, keys
 }
 
 // Stop returns the events of a clean stop: with omega, every real server in
@@ -400,22 +435,26 @@ func (e *Engine) Origin(key dataplane.ServiceKey) (config.Pos, bool) {
 func (e *Engine) Desired() dataplane.Table {
 	t := dataplane.Table{}
 	for _, st := range e.vss {
-		if !st.started {
-			continue
-		}
-		dests := e.dests(st)
-		for _, k := range st.v.keys {
-			if _, dup := t[k]; dup {
-				continue // validation rejects duplicates; first one wins
-			}
-			ds := make(map[dataplane.DestKey]dataplane.Destination, len(dests))
-			for _, d := range dests {
-				ds[d.Key] = d
-			}
-			t[k] = dataplane.Entry{Service: st.v.service(k), Dests: ds}
+		if st.started {
+			e.fill(t, st)
 		}
 	}
 	return t
+}
+
+// fill adds the entries of one virtual server to t.
+func (e *Engine) fill(t dataplane.Table, st *vsState) {
+	dests := e.dests(st)
+	for _, k := range st.v.keys {
+		if _, dup := t[k]; dup {
+			continue // validation rejects duplicates; first one wins
+		}
+		ds := make(map[dataplane.DestKey]dataplane.Destination, len(dests))
+		for _, d := range dests {
+			ds[d.Key] = d
+		}
+		t[k] = dataplane.Entry{Service: st.v.service(k), Dests: ds}
+	}
 }
 
 // dests returns the destinations of one virtual server, the same for each

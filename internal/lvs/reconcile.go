@@ -72,9 +72,34 @@ func (r *Reconciler) Owned(k dataplane.ServiceKey) bool { return r.owned[k] }
 // still comes up, and each refusal is returned as an *OpError (joined).
 // It returns the number of operations sent.
 func (r *Reconciler) Apply(ctx context.Context, desired dataplane.Table) (int, error) {
+	return r.apply(ctx, desired, nil)
+}
+
+// ApplySome is Apply limited to the service keys in scope: desired holds
+// what those services should be (a key of scope missing from desired is
+// removed if owned), and no other service is looked at. It is what a
+// health change costs: one virtual server's services, not the whole table.
+func (r *Reconciler) ApplySome(ctx context.Context, desired dataplane.Table, scope []dataplane.ServiceKey) (int, error) {
+	in := make(map[dataplane.ServiceKey]bool, len(scope))
+	for _, k := range scope {
+		in[k] = true
+	}
+	return r.apply(ctx, desired, in)
+}
+
+func (r *Reconciler) apply(ctx context.Context, desired dataplane.Table, scope map[dataplane.ServiceKey]bool) (int, error) {
 	if !r.synced {
 		if err := r.Sync(ctx); err != nil {
 			return 0, fmt.Errorf("read the data plane's table: %w", err)
+		}
+	}
+	actual := r.actual
+	if scope != nil {
+		actual = make(dataplane.Table, len(scope))
+		for k := range scope {
+			if e, ok := r.actual[k]; ok {
+				actual[k] = e
+			}
 		}
 	}
 	var errs []error
@@ -82,17 +107,24 @@ func (r *Reconciler) Apply(ctx context.Context, desired dataplane.Table) (int, e
 	want := make(dataplane.Table, len(desired))
 	for _, k := range desired.Keys() {
 		e := desired[k]
-		r.owned[k] = true
-		if s, ok := r.refused[k]; ok && s == e.Service {
-			continue // refused as it is; reported when it was refused
+		if scope != nil && !scope[k] {
+			continue
 		}
-		delete(r.refused, k)
-		if err := supported(caps, e); err != nil {
-			// Never half-apply a service the plane cannot express:
-			// leave it out whole (an adopted one is left as it is).
-			errs = append(errs, &UnsupportedError{Key: k, Err: err})
-			r.refused[k] = e.Service
-			if have, ok := r.actual[k]; ok {
+		r.owned[k] = true
+		refused, seen := r.refused[k]
+		if !seen || refused != e.Service {
+			delete(r.refused, k)
+			if err := supported(caps, e); err != nil {
+				errs = append(errs, &UnsupportedError{Key: k, Err: err})
+				r.refused[k] = e.Service
+				seen = true
+			}
+		}
+		if seen {
+			// Refused or unsupported as it is (reported when first
+			// found): never half-apply it, and leave an adopted one as
+			// it is rather than delete it.
+			if have, ok := actual[k]; ok {
 				want[k] = have
 			}
 			continue
@@ -100,13 +132,11 @@ func (r *Reconciler) Apply(ctx context.Context, desired dataplane.Table) (int, e
 		want[k] = e
 	}
 	for k := range r.refused {
-		if _, ok := desired[k]; !ok {
+		if _, ok := desired[k]; !ok && (scope == nil || scope[k]) {
 			delete(r.refused, k)
 		}
 	}
-	// A refused service was never added, so leaving it out of want deletes
-	// nothing.
-	ops := Diff(want, r.actual, r.owned)
+	ops := Diff(want, actual, r.owned)
 	sent, runErrs := r.run(ctx, ops)
 	return sent, errors.Join(append(errs, runErrs...)...)
 }

@@ -59,12 +59,23 @@ func calls(p *fakeplane.Plane) string {
 	return strings.Join(s, "\n")
 }
 
-// apply runs one Apply of e's desired table and returns the operations it
-// sent, failing the test on an error.
+// incremental selects how apply reconciles: the whole desired table
+// (Apply), or only the engine's changes (Changes + ApplySome).
+var incremental bool
+
+// apply reconciles once and returns the operations it sent, failing the
+// test on an error.
 func apply(t *testing.T, r *Reconciler, p *fakeplane.Plane, e *Engine) []fakeplane.Call {
 	t.Helper()
 	p.Reset()
-	n, err := r.Apply(context.Background(), e.Desired())
+	var n int
+	var err error
+	if incremental {
+		tab, keys := e.Changes()
+		n, err = r.ApplySome(context.Background(), tab, keys)
+	} else {
+		n, err = r.Apply(context.Background(), e.Desired())
+	}
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
@@ -75,6 +86,14 @@ func apply(t *testing.T, r *Reconciler, p *fakeplane.Plane, e *Engine) []fakepla
 }
 
 func TestReconcileTouchesOnlyWhatChanged(t *testing.T) {
+	for _, inc := range []bool{false, true} {
+		incremental = inc
+		t.Run(map[bool]string{false: "whole table", true: "changes only"}[inc], testTouchesOnlyWhatChanged)
+	}
+	incremental = false
+}
+
+func testTouchesOnlyWhatChanged(t *testing.T) {
 	ctx := context.Background()
 	p := fakeplane.New()
 	p.Seed(unrelated)
