@@ -142,6 +142,12 @@ func (e *Engine) install(vs []*virtual, old map[VSID]*vsState) {
 				if p.latest != nil && p.latest.Dynamic {
 					rs.weight = p.latest.Weight
 				}
+			} else if st.started {
+				// A real server added by a reload to a running virtual
+				// server joins at once unless alpha holds it back, as
+				// at start (and, as keepalived without
+				// rs_init_notifies, without a notification).
+				rs.alive = !r.startDown
 			}
 			st.reals = append(st.reals, rs)
 		}

@@ -224,3 +224,24 @@ func TestSorryDuplicatesReal(t *testing.T) {
 		t.Errorf("without quorum:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestReloadAddsReals: a real server added by a reload joins its pool at
+// once, unless alpha keeps it out until its checker passes.
+func TestReloadAddsReals(t *testing.T) {
+	conf := fourReals("1", "0", "")
+	e := New(load(t, conf))
+	e.Start()
+	more := strings.Replace(conf, " real_server 10.0.1.1 80 {",
+		" real_server 10.0.1.5 80 {\n }\n real_server 10.0.1.6 80 {\n  alpha\n  TCP_CHECK {\n  }\n }\n real_server 10.0.1.1 80 {", 1)
+	cfg := load(t, more)
+	if evs := e.Reload(cfg); len(evs) != 0 {
+		t.Errorf("reload events %q", kinds(evs))
+	}
+	if !e.Alive(rid(cfg, 0, "10.0.1.5:80")) || e.Alive(rid(cfg, 0, "10.0.1.6:80")) {
+		t.Errorf("after reload: new server alive %t, new alpha server alive %t; want true, false",
+			e.Alive(rid(cfg, 0, "10.0.1.5:80")), e.Alive(rid(cfg, 0, "10.0.1.6:80")))
+	}
+	if got := e.Desired().Format(); !strings.Contains(got, "10.0.1.5:80 -m -w 1") || strings.Contains(got, "10.0.1.6") {
+		t.Errorf("table after reload:\n%s", got)
+	}
+}

@@ -250,3 +250,27 @@ func TestReconcileUnsupported(t *testing.T) {
 		t.Errorf("second Apply: %d operations, %v", n, err)
 	}
 }
+
+// TestReconcileKeepsAdoptedUnsupported: a service left in the table that the
+// plane cannot express as configured is reported, and left as it is rather
+// than deleted, however often Apply runs.
+func TestReconcileKeepsAdoptedUnsupported(t *testing.T) {
+	cfg := load(t, twoServices)
+	e := New(cfg)
+	e.Start()
+	p := fakeplane.New()
+	p.Seed(e.Desired())
+	caps := fakeplane.AllCapabilities
+	caps.Methods = []dataplane.Method{dataplane.NAT}
+	p.SetCapabilities(caps)
+	r := NewReconciler(p, quiet)
+	for i := 0; i < 2; i++ {
+		n, err := r.Apply(context.Background(), e.Desired())
+		if n != 0 || (i == 0) != (err != nil) {
+			t.Errorf("apply %d: %d operations, %v", i, n, err)
+		}
+	}
+	if len(p.Table()) != 2 {
+		t.Errorf("plane holds\n%s\nwant both services", p.Table().Format())
+	}
+}
