@@ -90,6 +90,10 @@ type rsState struct {
 	weight int64 // effective weight: configured, or the checker's
 	// latest is the last health reported, applied unless suspended.
 	latest *Health
+	// reported: a health report has been applied since the server
+	// started (keepalived notifies the first verdict of an alpha
+	// server even when it changes nothing).
+	reported bool
 }
 
 func (rs *rsState) realWeight() int32 { return clampWeight(rs.weight) }
@@ -99,7 +103,10 @@ func (rs *rsState) realWeight() int32 { return clampWeight(rs.weight) }
 // only through its methods, which return the resulting events, and it does
 // no I/O. It is not safe for concurrent use: one goroutine owns it.
 type Engine struct {
-	vss  []*vsState
+	// initNotifies is rs_init_notifies: real servers that join at start
+	// report RealUp.
+	initNotifies bool
+	vss          []*vsState
 	byID map[VSID]*vsState
 	// held is the set of addresses this node holds, for ha_suspend.
 	held map[netip.Addr]bool
@@ -113,7 +120,7 @@ type Engine struct {
 // New compiles cfg (which must have loaded without errors) into an Engine.
 // Nothing is evaluated until Start.
 func New(cfg *config.Config) *Engine {
-	e := &Engine{held: map[netip.Addr]bool{}}
+	e := &Engine{held: map[netip.Addr]bool{}, initNotifies: cfg.Global.RSInitNotifies}
 	e.install(compile(cfg), nil)
 	return e
 }
@@ -138,7 +145,7 @@ func (e *Engine) install(vs []*virtual, old map[VSID]*vsState) {
 		for _, r := range v.reals {
 			rs := &rsState{r: r, weight: int64(r.dest.Weight)}
 			if p := prevReals[r.id.Real]; p != nil {
-				rs.alive, rs.latest = p.alive, p.latest
+				rs.alive, rs.latest, rs.reported = p.alive, p.latest, p.reported
 				if p.latest != nil && p.latest.Dynamic {
 					rs.weight = p.latest.Weight
 				}
@@ -188,12 +195,15 @@ func (e *Engine) startOne(st *vsState, evs []Event) []Event {
 	st.quorumUp = st.v.quorum+st.v.hysteresis <= 0
 	for _, rs := range st.reals {
 		if rs.latest != nil && !e.suspended(st) {
-			rs.alive = rs.latest.Up
+			rs.alive, rs.reported = rs.latest.Up, true
 			if rs.latest.Dynamic {
 				rs.weight = rs.latest.Weight
 			}
 		} else if rs.latest == nil {
 			rs.alive = !rs.r.startDown
+		}
+		if rs.alive && e.initNotifies {
+			evs = append(evs, Event{Kind: RealUp, VS: st.v.id, Real: rs.r.id.Real, Pos: rs.r.pos, Script: rs.r.notifyUp, Init: true})
 		}
 	}
 	return e.quorum(st, true, evs)
@@ -280,6 +290,18 @@ func (e *Engine) applyHealth(st *vsState, rs *rsState, evs []Event) []Event {
 		if rs.realWeight() != old {
 			evs = e.quorum(st, false, evs)
 		}
+	}
+	first := !rs.reported
+	rs.reported = true
+	if h.Up == rs.alive && first && (rs.r.startDown || !h.Up) {
+		// The first verdict on a server is notified even without a
+		// change when the server is alpha or found down, as
+		// keepalived does.
+		kind, script := RealDown, rs.r.notifyDown
+		if h.Up {
+			kind, script = RealUp, rs.r.notifyUp
+		}
+		evs = append(evs, Event{Kind: kind, VS: st.v.id, Real: rs.r.id.Real, Pos: rs.r.pos, Script: script})
 	}
 	if h.Up != rs.alive {
 		rs.alive = h.Up

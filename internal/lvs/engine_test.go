@@ -245,3 +245,17 @@ func TestReloadAddsReals(t *testing.T) {
 		t.Errorf("table after reload:\n%s", got)
 	}
 }
+
+// TestInitNotifies: with rs_init_notifies, real servers that join at start
+// report RealUp (marked Init) before the quorum event.
+func TestInitNotifies(t *testing.T) {
+	cfg := load(t, "global_defs {\n rs_init_notifies\n}\n"+fourReals("1", "0", " alpha\n")+
+		"virtual_server 10.0.0.2 80 {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n real_server 10.0.2.1 80 {\n }\n}\n")
+	evs := New(cfg).Start()
+	if got := kinds(evs); got != "real-up,quorum-up" {
+		t.Fatalf("start events %q: alpha servers stay quiet, the checker-less one reports up", got)
+	}
+	if !evs[0].Init || evs[0].Real != netip.MustParseAddrPort("10.0.2.1:80") {
+		t.Errorf("init event %+v", evs[0])
+	}
+}
