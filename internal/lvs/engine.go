@@ -107,7 +107,7 @@ type Engine struct {
 	// report RealUp.
 	initNotifies bool
 	vss          []*vsState
-	byID map[VSID]*vsState
+	byID         map[VSID]*vsState
 	// held is the set of addresses this node holds, for ha_suspend.
 	held map[netip.Addr]bool
 	// origin maps each service key to where its virtual server is

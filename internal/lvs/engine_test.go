@@ -197,6 +197,23 @@ func TestStopOmega(t *testing.T) {
 
 // TestSorryDuplicatesReal: a sorry server that is also a real server is one
 // destination; while in use it carries the sorry weight.
+func TestSnapshot(t *testing.T) {
+	cfg := load(t, fourReals("4", "2", " sorry_server 10.0.9.9 80\n"))
+	e := New(cfg)
+	e.Start()
+	for _, a := range []string{"10.0.1.1:80", "10.0.1.2:80", "10.0.1.3:80", "10.0.1.4:80"} {
+		e.SetHealth(rid(cfg, 0, a), Health{Up: false})
+	}
+	e.SetHealth(rid(cfg, 0, "10.0.1.2:80"), Health{Up: true, Weight: 5, Dynamic: true})
+	s := e.Snapshot()
+	if len(s) != 1 || s[0].QuorumUp || !s[0].SorryInUse || s[0].WeightSum != 5 || s[0].Quorum != 4 || s[0].Hysteresis != 2 {
+		t.Fatalf("snapshot %+v", s)
+	}
+	if r := s[0].Reals[1]; !r.Alive || r.Weight != 5 || s[0].Reals[0].Alive {
+		t.Errorf("reals %+v", s[0].Reals)
+	}
+}
+
 func TestSorryDuplicatesReal(t *testing.T) {
 	conf := `virtual_server 10.0.0.1 80 {
  lb_algo rr

@@ -214,6 +214,9 @@ func TestReconcileRefused(t *testing.T) {
 	if pos, ok := e.Origin(bad); !ok || pos.Line != 17 {
 		t.Errorf("origin of the refused service %v %t, want keepalived.conf:17", pos, ok)
 	}
+	if msg := e.Explain(err).Error(); !strings.HasPrefix(msg, "keepalived.conf:17: virtual_server: add-service TCP 10.0.0.2:443: ") {
+		t.Errorf("explained error %q lacks the file:line and operation", msg)
+	}
 	if n != 4 {
 		t.Errorf("sent %d operations, want 4 (the other service and its destinations, the refused add)", n)
 	}

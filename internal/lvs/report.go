@@ -1,0 +1,86 @@
+package lvs
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"vigil/internal/dataplane"
+)
+
+// Explain rewrites the errors of Reconciler.Apply (joined *OpError and
+// *UnsupportedError values) so that each starts with the file:line of the
+// virtual server that asked for the service, as the operator wrote it.
+// Errors it cannot place are kept as they are.
+func (e *Engine) Explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	var list []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	} else {
+		list = []error{err}
+	}
+	out := make([]error, 0, len(list))
+	for _, one := range list {
+		var key dataplane.ServiceKey
+		var oe *OpError
+		var ue *UnsupportedError
+		switch {
+		case errors.As(one, &oe):
+			key = oe.Op.Service.Key
+		case errors.As(one, &ue):
+			key = ue.Key
+		default:
+			out = append(out, one)
+			continue
+		}
+		if pos, ok := e.Origin(key); ok {
+			one = fmt.Errorf("%s: virtual_server: %w", pos, one)
+		}
+		out = append(out, one)
+	}
+	return errors.Join(out...)
+}
+
+// VSStatus is the state of one virtual server, for status and metrics.
+type VSStatus struct {
+	ID VSID
+	// QuorumUp and WeightSum explain the pool: the live weight against
+	// Quorum (± Hysteresis).
+	QuorumUp              bool
+	WeightSum             int64
+	Quorum, Hysteresis    int64
+	SorryInUse, Suspended bool
+	Reals                 []RealStatus
+}
+
+// RealStatus is the state of one real server.
+type RealStatus struct {
+	Real netip.AddrPort
+	// Alive is the health verdict; Weight the effective weight (0..65535).
+	Alive  bool
+	Weight int32
+}
+
+// Snapshot returns the state of every started virtual server, in
+// configuration order.
+func (e *Engine) Snapshot() []VSStatus {
+	var out []VSStatus
+	for _, st := range e.vss {
+		if !st.started {
+			continue
+		}
+		s := VSStatus{
+			ID: st.v.id, QuorumUp: st.quorumUp, WeightSum: st.weightSum(),
+			Quorum: st.v.quorum, Hysteresis: st.v.hysteresis,
+			SorryInUse: st.v.sorry != nil && !st.quorumUp, Suspended: e.suspended(st),
+		}
+		for _, rs := range st.reals {
+			s.Reals = append(s.Reals, RealStatus{Real: rs.r.id.Real, Alive: rs.alive, Weight: rs.realWeight()})
+		}
+		out = append(out, s)
+	}
+	return out
+}
