@@ -80,7 +80,11 @@ type vsState struct {
 	held int
 	// dirty: changed since the last Changes.
 	dirty bool
-	reals []*rsState // in v.reals order
+	// sorryIn: the sorry server is in the pool. Set by quorum evaluations
+	// and carried over a reload when the sorry server stays the same, so
+	// that a reload reports quorum down only for a sorry server it adds.
+	sorryIn bool
+	reals   []*rsState // in v.reals order
 }
 
 // rsState is the state of one real server.
@@ -137,6 +141,7 @@ func (e *Engine) install(vs []*virtual, old map[VSID]*vsState) {
 		var prevReals map[netip.AddrPort]*rsState
 		if prev != nil {
 			st.started, st.quorumUp = prev.started, prev.quorumUp
+			st.sorryIn = prev.sorryIn && v.sorry != nil && prev.v.sorry != nil && v.sorry.dest.Key == prev.v.sorry.dest.Key
 			prevReals = map[netip.AddrPort]*rsState{}
 			for _, rs := range prev.reals {
 				prevReals[rs.r.id.Real] = rs
@@ -237,9 +242,10 @@ func (e *Engine) quorum(st *vsState, init bool, evs []Event) []Event {
 	case st.quorumUp && (sum == 0 || sum < threshold):
 		st.quorumUp = false
 		evs = append(evs, Event{Kind: QuorumDown, VS: v.id, Pos: v.pos, Script: v.quorumDown, Init: init, WeightSum: sum, Threshold: threshold})
-	case init && !st.quorumUp && v.sorry != nil:
+	case init && !st.quorumUp && v.sorry != nil && !st.sorryIn:
 		evs = append(evs, Event{Kind: QuorumDown, VS: v.id, Pos: v.pos, Script: v.quorumDown, Init: true, WeightSum: sum, Threshold: threshold})
 	}
+	st.sorryIn = v.sorry != nil && !st.quorumUp
 	return evs
 }
 
@@ -395,7 +401,10 @@ func (e *Engine) Reload(cfg *config.Config) []Event {
 			evs = e.startOne(st, evs)
 			continue
 		}
-		evs = e.quorum(st, false, evs)
+		// keepalived re-evaluates a reloaded virtual server as at start
+		// (its quorum settings may have changed, a sorry server may
+		// have been added), so its events are marked Init too.
+		evs = e.quorum(st, true, evs)
 	}
 	return evs
 }

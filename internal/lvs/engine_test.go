@@ -276,3 +276,25 @@ func TestInitNotifies(t *testing.T) {
 		t.Errorf("init event %+v", evs[0])
 	}
 }
+
+// TestReloadSorryServer: a reload that keeps a sorry server in use says
+// nothing; one that adds a sorry server to a server without quorum reports
+// quorum down (Init, as keepalived's start-up path does) and puts it in.
+func TestReloadSorryServer(t *testing.T) {
+	conf := fourReals("1", "0", " alpha\n")
+	withSorry := fourReals("1", "0", " alpha\n sorry_server 10.0.9.9 80\n")
+	e := New(load(t, conf))
+	if evs := e.Start(); len(evs) != 0 {
+		t.Fatalf("start: %q", kinds(evs))
+	}
+	evs := e.Reload(load(t, withSorry))
+	if kinds(evs) != "quorum-down" || !evs[0].Init {
+		t.Errorf("reload adding a sorry server: %+v", evs)
+	}
+	if evs := e.Reload(load(t, withSorry)); len(evs) != 0 {
+		t.Errorf("unchanged reload with the sorry server in use: %q", kinds(evs))
+	}
+	if got := e.Desired().Format(); !strings.Contains(got, "10.0.9.9:80 -m -w 1") {
+		t.Errorf("table:\n%s", got)
+	}
+}
