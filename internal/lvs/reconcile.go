@@ -93,15 +93,7 @@ func (r *Reconciler) apply(ctx context.Context, desired dataplane.Table, scope m
 			return 0, fmt.Errorf("read the data plane's table: %w", err)
 		}
 	}
-	actual := r.actual
-	if scope != nil {
-		actual = make(dataplane.Table, len(scope))
-		for k := range scope {
-			if e, ok := r.actual[k]; ok {
-				actual[k] = e
-			}
-		}
-	}
+	actual := r.view(scope)
 	var errs []error
 	caps := r.plane.Capabilities()
 	want := make(dataplane.Table, len(desired))
@@ -138,7 +130,37 @@ func (r *Reconciler) apply(ctx context.Context, desired dataplane.Table, scope m
 	}
 	ops := Diff(want, actual, r.owned)
 	sent, runErrs := r.run(ctx, ops)
+	if len(runErrs) > 0 && !r.synced && ctx.Err() == nil {
+		// Someone else changed the table (a destination we update is
+		// gone, one we add exists): read it again and retry once, as
+		// keepalived falls back from edit to add.
+		if err := r.Sync(ctx); err != nil {
+			return sent, errors.Join(append(append(errs, runErrs...), err)...)
+		}
+		actual = r.view(scope)
+		n, retryErrs := r.run(ctx, Diff(want, actual, r.owned))
+		sent += n
+		if len(retryErrs) == 0 {
+			runErrs = nil // repaired
+		} else {
+			runErrs = retryErrs
+		}
+	}
 	return sent, errors.Join(append(errs, runErrs...)...)
+}
+
+// view returns the believed table limited to scope (all of it for nil).
+func (r *Reconciler) view(scope map[dataplane.ServiceKey]bool) dataplane.Table {
+	if scope == nil {
+		return r.actual
+	}
+	t := make(dataplane.Table, len(scope))
+	for k := range scope {
+		if e, ok := r.actual[k]; ok {
+			t[k] = e
+		}
+	}
+	return t
 }
 
 // UnsupportedError is a desired service the plane cannot express; nothing

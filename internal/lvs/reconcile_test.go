@@ -277,3 +277,32 @@ func TestReconcileKeepsAdoptedUnsupported(t *testing.T) {
 		t.Errorf("plane holds\n%s\nwant both services", p.Table().Format())
 	}
 }
+
+// TestReconcileRepairsForeignChanges: when someone else removed a
+// destination Vigil is about to update, the refused update makes the
+// reconciler read the table again and add it back, in the same Apply.
+func TestReconcileRepairsForeignChanges(t *testing.T) {
+	cfg := load(t, twoServices)
+	e := New(cfg)
+	e.Start()
+	p := fakeplane.New()
+	r := NewReconciler(p, quiet)
+	apply(t, r, p, e)
+	k := dataplane.ServiceKey{Family: dataplane.IPv4, Protocol: dataplane.ProtoTCP, Addr: netip.MustParseAddr("10.0.0.1"), Port: 80}
+	if err := p.DeleteDestination(context.Background(), k, dataplane.DestKey{Addr: netip.MustParseAddr("10.0.1.2"), Port: 80}); err != nil {
+		t.Fatal(err) // "ipvsadm -d" behind Vigil's back
+	}
+	p.Reset()
+	e.SetHealth(rid(cfg, 0, "10.0.1.2:80"), Health{Up: false}) // inhibited: weight 0
+	n, err := r.Apply(context.Background(), e.Desired())
+	if err != nil {
+		t.Errorf("Apply: %v, want the refusal repaired", err)
+	}
+	want := "UpdateDestination TCP 10.0.0.1:80 -> 10.0.1.2:80\nAddDestination TCP 10.0.0.1:80 -> 10.0.1.2:80"
+	if got := calls(p); got != want || n != 2 {
+		t.Errorf("sent %d:\n%s\nwant\n%s", n, got, want)
+	}
+	if d := p.Table()[k].Dests[dataplane.DestKey{Addr: netip.MustParseAddr("10.0.1.2"), Port: 80}]; d.Weight != 0 || d.Key.Port != 80 {
+		t.Errorf("destination after repair: %+v", d)
+	}
+}
