@@ -298,3 +298,12 @@ func TestReloadSorryServer(t *testing.T) {
 		t.Errorf("table:\n%s", got)
 	}
 }
+
+func TestHugeGroupRangeIsBounded(t *testing.T) {
+	cfg := load(t, "virtual_server_group G {\n fd00::/64 80\n}\nvirtual_server group G {\n lb_algo rr\n lb_kind DR\n protocol TCP\n real_server fd00:1::1 80 {\n }\n}\n")
+	e := New(cfg)
+	e.Start()
+	if n := len(e.Desired()); n != MaxRange {
+		t.Errorf("a /64 range gave %d services, want the cap %d", n, MaxRange)
+	}
+}

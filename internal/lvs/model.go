@@ -175,6 +175,12 @@ type real struct {
 	notifyDown *config.Script
 }
 
+// MaxRange is the most addresses one virtual_server_group range expands
+// to (keepalived's IPv6 ranges vary only the last 16 bits, so 65,536); a
+// larger range (a short CIDR prefix) is cut there rather than exhaust
+// memory. Configuration validation should refuse such ranges.
+const MaxRange = 1 << 16
+
 // sorryWeight is the weight keepalived gives a sorry server in use.
 const sorryWeight = 1
 
@@ -228,7 +234,8 @@ func compileOne(vs *config.VirtualServer, g *config.VirtualServerGroup) *virtual
 	switch {
 	case g != nil:
 		for _, r := range g.Ranges {
-			for a := r.First; a.IsValid() && a.Compare(r.Last) <= 0; a = a.Next() {
+			n := 0
+			for a := r.First; a.IsValid() && a.Compare(r.Last) <= 0 && n < MaxRange; a, n = a.Next(), n+1 {
 				v.keys = append(v.keys, dataplane.ServiceKey{
 					Family: dataplane.FamilyOf(a), Protocol: id.Protocol, Addr: a, Port: r.Port,
 				})
