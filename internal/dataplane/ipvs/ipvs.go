@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
@@ -22,8 +23,14 @@ import (
 // Conn is the part of *genetlink.Conn the plane uses.
 type Conn interface {
 	Execute(m genetlink.Message, family uint16, flags netlink.HeaderFlags) ([]genetlink.Message, error)
+	// SetDeadline bounds the next Execute: a kernel that never answers
+	// must not hang the LVS loop.
+	SetDeadline(t time.Time) error
 	Close() error
 }
+
+// Timeout bounds each request whose context has no earlier deadline.
+const Timeout = 10 * time.Second
 
 // ErrNoIPVS is returned by Open on a kernel without IPVS.
 var ErrNoIPVS = errors.New("the kernel has no IPVS (the generic netlink family IPVS does not exist and the ip_vs module could not be loaded); use --dataplane nftables or --dataplane proxy instead")
@@ -148,6 +155,13 @@ func (p *Plane) do(ctx context.Context, m genetlink.Message, build error, what s
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	deadline := time.Now().Add(Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := p.conn.SetDeadline(deadline); err != nil {
+		return nil, fmt.Errorf("ipvs %s %s: set deadline: %w", cmdNames[m.Header.Command], what, err)
 	}
 	msgs, err := p.conn.Execute(m, p.family, netlink.Request|flags)
 	if err != nil {

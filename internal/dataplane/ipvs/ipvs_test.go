@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
@@ -19,13 +20,14 @@ import (
 
 // fakeConn records requests and answers them from a script.
 type fakeConn struct {
-	family  uint16
-	sent    []genetlink.Message
-	flags   []netlink.HeaderFlags
-	reply   func(m genetlink.Message) ([]genetlink.Message, error)
-	closed  bool
-	lookups []string
-	lookErr error
+	family    uint16
+	sent      []genetlink.Message
+	flags     []netlink.HeaderFlags
+	reply     func(m genetlink.Message) ([]genetlink.Message, error)
+	closed    bool
+	lookups   []string
+	lookErr   error
+	deadlines []time.Time
 }
 
 func (c *fakeConn) Execute(m genetlink.Message, family uint16, flags netlink.HeaderFlags) ([]genetlink.Message, error) {
@@ -41,6 +43,14 @@ func (c *fakeConn) Execute(m genetlink.Message, family uint16, flags netlink.Hea
 }
 
 func (c *fakeConn) Close() error { c.closed = true; return nil }
+
+func (c *fakeConn) SetDeadline(t time.Time) error {
+	if t.IsZero() {
+		return errors.New("no deadline")
+	}
+	c.deadlines = append(c.deadlines, t)
+	return nil
+}
 
 func (c *fakeConn) GetFamily(name string) (genetlink.Family, error) {
 	c.lookups = append(c.lookups, name)
@@ -160,6 +170,15 @@ func TestPlaneErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
+	}
+	// Every request has a deadline: the context's, else Timeout.
+	ctx, cancelT := context.WithTimeout(context.Background(), time.Second)
+	defer cancelT()
+	c.deadlines = nil
+	p.DeleteService(ctx, tcp4)
+	p.DeleteService(context.Background(), tcp4)
+	if dl, _ := ctx.Deadline(); len(c.deadlines) != 2 || !c.deadlines[0].Equal(dl) || c.deadlines[1].Sub(dl) < Timeout/2 {
+		t.Errorf("deadlines %v, want the context's, then about now+%v", c.deadlines, Timeout)
 	}
 	// A cancelled context sends nothing.
 	ctx, cancel := context.WithCancel(context.Background())
