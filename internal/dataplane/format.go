@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// Format writes t in the style of `ipvsadm -Sn`: one -A line per service,
-// followed by one -a line per destination, services and destinations in a
-// stable order. Golden files and test failures use it; it is close enough
-// to ipvsadm's output to compare by eye.
+// Format writes t exactly as `ipvsadm -Sn` prints such a table (checked
+// against ipvsadm 1.31 on Linux 6.1), services and destinations sorted, so
+// that a test can compare Vigil's view with the kernel's as ipvsadm shows
+// it. Like ipvsadm's save format it leaves out connection thresholds.
 func (t Table) Format() string {
 	var b strings.Builder
 	for _, k := range t.Keys() {
@@ -46,15 +46,6 @@ func formatService(s Service) string {
 	var b strings.Builder
 	b.WriteString(formatKey(s.Key))
 	fmt.Fprintf(&b, " -s %s", s.Scheduler)
-	var flags []string
-	for i, name := range []string{"flag-1", "flag-2", "flag-3"} {
-		if s.Flags&(1<<i) != 0 {
-			flags = append(flags, name)
-		}
-	}
-	if len(flags) > 0 {
-		fmt.Fprintf(&b, " -b %s", strings.Join(flags, ","))
-	}
 	if s.Persistence != 0 {
 		fmt.Fprintf(&b, " -p %d", int64(s.Persistence/time.Second))
 		full := uint8(32)
@@ -70,11 +61,30 @@ func formatService(s Service) string {
 			}
 		}
 	}
+	if s.PersistenceEngine != "" {
+		fmt.Fprintf(&b, " --pe %s", s.PersistenceEngine)
+	}
 	if s.OnePacket {
 		b.WriteString(" -o")
 	}
-	if s.PersistenceEngine != "" {
-		fmt.Fprintf(&b, " --pe %s", s.PersistenceEngine)
+	if s.Flags != 0 {
+		// ipvsadm names the flags after the scheduler; sh and mh have
+		// no name for flag-3 and print nothing for it (an "-b " with
+		// nothing after it when it is the only one).
+		names := [3]string{"flag-1", "flag-2", "flag-3"}
+		switch s.Scheduler {
+		case "sh":
+			names = [3]string{"sh-fallback", "sh-port", ""}
+		case "mh":
+			names = [3]string{"mh-fallback", "mh-port", ""}
+		}
+		var flags []string
+		for i, name := range names {
+			if s.Flags&(1<<i) != 0 && name != "" {
+				flags = append(flags, name)
+			}
+		}
+		fmt.Fprintf(&b, " -b %s", strings.Join(flags, ","))
 	}
 	return b.String()
 }
@@ -90,35 +100,26 @@ func maskOf(p netip.Prefix) string {
 
 func formatDest(d Destination) string {
 	var b strings.Builder
-	switch d.Forwarding.Method {
+	f := d.Forwarding
+	switch f.Method {
 	case NAT:
 		b.WriteString("-m")
 	case DR:
 		b.WriteString("-g")
 	case Tunnel:
 		b.WriteString("-i")
-		f := d.Forwarding
-		if f.TunnelType != IPIP || f.TunnelPort != 0 || f.TunnelChecksum != NoChecksum {
-			fmt.Fprintf(&b, " --tun-type %s", [...]string{"ipip", "gue", "gre"}[f.TunnelType%3])
-		}
-		if f.TunnelPort != 0 {
-			fmt.Fprintf(&b, " --tun-port %d", f.TunnelPort)
-		}
-		switch f.TunnelChecksum {
-		case Checksum:
-			b.WriteString(" --tun-csum")
-		case RemoteChecksum:
-			b.WriteString(" --tun-remcsum")
-		}
 	default:
-		fmt.Fprintf(&b, "--method-%d", d.Forwarding.Method)
+		fmt.Fprintf(&b, "--method-%d", f.Method)
 	}
 	fmt.Fprintf(&b, " -w %d", d.Weight)
-	if d.UpperThreshold != 0 {
-		fmt.Fprintf(&b, " -x %d", d.UpperThreshold)
-	}
-	if d.LowerThreshold != 0 {
-		fmt.Fprintf(&b, " -y %d", d.LowerThreshold)
+	if f.Method == Tunnel {
+		fmt.Fprintf(&b, " --tun-type %s", [...]string{"ipip", "gue", "gre", "unknown"}[min(int(f.TunnelType), 3)])
+		if f.TunnelType == GUE {
+			fmt.Fprintf(&b, " --tun-port %d", f.TunnelPort)
+		}
+		if f.TunnelType == GUE || f.TunnelType == GRE {
+			b.WriteString([...]string{" --tun-nocsum", " --tun-csum", " --tun-remcsum", " --tun-csum-unknown"}[min(int(f.TunnelChecksum), 3)])
+		}
 	}
 	return b.String()
 }

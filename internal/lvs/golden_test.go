@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"vigil/internal/config"
+	"vigil/internal/dataplane"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files' want sections")
@@ -56,7 +57,7 @@ func TestDesiredGolden(t *testing.T) {
 				}
 				logEvents(&log, applyHealthLine(t, e, cfg, i+1, line))
 			}
-			got := e.Desired().Format() + "-- events --\n" + log.String()
+			got := e.Desired().Format() + thresholds(e.Desired()) + "-- events --\n" + log.String()
 			if *update {
 				head, _, _ := strings.Cut(text, "-- want --\n")
 				if err := os.WriteFile(file, []byte(head+"-- want --\n"+got), 0o644); err != nil {
@@ -92,6 +93,20 @@ func applyHealthLine(t *testing.T, e *Engine, cfg *config.Config, n int, line st
 	}
 	id := RealID{VS: IDOf(cfg.VirtualServers[i]), Real: netip.MustParseAddrPort(f[1])}
 	return e.SetHealth(id, h)
+}
+
+// thresholds lists the connection thresholds, which ipvsadm -Sn (and so
+// Format) leaves out.
+func thresholds(t dataplane.Table) string {
+	var b strings.Builder
+	for _, k := range t.Keys() {
+		for _, d := range t[k].Dests {
+			if d.UpperThreshold != 0 || d.LowerThreshold != 0 {
+				fmt.Fprintf(&b, "thresholds %s -> %s upper=%d lower=%d\n", k, d.Key, d.UpperThreshold, d.LowerThreshold)
+			}
+		}
+	}
+	return b.String()
 }
 
 func logEvents(b *strings.Builder, evs []Event) {

@@ -143,10 +143,8 @@ func TestPlaneListing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "-A -t 10.0.0.1:80 -s wrr -p 300 -M 255.255.255.0\n" +
-		"-a -t 10.0.0.1:80 -r 10.0.1.2:443 -i --tun-type gue --tun-port 6080 --tun-remcsum -w 5 -x 100 -y 10\n"
-	if got := tab.Format(); got != want {
-		t.Errorf("table\n%s\nwant\n%s", got, want)
+	if len(tab) != 1 || tab[tcp4].Service != persistent || len(tab[tcp4].Dests) != 1 || tab[tcp4].Dests[gue.Key] != gue {
+		t.Errorf("table %+v, want the service %+v with the destination %+v", tab, persistent, gue)
 	}
 	for i, f := range c.flags {
 		if f != netlink.Request|netlink.Dump {
