@@ -488,6 +488,13 @@ func (e *Engine) fill(t dataplane.Table, st *vsState) {
 		}
 		ds := make(map[dataplane.DestKey]dataplane.Destination, len(dests))
 		for _, d := range dests {
+			if k.Fwmark != 0 && d.Forwarding.Method != dataplane.NAT {
+				// A packet matched by mark keeps its own port unless
+				// NATed: keepalived programs such a real server of a
+				// group's fwmark entry without port (as the parser
+				// does for a fwmark virtual server).
+				d.Key.Port = 0
+			}
 			ds[d.Key] = d
 		}
 		t[k] = dataplane.Entry{Service: st.v.service(k), Dests: ds}
