@@ -244,13 +244,21 @@ type Plane interface {
 	// Destinations lists the destinations of one service.
 	Destinations(ctx context.Context, svc ServiceKey) ([]Destination, error)
 
+	// AddService adds a service without destinations; it fails if the key
+	// exists.
 	AddService(ctx context.Context, s Service) error
+	// UpdateService changes the options of an existing service in place,
+	// keeping its destinations and connections.
 	UpdateService(ctx context.Context, s Service) error
 	// DeleteService removes a service with all its destinations.
 	DeleteService(ctx context.Context, key ServiceKey) error
 
+	// AddDestination adds d to the service svc; it fails if d.Key exists.
 	AddDestination(ctx context.Context, svc ServiceKey, d Destination) error
+	// UpdateDestination changes an existing destination in place (weight,
+	// forwarding, thresholds), keeping its connections.
 	UpdateDestination(ctx context.Context, svc ServiceKey, d Destination) error
+	// DeleteDestination removes one destination of svc.
 	DeleteDestination(ctx context.Context, svc ServiceKey, key DestKey) error
 
 	// Flush removes every service of the table, owned or not (lvs_flush).

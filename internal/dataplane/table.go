@@ -26,7 +26,7 @@ func (t Table) Clone() Table {
 	return out
 }
 
-// Keys returns the service keys in a stable order (see Less).
+// Keys returns the service keys in a stable order (see Compare).
 func (t Table) Keys() []ServiceKey {
 	keys := slices.Collect(maps.Keys(t))
 	slices.SortFunc(keys, Compare)

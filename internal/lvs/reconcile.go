@@ -87,6 +87,7 @@ func (r *Reconciler) ApplySome(ctx context.Context, desired dataplane.Table, sco
 	return r.apply(ctx, desired, in)
 }
 
+// apply is Apply (scope nil) and ApplySome.
 func (r *Reconciler) apply(ctx context.Context, desired dataplane.Table, scope map[dataplane.ServiceKey]bool) (int, error) {
 	if !r.synced {
 		if err := r.Sync(ctx); err != nil {
@@ -233,6 +234,7 @@ func (r *Reconciler) run(ctx context.Context, ops []Op) (int, []error) {
 	return sent, errs
 }
 
+// do sends one operation.
 func (r *Reconciler) do(ctx context.Context, op Op) error {
 	p, k := r.plane, op.Service.Key
 	switch op.Kind {

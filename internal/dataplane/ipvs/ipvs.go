@@ -60,14 +60,14 @@ func Open(opts Options) (*Plane, error) {
 	return openOn(c)
 }
 
-// FamilyConn is a Conn that can also look up generic netlink families.
-type FamilyConn interface {
+// familyConn is a Conn that can also look up generic netlink families.
+type familyConn interface {
 	Conn
 	GetFamily(name string) (genetlink.Family, error)
 }
 
 // openOn looks IPVS up on c; c is closed on failure.
-func openOn(c FamilyConn) (*Plane, error) {
+func openOn(c familyConn) (*Plane, error) {
 	f, err := c.GetFamily(familyName)
 	if err != nil {
 		c.Close()
