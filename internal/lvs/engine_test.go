@@ -307,3 +307,59 @@ func TestHugeGroupRangeIsBounded(t *testing.T) {
 		t.Errorf("a /64 range gave %d services, want the cap %d", n, MaxRange)
 	}
 }
+
+// TestQuorumSorryLikeKeepalived replays a run of keepalived 2.2.7 on Linux
+// 6.1 (TCP_CHECKs against listeners stopped and restarted one by one):
+// after each health change the table is what `ipvsadm -Sn` showed under
+// keepalived, and the events are the transitions its log reported.
+func TestQuorumSorryLikeKeepalived(t *testing.T) {
+	cfg := load(t, `virtual_server 10.0.0.1 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    quorum 3
+    hysteresis 1
+    sorry_server 192.168.9.9 8080
+    real_server 192.168.1.1 8081 {
+        weight 2
+        TCP_CHECK {
+        }
+    }
+    real_server 192.168.1.2 8082 {
+        weight 2
+        inhibit_on_failure
+        TCP_CHECK {
+        }
+    }
+}
+`)
+	e := New(cfg)
+	if got := kinds(e.Start()); got != "quorum-up" {
+		t.Fatalf("start: %q", got)
+	}
+	head := "-A -t 10.0.0.1:80 -s rr\n"
+	steps := []struct {
+		real   string
+		up     bool
+		events string
+		table  string
+	}{
+		{"192.168.1.1:8081", false, "real-down", // "Removing service"; 2 is not below 3-1
+			head + "-a -t 10.0.0.1:80 -r 192.168.1.2:8082 -m -w 2\n"},
+		{"192.168.1.2:8082", false, "real-down,quorum-down", // "Disabling", "Lost quorum 3-1=2 > 0", "Adding sorry server"
+			head + "-a -t 10.0.0.1:80 -r 192.168.1.2:8082 -m -w 0\n-a -t 10.0.0.1:80 -r 192.168.9.9:8080 -m -w 1\n"},
+		{"192.168.1.1:8081", true, "real-up", // "Adding service", but 2 is below 3+1: the table stays
+			head + "-a -t 10.0.0.1:80 -r 192.168.1.2:8082 -m -w 0\n-a -t 10.0.0.1:80 -r 192.168.9.9:8080 -m -w 1\n"},
+		{"192.168.1.2:8082", true, "real-up,quorum-up", // "Enabling", "Gained quorum 3+1=4 <= 4", "Removing sorry server"
+			head + "-a -t 10.0.0.1:80 -r 192.168.1.1:8081 -m -w 2\n-a -t 10.0.0.1:80 -r 192.168.1.2:8082 -m -w 2\n"},
+	}
+	for i, s := range steps {
+		if got := kinds(e.SetHealth(rid(cfg, 0, s.real), Health{Up: s.up})); got != s.events {
+			t.Errorf("step %d: events %q, want %q", i, got, s.events)
+		}
+		if got := e.Desired().Format(); got != s.table {
+			t.Errorf("step %d: table\n%s\nwant (keepalived's)\n%s", i, got, s.table)
+		}
+	}
+}
