@@ -321,9 +321,13 @@ func (e *Engine) applyHealth(st *vsState, rs *rsState, evs []Event) []Event {
 	return evs
 }
 
-// SetHeld tells the Engine whether this node holds addr (a VRRP virtual
-// address). ha_suspend virtual servers whose addresses all go away freeze
-// their real servers' states; when one comes back, the health reported
+// SetHeld tells the Engine whether addr is configured on this host.
+// keepalived's checker process watches the host's addresses itself (any
+// interface, whoever added them; in practice the VRRP virtual addresses),
+// so the caller should feed it from an address watch, not only from VRRP
+// transitions. ha_suspend virtual servers whose addresses are all absent
+// keep their service but freeze their real servers' states (keepalived
+// suspends their checkers); when one comes back, the health reported
 // meanwhile is applied.
 func (e *Engine) SetHeld(addr netip.Addr, held bool) []Event {
 	if e.held[addr] == held {
