@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -304,5 +306,67 @@ func TestReconcileRepairsForeignChanges(t *testing.T) {
 	}
 	if d := p.Table()[k].Dests[dataplane.DestKey{Addr: netip.MustParseAddr("10.0.1.2"), Port: 80}]; d.Weight != 0 || d.Key.Port != 80 {
 		t.Errorf("destination after repair: %+v", d)
+	}
+}
+
+// TestReloadLikeKeepalived replays a reload of keepalived 2.2.7 on Linux 6.1
+// (testdata/reload: a re-weighted, a removed and an added real server, a
+// scheduler and persistence change, a removed and an added virtual server,
+// a group range moved by one address, and a service added by hand). The
+// table after it is what `ipvsadm -Sn` showed under keepalived, except that
+// keepalived left the service of the address that left the group behind,
+// empty (-A -t 10.0.3.1:80 -s rr); Vigil removes it.
+func TestReloadLikeKeepalived(t *testing.T) {
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("testdata", "reload", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	p := fakeplane.New()
+	byHand := dataplane.ServiceKey{Family: dataplane.IPv4, Protocol: dataplane.ProtoUDP, Addr: netip.MustParseAddr("10.9.9.9"), Port: 53}
+	p.Seed(dataplane.Table{byHand: {Service: dataplane.Service{Key: byHand, Scheduler: "rr", PersistenceBits: 32}}})
+	e := New(load(t, read("a.conf")))
+	e.Start()
+	r := NewReconciler(p, quiet)
+	incremental = true
+	defer func() { incremental = false }()
+	apply(t, r, p, e)
+	e.Reload(load(t, read("b.conf")))
+	got := apply(t, r, p, e)
+	want := `-A -t 10.0.0.1:80 -s wlc -p 100
+-a -t 10.0.0.1:80 -r 10.0.1.1:80 -m -w 5
+-a -t 10.0.0.1:80 -r 10.0.1.3:80 -m -w 3
+-a -t 10.0.0.1:80 -r 10.0.1.6:80 -m -w 1
+-A -t 10.0.0.4:443 -s rr
+-a -t 10.0.0.4:443 -r 10.0.1.7:443 -m -w 1
+-A -t 10.0.3.2:80 -s rr
+-a -t 10.0.3.2:80 -r 10.0.1.5:80 -g -w 4
+-A -t 10.0.3.3:80 -s rr
+-a -t 10.0.3.3:80 -r 10.0.1.5:80 -g -w 4
+-A -t 10.0.3.4:80 -s rr
+-a -t 10.0.3.4:80 -r 10.0.1.5:80 -g -w 4
+-A -u 10.9.9.9:53 -s rr
+`
+	if tab := p.Table().Format(); tab != want {
+		t.Errorf("after reload:\n%s\nwant\n%s", tab, want)
+	}
+	// Exactly what changed: the two services that went, then per service
+	// in key order.
+	wantOps := `DeleteService TCP 10.0.0.2:80
+DeleteService TCP 10.0.3.1:80
+UpdateService TCP 10.0.0.1:80
+DeleteDestination TCP 10.0.0.1:80 -> 10.0.1.2:80
+UpdateDestination TCP 10.0.0.1:80 -> 10.0.1.1:80
+AddDestination TCP 10.0.0.1:80 -> 10.0.1.6:80
+AddService TCP 10.0.0.4:443
+AddDestination TCP 10.0.0.4:443 -> 10.0.1.7:443
+UpdateDestination TCP 10.0.3.2:80 -> 10.0.1.5:80
+UpdateDestination TCP 10.0.3.3:80 -> 10.0.1.5:80
+AddService TCP 10.0.3.4:80
+AddDestination TCP 10.0.3.4:80 -> 10.0.1.5:80`
+	if ops := calls(p); ops != wantOps || len(got) != 12 {
+		t.Errorf("reload sent\n%s\nwant\n%s", ops, wantOps)
 	}
 }
