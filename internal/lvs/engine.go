@@ -7,13 +7,16 @@ import (
 	"vigil/internal/dataplane"
 )
 
-// Health is what the checkers say of one real server.
+// Health is what the checkers say of one real server. internal/check's
+// Health{Server, Up, Weight} carries the effective weight always: pass it
+// as Health{Up: h.Up, Weight: int64(h.Weight), Dynamic: true}, keyed by
+// RealIDOf for the virtual and real server its ServerKey names.
 type Health struct {
 	// Up is whether every checker of the real server passes.
 	Up bool
 	// Weight replaces the configured weight when Dynamic is set
 	// (MISC_CHECK misc_dynamic, FILE_CHECK weights). It may be out of
-	// IPVS's range: below 0 counts as 0, above 65535 as 65535.
+	// IPVS's range: below 0 counts as 0, above 2^31-1 as 2^31-1.
 	Weight  int64
 	Dynamic bool
 }
@@ -53,6 +56,13 @@ func (k EventKind) String() string {
 
 // Event is a transition that notify acts on. The Engine returns events in
 // the order keepalived runs their notifications.
+//
+// Quorum events exist only here. RealUp and RealDown follow from the health
+// the Engine is given, so they repeat what internal/check's Notify outputs
+// already say for the same real server (first verdicts and omega included);
+// the wiring must run each notify_up/notify_down script from one of the two
+// sources only. The Engine's also cover a real server a reload removes while
+// it is up, which keepalived notifies as down.
 type Event struct {
 	Kind EventKind
 	VS   VSID

@@ -16,6 +16,7 @@ package lvs
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 	"net/netip"
 
@@ -123,9 +124,10 @@ func forwarding(f config.Forwarding) dataplane.Forwarding {
 	return out
 }
 
-// maxWeight is the largest weight keepalived programs; larger effective
-// weights (from dynamic checkers) are clamped to it, negative ones to 0.
-const maxWeight = 65535
+// maxWeight is the largest weight keepalived programs (its
+// IPVS_WEIGHT_LIMIT, INT_MAX); larger effective weights (from dynamic
+// checkers) are clamped to it, negative ones to 0.
+const maxWeight = math.MaxInt32
 
 func clampWeight(w int64) int32 {
 	switch {

@@ -59,7 +59,7 @@ type VSStatus struct {
 // RealStatus is the state of one real server.
 type RealStatus struct {
 	Real netip.AddrPort
-	// Alive is the health verdict; Weight the effective weight (0..65535).
+	// Alive is the health verdict; Weight the effective weight (0..2^31-1).
 	Alive  bool
 	Weight int32
 }
