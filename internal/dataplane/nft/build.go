@@ -1,0 +1,380 @@
+package nft
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+
+	"vigil/internal/dataplane"
+)
+
+// Registers. nftables has four 16-byte registers (1..4) that alias sixteen
+// 4-byte ones (8..23): 16-byte register n starts at 4-byte 8+4(n-1).
+const (
+	regData  = 1  // the chosen destination: address (and port) for dnat
+	regAddr  = 8  // same register, 4-byte numbering
+	regPort4 = 9  // the port after an IPv4 address in regData
+	regPort6 = 12 // the port after an IPv6 address in regData
+	regHash  = 12 // scratch for the fields a hash reads (16-byte reg 2..3)
+	regKey   = 16 // the persistence key (16-byte reg 3)
+	regDisp  = 1  // dispatch keys
+)
+
+// Names of the objects in Vigil's table.
+const (
+	chainPrerouting = "prerouting"
+	chainOutput     = "output"
+	chainDispatch   = "dispatch"
+	mapSvc4         = "svc4"
+	mapSvc6         = "svc6"
+	mapFwm4         = "fwm4"
+	mapFwm6         = "fwm6"
+)
+
+// setDef is a set or map to create: an anonymous constant one (a scheduler
+// map, bound to its rule) or a named one (dispatch maps, affinity maps).
+type setDef struct {
+	Name       string
+	Anonymous  bool
+	IsMap      bool
+	Dynamic    bool
+	HasTimeout bool
+	Concat     bool
+	Timeout    time.Duration
+	Key        nftables.SetDatatype
+	Data       nftables.SetDatatype
+	Elems      []nftables.SetElement
+}
+
+// ruleDef is one rule. A Lookup whose SetName names one of the rule's
+// anonymous sets is bound to it when the rule is added.
+type ruleDef struct {
+	Anon  []setDef
+	Exprs []expr.Any
+}
+
+// program is what one service becomes: its chain's rules and, with
+// persistence, its affinity map.
+type program struct {
+	Chain string
+	Aff   *setDef
+	Rules []ruleDef
+}
+
+// names of one service's objects, from its stable id.
+func chainName(id uint32) string { return fmt.Sprintf("s%d", id) }
+func affName(id uint32) string   { return fmt.Sprintf("a%d", id) }
+
+// destType is the type of a scheduler map's data: the address, with the
+// port after it unless every destination keeps the client's port (port 0,
+// as fwmark services' real servers usually have).
+func destType(fam dataplane.Family, withPort bool) nftables.SetDatatype {
+	a := nftables.TypeIPAddr
+	if fam == dataplane.IPv6 {
+		a = nftables.TypeIP6Addr
+	}
+	if !withPort {
+		return a
+	}
+	return nftables.MustConcatSetType(a, nftables.TypeInetService)
+}
+
+// destBytes encodes a destination as destType's data.
+func destBytes(a netip.Addr, port uint16, withPort bool) []byte {
+	var b []byte
+	if a.Is4() || a.Is4In6() {
+		v := a.Unmap().As4()
+		b = append(b, v[:]...)
+	} else {
+		v := a.As16()
+		b = append(b, v[:]...)
+	}
+	if withPort {
+		b = binary.BigEndian.AppendUint16(b, port)
+		b = append(b, 0, 0)
+	}
+	return b
+}
+
+func u32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
+
+// portMode decides whether dnat rewrites the port: always for address
+// services (port 0 meaning the service's port, as IPVS), and for fwmark
+// services only when the real servers name one. A fwmark service mixing
+// both cannot be one map's data, so it is refused.
+func portMode(e dataplane.Entry) (withPort bool, err error) {
+	if e.Service.Key.Fwmark == 0 {
+		return true, nil
+	}
+	zero, set := 0, 0
+	for _, d := range e.Dests {
+		if d.Key.Port == 0 {
+			zero++
+		} else {
+			set++
+		}
+	}
+	if zero > 0 && set > 0 {
+		return false, fmt.Errorf("%w: fwmark service %s mixes real servers with and without a port", dataplane.ErrUnsupported, e.Service.Key)
+	}
+	return set > 0, nil
+}
+
+func destPort(e dataplane.Entry, d dataplane.Destination) uint16 {
+	if d.Key.Port == 0 {
+		return e.Service.Key.Port
+	}
+	return d.Key.Port
+}
+
+// nfproto is the NAT family of a service.
+func nfproto(f dataplane.Family) uint32 {
+	if f == dataplane.IPv6 {
+		return unix.NFPROTO_IPV6
+	}
+	return unix.NFPROTO_IPV4
+}
+
+// dnat rewrites the destination to regData.
+func dnat(fam dataplane.Family, withPort bool) expr.Any {
+	n := &expr.NAT{Type: expr.NATTypeDestNAT, Family: nfproto(fam), RegAddrMin: regData}
+	if withPort {
+		n.RegProtoMin = regPort4
+		if fam == dataplane.IPv6 {
+			n.RegProtoMin = regPort6
+		}
+	}
+	return n
+}
+
+// saddr loads the client address into reg.
+func saddr(fam dataplane.Family, reg uint32) expr.Any {
+	if fam == dataplane.IPv6 {
+		return &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16}
+	}
+	return &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4}
+}
+
+// daddr loads the destination address into reg.
+func daddr(fam dataplane.Family, reg uint32) expr.Any {
+	if fam == dataplane.IPv6 {
+		return &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16}
+	}
+	return &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4}
+}
+
+func alen(fam dataplane.Family) uint32 {
+	if fam == dataplane.IPv6 {
+		return 16
+	}
+	return 4
+}
+
+// schedulers the plane implements; the others need connection counts.
+var schedulers = []string{"rr", "wrr", "sh", "dh", "mh", "fo"}
+
+// compile turns one service into its program. It is pure: the same entry
+// and id always give the same rules, which the golden tests pin.
+func compile(e dataplane.Entry, id uint32) (program, error) {
+	s := e.Service
+	fam := s.Key.Family
+	p := program{Chain: chainName(id)}
+	withPort, err := portMode(e)
+	if err != nil {
+		return p, err
+	}
+	dt := destType(fam, withPort)
+	ds := available(e)
+
+	if s.Persistence > 0 {
+		p.Aff = &setDef{
+			Name: affName(id), IsMap: true, Dynamic: true, HasTimeout: true,
+			Timeout: s.Persistence, Key: addrType(fam), Data: dt,
+		}
+	}
+	if len(ds) == 0 {
+		// Nothing may take a new connection: no rule, so it reaches the
+		// director's own stack (a reset from a closed port); connections
+		// already bound keep their conntrack translation.
+		return p, nil
+	}
+
+	var pick []expr.Any // puts the chosen destination into regData
+	var anon []setDef
+	slotMap := func(slots []int) setDef {
+		m := setDef{Name: "sched", Anonymous: true, IsMap: true, Key: nftables.TypeInteger, Data: dt}
+		for i, di := range slots {
+			d := ds[di]
+			m.Elems = append(m.Elems, nftables.SetElement{Key: u32(uint32(i)), Val: destBytes(d.Key.Addr, destPort(e, d), withPort)})
+		}
+		return m
+	}
+	lookup := func(src uint32) expr.Any {
+		return &expr.Lookup{SourceRegister: src, DestRegister: regData, IsDestRegSet: true, SetName: "sched"}
+	}
+	switch s.Scheduler {
+	case "rr", "wrr":
+		seq := rrSequence(ds)
+		if s.Scheduler == "wrr" {
+			var ok bool
+			if seq, ok = wrrSequence(ds); !ok {
+				return p, fmt.Errorf("%w: wrr weights of %s need a cycle longer than %d slots; use smaller weights or a common divisor", dataplane.ErrUnsupported, s.Key, maxSlots)
+			}
+		}
+		anon = append(anon, slotMap(seq))
+		pick = []expr.Any{
+			&expr.Numgen{Register: regAddr, Modulus: uint32(len(seq)), Type: unix.NFT_NG_INCREMENTAL},
+			lookup(regAddr),
+		}
+	case "sh", "dh", "mh":
+		var table []int
+		if s.Scheduler == "mh" {
+			table = maglevTable(ds, maglevSize)
+		} else {
+			table = bucketTable(ds)
+		}
+		anon = append(anon, slotMap(table))
+		load := saddr(fam, regHash)
+		if s.Scheduler == "dh" {
+			load = daddr(fam, regHash)
+		}
+		n := alen(fam)
+		pick = []expr.Any{load}
+		// sh-port / mh-port: the client port joins the hash (4-byte
+		// aligned after the address, as a concatenation lays it out).
+		if s.Scheduler != "dh" && s.Flags&dataplane.SHPort != 0 {
+			pick = append(pick, &expr.Payload{DestRegister: regHash + n/4, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2})
+			n += 4
+		}
+		pick = append(pick,
+			&expr.Hash{SourceRegister: regHash, DestRegister: regAddr, Length: n, Modulus: uint32(len(table)), Seed: 0x76696769, Type: expr.HashTypeJenkins},
+			lookup(regAddr))
+	case "fo":
+		d := ds[firstByWeight(ds)]
+		pick = []expr.Any{&expr.Immediate{Register: regData, Data: destBytes(d.Key.Addr, destPort(e, d), withPort)}}
+		if withPort {
+			b := destBytes(d.Key.Addr, destPort(e, d), true)
+			a := alen(fam)
+			pick = []expr.Any{
+				&expr.Immediate{Register: regData, Data: b[:a]},
+				&expr.Immediate{Register: regAddr + a/4, Data: b[a : a+2]},
+			}
+		}
+	default:
+		return p, fmt.Errorf("%w: scheduler %s needs connection counts (use IPVS or the proxy plane)", dataplane.ErrUnsupported, s.Scheduler)
+	}
+
+	if p.Aff != nil {
+		bits := int(s.PersistenceBits)
+		if bits == 0 || bits > int(alen(fam))*8 {
+			bits = int(alen(fam)) * 8
+		}
+		key := []expr.Any{saddr(fam, regKey)}
+		if bits < int(alen(fam))*8 {
+			key = append(key, &expr.Bitwise{SourceRegister: regKey, DestRegister: regKey, Len: alen(fam), Mask: prefixMask(bits, int(alen(fam))), Xor: make([]byte, alen(fam))})
+		}
+		refresh := &expr.Dynset{SrcRegKey: regKey, SrcRegData: regData, SetName: p.Aff.Name, Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: s.Persistence}
+		// A known client: its destination from the affinity map, its
+		// timeout refreshed. A lookup miss ends the rule.
+		hit := append(append([]expr.Any{}, key...),
+			&expr.Lookup{SourceRegister: regKey, DestRegister: regData, IsDestRegSet: true, SetName: p.Aff.Name},
+			refresh, dnat(fam, withPort))
+		p.Rules = append(p.Rules, ruleDef{Exprs: hit})
+		// A new client: scheduled, then remembered.
+		miss := append(append(append([]expr.Any{}, pick...), key...), refresh, dnat(fam, withPort))
+		p.Rules = append(p.Rules, ruleDef{Anon: anon, Exprs: miss})
+		return p, nil
+	}
+	p.Rules = append(p.Rules, ruleDef{Anon: anon, Exprs: append(pick, dnat(fam, withPort))})
+	return p, nil
+}
+
+func addrType(fam dataplane.Family) nftables.SetDatatype {
+	if fam == dataplane.IPv6 {
+		return nftables.TypeIP6Addr
+	}
+	return nftables.TypeIPAddr
+}
+
+// prefixMask is a network mask of bits ones over n bytes.
+func prefixMask(bits, n int) []byte {
+	m := make([]byte, n)
+	for i := range bits {
+		m[i/8] |= 0x80 >> (i % 8)
+	}
+	return m
+}
+
+// dispatchKey is a service's element in its dispatch map: the address,
+// protocol and port concatenation, or the mark.
+func dispatchKey(k dataplane.ServiceKey) (set string, key []byte) {
+	if k.Fwmark != 0 {
+		if k.Family == dataplane.IPv6 {
+			return mapFwm6, binary.NativeEndian.AppendUint32(nil, k.Fwmark)
+		}
+		return mapFwm4, binary.NativeEndian.AppendUint32(nil, k.Fwmark)
+	}
+	key = destBytes(k.Addr, 0, false)
+	key = append(key, byte(k.Protocol), 0, 0, 0)
+	key = binary.BigEndian.AppendUint16(key, k.Port)
+	key = append(key, 0, 0)
+	if k.Family == dataplane.IPv6 {
+		return mapSvc6, key
+	}
+	return mapSvc4, key
+}
+
+// dispatchSets are the four verdict maps that send a packet to its
+// service's chain.
+func dispatchSets() []setDef {
+	v := nftables.TypeVerdict
+	return []setDef{
+		{Name: mapFwm4, IsMap: true, Key: nftables.TypeMark, Data: v},
+		{Name: mapFwm6, IsMap: true, Key: nftables.TypeMark, Data: v},
+		{Name: mapSvc4, IsMap: true, Concat: true, Key: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService), Data: v},
+		{Name: mapSvc6, IsMap: true, Concat: true, Key: nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetProto, nftables.TypeInetService), Data: v},
+	}
+}
+
+// dispatchRules look the packet up in the dispatch maps: fwmark services
+// first, as IPVS does.
+func dispatchRules() []ruleDef {
+	// ct state new: only first packets reach a nat chain anyway, but a ct
+	// expression holds the namespace's conntrack hooks for as long as the
+	// table exists. Without one, a table whose services have no real
+	// server left holds no nat expression either, conntrack unhooks, and
+	// every established translated connection is reset.
+	proto := func(p byte) []expr.Any {
+		return []expr.Any{
+			&expr.Ct{Register: regDisp, Key: expr.CtKeySTATE},
+			&expr.Bitwise{SourceRegister: regDisp, DestRegister: regDisp, Len: 4, Mask: u32(expr.CtStateBitNEW), Xor: u32(0)},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: regDisp, Data: u32(0)},
+			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: regDisp},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: regDisp, Data: []byte{p}},
+		}
+	}
+	mark := func(p byte, set string) ruleDef {
+		return ruleDef{Exprs: append(proto(p),
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: regDisp},
+			&expr.Lookup{SourceRegister: regDisp, DestRegister: 0, IsDestRegSet: true, SetName: set})}
+	}
+	addr := func(p byte, fam dataplane.Family, set string) ruleDef {
+		next := regAddr + alen(fam)/4
+		return ruleDef{Exprs: append(proto(p),
+			daddr(fam, regAddr),
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: next},
+			&expr.Payload{DestRegister: next + 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Lookup{SourceRegister: regAddr, DestRegister: 0, IsDestRegSet: true, SetName: set})}
+	}
+	return []ruleDef{
+		mark(unix.NFPROTO_IPV4, mapFwm4),
+		mark(unix.NFPROTO_IPV6, mapFwm6),
+		addr(unix.NFPROTO_IPV4, dataplane.IPv4, mapSvc4),
+		addr(unix.NFPROTO_IPV6, dataplane.IPv6, mapSvc6),
+	}
+}
