@@ -330,6 +330,10 @@ func TestKernelDrainAndRemove(t *testing.T) {
 		t.Fatal("a connection was accepted with every real server drained")
 	}
 	eq(t, "all drained, established", lb.ask(held), "r1")
+	// Every superseded scheduler map went with its transaction.
+	if tab := lb.nft(t, "list", "table", "inet", DefaultTable); strings.Contains(tab, "map s1_") {
+		t.Fatalf("scheduler maps left behind with no real server available:\n%s", tab)
+	}
 }
 
 func TestKernelPersistence(t *testing.T) {
@@ -450,4 +454,50 @@ func TestKernelRestartAndFlush(t *testing.T) {
 	if strings.Contains(tables, DefaultTable) || !strings.Contains(tables, "bystander") {
 		t.Fatalf("after Remove the tables are:\n%s", tables)
 	}
+}
+
+func TestKernelMaglevAndFailover(t *testing.T) {
+	lb := newLab(t, 3)
+	ctx := context.Background()
+	mh := svc(vip4, dataplane.ProtoTCP, "mh")
+	lb.add(mh, rs("10.77.2.11", 1), rs("10.77.2.12", 1), rs("10.77.2.13", 1))
+	got := count(lb.names(vip4, 6))
+	if len(got) != 1 {
+		t.Fatalf("mh: one client reached %v, want one real server", got)
+	}
+	// Its real server leaves: the client moves, and sticks again.
+	var first string
+	for n := range got {
+		first = n
+	}
+	idx := int(first[1] - '1')
+	lb.must(lb.plane.DeleteDestination(ctx, mh.Key, lb.destOf(idx).Key))
+	moved := count(lb.names(vip4, 4))
+	if len(moved) != 1 || moved[first] != 0 {
+		t.Fatalf("mh after %s left: %v", first, moved)
+	}
+	lb.must(lb.plane.DeleteService(ctx, mh.Key))
+
+	fo := svc(vip4, dataplane.ProtoTCP, "fo")
+	lb.add(fo, rs("10.77.2.11", 1), rs("10.77.2.12", 3), rs("10.77.2.13", 2))
+	eq(t, "fo", lb.names(vip4, 3), "[r2 r2 r2]")
+	lb.must(lb.plane.UpdateDestination(ctx, fo.Key, rs("10.77.2.12", 0)))
+	eq(t, "fo after the highest drains", lb.names(vip4, 2), "[r3 r3]")
+	if tab := lb.nft(t, "list", "table", "inet", DefaultTable); strings.Contains(tab, "map s1_") {
+		t.Fatalf("the deleted mh service left its maps behind:\n%s", tab)
+	}
+}
+
+func (lb *lab) destOf(i int) dataplane.Destination {
+	return rs(fmt.Sprintf("10.77.2.%d", 11+i), 1)
+}
+
+func TestKernelPersistenceIPv6(t *testing.T) {
+	lb := newLab(t, 2)
+	s := svc(vip6, dataplane.ProtoTCP, "wrr")
+	s.Persistence, s.PersistenceBits = time.Minute, 64
+	lb.add(s, rs("fd77:2::11", 1), rs("fd77:2::12", 1))
+	eq(t, "IPv6 persistent client", lb.names(vip6, 4), "[r1 r1 r1 r1]")
+	lb.must(lb.plane.DeleteDestination(context.Background(), s.Key, rs("fd77:2::11", 1).Key))
+	eq(t, "after its real server left", lb.names(vip6, 3), "[r2 r2 r2]")
 }

@@ -62,6 +62,13 @@ type Plane struct {
 	state dataplane.Table
 	ids   map[dataplane.ServiceKey]uint32
 	next  uint32
+	// maps are the scheduler maps of each service's rules. Each rule
+	// change makes new ones (named <chain>_<gen>) and deletes the old, in
+	// the same transaction; pending holds those of the transaction being
+	// built until it commits.
+	maps    map[dataplane.ServiceKey][]string
+	pending map[dataplane.ServiceKey][]string
+	gen     uint32
 	// built is whether the kernel holds the table as this Plane built it;
 	// until then the next transaction replaces whatever is there.
 	built bool
@@ -86,6 +93,7 @@ func New(cfg Config) (*Plane, error) {
 		table: &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyINet},
 		state: dataplane.Table{},
 		ids:   map[dataplane.ServiceKey]uint32{},
+		maps:  map[dataplane.ServiceKey][]string{},
 	}
 	// Fail now, not at the first change, where nftables is missing.
 	c, err := p.newConn()
@@ -205,6 +213,7 @@ func (p *Plane) DeleteService(ctx context.Context, key dataplane.ServiceKey) err
 		ch := &nftables.Chain{Table: p.table, Name: chainName(id)}
 		c.FlushChain(ch)
 		c.DelChain(ch)
+		p.delMaps(c, key)
 		if old.Service.Persistence > 0 {
 			c.DelSet(&nftables.Set{Table: p.table, Name: affName(id)})
 		}
@@ -215,6 +224,7 @@ func (p *Plane) DeleteService(ctx context.Context, key dataplane.ServiceKey) err
 	}
 	delete(p.state, key)
 	delete(p.ids, key)
+	delete(p.maps, key)
 	return nil
 }
 
@@ -302,6 +312,7 @@ func (p *Plane) Flush(ctx context.Context) error {
 	}
 	p.state = dataplane.Table{}
 	p.ids = map[dataplane.ServiceKey]uint32{}
+	p.maps = map[dataplane.ServiceKey][]string{}
 	p.built = true
 	return nil
 }
@@ -329,6 +340,7 @@ func (p *Plane) Remove(ctx context.Context) error {
 	}
 	p.state = dataplane.Table{}
 	p.ids = map[dataplane.ServiceKey]uint32{}
+	p.maps = map[dataplane.ServiceKey][]string{}
 	p.built = false
 	return nil
 }
@@ -396,6 +408,7 @@ func (p *Plane) Replace(ctx context.Context, t dataplane.Table) error {
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
+	p.pending = map[dataplane.ServiceKey][]string{}
 	p.base(c)
 	for _, k := range t.Keys() {
 		if err := p.addService(c, k, ids[k], progs[k]); err != nil {
@@ -405,6 +418,7 @@ func (p *Plane) Replace(ctx context.Context, t dataplane.Table) error {
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables: replace table %s: %w", p.table.Name, err)
 	}
+	p.maps, p.pending = p.pending, nil
 	p.state = t.Clone()
 	for k, e := range p.state {
 		if e.Dests == nil {
@@ -435,7 +449,10 @@ func (p *Plane) commit(ctx context.Context, queue func(c *nftables.Conn) error) 
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	if !p.built {
+	p.pending = map[dataplane.ServiceKey][]string{}
+	defer func() { p.pending = nil }()
+	rebuild := !p.built
+	if rebuild {
 		p.base(c)
 		for _, k := range p.state.Keys() {
 			prog, err := compile(p.state[k], p.ids[k])
@@ -454,6 +471,10 @@ func (p *Plane) commit(ctx context.Context, queue func(c *nftables.Conn) error) 
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
+	if rebuild {
+		p.maps = map[dataplane.ServiceKey][]string{}
+	}
+	maps.Copy(p.maps, p.pending)
 	p.built = true
 	return nil
 }
@@ -501,7 +522,7 @@ func (p *Plane) addService(c *nftables.Conn, key dataplane.ServiceKey, id uint32
 			return err
 		}
 	}
-	if err := p.addRules(c, ch, prog); err != nil {
+	if err := p.addRules(c, key, ch, prog); err != nil {
 		return err
 	}
 	set, k := dispatchKey(key)
@@ -510,16 +531,33 @@ func (p *Plane) addService(c *nftables.Conn, key dataplane.ServiceKey, id uint32
 	})
 }
 
-func (p *Plane) addRules(c *nftables.Conn, ch *nftables.Chain, prog program) error {
+// elemChunk is how many elements go in one message: a message's element
+// list is one netlink attribute, whose length is 16 bits.
+const elemChunk = 512
+
+func (p *Plane) addRules(c *nftables.Conn, key dataplane.ServiceKey, ch *nftables.Chain, prog program) error {
+	var made []string
 	for _, r := range prog.Rules {
 		bound := map[string]*nftables.Set{}
 		for _, s := range r.Anon {
+			// Named, not anonymous: the library sizes an anonymous set
+			// to the elements of its first message, and a big map
+			// (Maglev's thousands of slots) needs several, as a
+			// message's element list is one 64 KiB netlink attribute.
+			p.gen++
 			ns := p.nftSet(s)
-			ns.Name = ""
-			if err := c.AddSet(ns, s.Elems); err != nil {
+			ns.Anonymous, ns.Constant = false, false
+			ns.Name = fmt.Sprintf("%s_%d", prog.Chain, p.gen)
+			if err := c.AddSet(ns, nil); err != nil {
 				return err
 			}
+			for rest := s.Elems; len(rest) > 0; rest = rest[min(len(rest), elemChunk):] {
+				if err := c.SetAddElements(ns, rest[:min(len(rest), elemChunk)]); err != nil {
+					return err
+				}
+			}
 			bound[s.Name] = ns
+			made = append(made, ns.Name)
 		}
 		exprs := make([]expr.Any, len(r.Exprs))
 		for i, e := range r.Exprs {
@@ -534,7 +572,21 @@ func (p *Plane) addRules(c *nftables.Conn, ch *nftables.Chain, prog program) err
 		}
 		c.AddRule(&nftables.Rule{Table: p.table, Chain: ch, Exprs: exprs})
 	}
+	p.pending[key] = made
 	return nil
+}
+
+// delMaps queues the deletion of a service's scheduler maps; its chain must
+// be flushed first in the same transaction.
+func (p *Plane) delMaps(c *nftables.Conn, key dataplane.ServiceKey) {
+	names, ok := p.pending[key] // made earlier in this transaction
+	if !ok {
+		names = p.maps[key]
+	}
+	for _, name := range names {
+		c.DelSet(&nftables.Set{Table: p.table, Name: name})
+	}
+	p.pending[key] = nil
 }
 
 // change replaces service old by e: its rules are rebuilt in one
@@ -578,7 +630,8 @@ func (p *Plane) change(ctx context.Context, old, e dataplane.Entry) error {
 					return err
 				}
 			}
-			return p.addRules(c, ch, prog)
+			p.delMaps(c, e.Service.Key)
+			return p.addRules(c, e.Service.Key, ch, prog)
 		})
 		if err == nil || len(stale) == 0 || attempt == 2 || !errors.Is(err, syscall.ENOENT) {
 			break

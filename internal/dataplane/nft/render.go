@@ -1,12 +1,17 @@
 package nft
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strings"
 
 	"github.com/google/nftables/expr"
 )
+
+// maxRendered bounds the elements shown per set: a Maglev table has
+// thousands, and its content is tested on its own.
+const maxRendered = 24
 
 // render writes a program as text, one line per expression in the style of
 // nft's netlink debug output, so that goldens show exactly what the kernel
@@ -50,8 +55,17 @@ func renderSet(s setDef) string {
 		fmt.Fprintf(&b, " : %s", s.Data.Name)
 	}
 	fmt.Fprintf(&b, "; flags %s; %d elements }\n", strings.Join(flags, ","), len(s.Elems))
-	for _, e := range s.Elems {
-		fmt.Fprintf(&b, "    %s : %s\n", hex.EncodeToString(e.Key), hex.EncodeToString(e.Val))
+	for i, e := range s.Elems {
+		if i == maxRendered {
+			fmt.Fprintf(&b, "    ... %d more\n", len(s.Elems)-i)
+			break
+		}
+		key := hex.EncodeToString(e.Key)
+		if s.Key.Name == "integer" {
+			// Host byte order, as numgen and jhash write it.
+			key = fmt.Sprint(binary.NativeEndian.Uint32(e.Key))
+		}
+		fmt.Fprintf(&b, "    %s : %s\n", key, hex.EncodeToString(e.Val))
 	}
 	return b.String()
 }
