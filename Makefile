@@ -5,7 +5,7 @@ BIN := bin/vigil
 PKGS := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build test unit lint fuzz bench demo package package-check clean
+.PHONY: build test unit lint fuzz bench bench-dataplane demo package package-check clean
 
 build:
 	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/vigil
@@ -34,6 +34,11 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench '^BenchmarkParse$$' -benchtime 10x ./internal/config
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/...
+
+# bench-dataplane: the data planes' own measurements (root; nftables in the
+# kernel): applying changes to a 5,000-service nftables table.
+bench-dataplane:
+	$(GO) test -run '^$$' -bench . -benchtime 20x -benchmem -timeout 30m ./internal/dataplane/nft
 
 demo: build
 	./demo/demo.sh

@@ -36,6 +36,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
 
 	"vigil/internal/dataplane"
 )
@@ -107,8 +108,24 @@ func New(cfg Config) (*Plane, error) {
 	return p, nil
 }
 
+// sockBuffer is the netlink socket's send and receive buffer: a whole
+// table is one batch in one sendmsg (megabytes for thousands of services),
+// and the kernel queues one acknowledgement per message before any is
+// read. The kernel charges what is used, not this size.
+const sockBuffer = 64 << 20
+
 func (p *Plane) newConn() (*nftables.Conn, error) {
-	return nftables.New(nftables.WithNetNSFd(int(p.netns.Fd())))
+	return nftables.New(
+		nftables.WithNetNSFd(int(p.netns.Fd())),
+		nftables.WithSockOptions(func(c *netlink.Conn) error {
+			if err := c.SetWriteBuffer(sockBuffer); err != nil {
+				return fmt.Errorf("netlink send buffer: %w", err)
+			}
+			if err := c.SetReadBuffer(sockBuffer); err != nil {
+				return fmt.Errorf("netlink receive buffer: %w", err)
+			}
+			return nil
+		}))
 }
 
 // Close releases the plane and leaves the table in place (a restart
