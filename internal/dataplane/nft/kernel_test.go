@@ -3,7 +3,9 @@ package nft
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"vigil/internal/dataplane"
+	"vigil/internal/lvs"
 	"vigil/internal/netlab"
 )
 
@@ -156,7 +159,7 @@ func (lb *lab) dial(addr string) net.Conn {
 	var c net.Conn
 	if err := lb.client.Do(func() error {
 		var err error
-		c, err = net.DialTimeout("tcp", net.JoinHostPort(addr, "80"), 1*time.Second)
+		c, err = net.DialTimeout("tcp", net.JoinHostPort(addr, "80"), 3*time.Second)
 		return err
 	}); err != nil {
 		lb.t.Fatal(err)
@@ -500,4 +503,41 @@ func TestKernelPersistenceIPv6(t *testing.T) {
 	eq(t, "IPv6 persistent client", lb.names(vip6, 4), "[r1 r1 r1 r1]")
 	lb.must(lb.plane.DeleteDestination(context.Background(), s.Key, rs("fd77:2::11", 1).Key))
 	eq(t, "after its real server left", lb.names(vip6, 3), "[r2 r2 r2]")
+}
+
+// The LVS reconciler drives the plane as it drives IPVS: what the plane
+// cannot serve is refused with a reason, everything else is applied, and
+// the plane's table then equals the desired one.
+func TestKernelUnderReconciler(t *testing.T) {
+	lb := newLab(t, 2)
+	ctx := context.Background()
+	r := lvs.NewReconciler(lb.plane, slog.New(slog.DiscardHandler))
+	ok := svc(vip4, dataplane.ProtoTCP, "wrr")
+	lc := svc(vip4b, dataplane.ProtoTCP, "lc")
+	desired := dataplane.Table{
+		ok.Key: {Service: ok, Dests: map[dataplane.DestKey]dataplane.Destination{
+			rs("10.77.2.11", 1).Key: rs("10.77.2.11", 1), rs("10.77.2.12", 2).Key: rs("10.77.2.12", 2)}},
+		lc.Key: {Service: lc, Dests: map[dataplane.DestKey]dataplane.Destination{
+			rs("10.77.2.11", 1).Key: rs("10.77.2.11", 1)}},
+	}
+	_, err := r.Apply(ctx, desired)
+	var unsup *lvs.UnsupportedError
+	if !errors.As(err, &unsup) || unsup.Key != lc.Key || !errors.Is(err, dataplane.ErrUnsupported) {
+		t.Fatalf("Apply: got %v, want the lc service refused as unsupported", err)
+	}
+	eq(t, "wrr through the reconciler", lb.names(vip4, 3), "[r2 r1 r2]")
+
+	delete(desired, lc.Key)
+	e := desired[ok.Key]
+	e.Dests[rs("10.77.2.11", 1).Key] = rs("10.77.2.11", 0)
+	n, err := r.Apply(ctx, desired)
+	if err != nil || n != 1 {
+		t.Fatalf("second Apply: %d operations, %v; want 1, nil", n, err)
+	}
+	got, err := dataplane.Read(ctx, lb.plane)
+	lb.must(err)
+	if got.Format() != desired.Format() {
+		t.Fatalf("plane holds\n%s\nwant\n%s", got.Format(), desired.Format())
+	}
+	eq(t, "after drain", lb.names(vip4, 2), "[r2 r2]")
 }

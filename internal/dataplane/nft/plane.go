@@ -33,6 +33,7 @@ import (
 	"slices"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -97,7 +98,7 @@ func New(cfg Config) (*Plane, error) {
 		maps:  map[dataplane.ServiceKey][]string{},
 	}
 	// Fail now, not at the first change, where nftables is missing.
-	c, err := p.newConn()
+	c, err := p.newConn(context.Background())
 	if err == nil {
 		_, err = c.ListTablesOfFamily(nftables.TableFamilyINet)
 	}
@@ -114,10 +115,24 @@ func New(cfg Config) (*Plane, error) {
 // read. The kernel charges what is used, not this size.
 const sockBuffer = 64 << 20
 
-func (p *Plane) newConn() (*nftables.Conn, error) {
+// defaultTimeout bounds a transaction whose context has no deadline: the
+// kernel answers in milliseconds, a whole-table replace in seconds.
+const defaultTimeout = 60 * time.Second
+
+// newConn opens a netlink socket for one transaction (or read), in the
+// plane's namespace, with ctx's deadline (else defaultTimeout) on every
+// send and receive, so a kernel that never answers cannot hang the caller.
+func (p *Plane) newConn(ctx context.Context) (*nftables.Conn, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(defaultTimeout)
+	}
 	return nftables.New(
 		nftables.WithNetNSFd(int(p.netns.Fd())),
 		nftables.WithSockOptions(func(c *netlink.Conn) error {
+			if err := c.SetDeadline(deadline); err != nil {
+				return fmt.Errorf("netlink deadline: %w", err)
+			}
 			if err := c.SetWriteBuffer(sockBuffer); err != nil {
 				return fmt.Errorf("netlink send buffer: %w", err)
 			}
@@ -319,7 +334,7 @@ func (p *Plane) Flush(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c, err := p.newConn()
+	c, err := p.newConn(ctx)
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
@@ -344,7 +359,7 @@ func (p *Plane) Remove(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c, err := p.newConn()
+	c, err := p.newConn(ctx)
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
@@ -421,7 +436,7 @@ func (p *Plane) Replace(ctx context.Context, t dataplane.Table) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c, err := p.newConn()
+	c, err := p.newConn(ctx)
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
@@ -462,7 +477,7 @@ func (p *Plane) commit(ctx context.Context, queue func(c *nftables.Conn) error) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c, err := p.newConn()
+	c, err := p.newConn(ctx)
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
@@ -626,7 +641,7 @@ func (p *Plane) change(ctx context.Context, old, e dataplane.Entry) error {
 	for attempt := 0; ; attempt++ {
 		var stale []nftables.SetElement
 		if keep && p.built {
-			stale, err = p.staleAffinity(prog.Aff.Name, e)
+			stale, err = p.staleAffinity(ctx, prog.Aff.Name, e)
 			if err != nil {
 				return err
 			}
@@ -663,7 +678,7 @@ func (p *Plane) change(ctx context.Context, old, e dataplane.Entry) error {
 
 // staleAffinity lists the affinity entries whose real server may not take
 // new connections in e.
-func (p *Plane) staleAffinity(name string, e dataplane.Entry) ([]nftables.SetElement, error) {
+func (p *Plane) staleAffinity(ctx context.Context, name string, e dataplane.Entry) ([]nftables.SetElement, error) {
 	withPort, err := portMode(e)
 	if err != nil {
 		return nil, err
@@ -672,7 +687,7 @@ func (p *Plane) staleAffinity(name string, e dataplane.Entry) ([]nftables.SetEle
 	for _, d := range available(e) {
 		valid = append(valid, destBytes(d.Key.Addr, destPort(e, d), withPort))
 	}
-	c, err := p.newConn()
+	c, err := p.newConn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
