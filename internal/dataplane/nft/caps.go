@@ -7,7 +7,27 @@ import (
 	"vigil/internal/dataplane"
 )
 
-// Caps is what the nftables plane can express. Not in it, with the reason:
+// Caps is what the nftables plane can express.
+//
+// Where it differs from IPVS on what it does express:
+//   - A real server at weight 0 leaves every scheduler map, and its
+//     persistence entries are deleted, so persistent clients move at once
+//     (IPVS keeps sending them to a quiescent server unless
+//     expire_quiescent_template is set).
+//   - sh and mh always skip a drained real server by recomputing their
+//     tables without it, with or without sh-fallback/mh-fallback (IPVS
+//     without the flag refuses those clients). sh's hash is nftables'
+//     jhash, not IPVS's, so a given client may land on another real server
+//     than under IPVS; the shares and the stickiness are the same.
+//   - rr and wrr follow IPVS's sequence over the real servers in address
+//     order (IPVS uses the order they were added in).
+//   - A persistence entry lives persistence_timeout after the client's
+//     last new connection (IPVS: after its last connection ends).
+//   - A service with no real server available leaves new connections
+//     untranslated: they reach the director's own stack (a reset for TCP);
+//     IPVS answers with ICMP port unreachable.
+//
+// Not in it, with the reason:
 //   - DR: needs a netdev ingress chain per VIP interface, the real server's
 //     MAC and per-packet (conntrack-less) scheduling; not built yet.
 //   - TUN: nftables cannot encapsulate (and this kernel has no ipip).

@@ -393,6 +393,9 @@ func TestKernelIPv6AndUDP(t *testing.T) {
 	u := svc(vip4, dataplane.ProtoUDP, "wrr")
 	lb.add(u, rs("10.77.2.11", 1), rs("10.77.2.12", 2))
 	eq(t, "UDP wrr", lb.udpNames(vip4, 6), "[r2 r1 r2 r2 r1 r2]")
+	// Drain on UDP: new flows avoid r1.
+	lb.must(lb.plane.UpdateDestination(context.Background(), u.Key, rs("10.77.2.11", 0)))
+	eq(t, "UDP after drain", lb.udpNames(vip4, 3), "[r2 r2 r2]")
 	u6 := svc(vip6, dataplane.ProtoUDP, "rr")
 	lb.add(u6, rs("fd77:2::11", 1), rs("fd77:2::12", 1))
 	eq(t, "UDP IPv6 rr", lb.udpNames(vip6, 4), "[r1 r2 r1 r2]")
@@ -413,6 +416,49 @@ func TestKernelFwmark(t *testing.T) {
 	s := dataplane.Service{Key: dataplane.ServiceKey{Family: dataplane.IPv4, Fwmark: 7}, Scheduler: "rr"}
 	lb.add(s, rs("10.77.2.11", 1), rs("10.77.2.12", 1))
 	eq(t, "fwmark rr", lb.names(vip4b, 4), "[r1 r2 r1 r2]")
+	// Unmarked traffic (another port) to the same address is not the
+	// fwmark service's.
+	if _, err := netDial(lb, vip4b, "81"); err == nil {
+		t.Fatal("an unmarked connection to the fwmark service's address was translated")
+	}
+
+	// IPv6 fwmark with real servers that keep the client's port.
+	cmd6 := exec.CommandContext(ctx, "ip", "netns", "exec", lb.dir.Name(), "nft", "-f", "-")
+	cmd6.Stdin = strings.NewReader("table ip6 testmark6 {\n chain pre {\n  type filter hook prerouting priority mangle;\n  ip6 daddr " + vip6 + " tcp dport 8080 meta mark set 9\n }\n}\n")
+	if out, err := cmd6.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+	s6 := dataplane.Service{Key: dataplane.ServiceKey{Family: dataplane.IPv6, Fwmark: 9}, Scheduler: "wrr"}
+	keep := func(a string, w int32) dataplane.Destination {
+		return dataplane.Destination{Key: dataplane.DestKey{Addr: netip.MustParseAddr(a)}, Weight: w}
+	}
+	lb.add(s6, keep("fd77:2::11", 1), keep("fd77:2::12", 2))
+	var got []string
+	for range 3 {
+		var c net.Conn
+		lb.must(lb.client.Do(func() error {
+			var err error
+			c, err = net.DialTimeout("tcp", net.JoinHostPort(vip6, "8080"), 3*time.Second)
+			return err
+		}))
+		got = append(got, lb.ask(c))
+		c.Close()
+	}
+	eq(t, "IPv6 fwmark wrr, port kept", got, "[r2 r1 r2]")
+}
+
+// netDial dials addr:port from the client once, expecting it may fail.
+func netDial(lb *lab, addr, port string) (net.Conn, error) {
+	var c net.Conn
+	var err error
+	lb.client.Do(func() error {
+		c, err = net.DialTimeout("tcp", net.JoinHostPort(addr, port), 2*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return nil
+	})
+	return c, err
 }
 
 func TestKernelRestartAndFlush(t *testing.T) {

@@ -78,10 +78,14 @@ type Plane struct {
 
 var _ dataplane.Plane = (*Plane)(nil)
 
-// New opens a netlink connection in the calling thread's network namespace
-// and returns a plane with an empty table in memory. Nothing is changed in
-// the kernel until the first operation (or Replace), which replaces any
-// table of that name in one transaction.
+// New returns a plane for the calling thread's network namespace (every
+// later transaction opens its socket there), with an empty table in memory.
+// Nothing is changed in the kernel until the first operation, which
+// replaces any table of that name (a crashed run's) in the same
+// transaction. At start, call Replace with the whole desired table, so that
+// the leftover table is swapped for the new one at once rather than
+// emptied by the first operation and refilled one service at a time.
+// Connections already translated survive either way (conntrack holds them).
 func New(cfg Config) (*Plane, error) {
 	if cfg.Table == "" {
 		cfg.Table = DefaultTable
