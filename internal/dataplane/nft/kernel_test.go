@@ -368,6 +368,17 @@ func TestKernelPersistence(t *testing.T) {
 	if !strings.Contains(tabs, "10.77.1.0") || strings.Contains(tabs, "10.77.2.11") {
 		t.Fatalf("affinity map does not hold the /24 of the client on its new real server:\n%s", tabs)
 	}
+
+	// Persistence off: the affinity map goes in the same transaction and
+	// plain rr resumes.
+	s.Persistence, s.PersistenceBits = 0, 0
+	lb.must(lb.plane.UpdateService(ctx, s))
+	if got := count(lb.names(vip4, 6)); got["r2"] != 3 || got["r3"] != 3 {
+		t.Fatalf("rr after persistence was turned off: %v, want r2 and r3 three times each", got)
+	}
+	if tab := lb.nft(t, "list", "table", "inet", DefaultTable); strings.Contains(tab, "map "+affName(lb.plane.ids[s.Key])) {
+		t.Fatalf("the affinity map outlived persistence:\n%s", tab)
+	}
 }
 
 // nft runs the nft tool in the director, to look at the table from outside.
