@@ -474,9 +474,10 @@ func supported(e dataplane.Entry) error {
 	return errors.Join(errs...)
 }
 
-// commit runs queue and sends the batch. Until the plane has built its
-// table, the batch first replaces the whole table with the one in memory.
-// queue must not fail after queuing messages (compile before).
+// commit runs queue and sends the batch on a connection of its own, so a
+// failure before the send leaves nothing queued anywhere. Until the plane
+// has built its table, the batch first replaces the whole table with the
+// one in memory.
 func (p *Plane) commit(ctx context.Context, queue func(c *nftables.Conn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
