@@ -7,8 +7,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: build test unit lint fuzz bench bench-dataplane demo package package-check clean
 
+# build: the same static binary as the Debian package's (scripts/build.sh).
 build:
-	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/vigil
+	GO=$(GO) scripts/build.sh $(BIN) $(VERSION)
 
 # test: everything, with the race detector. Namespace tests need root and
 # skip with a message without it.

@@ -115,24 +115,19 @@ func CPUPercent(ticks uint64, hz int, wall time.Duration) float64 {
 	return float64(ticks) / float64(hz) / wall.Seconds() * 100
 }
 
-// Transition lines: Vigil logs with log/slog
-// (`msg="state change" instance=VI_1 from=BACKUP to=MASTER`), keepalived
-// says "(VI_1) Entering MASTER STATE".
-var (
-	vigilTransition      = regexp.MustCompile(`msg="state change".* to=([A-Z]+)`)
-	keepalivedTransition = regexp.MustCompile(`\) Entering ([A-Z]+) STATE`)
-)
+// transitionLine is a state change as both implementations log it: Vigil's
+// slog message is keepalived's text
+// (`msg="(VI_1) Entering MASTER STATE" instance=VI_1 ... to=MASTER`),
+// keepalived's syslog line says "(VI_1) Entering MASTER STATE".
+var transitionLine = regexp.MustCompile(`\) Entering ([A-Z]+) STATE`)
 
 // CountTransitions counts the state changes logged in out by either
 // implementation, by target state.
 func CountTransitions(out string) map[string]int {
 	res := map[string]int{}
 	for _, line := range strings.Split(out, "\n") {
-		for _, re := range []*regexp.Regexp{vigilTransition, keepalivedTransition} {
-			if m := re.FindStringSubmatch(line); m != nil {
-				res[m[1]]++
-				break
-			}
+		if m := transitionLine.FindStringSubmatch(line); m != nil {
+			res[m[1]]++
 		}
 	}
 	return res

@@ -114,8 +114,9 @@ func TestCPUPercent(t *testing.T) {
 }
 
 func TestCountTransitions(t *testing.T) {
-	log := `time=2025-01-01T00:00:00Z level=INFO msg="state change" instance=VI_1 vrid=51 from=INIT to=BACKUP reason=startup
-time=2025-01-01T00:00:01Z level=INFO msg="state change" instance=VI_1 vrid=51 from=BACKUP to=MASTER reason="master down"
+	log := `time=2025-01-01T00:00:00Z level=INFO msg="(VI_1) Entering BACKUP STATE (init)" instance=VI_1 vrid=51 from=INIT to=BACKUP reason=startup
+time=2025-01-01T00:00:01Z level=INFO msg="(VI_1) Master received advert from 10.0.0.2 with higher priority 150, ours 100" instance=VI_1 vrid=51 from=MASTER to=BACKUP
+time=2025-01-01T00:00:01Z level=INFO msg="(VI_1) Entering MASTER STATE" instance=VI_1 vrid=51 from=BACKUP to=MASTER reason="master down"
 time=2025-01-01T00:00:01Z level=INFO msg="effective priority changed" from=100 to=90
 Mon Jan  1 00:00:02 2025: (VI_1) Entering MASTER STATE
 Mon Jan  1 00:00:03 2025: (VI_1) Entering BACKUP STATE

@@ -226,14 +226,14 @@ show_log_tail() {
 state_changes() {
 	local n line ts us what
 	for n in "${NODES[@]}"; do
-		{ grep -F 'msg="state change"' "$TMP/$n/vigil.log" 2>/dev/null || true; } | while IFS= read -r line; do
+		{ grep -F ') Entering ' "$TMP/$n/vigil.log" 2>/dev/null || true; } | while IFS= read -r line; do
 			ts=${line#time=}
 			ts=${ts%% *}
 			us=$(date -d "$ts" +%s%6N 2>/dev/null) || us=$T0_US
 			if [[ $line =~ from=([A-Z]+)\ to=([A-Z]+)\ reason=\"?([^\"]*) ]]; then
 				what=$(printf '%-6s -> %-6s  (%s)' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}")
 			else
-				what=${line#*msg=\"state change\" }
+				what=${line#*msg=}
 			fi
 			printf '%d\t[%s]  %s  %s\n' "$us" "$n" "$(fmt_us $((us - T0_US)))" "$what"
 		done

@@ -55,8 +55,8 @@ pkg="$stage/vigil"
 install -d "$pkg/DEBIAN" "$pkg/usr/sbin" "$pkg/lib/systemd/system" \
 	"$pkg/etc/vigil" "$pkg/usr/share/doc/vigil"
 
-CGO_ENABLED=0 GOARCH=$goarch $GO build -trimpath \
-	-ldflags "-s -w -X main.version=$VERSION" -o "$pkg/usr/sbin/vigil" ./cmd/vigil
+# The same build as `make build`.
+GOARCH=$goarch GO=$GO scripts/build.sh "$pkg/usr/sbin/vigil" "$VERSION"
 install -m 0644 packaging/vigil.service "$pkg/lib/systemd/system/vigil.service"
 install -m 0600 packaging/keepalived.conf "$pkg/etc/vigil/keepalived.conf"
 for doc in README.md docs/OPERATIONS.md docs/ARCHITECTURE.md docs/COMPATIBILITY.md; do

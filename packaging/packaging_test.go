@@ -4,11 +4,14 @@ package packaging
 
 import (
 	"bufio"
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"vigil/internal/runpath"
 )
 
 // goTool finds the go command for building the binary the checks need.
@@ -136,8 +139,59 @@ func TestUnitSettings(t *testing.T) {
 			}
 		}
 	}
+	// Every runtime file the daemon writes by default (runpath) is in a
+	// writable path of the unit: ProtectSystem=strict makes the rest
+	// read-only, and a pid file that cannot be written stops the start.
+	rw := strings.Fields(strings.Join(d["Service.ReadWritePaths"], " "))
+	def := runpath.Resolve(runpath.Input{})
+	for _, f := range []string{def.PidFile, def.VRRPPidFile, def.CheckersPidFile, def.Socket, def.StateFile} {
+		ok := false
+		for _, p := range rw {
+			ok = ok || strings.HasPrefix(f, strings.TrimSuffix(strings.TrimPrefix(p, "-"), "/")+"/")
+		}
+		if !ok {
+			t.Errorf("%s is not under the unit's ReadWritePaths %v", f, rw)
+		}
+	}
 	if v := d["Service.PrivateTmp"]; len(v) > 0 && v[0] != "no" {
 		t.Error("PrivateTmp would hide the dump files from exporters")
+	}
+}
+
+// make build makes the package's binary: static, from the one build script.
+func TestMakeBuildIsStatic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary; skipped with -short")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed")
+	}
+	for _, f := range []string{"../Makefile", "build-deb.sh"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "scripts/build.sh") {
+			t.Errorf("%s does not build with scripts/build.sh", f)
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "vigil")
+	cmd := exec.Command("make", "-s", "-C", "..", "build", "BIN="+bin, "GO="+goTool(t))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make build: %v\n%s", err, out)
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Error("make build made a dynamically linked binary (cgo on); the package's is static")
+		}
+	}
+	if f.Section(".symtab") != nil {
+		t.Error("make build made an unstripped binary; the package's is built with -s -w")
 	}
 }
 

@@ -7,9 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -18,27 +16,6 @@ import (
 	"vigil/internal/status"
 )
 
-// socketEnv overrides the default control socket, for several daemons on
-// one host (tests, network namespaces); --socket overrides both.
-const socketEnv = "VIGIL_SOCKET"
-
-// stateDirEnv is the daemon's state directory; its control socket is
-// vigil.sock there unless VIGIL_SOCKET says otherwise, so the client
-// follows the same rule to find the daemon run with the same environment.
-const stateDirEnv = "VIGIL_STATE_DIR"
-
-// envSocket is the control socket the environment names: VIGIL_SOCKET, else
-// vigil.sock in VIGIL_STATE_DIR, else "" (the default).
-func envSocket(getenv func(string) string) string {
-	if s := getenv(socketEnv); s != "" {
-		return s
-	}
-	if d := getenv(stateDirEnv); d != "" {
-		return filepath.Join(d, "vigil.sock")
-	}
-	return ""
-}
-
 // subcommands are the client commands that talk to a running daemon.
 var subcommands = []struct {
 	name, help string
@@ -46,34 +23,33 @@ var subcommands = []struct {
 }{
 	{"status", "show every VRRP instance (--json for the raw reply)", runStatus},
 	{"events", "follow state transitions, one line each, until interrupted (--json for JSON lines)", runEvents},
-	{"reload", "reload the configuration; prints what changed and the file's warnings (--json for the raw reply), or the errors and exits 1 if it is refused", runReload},
+	{"reload", "reload the configuration; prints what changed and the file's warnings (--json for the raw reply), or the errors and exits 5 if it is refused", runReload},
 }
 
-// runSubcommand runs a client subcommand (args[0] is its name). handled is
-// false when args[0] is not a subcommand, so that the caller reports it.
-func runSubcommand(args []string, stdout, stderr io.Writer) (code int, handled bool) {
+// runSubcommand runs a client subcommand (args[0] is its name) against the
+// daemon's control socket (--socket overrides it). handled is false when
+// args[0] is not a subcommand, so that the caller reports it.
+func runSubcommand(args []string, socket string, stdout, stderr io.Writer) (code int, handled bool) {
 	if len(args) == 0 {
 		return 0, false
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return subcommand(ctx, args, envSocket(os.Getenv), stdout, stderr)
+	return subcommand(ctx, args, socket, stdout, stderr)
 }
 
-// subcommand is runSubcommand with the context and the socket from the
-// environment injected, for tests.
-func subcommand(ctx context.Context, args []string, envSocket string, stdout, stderr io.Writer) (int, bool) {
+// subcommand is runSubcommand with the context injected, for tests.
+func subcommand(ctx context.Context, args []string, socket string, stdout, stderr io.Writer) (int, bool) {
 	for _, sc := range subcommands {
 		if sc.name != args[0] {
 			continue
 		}
 		fs := flag.NewFlagSet("vigil "+sc.name, flag.ContinueOnError)
 		fs.SetOutput(stderr)
-		def := status.DefaultSocket
-		if envSocket != "" {
-			def = envSocket
+		if socket == "" {
+			socket = status.DefaultSocket
 		}
-		socket := fs.String("socket", def, "control socket of the daemon (env "+socketEnv+", or vigil.sock in "+stateDirEnv+")")
+		sock := fs.String("socket", socket, "control socket of the daemon (default: the one the daemon started with the same -f, -s, -p uses)")
 		jsonOut := false
 		fs.BoolVar(&jsonOut, "json", false, "print JSON")
 		fs.Usage = func() {
@@ -92,14 +68,14 @@ func subcommand(ctx context.Context, args []string, envSocket string, stdout, st
 			fs.Usage()
 			return exitUsage, true
 		}
-		return sc.run(ctx, status.NewClient(*socket), jsonOut, stdout, stderr), true
+		return sc.run(ctx, status.NewClient(*sock), jsonOut, stdout, stderr), true
 	}
 	return 0, false
 }
 
 // subcommandUsage lists the subcommands, for the help text.
 func subcommandUsage(w io.Writer) {
-	fmt.Fprintf(w, "\nCommands (talk to a running daemon; --socket PATH, default %s):\n", status.DefaultSocket)
+	fmt.Fprintf(w, "\nCommands (talk to the daemon started with the same -f, -s and -p; --socket PATH to name its socket):\n")
 	for _, sc := range subcommands {
 		fmt.Fprintf(w, "  %-8s %s\n", sc.name, sc.help)
 	}
@@ -109,20 +85,20 @@ func runStatus(ctx context.Context, c *status.Client, jsonOut bool, stdout, stde
 	st, err := c.Status(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil status: %v\n", err)
-		return exitRun
+		return exitFatal
 	}
 	if jsonOut {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(st); err != nil {
 			fmt.Fprintf(stderr, "vigil status: %v\n", err)
-			return exitRun
+			return exitFatal
 		}
 		return exitOK
 	}
 	if err := renderStatus(stdout, st); err != nil {
 		fmt.Fprintf(stderr, "vigil status: %v\n", err)
-		return exitRun
+		return exitFatal
 	}
 	configNote(stderr, st)
 	return exitOK
@@ -200,7 +176,7 @@ func runEvents(ctx context.Context, c *status.Client, jsonOut bool, stdout, stde
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil events: %v\n", err)
-		return exitRun
+		return exitFatal
 	}
 	return exitOK
 }
@@ -215,14 +191,14 @@ func runReload(ctx context.Context, c *status.Client, jsonOut bool, stdout, stde
 			enc.SetIndent("", "  ")
 			if err := enc.Encode(res); err != nil {
 				fmt.Fprintf(stderr, "vigil reload: %v\n", err)
-				return exitRun
+				return exitFatal
 			}
 		} else {
 			renderReload(stdout, res)
 		}
 		if len(res.Errors) > 0 {
 			// Applied in part: the operator must know some of it is not running.
-			return exitRun
+			return exitFatal
 		}
 		return exitOK
 	case errors.As(err, &re):
@@ -230,10 +206,10 @@ func runReload(ctx context.Context, c *status.Client, jsonOut bool, stdout, stde
 		for _, e := range re.Errors {
 			fmt.Fprintf(stderr, "  %s\n", e)
 		}
-		return exitConfig
+		return exitInvalid
 	}
 	fmt.Fprintf(stderr, "vigil reload: %v\n", err)
-	return exitRun
+	return exitFatal
 }
 
 // renderReload writes the human answer to a reload that was applied: what

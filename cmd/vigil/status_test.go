@@ -144,7 +144,7 @@ func TestSubcommands(t *testing.T) {
 		{name: "status from env socket", args: []string{"status"}, env: okSock, wantOut: []string{"VI_6"}},
 		{name: "flag beats env", args: []string{"status", "--socket=" + okSock}, env: absent, wantOut: []string{"VI_6"}},
 		{name: "status json", args: []string{"status", "--json", "--socket", okSock}, wantOut: []string{`"name": "VI_1"`, `"effective_priority": 140`}},
-		{name: "daemon not running", args: []string{"status", "--socket", absent}, wantCode: exitRun, wantErr: []string{"cannot reach the daemon", absent}},
+		{name: "daemon not running", args: []string{"status", "--socket", absent}, wantCode: exitFatal, wantErr: []string{"cannot reach the daemon", absent}},
 		{name: "reload ok", args: []string{"reload", "--socket", okSock}, wantOut: []string{"reloaded", "instances: 0 unchanged"}},
 		{name: "reload with warnings", args: []string{"reload", "--socket", warnSock}, wantOut: []string{
 			"vigil: configuration reloaded\n",
@@ -154,11 +154,11 @@ func TestSubcommands(t *testing.T) {
 			"warnings:\n  k.conf:9: warning: track_bfd is parsed but not supported yet; it has no effect\n"}},
 		{name: "reload json", args: []string{"reload", "--json", "--socket", warnSock}, wantOut: []string{
 			`"tolerated_errors": [`, `"k.conf:9: warning: track_bfd`, `"changed_in_place": [`, `"restarted": [`, `"VI_5"`}},
-		{name: "reload in part", args: []string{"reload", "--socket", partSock}, wantCode: exitRun, wantOut: []string{
+		{name: "reload in part", args: []string{"reload", "--socket", partSock}, wantCode: exitFatal, wantOut: []string{
 			"reloaded in part", "not applied (the rest of the new configuration runs):\n  VI_3: socket: operation not permitted"}},
-		{name: "reload refused", args: []string{"reload", "--socket", refusingSock}, wantCode: exitConfig,
+		{name: "reload refused", args: []string{"reload", "--socket", refusingSock}, wantCode: exitInvalid,
 			wantErr: []string{"refused", `  keepalived.conf:3: unknown keyword "priorty"`, "  keepalived.conf:9: missing interface"}},
-		{name: "reload unreachable", args: []string{"reload", "--socket", absent}, wantCode: exitRun, wantErr: []string{"cannot reach"}},
+		{name: "reload unreachable", args: []string{"reload", "--socket", absent}, wantCode: exitFatal, wantErr: []string{"cannot reach"}},
 		{name: "bad flag", args: []string{"status", "--bogus"}, wantCode: exitUsage, wantErr: []string{"Usage: vigil status"}},
 		{name: "extra argument", args: []string{"reload", "now"}, wantCode: exitUsage, wantErr: []string{`unexpected argument "now"`}},
 		{name: "help", args: []string{"events", "-h"}, wantCode: exitOK, wantErr: []string{"Usage: vigil events"}},

@@ -60,6 +60,9 @@ var vrrpNotes = map[string]string{
 	"global_defs vrrp_garp_interval":              "least time between gratuitous ARPs on each interface, across all instances; a VMAC counts as its lower interface",
 	"global_defs vrrp_gna_interval":               "least time between unsolicited NAs on each interface, across all instances; a VMAC counts as its lower interface",
 	"top garp_group":                              "overrides the global intervals for its interfaces; the first group naming an interface wins; a group with no interval has no effect",
+	"top net_namespace":                           "the daemon runs in that network namespace (-s overrides it) and its runtime files are under /run/vigil/NAME (docs/OPERATIONS.md)",
+	"top instance":                                "names the runtime files, as keepalived's pid files: vigil_NAME.pid, vigil_NAME.sock, ... (docs/OPERATIONS.md)",
+	"top use_pid_dir":                             "the default pid files go in /run/vigil/ (vigil.pid, vrrp.pid, checkers.pid)",
 	"garp_group interfaces":                       "one timer shared by all the listed interfaces",
 }
 

@@ -22,6 +22,11 @@ type ReadOptions struct {
 	// as given. Tests may use fstest.MapFS (absolute paths are then taken
 	// relative to its root).
 	FS fs.FS
+	// IncludeCheckAll is keepalived's -e/--all-config: every include is
+	// checked as with "includet" (a missing file, a pattern matching
+	// nothing, an unreadable match are errors), as if global_defs began with
+	// include_check.
+	IncludeCheckAll bool
 	// Random returns a uniform value in [0, n) for ${_RANDOM}; nil uses
 	// math/rand/v2. Tests set it to get repeatable output.
 	Random func(n int64) int64
@@ -109,6 +114,9 @@ type reader struct {
 
 func newReader(opts ReadOptions) *reader {
 	r := &reader{opts: opts, lim: readDefaultLimits, seen: map[string]bool{}, defs: ppBuiltins()}
+	if opts.IncludeCheckAll {
+		r.includeCheck = ppIncAll
+	}
 	if opts.limits != nil {
 		r.lim = *opts.limits
 	}

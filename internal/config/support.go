@@ -23,7 +23,10 @@ var acting = map[string]map[string]bool{
 		// internal/host: installed at start, removed on stop.
 		"static_ipaddress", "static_routes", "static_rules",
 		// internal/host: the Announcer paces announcements per interface.
-		"garp_group"),
+		"garp_group",
+		// internal/daemon and internal/runpath: the namespace the daemon
+		// runs in, and the names of its runtime files.
+		"net_namespace", "instance", "use_pid_dir"),
 	"global_defs": set(
 		"include_check",        // applied by the reader
 		"vigil_metrics_listen", // Vigil's extension: the metrics endpoint

@@ -23,7 +23,7 @@ import (
 // level, loudly, with the suggestion the parser made.
 func loadConfig(ctx context.Context, o Options, log *slog.Logger) (*config.Config, config.Diagnostics, error) {
 	cfg, diags := config.Load(o.ConfigFile, config.LoadOptions{
-		ReadOptions: config.ReadOptions{ConfigID: o.ConfigID},
+		ReadOptions: config.ReadOptions{ConfigID: o.ConfigID, IncludeCheckAll: o.IncludeCheckAll},
 		HostChecks:  true,
 	})
 	diags.Sort()

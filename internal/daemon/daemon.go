@@ -13,41 +13,40 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
 
+	"vigil/internal/config"
+	"vigil/internal/netns"
+	"vigil/internal/runpath"
 	"vigil/internal/sdnotify"
 	"vigil/internal/status"
 )
 
 // Options are the daemon's settings from the command line.
 type Options struct {
-	ConfigFile  string
-	ConfigID    string
-	LogConsole  bool // -l: log to Stderr (Vigil logs to stderr in any case; under systemd that is the journal)
-	LogDetail   bool // -D: debug level
-	VRRPOnly    bool // -P
-	CheckOnly   bool // -C
-	PidFile     string
-	VRRPPidFile string
-	CheckPid    string
+	ConfigFile string
+	ConfigID   string
+	LogDetail  bool // -D: debug level (for the fallback logger when Log is nil)
+	VRRPOnly   bool // -P
+	CheckOnly  bool // -C
 	// Strict refuses a configuration with errors keepalived runs past
 	// (unknown keywords) at start and on reload, instead of logging each and
 	// running without it; global_defs vigil_strict does the same.
 	Strict bool
-	// StateDir holds the state file that lets a later run remove addresses
-	// a crashed run left behind; default /run/vigil.
-	StateDir string
-	// SocketPath is the control socket (status, events, reload); default
-	// vigil.sock in StateDir, which is status.DefaultSocket.
-	SocketPath string
-	Stderr     io.Writer
+	// IncludeCheckAll is -e/--all-config: every include checked as includet.
+	IncludeCheckAll bool
+	// Paths are the flags and environment that name the runtime files (pid
+	// files, control socket, state file); Run completes them with
+	// global_defs net_namespace and instance and resolves them with
+	// runpath.Resolve, as keepalived names its files.
+	Paths runpath.Input
+	// Log is where the daemon logs (syslog, console, file: cmd/vigil sets
+	// it up from -l, -S, -g, -G); nil logs text to Stderr.
+	Log    *slog.Logger
+	Stderr io.Writer
 }
-
-// DefaultStateDir is where Vigil keeps its runtime state.
-const DefaultStateDir = "/run/vigil"
 
 // Run loads the configuration and runs until ctx is cancelled. A
 // configuration with errors is refused before anything on the host is
@@ -56,15 +55,10 @@ func Run(ctx context.Context, o Options) error {
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
 	}
-	if o.StateDir == "" {
-		o.StateDir = DefaultStateDir
+	log := o.Log
+	if log == nil {
+		log = newLogger(o)
 	}
-	if o.SocketPath == "" {
-		// Beside the state file: /run/vigil/vigil.sock by default, and
-		// distinct for every Vigil given its own state directory.
-		o.SocketPath = filepath.Join(o.StateDir, "vigil.sock")
-	}
-	log := newLogger(o)
 	// Catch SIGHUP from the start: its default action would kill us, and a
 	// reload sent while we are still starting must not take the node down.
 	hup := make(chan os.Signal, 1)
@@ -74,16 +68,20 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := writePidFile(o.PidFile); err != nil {
+	files, err := runtimeFiles(cfg.Global, o.Paths, log)
+	if err != nil {
 		return err
 	}
-	defer removePidFile(o.PidFile)
+	if err := writePidFile(files.PidFile); err != nil {
+		return err
+	}
+	defer removePidFile(files.PidFile)
 	runVRRP := !o.CheckOnly || o.VRRPOnly
 	if runVRRP {
-		if err := writePidFile(o.VRRPPidFile); err != nil {
+		if err := writePidFile(files.VRRPPidFile); err != nil {
 			return err
 		}
-		defer removePidFile(o.VRRPPidFile)
+		defer removePidFile(files.VRRPPidFile)
 	}
 	if len(cfg.VirtualServers) > 0 && (!o.VRRPOnly || o.CheckOnly) {
 		// The parser has warned about each virtual_server already; say once
@@ -105,7 +103,7 @@ func Run(ctx context.Context, o Options) error {
 	hub.SetConfigReport(configReport(o.ConfigFile, diags, time.Now()))
 	// The control socket comes up before the instances, so a second Vigil
 	// started by mistake fails here, before it touches any address.
-	ctl, err := status.ListenControl(o.SocketPath)
+	ctl, err := status.ListenControl(files.Socket)
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
@@ -138,7 +136,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := applyScheduling(cfg.Global, log); err != nil {
 		log.Warn("scheduling settings not fully applied", "err", err)
 	}
-	v, err := startVRRP(ctx, cfg, o.StateDir, hub, log)
+	v, err := startVRRP(ctx, cfg, files.StateFile, hub, log)
 	if err != nil {
 		ctl.Close()
 		if metrics != nil {
@@ -147,14 +145,16 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	hub.SetSource(v.statusInstances)
-	d := &daemon{o: o, log: log, vrrp: v, hub: hub, sd: sdnotify.FromEnv(), reloads: make(chan reloadRequest), metricsAddr: cfg.Global.VigilMetricsListen}
+	d := &daemon{o: o, log: log, vrrp: v, hub: hub, sd: sdnotify.FromEnv(), reloads: make(chan reloadRequest), metricsAddr: cfg.Global.VigilMetricsListen,
+		namespace: cfg.Global.NetNamespace, instance: cfg.Global.Instance}
 	hub.SetReload(d.requestReload)
 	serve(ctl, hub.Handler(log))
 	if metrics != nil {
 		serve(metrics, hub.MetricsHandler())
 		log.Info("serving metrics", "addr", metrics.Addr().String())
 	}
-	log.Info("vigil started", "config", o.ConfigFile, "instances", len(cfg.Instances), "socket", o.SocketPath,
+	log.Info("vigil started", "config", o.ConfigFile, "instances", len(cfg.Instances), "socket", files.Socket,
+		"pid_file", files.PidFile, "state_file", files.StateFile,
 		"tolerated_errors", len(diags.Tolerated()), "warnings", len(diags.Warnings()))
 	if err := d.sd.Ready(fmt.Sprintf("%d VRRP instance(s)", len(cfg.Instances))); err != nil {
 		log.Warn("sd_notify", "err", err)
@@ -180,6 +180,9 @@ type daemon struct {
 	reloads chan reloadRequest
 	// metricsAddr is the metrics endpoint opened at start ("" for none).
 	metricsAddr string
+	// namespace and instance are net_namespace and instance at start: the
+	// namespace and runtime files do not change on reload.
+	namespace, instance string
 }
 
 // reloadRequest is a reload asked for over the control socket.
@@ -266,6 +269,11 @@ func (d *daemon) reload(ctx context.Context) (status.ReloadJSON, error) {
 		d.log.Warn("vigil_metrics_listen changed; the metrics endpoint moves at the next restart, not on reload",
 			"running", d.metricsAddr, "configured", cfg.Global.VigilMetricsListen)
 	}
+	if cfg.Global.NetNamespace != d.namespace || cfg.Global.Instance != d.instance {
+		d.log.Warn("net_namespace or instance changed; the namespace and the runtime files change at the next restart, not on reload",
+			"running_namespace", d.namespace, "configured_namespace", cfg.Global.NetNamespace,
+			"running_instance", d.instance, "configured_instance", cfg.Global.Instance)
+	}
 	sum, err := d.vrrp.reload(cfg)
 	if refused := (*reloadRefusedError)(nil); errors.As(err, &refused) {
 		return status.ReloadJSON{}, err
@@ -284,8 +292,30 @@ func (d *daemon) reload(ctx context.Context) (status.ReloadJSON, error) {
 	return reloadReply(diags, sum, err), nil
 }
 
-// newLogger builds the structured logger: text on stderr (the journal under
-// systemd), debug level with -D.
+// runtimeFiles completes the paths' input with global_defs (net_namespace
+// when -s is not given, as keepalived; instance; use_pid_dir), enters the
+// network namespace if one is named, and resolves the runtime files.
+func runtimeFiles(g config.GlobalDefs, in runpath.Input, log *slog.Logger) (runpath.Files, error) {
+	switch {
+	case in.Namespace == "":
+		in.Namespace = g.NetNamespace
+	case g.NetNamespace != "" && g.NetNamespace != in.Namespace:
+		log.Info("net_namespace of the configuration overridden by the command line", "net_namespace", g.NetNamespace, "namespace", in.Namespace)
+	}
+	in.Instance = g.Instance
+	in.UsePidDir = g.UsePIDDir
+	if in.Namespace != "" {
+		// Returns only when already inside (or on an error); otherwise the
+		// program starts again in the namespace and gets here inside it.
+		if err := netns.Enter(in.Namespace); err != nil {
+			return runpath.Files{}, err
+		}
+		log.Info("running in network namespace", "namespace", in.Namespace)
+	}
+	return runpath.Resolve(in), nil
+}
+
+// newLogger builds the fallback logger: text on Stderr, debug level with -D.
 func newLogger(o Options) *slog.Logger {
 	lvl := slog.LevelInfo
 	if o.LogDetail {

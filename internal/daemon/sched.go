@@ -158,7 +158,7 @@ func applyScheduling(g config.GlobalDefs, log *slog.Logger) error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("vrrp_rt_priority %d: %w", p.rtPriority, err))
 		} else {
-			log.Info("real-time scheduling on (vrrp_rt_priority)", "policy", "SCHED_RR", "priority", p.rtPriority, "threads", n, "rlimit_rttime_us", p.rttime)
+			log.Info(rtMessage(g.VRRPProcess), "policy", "SCHED_RR", "priority", p.rtPriority, "threads", n, "rlimit_rttime_us", p.rttime)
 		}
 	case p.nice != nil:
 		// Linux keeps the nice value per thread: setpriority(PRIO_PROCESS)
@@ -171,6 +171,17 @@ func applyScheduling(g config.GlobalDefs, log *slog.Logger) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// rtMessage is the line that says real-time scheduling is on, and why: the
+// keyword when the configuration sets it, Vigil's default when it does not
+// (an operator reading the log must not look for a keyword that is not in
+// the file).
+func rtMessage(t config.ProcessTuning) string {
+	if t.RTPriority > 0 {
+		return "real-time scheduling on (vrrp_rt_priority)"
+	}
+	return "real-time scheduling on (Vigil's default: vrrp_rt_priority is not set; vrrp_priority opts out)"
 }
 
 // forEachThread calls fn once for every thread of the process, passing

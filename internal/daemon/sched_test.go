@@ -52,6 +52,23 @@ func TestPlanScheduling(t *testing.T) {
 	}
 }
 
+func TestRTMessage(t *testing.T) {
+	tests := []struct {
+		in   config.ProcessTuning
+		want string
+	}{
+		{config.ProcessTuning{RTPriority: 10}, "real-time scheduling on (vrrp_rt_priority)"},
+		// Not set: the line says it is Vigil's default, not the keyword's.
+		{config.ProcessTuning{}, "real-time scheduling on (Vigil's default: vrrp_rt_priority is not set; vrrp_priority opts out)"},
+		{config.ProcessTuning{RlimitRTTime: 20000}, "real-time scheduling on (Vigil's default: vrrp_rt_priority is not set; vrrp_priority opts out)"},
+	}
+	for _, tt := range tests {
+		if got := rtMessage(tt.in); got != tt.want {
+			t.Errorf("rtMessage(%+v) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestApplySchedulingNothingConfigured(t *testing.T) {
 	before := policies(t)
 	// vrrp_priority 0: the normal scheduler, nothing to change.

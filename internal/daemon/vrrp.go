@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -156,7 +155,7 @@ func translate(cfg *config.Config) ([]vrrp.InstanceConfig, map[string]*instExtra
 // startVRRP translates every instance, then opens sockets and starts them.
 // Translation comes first so that a config that cannot run (no address to
 // send from, say) fails before any socket is opened or address is added.
-func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, hub *status.Hub, log *slog.Logger) (*vrrpRunner, error) {
+func startVRRP(ctx context.Context, cfg *config.Config, stateFile string, hub *status.Hub, log *slog.Logger) (*vrrpRunner, error) {
 	icfgs, extras, err := translate(cfg)
 	if err != nil {
 		return nil, err
@@ -165,7 +164,7 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateDir string, hub *st
 	if err != nil {
 		return nil, err
 	}
-	mgr, err := host.NewManager(filepath.Join(stateDir, "addresses.json"), log)
+	mgr, err := host.NewManager(stateFile, log)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -612,7 +613,8 @@ func (i *Instance) execute(now time.Time, a Action) {
 	case PriorityUpdated:
 		i.log.Info("effective priority changed", "from", a.From, "to", a.To)
 	case LowerPriorityAdvert:
-		i.log.Info("received a lower priority advert as master", "src", a.Src, "priority", a.Priority)
+		_, eff := i.m.Priority()
+		i.log.Info(lowerPriorityMessage(i.cfg.Name, a, eff, i.cfg.LowerPrioNoAdvert), "src", a.Src, "priority", a.Priority)
 		i.announce(i.garp.lower(now))
 		i.armGarp()
 		if i.member != nil {
@@ -630,7 +632,11 @@ func (i *Instance) execute(now time.Time, a Action) {
 }
 
 func (i *Instance) transition(now time.Time, t Transition) {
-	i.log.Info("state change", "from", t.From.String(), "to", t.To.String(), "reason", t.Reason)
+	master, masterPrio := i.m.Master()
+	_, ours := i.m.Priority()
+	for _, msg := range transitionMessages(i.cfg.Name, t, master, masterPrio, ours) {
+		i.log.Info(msg, "from", t.From.String(), "to", t.To.String(), "reason", t.Reason)
+	}
 	i.lastChange, i.lastReason = now, t.Reason
 	if t.To == StateMaster {
 		i.counters.BecomeMaster++
@@ -649,6 +655,40 @@ func (i *Instance) transition(now time.Time, t Transition) {
 	if i.member != nil {
 		i.member.group.transition(i.member, t, i.syncing)
 	}
+}
+
+// transitionMessages are the log messages of a transition: keepalived's
+// texts, which operators grep for and alert on ("(VI_1) Entering MASTER
+// STATE"), with the details as attributes of the line. A master that gives
+// way to a higher priority one says so first, as keepalived does.
+func transitionMessages(name string, t Transition, master netip.Addr, masterPrio, ours uint8) []string {
+	var msgs []string
+	// Only when the machine gave way to an advert (masterRx's reasons); a
+	// sync group moving its member, say, is no advert received.
+	yielded := strings.HasPrefix(t.Reason, "higher priority ") || strings.HasPrefix(t.Reason, "equal priority ")
+	if t.From == StateMaster && t.To == StateBackup && yielded && master.IsValid() {
+		switch {
+		case masterPrio > ours:
+			msgs = append(msgs, fmt.Sprintf("(%s) Master received advert from %s with higher priority %d, ours %d", name, master, masterPrio, ours))
+		case masterPrio == ours:
+			msgs = append(msgs, fmt.Sprintf("(%s) Master received advert from %s with same priority %d but higher IP address than ours", name, master, masterPrio))
+		}
+	}
+	entering := fmt.Sprintf("(%s) Entering %s STATE", name, t.To)
+	if t.From == StateInit && (t.To == StateBackup || t.To == StateFault) {
+		entering += " (init)"
+	}
+	return append(msgs, entering)
+}
+
+// lowerPriorityMessage is keepalived's line for a master that hears a lower
+// priority advert.
+func lowerPriorityMessage(name string, a LowerPriorityAdvert, ours uint8, noAdvert bool) string {
+	msg := fmt.Sprintf("(%s) Received advert from %s with lower priority %d, ours %d", name, a.Src, a.Priority, ours)
+	if !noAdvert {
+		msg += ", forcing new election"
+	}
+	return msg
 }
 
 func (i *Instance) sendAdvert(prio uint8) {

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
 	"sync"
 	"testing"
@@ -45,6 +46,12 @@ func newFakeNet() *fakeNet { return &fakeNet{cut: map[netip.Addr]bool{}} }
 // add creates a node running cfg; it is not started.
 func (n *fakeNet) add(t *testing.T, cfg InstanceConfig) *node {
 	t.Helper()
+	return n.addLogged(t, cfg, nil)
+}
+
+// addLogged is add with the instance logging to log.
+func (n *fakeNet) addLogged(t *testing.T, cfg InstanceConfig, log *slog.Logger) *node {
+	t.Helper()
 	nd := &node{
 		net:   n,
 		addr:  cfg.SrcAddr,
@@ -53,7 +60,7 @@ func (n *fakeNet) add(t *testing.T, cfg InstanceConfig) *node {
 		ann:   &fakeAnnouncer{},
 		done:  make(chan error, 1),
 	}
-	inst, err := NewInstance(cfg, Deps{Sender: nd, Addresses: nd.addrs, Announcer: nd.ann, Clock: SystemClock()}, nil)
+	inst, err := NewInstance(cfg, Deps{Sender: nd, Addresses: nd.addrs, Announcer: nd.ann, Clock: SystemClock()}, log)
 	if err != nil {
 		t.Fatalf("NewInstance(%s): %v", cfg.Name, err)
 	}

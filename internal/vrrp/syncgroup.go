@@ -283,6 +283,16 @@ func (g *SyncGroup) postTo(m *syncMember, ev Event) {
 	}
 }
 
+// groupMessage is the log message of a group's state change: keepalived's
+// text for the states it logs, which operators grep for.
+func groupMessage(name string, to State) string {
+	switch to {
+	case StateMaster, StateBackup, StateFault:
+		return fmt.Sprintf("VRRP_Group(%s) Syncing instances to %s state", name, to)
+	}
+	return fmt.Sprintf("VRRP_Group(%s) entering %s state", name, to)
+}
+
 // setState changes and publishes the group state. Called with g.mu held.
 func (g *SyncGroup) setState(to State, reason string) {
 	if to == g.state {
@@ -291,7 +301,7 @@ func (g *SyncGroup) setState(to State, reason string) {
 	from := g.state
 	now := g.clock.Now()
 	g.state, g.lastChange, g.lastReason = to, now, reason
-	g.log.Info("sync group state change", "from", from.String(), "to", to.String(), "reason", reason)
+	g.log.Info(groupMessage(g.cfg.Name, to), "from", from.String(), "to", to.String(), "reason", reason)
 	if g.closed {
 		return
 	}

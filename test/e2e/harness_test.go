@@ -506,9 +506,14 @@ func Conf(globalLines []string, instances ...Instance) string {
 	return b.String()
 }
 
+// transitionMsg is in the log line of every state change, and only there:
+// Vigil logs keepalived's "(VI_1) Entering MASTER STATE" as the message,
+// with instance, from, to and reason as attributes.
+const transitionMsg = `) Entering `
+
 // LogLines returns the lines of d's output containing every one of subs,
 // in order. Vigil logs with log/slog, so a state change reads
-// `msg="state change" instance=VI_1 from=BACKUP to=MASTER`.
+// `msg="(VI_1) Entering MASTER STATE" instance=VI_1 vrid=51 from=BACKUP to=MASTER`.
 func (d *Daemon) LogLines(subs ...string) []string {
 	var res []string
 	for _, l := range strings.Split(d.Log(), "\n") {

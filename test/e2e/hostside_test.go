@@ -131,7 +131,7 @@ func hsNeighMAC(c *netlab.Host, addr string) (string, error) {
 func hsWaitBackup(t *testing.T, v *Vigil) {
 	t.Helper()
 	Eventually(t, 10*time.Second, v.Label+" in BACKUP", func() (bool, error) {
-		return len(v.LogLines(`msg="state change"`, "to=BACKUP")) > 0, nil
+		return len(v.LogLines(transitionMsg, "to=BACKUP")) > 0, nil
 	})
 }
 

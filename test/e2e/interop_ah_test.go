@@ -107,13 +107,13 @@ func TestInteropAHElection(t *testing.T) {
 				var evidence []error
 				if vigilWins {
 					evidence = []error{
-						iopLogHas(v.Daemon, `msg="state change"`, "to=MASTER", fmt.Sprintf("preempting lower priority %d master", iopPrioLow)),
+						iopLogHas(v.Daemon, transitionMsg, "to=MASTER", fmt.Sprintf("preempting lower priority %d master", iopPrioLow)),
 						iopLogHas(k.Daemon, "("+iopInstance+") Master received advert from", fmt.Sprintf("with higher priority %d, ours %d", iopPrioHigh, iopPrioLow)),
 					}
 				} else {
 					evidence = []error{
 						iopLogHas(k.Daemon, fmt.Sprintf("(%s) received lower priority (%d) advert from", iopInstance, iopPrioLow)),
-						iopLogHas(v.Daemon, `msg="state change"`, "to=BACKUP", fmt.Sprintf("higher priority %d from", iopPrioHigh)),
+						iopLogHas(v.Daemon, transitionMsg, "to=BACKUP", fmt.Sprintf("higher priority %d from", iopPrioHigh)),
 					}
 				}
 				for _, err := range evidence {
@@ -141,7 +141,7 @@ func TestInteropAHElection(t *testing.T) {
 					if err := iopLogHas(k.Daemon, "("+iopInstance+") Backup received priority 0 advertisement"); err != nil {
 						t.Error(err)
 					}
-				} else if err := iopLogHas(v.Daemon, `msg="state change"`, "to=MASTER", "master "+iopKaAddr+" sent priority 0"); err != nil {
+				} else if err := iopLogHas(v.Daemon, transitionMsg, "to=MASTER", "master "+iopKaAddr+" sent priority 0"); err != nil {
 					t.Error(err)
 				}
 				iopAHCheckCleanWire(t, v, k)

@@ -149,14 +149,14 @@ func (k *Keepalived) VRRPState(instance string) string {
 }
 
 // vigilStateRE matches the target state of Vigil's state change lines,
-// `msg="state change" instance=VI_1 vrid=51 from=BACKUP to=MASTER ...`.
+// `msg="(VI_1) Entering MASTER STATE" instance=VI_1 vrid=51 from=BACKUP to=MASTER ...`.
 var vigilStateRE = regexp.MustCompile(`\bto=([A-Z]+)\b`)
 
 // VRRPState returns the last state Vigil logged for instance, "" before the
 // first.
 func (v *Vigil) VRRPState(instance string) string {
 	state := ""
-	for _, l := range v.LogLines(`msg="state change"`, "instance="+instance+" ") {
+	for _, l := range v.LogLines(transitionMsg, "instance="+instance+" ") {
 		if m := vigilStateRE.FindStringSubmatch(l); m != nil {
 			state = m[1]
 		}

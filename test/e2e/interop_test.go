@@ -168,13 +168,13 @@ func TestInteropElection(t *testing.T) {
 				var evidence []error
 				if vigilWins {
 					evidence = []error{
-						iopLogHas(v.Daemon, `msg="state change"`, "to=MASTER", fmt.Sprintf("preempting lower priority %d master", iopPrioLow)),
+						iopLogHas(v.Daemon, transitionMsg, "to=MASTER", fmt.Sprintf("preempting lower priority %d master", iopPrioLow)),
 						iopLogHas(k.Daemon, "("+iopInstance+") Master received advert from", fmt.Sprintf("with higher priority %d, ours %d", iopPrioHigh, iopPrioLow)),
 					}
 				} else {
 					evidence = []error{
 						iopLogHas(k.Daemon, fmt.Sprintf("(%s) received lower priority (%d) advert from", iopInstance, iopPrioLow)),
-						iopLogHas(v.Daemon, `msg="state change"`, "to=BACKUP", fmt.Sprintf("higher priority %d from", iopPrioHigh)),
+						iopLogHas(v.Daemon, transitionMsg, "to=BACKUP", fmt.Sprintf("higher priority %d from", iopPrioHigh)),
 					}
 				}
 				for _, err := range evidence {
@@ -300,9 +300,9 @@ func TestInteropTakeover(t *testing.T) {
 			case tt.vigilMaster:
 				why = iopLogHas(k.Daemon, "("+iopInstance+") Backup received priority 0 advertisement")
 			case tt.kill:
-				why = iopLogHas(v.Daemon, `msg="state change"`, "to=MASTER", "master down timer expired")
+				why = iopLogHas(v.Daemon, transitionMsg, "to=MASTER", "master down timer expired")
 			default:
-				why = iopLogHas(v.Daemon, `msg="state change"`, "to=MASTER", "master "+iopKaAddr+" sent priority 0")
+				why = iopLogHas(v.Daemon, transitionMsg, "to=MASTER", "master "+iopKaAddr+" sent priority 0")
 			}
 			if why != nil {
 				t.Error(why)

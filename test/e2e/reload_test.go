@@ -129,11 +129,11 @@ func (r *reloadLab) holdsExactly(want []string) error {
 // when names are given.
 func stateChanges(v *Vigil, names ...string) int {
 	if len(names) == 0 {
-		return len(v.LogLines(`msg="state change"`))
+		return len(v.LogLines(transitionMsg))
 	}
 	n := 0
 	for _, name := range names {
-		n += len(v.LogLines(`msg="state change"`, "instance="+name+" "))
+		n += len(v.LogLines(transitionMsg, "instance="+name+" "))
 	}
 	return n
 }
@@ -570,9 +570,9 @@ func TestReloadRemoveInstance(t *testing.T) {
 	}
 	if n := stateChanges(r.vk, gone.Name) - kGoneBefore; n > 1 {
 		// Stopping a BACKUP instance may log its own exit, nothing more.
-		t.Errorf("backup: %d state changes of the removed %s, want at most its stop: %q", n, gone.Name, r.vk.LogLines(`msg="state change"`, "instance="+gone.Name+" "))
+		t.Errorf("backup: %d state changes of the removed %s, want at most its stop: %q", n, gone.Name, r.vk.LogLines(transitionMsg, "instance="+gone.Name+" "))
 	}
-	if l := r.vk.LogLines(`msg="state change"`, "instance="+gone.Name+" ", "to=MASTER"); len(l) > 0 {
+	if l := r.vk.LogLines(transitionMsg, "instance="+gone.Name+" ", "to=MASTER"); len(l) > 0 {
 		t.Errorf("backup: the removed %s became MASTER: %q", gone.Name, l)
 	}
 	if n := stateChanges(r.vm, keepNames...) - mBefore; n != 0 {

@@ -123,7 +123,7 @@ func trkWaitLines(t *testing.T, timeout time.Duration, path string, want []strin
 // trkLastState returns the target state of v's last state change of the
 // named instance, or "".
 func trkLastState(v *Vigil, instance string) string {
-	ls := v.LogLines(`msg="state change"`, "instance="+instance+" ")
+	ls := v.LogLines(transitionMsg, "instance="+instance+" ")
 	if len(ls) == 0 {
 		return ""
 	}
@@ -320,7 +320,7 @@ func TestTrackInterface(t *testing.T) {
 				if ls := va.LogLines(`msg="effective priority changed"`, "from=150", "to=90"); len(ls) == 0 {
 					t.Errorf("a's log has no change of effective priority from 150 to 90")
 				}
-				if ls := va.LogLines(`msg="state change"`, "to=FAULT"); len(ls) != 0 {
+				if ls := va.LogLines(transitionMsg, "to=FAULT"); len(ls) != 0 {
 					t.Errorf("a went FAULT with a weighted track_interface: %q", ls)
 				}
 			}

@@ -54,7 +54,7 @@ func stopAll(t *testing.T, hosts []*netlab.Host, vips []string, vigils ...*Vigil
 
 // lastTransition returns the last state change line of v's log, or "".
 func lastTransition(v *Vigil) string {
-	ls := v.LogLines(`msg="state change"`)
+	ls := v.LogLines(transitionMsg)
 	if len(ls) == 0 {
 		return ""
 	}
@@ -192,7 +192,7 @@ func TestPreemptDelay(t *testing.T) {
 	}
 	// The order of events in a's log: BACKUP first, then MASTER by
 	// preemption.
-	ls := va.LogLines(`msg="state change"`)
+	ls := va.LogLines(transitionMsg)
 	if len(ls) != 2 || !strings.Contains(ls[0], "to=BACKUP") || !strings.Contains(ls[1], "to=MASTER") {
 		t.Errorf("a's transitions = %q, want BACKUP then MASTER", ls)
 	}
