@@ -24,7 +24,10 @@ func writePidFile(path string) error {
 			}
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	// A directory made here is the runtime directory of a namespace or an
+	// instance (/run/vigil/NS), which holds the control socket too: 0700,
+	// as the socket's directory must be (internal/status).
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("pid file: %w", err)
 	}
 	tmp := path + ".tmp"

@@ -90,6 +90,15 @@ func TestTwoDaemonsInTwoNamespaces(t *testing.T) {
 			t.Errorf("%s: pid file: %v", rd.name, err)
 			continue
 		}
+		if rd.name != "x" {
+			// The namespace's runtime directory holds its control socket:
+			// 0700, as the default one.
+			if di, err := os.Stat(filepath.Dir(rd.pidFile)); err != nil {
+				t.Errorf("%s: runtime directory: %v", rd.name, err)
+			} else if di.Mode().Perm() != 0o700 {
+				t.Errorf("%s: runtime directory %s has mode %v, want 0700", rd.name, filepath.Dir(rd.pidFile), di.Mode().Perm())
+			}
+		}
 		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 		if err != nil || syscall.Kill(pid, 0) != nil {
 			t.Errorf("%s: pid file %s holds %q, not a live process", rd.name, rd.pidFile, b)
