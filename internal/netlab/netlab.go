@@ -376,6 +376,10 @@ func (h *Host) Isolate(ifname string, isolated bool) error {
 	return nil
 }
 
+// Port is the name of the bridge-side end (in BridgeNS) of the host's
+// interface ifname, for tests that filter frames in the bridge.
+func (h *Host) Port(ifname string) (string, error) { return h.port(ifname) }
+
 func (h *Host) port(ifname string) (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
