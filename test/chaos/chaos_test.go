@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"vigil/internal/status"
 )
 
 var (
@@ -127,6 +129,7 @@ type campaign struct {
 	began    time.Time
 	log      []logEntry
 	checks   int // settled checks, each of every invariant
+	spurious int // transitions in windows where nothing should move (not violations by themselves)
 	polls    int // observations
 	longest  time.Duration
 	longestE string
@@ -170,8 +173,8 @@ func TestChaos(t *testing.T) {
 	for k := EvFault; k <= EvGarbage; k++ {
 		mix = append(mix, fmt.Sprintf("%s %d", kindNames[k], kinds[k]))
 	}
-	t.Logf("chaos: seed %d: %d events (%s), %d invariant checks over %d observations, 0 violations, longest settle %v (%s), %v in all",
-		seed, len(events), strings.Join(mix, ", "), c.checks, c.polls, c.longest.Round(time.Millisecond), c.longestE, time.Since(c.began).Round(time.Second))
+	t.Logf("chaos: seed %d: %d events (%s), %d invariant checks over %d observations, 0 violations, longest settle %v (%s), %d spurious transitions in quiet windows, %v in all",
+		seed, len(events), strings.Join(mix, ", "), c.checks, c.polls, c.longest.Round(time.Millisecond), c.longestE, c.spurious, time.Since(c.began).Round(time.Second))
 }
 
 var kindNames = [...]string{"fault", "heal", "kill", "stop", "start", "hup-same", "hup-change", "cpu", "garbage"}
@@ -183,7 +186,7 @@ func (c *campaign) run(i int, ev Event) {
 	desc := fmt.Sprintf("#%d %s", i, ev.Describe(c.w))
 	c.log = append(c.log, logEntry{at: time.Since(c.began), text: desc})
 	stable := stableFor
-	var quiet func(from, to time.Time) []string
+	var quiet func(to time.Time) []string
 	switch ev.Kind {
 	case EvFault, EvHeal:
 		ev.Apply(c.w)
@@ -213,11 +216,15 @@ func (c *campaign) run(i int, ev Event) {
 		c.start(c.nodes[ev.Node])
 	case EvHupSame:
 		c.waitStreams(desc)
-		if err := c.nodes[ev.Node].signal(syscall.SIGHUP); err != nil {
+		from := time.Now()
+		nd := c.nodes[ev.Node]
+		if err := nd.signal(syscall.SIGHUP); err != nil {
 			c.fail(desc, []string{err.Error()})
 		}
 		stable = quietFor
-		quiet = c.quietCheck("an unchanged reload of " + c.w.Nodes[ev.Node].Name)
+		what := "an unchanged reload of " + nd.spec.Name
+		quiet = func(to time.Time) []string { return Restarted(what, nd.spec.Name, nd.transitions(), from, to) }
+		defer c.countSpurious(from)
 	case EvHupChange:
 		before := c.w.Clone()
 		ev.Apply(c.w)
@@ -235,28 +242,89 @@ func (c *campaign) run(i int, ev Event) {
 		c.cpuBurst(ev.Dur)
 	case EvGarbage:
 		c.waitStreams(desc)
+		ds := Garbage(ev.Seed, ev.Count, strangerAddr, c.w)
+		before := c.drops()
 		from := time.Now()
-		if err := c.sendGarbage(Garbage(ev.Seed, ev.Count, strangerAddr, c.w)); err != nil {
+		if err := c.sendGarbage(ds); err != nil {
 			c.fail(desc, []string{"sending malformed packets: " + err.Error()})
 		}
 		stable = quietFor
-		q := c.quietCheck("malformed packets")
-		quiet = func(_, to time.Time) []string { return q(from, to) }
+		quiet = func(to time.Time) []string {
+			var v []string
+			for _, nd := range c.nodes {
+				v = append(v, ObeyedStranger(strangerAddr, nd.transitions(), from, to)...)
+			}
+			return v
+		}
+		defer c.countSpurious(from)
+		defer c.checkDrops(desc, ds, before)
 	}
 	d := c.settle(desc, c.w.SettleBound(), stable, quiet)
 	c.log[len(c.log)-1].settle = d
 }
 
-// quietCheck returns a check that no Vigil node reported a transition in
-// a time range.
-func (c *campaign) quietCheck(what string) func(from, to time.Time) []string {
-	from := time.Now()
-	return func(_, to time.Time) []string {
-		var v []string
-		for _, nd := range c.nodes {
-			v = append(v, Quiet(what, nd.transitions(), from, to)...)
+// countSpurious adds the transitions every Vigil reported since from, in
+// a window where nothing should have moved, to the campaign's count.
+func (c *campaign) countSpurious(from time.Time) {
+	now := time.Now()
+	for _, nd := range c.nodes {
+		c.spurious += Spurious(nd.transitions(), from, now)
+	}
+}
+
+// drops returns the sum of every instance's drop counters per running
+// Vigil node (-1 for the others).
+func (c *campaign) drops() []int64 {
+	out := make([]int64, len(c.nodes))
+	for i, nd := range c.nodes {
+		out[i] = -1
+		if nd.spec.Kind != Vigil || !nd.running() {
+			continue
 		}
-		return v
+		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+		st, err := status.NewClient(nd.socket()).Status(ctx)
+		cancel()
+		if err != nil {
+			continue
+		}
+		var sum int64
+		for _, in := range st.Instances {
+			for _, n := range in.Drops {
+				sum += int64(n)
+			}
+		}
+		out[i] = sum
+	}
+	return out
+}
+
+// checkDrops fails unless every Vigil that hears the stranger counted
+// drops for the burst ds, when ds carried a VRID of a present instance:
+// the packets must have arrived and been refused, not gone unseen.
+func (c *campaign) checkDrops(desc string, ds []Datagram, before []int64) {
+	aimed := false
+	for _, d := range ds {
+		for _, in := range c.w.Instances {
+			if in.Present && len(d.Data) > 1 && int(d.Data[1]) == in.Spec.VRID && d.TTL == 255 {
+				aimed = true
+			}
+		}
+	}
+	if !aimed {
+		return
+	}
+	after := c.drops()
+	var v []string
+	for i, nd := range c.nodes {
+		if before[i] < 0 || after[i] < 0 || !c.w.HearsStranger(i) {
+			continue
+		}
+		if after[i] <= before[i] {
+			v = append(v, fmt.Sprintf("%s counted no drop for %d malformed packets (drops %d before, %d after)", nd.spec.Name, len(ds), before[i], after[i]))
+		}
+	}
+	if len(v) > 0 {
+		c.fail(desc, v)
 	}
 }
 
@@ -277,7 +345,7 @@ func (c *campaign) waitStreams(desc string) {
 // settle polls until every invariant has held for stable, which must
 // begin within bound; it returns how long after the call that began. A
 // quiet check, when given, must hold over the whole wait.
-func (c *campaign) settle(desc string, bound, stable time.Duration, quiet func(from, to time.Time) []string) time.Duration {
+func (c *campaign) settle(desc string, bound, stable time.Duration, quiet func(to time.Time) []string) time.Duration {
 	begin := time.Now()
 	deadline := begin.Add(bound)
 	var okSince time.Time
@@ -288,7 +356,7 @@ func (c *campaign) settle(desc string, bound, stable time.Duration, quiet func(f
 		c.polls++
 		if quiet != nil {
 			// A transition that happened never un-happens: no waiting.
-			if q := quiet(begin, time.Now()); len(q) > 0 {
+			if q := quiet(time.Now()); len(q) > 0 {
 				c.fail(desc, q)
 			}
 		}

@@ -198,14 +198,63 @@ func (t Transition) String() string {
 	return s
 }
 
-// Quiet returns a violation for every transition in trs received in
-// [from, to]: after a reload with an unchanged file, nothing may move.
-func Quiet(what string, trs []Transition, from, to time.Time) []string {
+// Restarted returns a violation for every transition of node received in
+// [from, to] that enters or leaves STOP or INIT: an instance stopped or
+// started again. After a reload with an unchanged file no instance may
+// restart. Other transitions in the range are not the reload's doing by
+// themselves (a 10 ms instance on a loaded machine flaps now and then);
+// Spurious counts them.
+func Restarted(what, node string, trs []Transition, from, to time.Time) []string {
 	var v []string
-	for _, t := range trs {
-		if !t.At.Before(from) && !t.At.After(to) {
+	for _, t := range in(trs, from, to) {
+		if t.Node == node && (isStopInit(t.From) || isStopInit(t.To)) {
 			v = append(v, fmt.Sprintf("transition after %s: %s", what, t))
 		}
 	}
 	return v
+}
+
+func isStopInit(s string) bool { return s == "STOP" || s == "INIT" }
+
+// ObeyedStranger returns a violation for every transition received in
+// [from, to] whose reason names the address of the host that only ever sends
+// malformed packets: a node acted on one of them.
+func ObeyedStranger(stranger netip.Addr, trs []Transition, from, to time.Time) []string {
+	var v []string
+	for _, t := range in(trs, from, to) {
+		for _, f := range strings.FieldsFunc(t.Reason, func(r rune) bool { return r == ' ' || r == ',' || r == '(' || r == ')' }) {
+			if a, err := netip.ParseAddr(f); err == nil && a == stranger {
+				v = append(v, fmt.Sprintf("transition caused by a malformed packet: %s", t))
+				break
+			}
+		}
+	}
+	return v
+}
+
+// Spurious counts the transitions received in [from, to].
+func Spurious(trs []Transition, from, to time.Time) int { return len(in(trs, from, to)) }
+
+func in(trs []Transition, from, to time.Time) []Transition {
+	var out []Transition
+	for _, t := range trs {
+		if !t.At.Before(from) && !t.At.After(to) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// HearsStranger reports whether node n receives what the stranger host
+// sends: it runs, has carrier and no fault stops frames towards it.
+func (w *World) HearsStranger(n int) bool {
+	if !w.Live(n) {
+		return false
+	}
+	for _, f := range w.Faults {
+		if (f.Kind == Isolate || f.Kind == Ingress) && f.A == n {
+			return false
+		}
+	}
+	return true
 }
