@@ -5,7 +5,7 @@ BIN := bin/vigil
 PKGS := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build test unit lint fuzz bench bench-dataplane demo package package-check clean
+.PHONY: build test unit lint fuzz bench bench-dataplane chaos demo package package-check clean
 
 # build: the same static binary as the Debian package's (scripts/build.sh).
 build:
@@ -40,6 +40,16 @@ bench:
 # kernel): applying changes to a 5,000-service nftables table.
 bench-dataplane:
 	$(GO) test -run '^$$' -bench . -benchtime 20x -benchmem -timeout 30m ./internal/dataplane/nft
+
+# chaos: the long chaos campaign (test/chaos): CHAOS_EVENTS random events
+# (default 500) against two Vigils (built with -race) and a keepalived in
+# network namespaces. Root, keepalived and nft needed. CHAOS_SEED=N replays
+# a run (the seed is printed at the start and on a failure); `make test`
+# runs the same test with 60 events.
+CHAOS_EVENTS ?= 500
+CHAOS_SEED ?= 0
+chaos:
+	$(GO) test -count=1 -timeout 120m -run '^TestChaos$$' -v ./test/chaos -chaos.events=$(CHAOS_EVENTS) -chaos.seed=$(CHAOS_SEED)
 
 demo: build
 	./demo/demo.sh

@@ -20,8 +20,9 @@ type InstanceObs struct {
 type NodeObs struct {
 	// Running: the daemon's process has not exited.
 	Running bool
-	// Addrs are the addresses on eth0.
-	Addrs []netip.Prefix
+	// Items are what the node carries of World.Items: addresses on eth0,
+	// routes and rules.
+	Items []string
 	// Status is the reply of a Vigil node's control socket, by instance
 	// name; nil when it did not answer (StatusErr says why) or the node
 	// runs keepalived.
@@ -59,16 +60,16 @@ func Check(w *World, o Observed) []string {
 		}
 	}
 	want := w.Expected()
-	for _, vip := range w.AllVIPs() {
+	for _, it := range w.Items() {
 		var got []int
 		for n := range w.Nodes {
-			if slices.ContainsFunc(o.Nodes[n].Addrs, func(p netip.Prefix) bool { return p.Addr() == vip.Addr() }) {
+			if slices.Contains(o.Nodes[n].Items, it) {
 				got = append(got, n)
 			}
 		}
-		exp := want[vip]
+		exp := want[it]
 		if !slices.Equal(got, exp) {
-			v = append(v, fmt.Sprintf("VIP %s held by %s, want %s", vip.Addr(), names(w, got), names(w, exp)))
+			v = append(v, fmt.Sprintf("%s held by %s, want %s", it, names(w, got), names(w, exp)))
 		}
 	}
 	for n := range w.Nodes {

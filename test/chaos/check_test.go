@@ -10,8 +10,7 @@ import (
 // settled is an observation of Default where everything is as it must be:
 // a holds VI_1, b VI_2, k VI_3, every daemon runs and reports so.
 func settled() Observed {
-	p := netip.MustParsePrefix
-	own := func(s string) netip.Prefix { return p(s + "/24") }
+	vip := func(s string) string { return VIPItem(netip.MustParseAddr(s)) }
 	vigil := func(prios [3]int, master string) map[string]InstanceObs {
 		st := map[string]InstanceObs{}
 		for i, name := range []string{"VI_1", "VI_2", "VI_3"} {
@@ -24,14 +23,22 @@ func settled() Observed {
 		return st
 	}
 	return Observed{Nodes: []NodeObs{
-		{Running: true, Addrs: []netip.Prefix{own("10.77.0.2"), p("10.77.0.101/24")}, Status: vigil([3]int{150, 100, 110}, "VI_1")},
-		{Running: true, Addrs: []netip.Prefix{own("10.77.0.3"), p("10.77.0.102/24")}, Status: vigil([3]int{100, 150, 90}, "VI_2")},
-		{Running: true, Addrs: []netip.Prefix{own("10.77.0.4"), p("10.77.0.103/24")}},
+		{Running: true, Items: []string{vip("10.77.0.2"), vip("10.77.0.101"), "route 10.78.1.0/24", "rule from 10.77.0.101 table 101"}, Status: vigil([3]int{150, 100, 110}, "VI_1")},
+		{Running: true, Items: []string{vip("10.77.0.3"), vip("10.77.0.102"), "route 10.77.0.0/24"}, Status: vigil([3]int{100, 150, 90}, "VI_2")},
+		{Running: true, Items: []string{vip("10.77.0.4"), vip("10.77.0.103"), "route 10.78.3.0/24"}},
 	}}
 }
 
+// add and del put items on node n and take them away.
+func add(o *Observed, n int, items ...string) { o.Nodes[n].Items = append(o.Nodes[n].Items, items...) }
+func del(o *Observed, n int, items ...string) {
+	o.Nodes[n].Items = slices.DeleteFunc(o.Nodes[n].Items, func(s string) bool { return slices.Contains(items, s) })
+}
+
+// vi1 is what the master of VI_1 carries.
+var vi1 = []string{"VIP 10.77.0.101", "route 10.78.1.0/24", "rule from 10.77.0.101 table 101"}
+
 func TestCheck(t *testing.T) {
-	p := netip.MustParsePrefix
 	tests := []struct {
 		name   string
 		world  func(*World)
@@ -40,20 +47,24 @@ func TestCheck(t *testing.T) {
 	}{
 		{name: "settled", want: nil},
 		{name: "VIP on two nodes",
-			change: func(o *Observed) { o.Nodes[nk].Addrs = append(o.Nodes[nk].Addrs, p("10.77.0.101/24")) },
+			change: func(o *Observed) { add(o, nk, "VIP 10.77.0.101") },
 			want:   []string{"VIP 10.77.0.101 held by [a k], want [a]"}},
 		{name: "VIP nowhere",
-			change: func(o *Observed) { o.Nodes[nk].Addrs = o.Nodes[nk].Addrs[:1] },
-			want:   []string{"VIP 10.77.0.103 held by [], want [k]"}},
+			change: func(o *Observed) { del(o, nk, "VIP 10.77.0.103", "route 10.78.3.0/24") },
+			want:   []string{"VIP 10.77.0.103 held by [], want [k]", "route 10.78.3.0/24 held by [], want [k]"}},
 		{name: "removed VIP still there",
-			change: func(o *Observed) { o.Nodes[na].Addrs = append(o.Nodes[na].Addrs, p("10.77.0.111/24")) },
+			change: func(o *Observed) { add(o, na, "VIP 10.77.0.111") },
 			want:   []string{"VIP 10.77.0.111 held by [a], want []"}},
+		{name: "route and rule left on a backup",
+			change: func(o *Observed) { add(o, nb, vi1[1:]...) },
+			want: []string{"route 10.78.1.0/24 held by [a b], want [a]",
+				"rule from 10.77.0.101 table 101 held by [a b], want [a]"}},
 		{name: "daemon died",
 			change: func(o *Observed) { o.Nodes[nk].Running = false },
 			want:   []string{"k: keepalived is not running but should be"}},
 		{name: "daemon runs that was stopped",
 			world:  func(w *World) { w.Running[nb] = false },
-			change: func(o *Observed) { o.Nodes[nb].Addrs = o.Nodes[nb].Addrs[:1] },
+			change: func(o *Observed) { del(o, nb, "VIP 10.77.0.102") },
 			want: []string{"b: vigil is running but should be stopped",
 				// With b stopped, k (120) must hold VI_2; b's status is not
 				// checked since it should not run.
@@ -79,8 +90,8 @@ func TestCheck(t *testing.T) {
 		{name: "carrier down: FAULT and nothing held",
 			world: func(w *World) { w.Faults = []Fault{{Kind: Wire, A: na}} },
 			change: func(o *Observed) {
-				o.Nodes[na].Addrs = o.Nodes[na].Addrs[:1]
-				o.Nodes[nk].Addrs = append(o.Nodes[nk].Addrs, p("10.77.0.101/24"))
+				del(o, na, vi1...)
+				add(o, nk, vi1...)
 				for _, n := range []string{"VI_1", "VI_2", "VI_3"} {
 					s := o.Nodes[na].Status[n]
 					s.State = "FAULT"
@@ -91,8 +102,8 @@ func TestCheck(t *testing.T) {
 		{name: "carrier down but still BACKUP",
 			world: func(w *World) { w.Faults = []Fault{{Kind: Wire, A: nb}} },
 			change: func(o *Observed) {
-				o.Nodes[nb].Addrs = o.Nodes[nb].Addrs[:1]
-				o.Nodes[nk].Addrs = append(o.Nodes[nk].Addrs, p("10.77.0.102/24"))
+				del(o, nb, "VIP 10.77.0.102")
+				add(o, nk, "VIP 10.77.0.102")
 				for _, n := range []string{"VI_1", "VI_2"} {
 					s := o.Nodes[nb].Status[n]
 					s.State = "FAULT"
@@ -103,8 +114,8 @@ func TestCheck(t *testing.T) {
 		{name: "leftovers on a stopped node",
 			world: func(w *World) { w.Running[na] = false },
 			change: func(o *Observed) {
-				o.Nodes[na] = NodeObs{Addrs: o.Nodes[na].Addrs[:1], Leftovers: []string{"nft: table inet vigil"}}
-				o.Nodes[nk].Addrs = append(o.Nodes[nk].Addrs, p("10.77.0.101/24"))
+				o.Nodes[na] = NodeObs{Items: []string{"VIP 10.77.0.2"}, Leftovers: []string{"nft: table inet vigil"}}
+				add(o, nk, vi1...)
 			},
 			want: []string{"a (stopped): left behind: nft: table inet vigil"}},
 		{name: "leftovers on a running node are not looked at",
@@ -113,7 +124,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := Default()
+			w := WithKnownDefects(Default()) // with the rule
 			if tt.world != nil {
 				tt.world(w)
 			}

@@ -57,7 +57,7 @@ func Garbage(seed uint64, count int, src netip.Addr, w *World) []Datagram {
 		switch r.IntN(9) {
 		case 0:
 			d.What = "random bytes"
-			d.Data = make([]byte, r.IntN(81))
+			d.Data = make([]byte, 1+r.IntN(80))
 			for i := range d.Data {
 				d.Data[i] = byte(r.UintN(256))
 			}
@@ -87,7 +87,7 @@ func Garbage(seed uint64, count int, src netip.Addr, w *World) []Datagram {
 			d.Data[0] = vers[r.IntN(len(vers))]<<4 | d.Data[0]&0x0f
 		case 6:
 			d.What = "truncated"
-			d.Data = advert(pickV3(), "")[:r.IntN(8)]
+			d.Data = advert(pickV3(), "")[:1+r.IntN(7)]
 		case 7:
 			d.What = "bad type"
 			d.Data = advert(pickV3(), "")

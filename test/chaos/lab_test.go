@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -353,11 +354,13 @@ func (l *lab) observe() Observed {
 	for i, n := range l.nodes {
 		no := &o.Nodes[i]
 		no.Running = n.running()
-		as, err := n.host.Addrs("eth0")
+		items, err := held(n.host)
 		if err != nil {
-			no.StatusErr = err.Error()
+			// Nothing seen: the invariants on items fail and say so.
+			no.Items = []string{"(unreadable: " + err.Error() + ")"}
+		} else {
+			no.Items = items
 		}
-		no.Addrs = as
 		if n.spec.Kind == Vigil && no.Running {
 			ctx, cancel := context.WithTimeout(l.ctx, time.Second)
 			st, err := status.NewClient(n.socket()).Status(ctx)
@@ -381,6 +384,58 @@ func (l *lab) observe() Observed {
 		}
 	}
 	return o
+}
+
+// held reads what node h carries that World.Items can name: the IPv4
+// addresses of every interface (a VMAC's included), the IPv4 routes of every table and the IPv4 rules,
+// with one command.
+func held(h *netlab.Host) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", h.Name(), "sh", "-c",
+		"ip -o -4 addr show && echo --- && ip -4 route show table all && echo --- && ip -4 rule show").Output()
+	if err != nil {
+		return nil, fmt.Errorf("addresses, routes and rules of %s: %w", h, err)
+	}
+	parts := strings.Split(string(out), "---\n")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("addresses, routes and rules of %s: unexpected output %q", h, out)
+	}
+	var items []string
+	for _, l := range strings.Split(parts[0], "\n") {
+		// "2: eth0    inet 10.77.0.2/24 brd ... scope global eth0"
+		f := strings.Fields(l)
+		if len(f) > 3 && f[2] == "inet" {
+			if p, err := netip.ParsePrefix(f[3]); err == nil {
+				items = append(items, VIPItem(p.Addr()))
+			}
+		}
+	}
+	for _, l := range strings.Split(parts[1], "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			if p, err := netip.ParsePrefix(f[0]); err == nil {
+				items = append(items, RouteItem(p))
+			}
+		}
+	}
+	for _, l := range strings.Split(parts[2], "\n") {
+		// "32765:	from 10.77.0.101 lookup 101"
+		f := strings.Fields(l)
+		var from netip.Addr
+		table := 0
+		for i := 0; i+1 < len(f); i++ {
+			switch f[i] {
+			case "from":
+				from, _ = netip.ParseAddr(f[i+1])
+			case "lookup":
+				table, _ = strconv.Atoi(f[i+1])
+			}
+		}
+		if from.IsValid() && table != 0 {
+			items = append(items, RuleItem(from, table))
+		}
+	}
+	return items, nil
 }
 
 // snapshot reads what a daemon may add to a host and must remove when it

@@ -52,6 +52,16 @@ type InstanceSpec struct {
 	Pass      string         // PASS authentication (VRRPv2 only); "" for none
 	BaseVIP   netip.Prefix   // always configured
 	ExtraVIPs []netip.Prefix // the pool VIP additions draw from
+	// Route, when valid, is a virtual_routes entry "Route dev eth0": on
+	// the masters only, like the addresses.
+	Route netip.Prefix
+	// RuleTable, when not zero, is a virtual_rules entry "from BaseVIP
+	// table RuleTable preference RuleTable". Off in Default, as VMAC is.
+	RuleTable int
+	// VMAC puts use_vmac on the instance. Off in Default: an unchanged
+	// reload restarts such an instance, and one with a rule with a
+	// preference, today (issue 11); WithKnownDefects turns both on.
+	VMAC bool
 }
 
 // Instance is an instance as configured at one moment of a run.
@@ -206,33 +216,53 @@ func (w *World) Masters(in *Instance) []int {
 	return masters
 }
 
-// Expected is the address set each node must carry: for every present
-// instance, its VIPs on each of its masters.
-func (w *World) Expected() map[netip.Prefix][]int {
-	out := make(map[netip.Prefix][]int)
+// Expected is what each node must carry, by item (see Items): for every
+// present instance, its VIPs, route and rule on each of its masters.
+func (w *World) Expected() map[string][]int {
+	out := make(map[string][]int)
 	for i := range w.Instances {
 		in := &w.Instances[i]
 		if !in.Present {
 			continue
 		}
 		ms := w.Masters(in)
-		for _, v := range in.VIPs() {
-			out[v] = slices.Clone(ms)
+		for _, it := range in.Spec.items(in.VIPs()) {
+			out[it] = slices.Clone(ms)
 		}
 	}
 	return out
 }
 
-// AllVIPs is every address an instance may ever carry in this run: the
-// checker flags any of them found where it does not belong.
-func (w *World) AllVIPs() []netip.Prefix {
-	var out []netip.Prefix
+// Items is every item an instance may ever put on a node in this run, in a
+// stable order: the checker flags any of them found where it does not
+// belong. An item is "VIP <address>", "route <prefix>" or
+// "rule from <address> table <n>".
+func (w *World) Items() []string {
+	var out []string
 	for _, in := range w.Instances {
-		out = append(out, in.Spec.BaseVIP)
-		out = append(out, in.Spec.ExtraVIPs...)
+		out = append(out, in.Spec.items(append([]netip.Prefix{in.Spec.BaseVIP}, in.Spec.ExtraVIPs...))...)
 	}
 	return out
 }
+
+func (s InstanceSpec) items(vips []netip.Prefix) []string {
+	var out []string
+	for _, v := range vips {
+		out = append(out, VIPItem(v.Addr()))
+	}
+	if s.Route.IsValid() {
+		out = append(out, RouteItem(s.Route))
+	}
+	if s.RuleTable != 0 {
+		out = append(out, RuleItem(s.BaseVIP.Addr(), s.RuleTable))
+	}
+	return out
+}
+
+// VIPItem, RouteItem and RuleItem name the items of Items.
+func VIPItem(a netip.Addr) string            { return "VIP " + a.String() }
+func RouteItem(p netip.Prefix) string        { return "route " + p.String() }
+func RuleItem(from netip.Addr, t int) string { return fmt.Sprintf("rule from %s table %d", from, t) }
 
 // MaxAdvert is the longest advert interval of the present instances.
 func (w *World) MaxAdvert() time.Duration {
@@ -270,6 +300,9 @@ func (w *World) Conf(n int) string {
 		fmt.Fprintf(&b, "    priority %d\n", in.Prio[n])
 		fmt.Fprintf(&b, "    advert_int %s\n", seconds(s.AdvertInt))
 		fmt.Fprintf(&b, "    version %d\n", s.Version)
+		if s.VMAC {
+			b.WriteString("    use_vmac\n")
+		}
 		if s.Pass != "" {
 			fmt.Fprintf(&b, "    authentication {\n        auth_type PASS\n        auth_pass %s\n    }\n", s.Pass)
 		}
@@ -277,7 +310,14 @@ func (w *World) Conf(n int) string {
 		for _, v := range in.VIPs() {
 			fmt.Fprintf(&b, "        %s\n", v)
 		}
-		b.WriteString("    }\n}\n")
+		b.WriteString("    }\n")
+		if s.Route.IsValid() {
+			fmt.Fprintf(&b, "    virtual_routes {\n        %s dev eth0\n    }\n", s.Route)
+		}
+		if s.RuleTable != 0 {
+			fmt.Fprintf(&b, "    virtual_rules {\n        from %s table %d preference %d\n    }\n", s.BaseVIP.Addr(), s.RuleTable, s.RuleTable)
+		}
+		b.WriteString("}\n")
 	}
 	return b.String()
 }
@@ -314,12 +354,27 @@ func Default() *World {
 		},
 		Instances: []Instance{
 			{Spec: InstanceSpec{Name: "VI_1", VRID: 51, Version: 2, AdvertInt: time.Second, Pass: "chaos1",
-				BaseVIP: p("10.77.0.101/24"), ExtraVIPs: extras(110)}, Present: true, Prio: []int{150, 100, 120}},
+				BaseVIP: p("10.77.0.101/24"), ExtraVIPs: extras(110), Route: p("10.78.1.0/24")}, Present: true, Prio: []int{150, 100, 120}},
 			{Spec: InstanceSpec{Name: "VI_2", VRID: 52, Version: 3, AdvertInt: 10 * time.Millisecond,
 				BaseVIP: p("10.77.0.102/24"), ExtraVIPs: extras(120)}, Present: true, Prio: []int{100, 150, 120}},
 			{Spec: InstanceSpec{Name: "VI_3", VRID: 53, Version: 3, AdvertInt: 100 * time.Millisecond,
-				BaseVIP: p("10.77.0.103/24"), ExtraVIPs: extras(130)}, Present: true, Prio: []int{110, 90, 130}},
+				BaseVIP: p("10.77.0.103/24"), ExtraVIPs: extras(130), Route: p("10.78.3.0/24")}, Present: true, Prio: []int{110, 90, 130}},
 		},
 		Running: []bool{true, true, true},
 	}
+}
+
+// WithKnownDefects adds to w what the reload of today restarts although
+// the file did not change (issue 11): use_vmac on VI_3 and a virtual_rules
+// entry with a preference on VI_1. The campaign runs with them when asked
+// (-chaos.known), to show that it catches the defect, and by default once
+// it is fixed.
+func WithKnownDefects(w *World) *World {
+	if in := w.Instance("VI_1"); in != nil {
+		in.Spec.RuleTable = 101
+	}
+	if in := w.Instance("VI_3"); in != nil {
+		in.Spec.VMAC = true
+	}
+	return w
 }

@@ -84,16 +84,17 @@ func TestExpectedFollowsVIPsAndPresence(t *testing.T) {
 	Event{Kind: EvHupChange, Change: Change{Kind: ChDelInst, Inst: "VI_3"}}.Apply(w)
 	got := w.Expected()
 	want := map[string][]int{
-		"10.77.0.101/24": {na}, // VI_1
-		"10.77.0.102/24": {nb}, // VI_2
-		"10.77.0.123/24": {nb}, // VI_2's extra
+		"VIP 10.77.0.101":    {na}, // VI_1
+		"route 10.78.1.0/24": {na},
+		"VIP 10.77.0.102":    {nb}, // VI_2
+		"VIP 10.77.0.123":    {nb}, // VI_2's extra
 	}
 	if len(got) != len(want) {
-		t.Errorf("Expected = %v, want %d addresses", got, len(want))
+		t.Errorf("Expected = %v, want %d items", got, len(want))
 	}
-	for p, ns := range want {
-		if !slices.Equal(got[netip.MustParsePrefix(p)], ns) {
-			t.Errorf("Expected[%s] = %v, want %v", p, got[netip.MustParsePrefix(p)], ns)
+	for it, ns := range want {
+		if !slices.Equal(got[it], ns) {
+			t.Errorf("Expected[%s] = %v, want %v", it, got[it], ns)
 		}
 	}
 }
@@ -113,7 +114,16 @@ func TestSettleBound(t *testing.T) {
 // Vigil's own parser accepts without a diagnostic, with the instances,
 // priorities and addresses of the world.
 func TestConfLoads(t *testing.T) {
-	w := Default()
+	for _, known := range []bool{false, true} {
+		w := Default()
+		if known {
+			w = WithKnownDefects(w)
+		}
+		confLoads(t, w)
+	}
+}
+
+func confLoads(t *testing.T, w *World) {
 	for _, ev := range Generate(7, 200, Default()) {
 		ev.Apply(w)
 	}
@@ -157,12 +167,22 @@ func TestConfText(t *testing.T) {
 		"virtual_router_id 52\n    priority 120\n    advert_int 0.01\n    version 3\n",
 		"advert_int 0.1\n",
 		"        10.77.0.103/24\n",
+		"    virtual_routes {\n        10.78.1.0/24 dev eth0\n    }\n}\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("configuration lacks %q:\n%s", want, got)
 		}
 	}
-	if strings.Contains(got, "use_vmac") {
-		t.Errorf("configuration uses a VMAC:\n%s", got)
+	if strings.Contains(got, "use_vmac") || strings.Contains(got, "virtual_rules") {
+		t.Errorf("configuration uses a VMAC or a rule:\n%s", got)
+	}
+	known := WithKnownDefects(Default()).Conf(nk)
+	for _, want := range []string{
+		"virtual_rules {\n        from 10.77.0.101 table 101 preference 101\n    }\n",
+		"virtual_router_id 53\n    priority 130\n    advert_int 0.1\n    version 3\n    use_vmac\n",
+	} {
+		if !strings.Contains(known, want) {
+			t.Errorf("configuration with the known defects lacks %q:\n%s", want, known)
+		}
 	}
 }
