@@ -129,8 +129,9 @@ type campaign struct {
 	seed     uint64
 	began    time.Time
 	log      []logEntry
-	checks   int // settled checks, each of every invariant
-	spurious int // transitions in windows where nothing should move (not violations by themselves)
+	checks   int      // settled checks, each of every invariant
+	spurious []string // transitions in windows where nothing should move (not violations by themselves)
+	maxKind  map[EventKind]time.Duration
 	polls    int // observations
 	longest  time.Duration
 	longestE string
@@ -162,7 +163,7 @@ func TestChaos(t *testing.T) {
 		w = WithKnownDefects(w)
 	}
 	events := Generate(seed, n, w)
-	c := &campaign{lab: newLab(t, ctx, w.Clone()), seed: seed, began: time.Now()}
+	c := &campaign{lab: newLab(t, ctx, w.Clone()), seed: seed, began: time.Now(), maxKind: map[EventKind]time.Duration{}}
 	t.Logf("chaos: seed %d, %d events; replay with: %s", seed, n, c.replay(n))
 	for _, nd := range c.nodes {
 		c.start(nd)
@@ -175,10 +176,13 @@ func TestChaos(t *testing.T) {
 	}
 	var mix []string
 	for k := EvFault; k <= EvGarbage; k++ {
-		mix = append(mix, fmt.Sprintf("%s %d", kindNames[k], kinds[k]))
+		mix = append(mix, fmt.Sprintf("%s %d (longest settle %v)", kindNames[k], kinds[k], c.maxKind[k].Round(time.Millisecond)))
 	}
 	t.Logf("chaos: seed %d: %d events (%s), %d invariant checks over %d observations, 0 violations, longest settle %v (%s), %d spurious transitions in quiet windows, %v in all",
-		seed, len(events), strings.Join(mix, ", "), c.checks, c.polls, c.longest.Round(time.Millisecond), c.longestE, c.spurious, time.Since(c.began).Round(time.Second))
+		seed, len(events), strings.Join(mix, ", "), c.checks, c.polls, c.longest.Round(time.Millisecond), c.longestE, len(c.spurious), time.Since(c.began).Round(time.Second))
+	for _, s := range c.spurious {
+		t.Logf("chaos: spurious: %s", s)
+	}
 }
 
 var kindNames = [...]string{"fault", "heal", "kill", "stop", "start", "hup-same", "hup-change", "cpu", "garbage"}
@@ -265,6 +269,7 @@ func (c *campaign) run(i int, ev Event) {
 	}
 	d := c.settle(desc, c.w.SettleBound(), stable, quiet)
 	c.log[len(c.log)-1].settle = d
+	c.maxKind[ev.Kind] = max(c.maxKind[ev.Kind], d)
 }
 
 // countSpurious adds the transitions every Vigil reported since from, in
@@ -272,7 +277,9 @@ func (c *campaign) run(i int, ev Event) {
 func (c *campaign) countSpurious(from time.Time) {
 	now := time.Now()
 	for _, nd := range c.nodes {
-		c.spurious += Spurious(nd.transitions(), from, now)
+		for _, tr := range Between(nd.transitions(), from, now) {
+			c.spurious = append(c.spurious, fmt.Sprintf("after %s: %s", c.log[len(c.log)-1].text, tr))
+		}
 	}
 }
 

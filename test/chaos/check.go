@@ -204,10 +204,10 @@ func (t Transition) String() string {
 // started again. After a reload with an unchanged file no instance may
 // restart. Other transitions in the range are not the reload's doing by
 // themselves (a 10 ms instance on a loaded machine flaps now and then);
-// Spurious counts them.
+// the campaign reports them.
 func Restarted(what, node string, trs []Transition, from, to time.Time) []string {
 	var v []string
-	for _, t := range in(trs, from, to) {
+	for _, t := range Between(trs, from, to) {
 		if t.Node == node && (isStopInit(t.From) || isStopInit(t.To)) {
 			v = append(v, fmt.Sprintf("transition after %s: %s", what, t))
 		}
@@ -222,7 +222,7 @@ func isStopInit(s string) bool { return s == "STOP" || s == "INIT" }
 // malformed packets: a node acted on one of them.
 func ObeyedStranger(stranger netip.Addr, trs []Transition, from, to time.Time) []string {
 	var v []string
-	for _, t := range in(trs, from, to) {
+	for _, t := range Between(trs, from, to) {
 		for _, f := range strings.FieldsFunc(t.Reason, func(r rune) bool { return r == ' ' || r == ',' || r == '(' || r == ')' }) {
 			if a, err := netip.ParseAddr(f); err == nil && a == stranger {
 				v = append(v, fmt.Sprintf("transition caused by a malformed packet: %s", t))
@@ -233,10 +233,8 @@ func ObeyedStranger(stranger netip.Addr, trs []Transition, from, to time.Time) [
 	return v
 }
 
-// Spurious counts the transitions received in [from, to].
-func Spurious(trs []Transition, from, to time.Time) int { return len(in(trs, from, to)) }
-
-func in(trs []Transition, from, to time.Time) []Transition {
+// Between returns the transitions received in [from, to].
+func Between(trs []Transition, from, to time.Time) []Transition {
 	var out []Transition
 	for _, t := range trs {
 		if !t.At.Before(from) && !t.At.After(to) {

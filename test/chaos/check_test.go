@@ -187,8 +187,8 @@ func TestRestartedAndStranger(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("ObeyedStranger = %q, want %q", got, want)
 	}
-	if got := Spurious(trs, from, to); got != 6 {
-		t.Errorf("Spurious = %d, want 6", got)
+	if got := Between(trs, from, to); len(got) != 6 || got[0] != trs[1] || got[5] != trs[6] {
+		t.Errorf("Between = %v, want the 6 transitions in the range", got)
 	}
 }
 
