@@ -213,7 +213,17 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateFile string, hub *s
 	go func() {
 		defer r.watchWG.Done()
 		for ev := range links {
-			r.linkChanged(ev)
+			r.mu.Lock()
+			for _, ri := range r.running {
+				if !ri.dontTrack && ri.inst.Config().Interface == ev.Name {
+					ri.inst.SetInterfaceUp(ev.Up && !ev.Deleted)
+				}
+			}
+			trk := r.trk
+			r.mu.Unlock()
+			if trk != nil {
+				trk.set.SetInterface(ev.Name, ev.Up && !ev.Deleted)
+			}
 		}
 	}()
 
@@ -228,9 +238,7 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateFile string, hub *s
 		r.stop()
 		return nil, err
 	}
-	// The link watcher reads r.trk already: under mu (a data race the
-	// chaos campaign found).
-	r.setTrackers(trk)
+	r.trk = trk
 	// Trackers first, so each instance starts with its tracked state
 	// (a failed script already counted) rather than learning it a moment
 	// after it has taken a role.
@@ -240,33 +248,6 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateFile string, hub *s
 		return nil, err
 	}
 	return r, nil
-}
-
-// linkChanged hands a link event to the instances on that interface and
-// to the trackers. It runs on the link watcher's goroutine, concurrently
-// with start and reload: everything it reads is under mu.
-func (r *vrrpRunner) linkChanged(ev host.LinkEvent) {
-	up := ev.Up && !ev.Deleted
-	r.mu.Lock()
-	for _, ri := range r.running {
-		if !ri.dontTrack && ri.inst.Config().Interface == ev.Name {
-			ri.inst.SetInterfaceUp(up)
-		}
-	}
-	trk := r.trk
-	r.mu.Unlock()
-	if trk != nil {
-		trk.set.SetInterface(ev.Name, up)
-	}
-}
-
-// setTrackers installs the trackers the link watcher reports to. Only the
-// event loop writes r.trk, and reads it there without mu; the watcher
-// reads it under mu, so the write takes mu.
-func (r *vrrpRunner) setTrackers(t *trackers) {
-	r.mu.Lock()
-	r.trk = t
-	r.mu.Unlock()
 }
 
 // dropVMAC removes an instance's macvlan, closing the sockets bound to it
@@ -659,7 +640,9 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 	if newTrk != nil {
 		r.log.Info("reload: tracking changed; restarting the trackers")
 		r.trk.stop()
-		r.setTrackers(newTrk)
+		r.mu.Lock()
+		r.trk = newTrk
+		r.mu.Unlock()
 		newTrk.start(r.instCtx, r.log)
 	}
 
