@@ -258,7 +258,7 @@ func (n *node) waitExit(d time.Duration) error {
 	}
 }
 
-// setFault puts the world's network faults in place: Wire faults by
+// setFaults puts the world's network faults in place: Wire faults by
 // taking the bridge end of the node's link down, the others as nftables
 // rules in the bridge's namespace, rewritten as a whole each time.
 func (l *lab) setFaults() error {
