@@ -148,6 +148,24 @@ func TestRRRemoval(t *testing.T) {
 	}
 }
 
+// TestWRRIncremental: destinations arrive one by one. A (weight 3) alone
+// gives step 3 and current weight 1; B (weight 1) keeps the current weight
+// at 1, so the first round is B A, then A at 3 and 2.
+func TestWRRIncremental(t *testing.T) {
+	a, b := &Real{Weight: 3}, &Real{Weight: 1}
+	s, _ := New("wrr", 0)
+	s.Update([]*Real{a})
+	list := []*Real{b, a}
+	s.Update(list)
+	var picks []*Real
+	for range 8 {
+		picks = append(picks, s.Pick(list, c0))
+	}
+	if got := names(list, picks); got != "ABBBABBB" { // list order: A is b, B is a
+		t.Errorf("got %s, want ABBBABBB", got)
+	}
+}
+
 // TestWRRUpdateKeepsPass: a weight change resets the cursor to the head
 // and keeps the current weight within the new range.
 func TestWRRUpdate(t *testing.T) {

@@ -1,0 +1,186 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"vigil/internal/dataplane/proxy/proxyproto"
+)
+
+// chunk bounds one splice call so that the idle timeout sees progress: a
+// copy that moved bytes during its deadline is not idle.
+const chunk = 256 << 10
+
+func (s *service) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		c, err := s.tcp.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// EMFILE and the like: wait a little instead of spinning.
+			s.log.Warn("accept", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		go s.serveTCP(c)
+	}
+}
+
+// tcpConn is one proxied TCP connection.
+type tcpConn struct {
+	client *net.TCPConn
+	mu     sync.Mutex
+	up     *net.TCPConn // nil until connected
+	dead   bool
+	half   bool // one direction has ended
+	last   atomic.Int64 // unix nanoseconds of the last progress
+}
+
+// cut closes both sides; the copies then end.
+func (c *tcpConn) cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dead = true
+	c.client.Close()
+	if c.up != nil {
+		c.up.Close()
+	}
+}
+
+func (s *service) serveTCP(client *net.TCPConn) {
+	now := time.Now()
+	from := addrPort(client.RemoteAddr())
+	c := &tcpConn{client: client}
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		client.Close()
+		return
+	}
+	d, t := s.pick(from, now)
+	if d == nil {
+		s.mu.Unlock()
+		// As IPVS without a destination: the client is refused.
+		client.SetLinger(0)
+		client.Close()
+		return
+	}
+	d.real.Active++
+	d.conns[c] = struct{}{}
+	target := d.cfg.Key
+	s.mu.Unlock()
+	defer func() { s.release(d, t, c, true, time.Now()) }()
+
+	ctx, cancel := context.WithTimeout(context.Background(), s.p.opts.DialTimeout)
+	var dialer net.Dialer
+	uc, err := dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(target.Addr, target.Port).String())
+	cancel()
+	if err != nil {
+		s.log.Warn("connect to real server", "real_server", target.String(), "err", err)
+		client.SetLinger(0)
+		client.Close()
+		return
+	}
+	up := uc.(*net.TCPConn)
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		up.Close()
+		return
+	}
+	c.up = up
+	c.mu.Unlock()
+	if v := s.p.opts.ProxyProtocol; v != proxyproto.None {
+		hdr, err := proxyproto.Append(nil, proxyproto.Header{Version: v, Stream: true,
+			Source: from, Dest: addrPort(client.LocalAddr())})
+		if err == nil {
+			_, err = up.Write(hdr)
+		}
+		if err != nil {
+			c.cut()
+			return
+		}
+	}
+	c.last.Store(now.UnixNano())
+	done := make(chan struct{})
+	go func() {
+		s.pipe(c, up, client)
+		close(done)
+	}()
+	s.pipe(c, client, up)
+	<-done
+	c.cut()
+}
+
+// pipe copies src to dst with splice until src ends, then half-closes dst.
+// While both halves are open the idle limit is the TCP timeout, after
+// either closed the TCP FIN timeout; a connection idle for it is cut.
+func (s *service) pipe(c *tcpConn, dst, src *net.TCPConn) {
+	for {
+		idle := time.Duration(s.p.tcpTimeout.Load())
+		if c.halfClosed() {
+			idle = time.Duration(s.p.finTimeout.Load())
+		}
+		src.SetReadDeadline(time.Now().Add(idle))
+		lr := &io.LimitedReader{R: src, N: chunk}
+		n, err := dst.ReadFrom(lr)
+		if n > 0 {
+			c.last.Store(time.Now().UnixNano())
+		}
+		switch {
+		case err == nil && lr.N > 0: // end of stream
+			c.markHalf()
+			dst.CloseWrite()
+			return
+		case err == nil:
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if time.Since(time.Unix(0, c.last.Load())) < idle {
+				continue // the other direction moved
+			}
+			c.cut()
+			return
+		default:
+			c.cut()
+			return
+		}
+	}
+}
+
+func (c *tcpConn) halfClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.half
+}
+
+func (c *tcpConn) markHalf() {
+	c.mu.Lock()
+	c.half = true
+	up := c.up
+	c.mu.Unlock()
+	// Wake the other direction so it takes the shorter timeout; it goes
+	// on at once, since the connection was not idle.
+	c.client.SetReadDeadline(time.Now())
+	if up != nil {
+		up.SetReadDeadline(time.Now())
+	}
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	if ua, ok := a.(*net.UDPAddr); ok {
+		return ua.AddrPort()
+	}
+	return netip.AddrPort{}
+}
