@@ -41,7 +41,7 @@ type tcpConn struct {
 	mu     sync.Mutex
 	up     *net.TCPConn // nil until connected
 	dead   bool
-	half   bool // one direction has ended
+	half   bool         // one direction has ended
 	last   atomic.Int64 // unix nanoseconds of the last progress
 }
 
