@@ -57,7 +57,17 @@ func TestFreebindVIPAppearsLater(t *testing.T) {
 	for _, k := range keys {
 		var name string
 		err := h.Do(func() error {
-			c, err := net.DialTimeout("tcp", netip.AddrPortFrom(k.Addr, k.Port).String(), ioTimeout)
+			// The kernel may take a moment to route a new IPv6 address
+			// (EHOSTUNREACH meanwhile): retry, bounded.
+			var c net.Conn
+			var err error
+			for deadline := time.Now().Add(ioTimeout); ; {
+				c, err = net.DialTimeout("tcp", netip.AddrPortFrom(k.Addr, k.Port).String(), ioTimeout)
+				if err == nil || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -481,4 +482,49 @@ func TestCapabilities(t *testing.T) {
 	if len(got) != 1 || len(got[svc].Dests) != 0 {
 		t.Errorf("table after refusals: %+v", got)
 	}
+}
+
+// TestBulkAndHalfClose: 4 MiB (far more than a pipe holds) go through and
+// back; the client's half-close reaches the server, whose close comes back.
+func TestBulkAndHalfClose(t *testing.T) {
+	_, svc, _ := setup(t, Options{}, dataplane.Service{Scheduler: "rr"}, 1)
+	c, _ := dial(t, svc, "")
+	data := make([]byte, 4<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.c.Write(data)
+		if err == nil {
+			err = c.c.CloseWrite()
+		}
+		errc <- err
+	}()
+	c.c.SetDeadline(time.Now().Add(ioTimeout))
+	back, err := io.ReadAll(c.r)
+	if err != nil {
+		t.Fatalf("read back: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(back, data) {
+		t.Errorf("got %d bytes back, want the %d sent", len(back), len(data))
+	}
+}
+
+// TestIdleTimeout: an established connection idle for the TCP timeout is
+// cut, as IPVS forgets it.
+func TestIdleTimeout(t *testing.T) {
+	p, svc, _ := setup(t, Options{}, dataplane.Service{Scheduler: "rr"}, 1)
+	if err := p.SetTimeouts(ctx, dataplane.Timeouts{TCP: 200 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := p.Timeouts(ctx)
+	if got.TCP != 200*time.Millisecond || got.TCPFin != DefaultTCPFinTime || got.UDP != DefaultUDPTimeout {
+		t.Errorf("timeouts %+v", got)
+	}
+	c, _ := dial(t, svc, "")
+	c.ended(t)
 }

@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -13,10 +12,6 @@ import (
 
 	"vigil/internal/dataplane/proxy/proxyproto"
 )
-
-// chunk bounds one splice call so that the idle timeout sees progress: a
-// copy that moved bytes during its deadline is not idle.
-const chunk = 256 << 10
 
 func (s *service) acceptLoop() {
 	defer s.wg.Done()
@@ -121,9 +116,9 @@ func (s *service) serveTCP(client *net.TCPConn) {
 	c.cut()
 }
 
-// pipe copies src to dst with splice until src ends, then half-closes dst.
-// While both halves are open the idle limit is the TCP timeout, after
-// either closed the TCP FIN timeout; a connection idle for it is cut.
+// pipe relays src to dst until src ends, then half-closes dst. While both
+// halves are open the idle limit is the TCP timeout, after either closed
+// the TCP FIN timeout; a connection idle for it is cut.
 func (s *service) pipe(c *tcpConn, dst, src *net.TCPConn) {
 	for {
 		idle := time.Duration(s.p.tcpTimeout.Load())
@@ -131,18 +126,17 @@ func (s *service) pipe(c *tcpConn, dst, src *net.TCPConn) {
 			idle = time.Duration(s.p.finTimeout.Load())
 		}
 		src.SetReadDeadline(time.Now().Add(idle))
-		lr := &io.LimitedReader{R: src, N: chunk}
-		n, err := dst.ReadFrom(lr)
+		n, err := spliceBurst(dst, src)
 		if n > 0 {
 			c.last.Store(time.Now().UnixNano())
 		}
 		switch {
-		case err == nil && lr.N > 0: // end of stream
+		case err == nil:
+			continue
+		case err == errEOF:
 			c.markHalf()
 			dst.CloseWrite()
 			return
-		case err == nil:
-			continue
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			if time.Since(time.Unix(0, c.last.Load())) < idle {
 				continue // the other direction moved
