@@ -10,7 +10,7 @@
 // is refused before anything is applied: forwarding is always NAT-like
 // (the real server sees the proxy's address unless the PROXY protocol is
 // enabled), there are no fwmark services, no one-packet scheduling, no
-// connection thresholds, no persistence engine and no sync daemon.
+// persistence engine and no sync daemon.
 //
 // Every listener is SO_REUSEPORT and IP_FREEBIND (IPV6_FREEBIND): a backup
 // binds its virtual addresses before VRRP gives them to it, and serves the
@@ -85,6 +85,7 @@ var Capabilities = dataplane.Capabilities{
 	// schedulers ignore them.
 	SchedFlags:  true,
 	Persistence: true,
+	Thresholds:  true,
 	Timeouts:    true,
 }
 

@@ -472,7 +472,6 @@ func TestCapabilities(t *testing.T) {
 	for _, m := range []dataplane.Method{dataplane.DR, dataplane.Tunnel} {
 		refused = append(refused, p.AddDestination(ctx, svc, dataplane.Destination{Key: dataplane.DestKey{Addr: netip.MustParseAddr("127.0.0.1"), Port: 1}, Forwarding: dataplane.Forwarding{Method: m}}))
 	}
-	refused = append(refused, p.AddDestination(ctx, svc, dataplane.Destination{Key: dataplane.DestKey{Addr: netip.MustParseAddr("127.0.0.1"), Port: 1}, UpperThreshold: 10}))
 	for i, err := range refused {
 		if !errors.Is(err, dataplane.ErrUnsupported) {
 			t.Errorf("case %d: %v, want ErrUnsupported", i, err)
@@ -527,4 +526,53 @@ func TestIdleTimeout(t *testing.T) {
 	}
 	c, _ := dial(t, svc, "")
 	c.ended(t)
+}
+
+// TestThresholds: a server at its upper threshold takes no new connection
+// until its count falls below the lower one.
+func TestThresholds(t *testing.T) {
+	p, svc, keys := setup(t, Options{}, dataplane.Service{Scheduler: "wlc"}, 1, 1)
+	if err := p.UpdateDestination(ctx, svc, dataplane.Destination{Key: keys[1], Weight: 1, UpperThreshold: 2, LowerThreshold: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var got strings.Builder
+	var onB []*client
+	for range 5 {
+		c, name := dial(t, svc, "")
+		got.WriteString(name)
+		if name == "B" {
+			onB = append(onB, c)
+		}
+	}
+	// wlc: B, A, B (B now at its upper threshold of 2), then only A.
+	if got.String() != "BABAA" {
+		t.Fatalf("got %s, want BABAA", got.String())
+	}
+	// One of B's two ends: 1 is not below the lower threshold 1, so B
+	// stays overloaded; when the second ends, B is back.
+	s, _ := p.service(svc)
+	waitActive := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(ioTimeout); ; time.Sleep(5 * time.Millisecond) {
+			s.mu.Lock()
+			n, over := s.dests[keys[1]].real.Active, s.dests[keys[1]].real.Overloaded
+			s.mu.Unlock()
+			if n == want {
+				if over != (want == 1) {
+					t.Fatalf("B at %d connections: overloaded %v", n, over)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("B has %d connections, want %d", n, want)
+			}
+		}
+	}
+	onB[0].c.Close()
+	waitActive(1)
+	onB[1].c.Close()
+	waitActive(0)
+	if _, name := dial(t, svc, ""); name != "B" {
+		t.Errorf("after the drop below the lower threshold: %s, want B", name)
+	}
 }

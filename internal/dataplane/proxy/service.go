@@ -50,6 +50,45 @@ type dest struct {
 	removed bool
 }
 
+// bind counts a new connection on d, active (TCP) or inactive (UDP), and
+// marks d overloaded once its connections reach the upper threshold, as
+// IPVS does when it binds a connection to a destination.
+func (d *dest) bind(active bool) {
+	if active {
+		d.real.Active++
+	} else {
+		d.real.Inactive++
+	}
+	if u := d.cfg.UpperThreshold; u != 0 && d.total() >= int64(u) {
+		d.real.Overloaded = true
+	}
+}
+
+// unbind uncounts a connection and clears the overload mark below the
+// lower threshold, or below 3/4 of the upper one when there is no lower.
+func (d *dest) unbind(active bool) {
+	if active {
+		d.real.Active--
+	} else {
+		d.real.Inactive--
+	}
+	l, u := int64(d.cfg.LowerThreshold), int64(d.cfg.UpperThreshold)
+	switch {
+	case l != 0:
+		if d.total() < l {
+			d.real.Overloaded = false
+		}
+	case u != 0:
+		if d.total()*4 < u*3 {
+			d.real.Overloaded = false
+		}
+	default:
+		d.real.Overloaded = false
+	}
+}
+
+func (d *dest) total() int64 { return int64(d.real.Active) + int64(d.real.Inactive) }
+
 // closer is a proxied TCP connection or UDP flow, cut on drain timeout.
 type closer interface{ cut() }
 
@@ -235,6 +274,7 @@ func (s *service) updateDest(cfg dataplane.Destination) error {
 	}
 	d.cfg = cfg
 	d.real.Weight = cfg.Weight
+	d.real.Overloaded = false // as the kernel, which re-evaluates at the next connection
 	s.sched.Update(s.order)
 	return nil
 }
@@ -310,11 +350,7 @@ func (s *service) release(d *dest, t *template, c closer, active bool, now time.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(d.conns, c)
-	if active {
-		d.real.Active--
-	} else {
-		d.real.Inactive--
-	}
+	d.unbind(active)
 	if t != nil {
 		t.conns--
 		t.expires = now.Add(s.cfg.Persistence)

@@ -69,7 +69,7 @@ func (s *service) serveTCP(client *net.TCPConn) {
 		client.Close()
 		return
 	}
-	d.real.Active++
+	d.bind(true)
 	d.conns[c] = struct{}{}
 	target := d.cfg.Key
 	s.mu.Unlock()

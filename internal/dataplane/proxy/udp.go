@@ -75,7 +75,7 @@ func (s *service) flowFor(client netip.AddrPort) *flow {
 	}
 	f := &flow{s: s, client: client, d: d, t: t, up: up}
 	f.last.Store(now.UnixNano())
-	d.real.Inactive++ // IPVS counts UDP connections as inactive
+	d.bind(false) // IPVS counts UDP connections as inactive
 	d.conns[f] = struct{}{}
 	s.flows[client] = f
 	go f.replies()

@@ -27,6 +27,10 @@ type Real struct {
 	// the others (IPVS inactconns: UDP flows, closing TCP).
 	Active   int
 	Inactive int
+	// Overloaded is IPVS's OVERLOAD flag: the caller sets it when the
+	// connections reach the upper threshold and clears it below the lower
+	// one; every scheduler then passes the destination by.
+	Overloaded bool
 }
 
 // Conn is what a scheduler may look at of a new connection.
@@ -91,7 +95,7 @@ func connOverhead(r *Real) int64 { return int64(r.Active)<<8 + int64(r.Inactive)
 // sedOverhead is the overhead of sed and nq: active connections plus one.
 func sedOverhead(r *Real) int64 { return int64(r.Active) + 1 }
 
-func available(r *Real) bool { return r.Weight > 0 }
+func available(r *Real) bool { return !r.Overloaded && r.Weight > 0 }
 
 func indexOf(reals []*Real, r *Real) int {
 	for i, x := range reals {
@@ -197,7 +201,7 @@ func (s *wrr) Pick(reals []*Real, _ Conn) *Real {
 	lastPass, restarted := false, false
 	for {
 		for j := pos + 1; j < len(reals); j++ {
-			if reals[j].Weight >= s.cw {
+			if !reals[j].Overloaded && reals[j].Weight >= s.cw {
 				s.cl = reals[j]
 				return reals[j]
 			}
@@ -233,7 +237,7 @@ func (lc) Pick(reals []*Real, _ Conn) *Real {
 	var least *Real
 	var loh int64
 	for _, r := range reals {
-		if r.Weight == 0 {
+		if r.Overloaded || r.Weight == 0 {
 			continue
 		}
 		if doh := connOverhead(r); least == nil || doh < loh {
@@ -260,7 +264,7 @@ func (s weightedLeast) Pick(reals []*Real, _ Conn) *Real {
 // smaller overhead/weight.
 func leastLoaded(reals []*Real, overhead func(*Real) int64) *Real {
 	i := 0
-	for i < len(reals) && reals[i].Weight <= 0 {
+	for i < len(reals) && (reals[i].Overloaded || reals[i].Weight <= 0) {
 		i++
 	}
 	if i == len(reals) {
@@ -269,6 +273,9 @@ func leastLoaded(reals []*Real, overhead func(*Real) int64) *Real {
 	least := reals[i]
 	loh := overhead(least)
 	for _, r := range reals[i+1:] {
+		if r.Overloaded {
+			continue
+		}
 		doh := overhead(r)
 		if loh*int64(r.Weight) > doh*int64(least.Weight) {
 			least, loh = r, doh
@@ -286,7 +293,7 @@ func (nq) Pick(reals []*Real, _ Conn) *Real {
 	var least *Real
 	var loh int64
 	for _, r := range reals {
-		if r.Weight == 0 {
+		if r.Overloaded || r.Weight == 0 {
 			continue
 		}
 		doh := sedOverhead(r)

@@ -338,3 +338,19 @@ func TestUnknown(t *testing.T) {
 		}
 	}
 }
+
+// TestOverloaded: every scheduler passes an overloaded destination by.
+func TestOverloaded(t *testing.T) {
+	for _, name := range Names {
+		list := reals(t, "A:1", "B:1")
+		list[0].Overloaded = true
+		s, _ := New(name, 0)
+		s.Update(list)
+		conn := Conn{Client: netip.MustParseAddrPort("10.0.0.2:1"), VIP: netip.MustParseAddr("10.0.0.101"), Now: c0.Now}
+		got := s.Pick(list, conn)
+		// sh hashes 10.0.0.2 to bucket 137 and dh 10.0.0.101 to 213: B's.
+		if got != list[1] {
+			t.Errorf("%s picked %v", name, got)
+		}
+	}
+}
