@@ -576,3 +576,69 @@ func TestThresholds(t *testing.T) {
 		t.Errorf("after the drop below the lower threshold: %s, want B", name)
 	}
 }
+
+// TestPersistenceToDrainedServer: as IPVS (expire_quiescent_template 0), a
+// persistent client follows its template to a weight-0 server; with
+// ExpireQuiescentTemplate it moves at once.
+func TestPersistenceToDrainedServer(t *testing.T) {
+	for _, expire := range []bool{false, true} {
+		t.Run(fmt.Sprint(expire), func(t *testing.T) {
+			p, svc, keys := setup(t, Options{ExpireQuiescentTemplate: expire}, dataplane.Service{Scheduler: "rr", Persistence: time.Minute, PersistenceBits: 32}, 1, 1)
+			c, name := dial(t, svc, "127.0.0.1")
+			c.c.Close()
+			if name != "B" {
+				t.Fatalf("first connection on %s", name)
+			}
+			if err := p.UpdateDestination(ctx, svc, dataplane.Destination{Key: keys[1], Weight: 0}); err != nil {
+				t.Fatal(err)
+			}
+			want := map[bool]string{false: "B", true: "A"}[expire]
+			if _, name := dial(t, svc, "127.0.0.1"); name != want {
+				t.Errorf("after drain: %s, want %s", name, want)
+			}
+		})
+	}
+}
+
+// TestUDPIdleTimeout: a flow idle for the UDP timeout is forgotten, and the
+// client's next datagram is scheduled afresh.
+func TestUDPIdleTimeout(t *testing.T) {
+	p, svc, _ := setup(t, Options{}, dataplane.Service{Key: dataplane.ServiceKey{Protocol: dataplane.ProtoUDP}, Scheduler: "rr"}, 1, 1)
+	if err := p.SetTimeouts(ctx, dataplane.Timeouts{UDP: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(svc.Addr, svc.Port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ask := func() string {
+		t.Helper()
+		c.Write([]byte("q"))
+		c.SetReadDeadline(time.Now().Add(ioTimeout))
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		return string(buf[:n])
+	}
+	if got := ask(); got != "B" {
+		t.Fatalf("first flow on %s", got)
+	}
+	s, _ := p.service(svc)
+	for deadline := time.Now().Add(ioTimeout); ; time.Sleep(10 * time.Millisecond) {
+		s.mu.Lock()
+		n := len(s.flows)
+		s.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("idle flow never expired")
+		}
+	}
+	if got := ask(); got != "A" {
+		t.Errorf("new flow on %s, want A (rr moved on)", got)
+	}
+}
