@@ -35,6 +35,9 @@ type Capabilities struct {
 	Thresholds         bool
 	Timeouts           bool
 	SyncDaemon         bool
+	// Advice, if set, ends every refusal: what the operator can do instead
+	// (another --dataplane, another lb_kind).
+	Advice string
 }
 
 // CheckService returns nil if the plane can express s, else an error
@@ -68,7 +71,7 @@ func (c Capabilities) CheckService(s Service) error {
 	if s.PersistenceEngine != "" && !slices.Contains(c.PersistenceEngines, s.PersistenceEngine) {
 		no("persistence engine %s", s.PersistenceEngine)
 	}
-	return wrapAll(c.Name, errs)
+	return c.wrapAll(errs)
 }
 
 // CheckDestination returns nil if the plane can express d as a destination
@@ -97,12 +100,15 @@ func (c Capabilities) CheckDestination(svc ServiceKey, d Destination) error {
 	if (d.UpperThreshold != 0 || d.LowerThreshold != 0) && !c.Thresholds {
 		no("connection thresholds")
 	}
-	return wrapAll(c.Name, errs)
+	return c.wrapAll(errs)
 }
 
-func wrapAll(name string, errs []error) error {
+func (c Capabilities) wrapAll(errs []error) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("data plane %s: %w", name, errors.Join(errs...))
+	if c.Advice != "" {
+		return fmt.Errorf("data plane %s: %w (%s)", c.Name, errors.Join(errs...), c.Advice)
+	}
+	return fmt.Errorf("data plane %s: %w", c.Name, errors.Join(errs...))
 }

@@ -51,4 +51,10 @@ func TestCapabilities(t *testing.T) {
 			t.Errorf("%s: %q does not name the plane", tt.name, tt.err)
 		}
 	}
+	advised := natOnly
+	advised.Advice = "use another plane"
+	err := advised.CheckService(Service{Key: v4, Scheduler: "sh"})
+	if !errors.Is(err, ErrUnsupported) || !strings.HasSuffix(err.Error(), "scheduler sh (use another plane)") {
+		t.Errorf("advised refusal %q", err)
+	}
 }

@@ -87,6 +87,9 @@ var Capabilities = dataplane.Capabilities{
 	Persistence: true,
 	Thresholds:  true,
 	Timeouts:    true,
+	Advice: "the proxy plane relays connections itself, as NAT with the proxy's address as source: " +
+		"use lb_kind NAT, or --dataplane ipvs or nftables for DR, TUN, fwmark services, SCTP, " +
+		"one-packet scheduling (ops), the mh scheduler or a connection sync daemon",
 }
 
 // Plane is the userspace proxy data plane. Make one with New; Close it to

@@ -44,8 +44,9 @@ func TestRefusedWithFileLine(t *testing.T) {
 	}
 	msg := e.Explain(err).Error()
 	t.Log(msg)
-	if !strings.HasPrefix(msg, "keepalived.conf:7: virtual_server: ") || !strings.Contains(msg, "forwarding method Route") {
-		t.Errorf("explained error %q lacks file:line or the reason", msg)
+	if !strings.HasPrefix(msg, "keepalived.conf:7: virtual_server: ") || !strings.Contains(msg, "forwarding method Route") ||
+		!strings.Contains(msg, "use lb_kind NAT, or --dataplane ipvs or nftables") {
+		t.Errorf("explained error %q lacks file:line, the reason or the advice", msg)
 	}
 	got, _ := dataplane.Read(ctx, p)
 	if len(got) != 1 {
