@@ -203,6 +203,86 @@ listen bench
 	}
 }
 
+// childEnv names the environment variable that turns the test binary into
+// a proxy process for the benchmarks: "VIP:PORT REAL REAL".
+const childEnv = "VIGIL_PROXY_BENCH_CHILD"
+
+// TestMain runs the proxy as a child process when asked to (see
+// processTarget); otherwise the tests as usual.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(childEnv); spec != "" {
+		if err := runChild(spec); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// runChild serves one rr service until its standard input closes.
+func runChild(spec string) error {
+	f := strings.Fields(spec)
+	if len(f) < 2 {
+		return fmt.Errorf("bad %s %q", childEnv, spec)
+	}
+	vip, err := netip.ParseAddrPort(f[0])
+	if err != nil {
+		return err
+	}
+	p := New(Options{Logger: quiet()})
+	defer p.Close()
+	k := dataplane.ServiceKey{Family: dataplane.FamilyOf(vip.Addr()), Protocol: dataplane.ProtoTCP, Addr: vip.Addr(), Port: vip.Port()}
+	if err := p.AddService(ctx, dataplane.Service{Key: k, Scheduler: "rr"}); err != nil {
+		return err
+	}
+	for _, r := range f[1:] {
+		ap, err := netip.ParseAddrPort(r)
+		if err != nil {
+			return err
+		}
+		if err := p.AddDestination(ctx, k, dataplane.Destination{Key: dataplane.DestKey{Addr: ap.Addr(), Port: ap.Port()}, Weight: 1}); err != nil {
+			return err
+		}
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// processTarget runs the proxy plane in a process of its own (this test
+// binary, re-executed), as HAProxy runs, in front of two bench servers.
+func processTarget(b *testing.B, closeAfter bool) string {
+	r1, r2 := benchServer(b, closeAfter), benchServer(b, closeAfter)
+	l, err := net.Listen("tcp", "127.0.0.22:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %s", childEnv, addr,
+		netip.AddrPortFrom(r1.Addr, r1.Port), netip.AddrPortFrom(r2.Addr, r2.Port)))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	line := make([]byte, 6)
+	if _, err := io.ReadFull(stdout, line); err != nil || string(line) != "ready\n" {
+		b.Fatalf("proxy process did not start: %q %v", line, err)
+	}
+	return addr
+}
+
 // targets are the cases of the throughput benchmarks.
 var targets = []struct {
 	name string
@@ -210,6 +290,7 @@ var targets = []struct {
 }{
 	{"direct", func(b *testing.B, c bool) string { return benchTarget(b, false, c) }},
 	{"proxy", func(b *testing.B, c bool) string { return benchTarget(b, true, c) }},
+	{"proxy-process", processTarget},
 	{"haproxy", haproxyTarget},
 }
 
