@@ -460,7 +460,7 @@ func TestCapabilities(t *testing.T) {
 	svc.Port = freePort(t, "tcp", svc.Addr)
 	refused := []error{
 		p.AddService(ctx, dataplane.Service{Key: dataplane.ServiceKey{Family: dataplane.IPv4, Fwmark: 1}, Scheduler: "rr"}),
-		p.AddService(ctx, dataplane.Service{Key: svc, Scheduler: "mh"}),
+		p.AddService(ctx, dataplane.Service{Key: svc, Scheduler: "fo"}),
 		p.AddService(ctx, dataplane.Service{Key: svc, Scheduler: "rr", OnePacket: true}),
 		p.AddService(ctx, dataplane.Service{Key: svc, Scheduler: "rr", Persistence: time.Second, PersistenceEngine: "sip"}),
 		p.AddService(ctx, dataplane.Service{Key: dataplane.ServiceKey{Family: dataplane.IPv4, Protocol: dataplane.ProtoSCTP, Addr: svc.Addr, Port: 1}, Scheduler: "rr"}),
@@ -640,5 +640,15 @@ func TestUDPIdleTimeout(t *testing.T) {
 	}
 	if got := ask(); got != "A" {
 		t.Errorf("new flow on %s, want A (rr moved on)", got)
+	}
+}
+
+// TestMaglev: an mh service sends a client address to the same server
+// every time (the table itself is tested in package sched).
+func TestMaglev(t *testing.T) {
+	_, svc, _ := setup(t, Options{}, dataplane.Service{Scheduler: "mh"}, 1, 1, 1)
+	first := sequence(t, svc, 1)
+	if got := sequence(t, svc, 5); got != strings.Repeat(first, 5) {
+		t.Errorf("mh from one address: %s after %s", got, first)
 	}
 }

@@ -257,7 +257,7 @@ func (s *service) addDest(cfg dataplane.Destination) error {
 	if _, ok := s.dests[cfg.Key]; ok {
 		return fmt.Errorf("add destination %s: %w", cfg.Key, syscall.EEXIST)
 	}
-	d := &dest{cfg: cfg, real: &sched.Real{Key: cfg.Key, Weight: cfg.Weight}, conns: map[closer]struct{}{}}
+	d := &dest{cfg: cfg, real: &sched.Real{Key: cfg.Key, Weight: cfg.Weight, LastWeight: cfg.Weight}, conns: map[closer]struct{}{}}
 	s.dests[cfg.Key] = d
 	s.byReal[d.real] = d
 	s.order = append([]*sched.Real{d.real}, s.order...)
@@ -274,6 +274,9 @@ func (s *service) updateDest(cfg dataplane.Destination) error {
 	}
 	d.cfg = cfg
 	d.real.Weight = cfg.Weight
+	if cfg.Weight != 0 {
+		d.real.LastWeight = cfg.Weight // IPVS keeps the last weight other than 0, for mh
+	}
 	d.real.Overloaded = false // as the kernel, which re-evaluates at the next connection
 	s.sched.Update(s.order)
 	return nil

@@ -1,6 +1,6 @@
 // Package sched holds the connection schedulers of the userspace proxy,
 // written to choose exactly what Linux IPVS chooses (ip_vs_*.c): rr, wrr,
-// lc, wlc, sed, nq, lblc, lblcr, sh and dh. They are pure: the caller keeps
+// lc, wlc, sed, nq, lblc, lblcr, sh, dh and mh. They are pure: the caller keeps
 // the destination list and its connection counts, tells the scheduler when
 // the list changes, and asks it to pick; time comes in with the connection.
 //
@@ -27,6 +27,10 @@ type Real struct {
 	// the others (IPVS inactconns: UDP flows, closing TCP).
 	Active   int
 	Inactive int
+	// LastWeight is the last weight other than 0 the destination had (its
+	// first weight if it never had another); only mh reads it, so that a
+	// drained destination keeps its slots.
+	LastWeight int32
 	// Overloaded is IPVS's OVERLOAD flag: the caller sets it when the
 	// connections reach the upper threshold and clears it below the lower
 	// one; every scheduler then passes the destination by.
@@ -53,10 +57,11 @@ type Scheduler interface {
 }
 
 // Names lists the schedulers New knows.
-var Names = []string{"rr", "wrr", "lc", "wlc", "sed", "nq", "lblc", "lblcr", "sh", "dh"}
+var Names = []string{"rr", "wrr", "lc", "wlc", "sed", "nq", "lblc", "lblcr", "sh", "dh", "mh"}
 
 // New returns a fresh scheduler of that name. flags are the service's
-// scheduler flags; only sh reads them (flag-1 fallback, flag-2 port).
+// scheduler flags; only sh and mh read them (flag-1 fallback, flag-2
+// port).
 func New(name string, flags dataplane.SchedFlags) (Scheduler, error) {
 	switch name {
 	case "rr":
@@ -79,6 +84,8 @@ func New(name string, flags dataplane.SchedFlags) (Scheduler, error) {
 		return &sh{fallback: flags&dataplane.SHFallback != 0, port: flags&dataplane.SHPort != 0}, nil
 	case "dh":
 		return &dh{}, nil
+	case "mh":
+		return &mh{fallback: flags&dataplane.MHFallback != 0, port: flags&dataplane.MHPort != 0}, nil
 	}
 	return nil, fmt.Errorf("unknown scheduler %q", name)
 }

@@ -27,7 +27,7 @@ func reals(t *testing.T, specs ...string) []*Real {
 			*nums[j] = n
 		}
 		out = append(out, &Real{Key: dataplane.DestKey{Addr: netip.AddrFrom4([4]byte{10, 1, 0, byte(i + 1)}), Port: uint16(i + 1)},
-			Weight: int32(w), Active: a, Inactive: in})
+			Weight: int32(w), LastWeight: int32(w), Active: a, Inactive: in})
 	}
 	return out
 }
@@ -329,8 +329,8 @@ func TestLBLCR(t *testing.T) {
 }
 
 func TestUnknown(t *testing.T) {
-	if _, err := New("mh", 0); err == nil {
-		t.Error("mh accepted")
+	if _, err := New("fo", 0); err == nil {
+		t.Error("fo accepted")
 	}
 	for _, n := range Names {
 		if _, err := New(n, 0); err != nil {
@@ -344,7 +344,11 @@ func TestOverloaded(t *testing.T) {
 	for _, name := range Names {
 		list := reals(t, "A:1", "B:1")
 		list[0].Overloaded = true
-		s, _ := New(name, 0)
+		var flags dataplane.SchedFlags
+		if name == "mh" {
+			flags = dataplane.MHFallback // its hash of 10.0.0.2 may be A's slot
+		}
+		s, _ := New(name, flags)
 		s.Update(list)
 		conn := Conn{Client: netip.MustParseAddrPort("10.0.0.2:1"), VIP: netip.MustParseAddr("10.0.0.101"), Now: c0.Now}
 		got := s.Pick(list, conn)
