@@ -89,7 +89,7 @@ var Capabilities = dataplane.Capabilities{
 	Timeouts:    true,
 	Advice: "the proxy plane relays connections itself, as NAT with the proxy's address as source: " +
 		"use lb_kind NAT, or --dataplane ipvs or nftables for DR, TUN, fwmark services, SCTP, " +
-		"one-packet scheduling (ops), the fo and ovf schedulers or a connection sync daemon",
+		"one-packet scheduling (ops) or a connection sync daemon",
 }
 
 // Plane is the userspace proxy data plane. Make one with New; Close it to

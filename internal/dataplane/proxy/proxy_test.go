@@ -460,7 +460,7 @@ func TestCapabilities(t *testing.T) {
 	svc.Port = freePort(t, "tcp", svc.Addr)
 	refused := []error{
 		p.AddService(ctx, dataplane.Service{Key: dataplane.ServiceKey{Family: dataplane.IPv4, Fwmark: 1}, Scheduler: "rr"}),
-		p.AddService(ctx, dataplane.Service{Key: svc, Scheduler: "fo"}),
+		p.AddService(ctx, dataplane.Service{Key: svc, Scheduler: "xyz"}),
 		p.AddService(ctx, dataplane.Service{Key: svc, Scheduler: "rr", OnePacket: true}),
 		p.AddService(ctx, dataplane.Service{Key: svc, Scheduler: "rr", Persistence: time.Second, PersistenceEngine: "sip"}),
 		p.AddService(ctx, dataplane.Service{Key: dataplane.ServiceKey{Family: dataplane.IPv4, Protocol: dataplane.ProtoSCTP, Addr: svc.Addr, Port: 1}, Scheduler: "rr"}),

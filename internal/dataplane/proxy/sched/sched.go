@@ -1,6 +1,6 @@
 // Package sched holds the connection schedulers of the userspace proxy,
 // written to choose exactly what Linux IPVS chooses (ip_vs_*.c): rr, wrr,
-// lc, wlc, sed, nq, lblc, lblcr, sh, dh and mh. They are pure: the caller keeps
+// lc, wlc, sed, nq, lblc, lblcr, sh, dh, mh, fo and ovf. They are pure: the caller keeps
 // the destination list and its connection counts, tells the scheduler when
 // the list changes, and asks it to pick; time comes in with the connection.
 //
@@ -57,7 +57,7 @@ type Scheduler interface {
 }
 
 // Names lists the schedulers New knows.
-var Names = []string{"rr", "wrr", "lc", "wlc", "sed", "nq", "lblc", "lblcr", "sh", "dh", "mh"}
+var Names = []string{"rr", "wrr", "lc", "wlc", "sed", "nq", "lblc", "lblcr", "sh", "dh", "mh", "fo", "ovf"}
 
 // New returns a fresh scheduler of that name. flags are the service's
 // scheduler flags; only sh and mh read them (flag-1 fallback, flag-2
@@ -84,6 +84,10 @@ func New(name string, flags dataplane.SchedFlags) (Scheduler, error) {
 		return &sh{fallback: flags&dataplane.SHFallback != 0, port: flags&dataplane.SHPort != 0}, nil
 	case "dh":
 		return &dh{}, nil
+	case "fo":
+		return fo{}, nil
+	case "ovf":
+		return ovf{}, nil
 	case "mh":
 		return &mh{fallback: flags&dataplane.MHFallback != 0, port: flags&dataplane.MHPort != 0}, nil
 	}
@@ -570,4 +574,40 @@ func (s *dh) Pick(_ []*Real, c Conn) *Real {
 		return nil
 	}
 	return r
+}
+
+// fo is weighted failover: the destination of the highest weight, the
+// first of the list on a tie.
+type fo struct{}
+
+func (fo) Update([]*Real) {}
+
+func (fo) Pick(reals []*Real, _ Conn) *Real {
+	var best *Real
+	var hw int32
+	for _, r := range reals {
+		if !r.Overloaded && r.Weight > hw {
+			best, hw = r, r.Weight
+		}
+	}
+	return best
+}
+
+// ovf is weighted overflow: the destination of the highest weight among
+// those whose active connections do not exceed their weight.
+type ovf struct{}
+
+func (ovf) Update([]*Real) {}
+
+func (ovf) Pick(reals []*Real, _ Conn) *Real {
+	var best *Real
+	for _, r := range reals {
+		if r.Overloaded || int64(r.Active) > int64(r.Weight) || r.Weight == 0 {
+			continue
+		}
+		if best == nil || r.Weight > best.Weight {
+			best = r
+		}
+	}
+	return best
 }

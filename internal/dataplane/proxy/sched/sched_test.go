@@ -112,6 +112,11 @@ func TestLeastConnection(t *testing.T) {
 		{"nq else as sed", "nq", []string{"A:1:1:0", "B:5:2:0"}, "B"},
 		{"nq skips weight 0 idle", "nq", []string{"A:0:0:0", "B:1:1:0"}, "B"},
 		{"wlc none", "wlc", []string{"A:0:0:0"}, "-"},
+		{"fo highest weight", "fo", []string{"A:2:9:0", "B:5:9:0", "C:5:0:0"}, "B"},
+		{"fo none", "fo", []string{"A:0:0:0"}, "-"},
+		{"ovf highest weight under its weight", "ovf", []string{"A:2:0:0", "B:5:6:0", "C:3:3:0"}, "C"},
+		{"ovf at weight still takes", "ovf", []string{"A:2:0:0", "B:5:5:0"}, "B"},
+		{"ovf all over", "ovf", []string{"A:1:2:0"}, "-"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -329,8 +334,8 @@ func TestLBLCR(t *testing.T) {
 }
 
 func TestUnknown(t *testing.T) {
-	if _, err := New("fo", 0); err == nil {
-		t.Error("fo accepted")
+	if _, err := New("xyz", 0); err == nil {
+		t.Error("xyz accepted")
 	}
 	for _, n := range Names {
 		if _, err := New(n, 0); err != nil {
