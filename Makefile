@@ -5,7 +5,7 @@ BIN := bin/vigil
 PKGS := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build test unit lint fuzz bench bench-dataplane chaos demo package package-check clean
+.PHONY: build test unit lint fuzz bench bench-dataplane chaos demo package package-check vmtest vmtest-update clean
 
 # build: the same static binary as the Debian package's (scripts/build.sh).
 build:
@@ -66,6 +66,25 @@ package:
 # is already installed.
 package-check:
 	GO=$(GO) packaging/build-deb.sh --install-check
+
+# vmtest: the tests that need a kernel with IPVS (test/vmlab), run in a qemu
+# guest (TCG, no KVM needed) with Debian's kernel and this machine's root
+# file system (scripts/vmlab/vmlab.sh). Root. The test binary is built
+# here: the emulated guest is slow. Logs: bin/vmlab-out.
+VMTEST_TIMEOUT ?= 600
+VMLAB = cd test/vmlab && ../../scripts/vmlab/vmlab.sh --timeout $(VMTEST_TIMEOUT) \
+	--out ../../bin/vmlab-out --install ipvsadm --install keepalived --install iproute2
+vmtest:
+	$(GO) test -c -o bin/vmlab.test ./test/vmlab
+	$(VMLAB) -- ../../bin/vmlab.test -test.v -test.count=1 -test.parallel 4 -test.timeout 9m
+
+# vmtest-update: record keepalived's tables as the goldens of
+# test/vmlab/testdata/ipvs-golden (the guest writes them through a
+# writable share). Review the diff before committing it.
+vmtest-update:
+	$(GO) test -c -o bin/vmlab.test ./test/vmlab
+	$(VMLAB) --rw testdata/ipvs-golden -- ../../bin/vmlab.test -test.v -test.count=1 \
+		-test.parallel 4 -test.timeout 9m -test.run '^TestKeepalivedGolden$$' -update
 
 clean:
 	rm -rf bin dist

@@ -3,13 +3,14 @@
 # the Debian kernel's IPVS, veth, bridge, nftables and tunnel modules, with
 # the host's root file system mounted read-only as its root.
 #
-#   scripts/vmlab/vmlab.sh [--timeout SECONDS] [--out DIR] [--rw DIR]... -- COMMAND [ARG]...
+#   scripts/vmlab/vmlab.sh [--timeout SECONDS] [--out DIR] [--rw DIR]... [--install PKG]... -- COMMAND [ARG]...
 #
 # COMMAND runs in the current directory (the same path inside the guest),
 # so it must live on the host's file system: build test binaries on the
 # host (go test -c) and run them here. The guest has no network to the
 # outside, /tmp and /run are empty tmpfs, and every --rw DIR is writable
-# (changes land on the host). The script prints the command's output as it
+# (changes land on the host); every --install PKG is a Debian package the
+# command needs, installed on the host first when missing. The script prints the command's output as it
 # comes, keeps the kernel console in DIR/console.log and exits with the
 # command's exit status; 124 when the time limit ran out, 125 when the lab
 # itself failed (qemu, the kernel or the guest's init).
@@ -23,18 +24,20 @@ here=$(cd "$(dirname "$0")" && pwd)
 timeout_s=${VMLAB_TIMEOUT:-600}
 out=""
 rw=()
+pkgs=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--timeout) timeout_s=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--rw) rw+=("$(cd "$2" && pwd)"); shift 2 ;;
+	--install) pkgs+=("$2"); shift 2 ;;
 	--) shift; break ;;
 	-*) echo "vmlab: unknown option $1" >&2; exit 125 ;;
 	*) break ;;
 	esac
 done
 if [ $# -eq 0 ]; then
-	echo "usage: $0 [--timeout SECONDS] [--out DIR] [--rw DIR]... -- COMMAND [ARG]..." >&2
+	echo "usage: $0 [--timeout SECONDS] [--out DIR] [--rw DIR]... [--install PKG]... -- COMMAND [ARG]..." >&2
 	exit 125
 fi
 die() { echo "vmlab: $*" >&2; exit 125; }
@@ -47,6 +50,9 @@ dpkg-query -W -f '${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'
 command -v cpio >/dev/null || need+=(cpio)
 command -v modprobe >/dev/null || need+=(kmod)
 ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-amd64)
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
+done
 if [ ${#need[@]} -gt 0 ]; then
 	echo "vmlab: installing ${need[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive
