@@ -70,12 +70,14 @@ package-check:
 # vmtest: the tests that need a kernel with IPVS (test/vmlab), run in a qemu
 # guest (TCG, no KVM needed) with Debian's kernel and this machine's root
 # file system (scripts/vmlab/vmlab.sh). Root. The test binary is built
-# here: the emulated guest is slow. Logs: bin/vmlab-out.
+# here: the emulated guest is slow. The lab checks itself first
+# (scripts/vmlab/selftest.sh). Logs: bin/vmlab-out.
 VMTEST_TIMEOUT ?= 600
 VMLAB = cd test/vmlab && ../../scripts/vmlab/vmlab.sh --timeout $(VMTEST_TIMEOUT) \
 	--out ../../bin/vmlab-out --install ipvsadm --install keepalived --install iproute2
 vmtest:
 	$(GO) test -c -o bin/vmlab.test ./test/vmlab
+	scripts/vmlab/selftest.sh
 	$(VMLAB) -- ../../bin/vmlab.test -test.v -test.count=1 -test.parallel 4 -test.timeout 9m
 
 # vmtest-update: record keepalived's tables as the goldens of

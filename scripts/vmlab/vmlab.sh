@@ -89,10 +89,17 @@ trap cleanup EXIT
 # The module tree the guest's modprobe reads: the host's own (Debian's
 # postinst ran depmod on it), or a copy indexed here when it was not.
 modshare=()
-if [ ! -s "/lib/modules/$kver/modules.dep.bin" ]; then
-	echo "vmlab: /lib/modules/$kver has no index; running depmod on a copy" >&2
-	mkdir -p "$work/modtree/lib/modules"
-	cp -a "/lib/modules/$kver" "$work/modtree/lib/modules/"
+# VMLAB_DEPMOD=1 takes the copy path even when the host's index is there.
+if [ ! -s "/lib/modules/$kver/modules.dep.bin" ] || [ "${VMLAB_DEPMOD:-}" = 1 ]; then
+	echo "vmlab: indexing a copy of /lib/modules/$kver with depmod -b" >&2
+	dst=$work/modtree/lib/modules/$kver
+	mkdir -p "$dst"
+	# Hard links where possible: the tree is hundreds of MB, and depmod
+	# only adds index files (written anew, never in place).
+	for f in /lib/modules/"$kver"/*; do
+		cp -al "$f" "$dst/" 2>/dev/null || cp -a "$f" "$dst/" || die "cannot copy $f"
+	done
+	rm -f "$dst"/modules.*.bin "$dst"/modules.dep "$dst"/modules.alias "$dst"/modules.symbols
 	depmod -b "$work/modtree" "$kver" || die "depmod -b failed"
 	modshare=(-virtfs "local,path=$work/modtree/lib/modules,mount_tag=modtree,security_model=none,readonly=on")
 	touch "$out/modtree"
@@ -126,7 +133,8 @@ while read -r path; do
 done < "$work/deps"
 (cd "$rd" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd" || die "cannot pack the initramfs"
 
-# What the guest runs: the command in the current directory.
+# What the guest runs: the command in the current directory (a bash
+# script: printf %q may quote in bash's own syntax).
 {
 	echo "cd $(printf %q "$PWD") || exit 125"
 	printf 'exec'
