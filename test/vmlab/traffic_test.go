@@ -18,9 +18,9 @@ import (
 //
 //	client  10.3.0.2/24 (routed through the director), 10.1.0.2/24 (on link)
 //	dir     10.3.0.1/24, 10.1.0.1/24; virtual addresses 10.3.0.100 (NAT),
-//	        10.1.0.101 (DR), 10.1.0.102 (TUN, ipip)
+//	        10.1.0.101 and .103 (DR), 10.1.0.102 (TUN, ipip)
 //	rs1/rs2 10.1.0.11/24, 10.1.0.12/24, default route via the director;
-//	        10.1.0.101 on lo and 10.1.0.102 on tunl0, hidden from ARP
+//	        10.1.0.101 and .103 on lo, 10.1.0.102 on tunl0, hidden from ARP
 //
 // NAT replies go back through the director; DR and TUN replies go
 // straight to the client's on-link address. Each real server answers every
@@ -34,6 +34,7 @@ const (
 	vipNAT = "10.3.0.100"
 	vipDR  = "10.1.0.101"
 	vipTUN = "10.1.0.102"
+	vipDRP = "10.1.0.103" // DR, persistent
 )
 
 func newLVSLab(t *testing.T) *lvsLab {
@@ -59,6 +60,7 @@ func newLVSLab(t *testing.T) *lvsLab {
 		"ip addr add "+vipNAT+"/32 dev eth0",
 		"ip addr add "+vipDR+"/32 dev eth0",
 		"ip addr add "+vipTUN+"/32 dev eth0",
+		"ip addr add "+vipDRP+"/32 dev eth0",
 		"echo 1 > /proc/sys/net/ipv4/ip_forward",
 		// Replies from the real servers leave by the interface they came
 		// in on; the director must not redirect the servers past itself.
@@ -69,6 +71,7 @@ func newLVSLab(t *testing.T) *lvsLab {
 		script(h,
 			"ip route add default via 10.1.0.1",
 			"ip addr add "+vipDR+"/32 dev lo",
+			"ip addr add "+vipDRP+"/32 dev lo",
 			"ip link set tunl0 up",
 			"ip addr add "+vipTUN+"/32 dev tunl0",
 			// The virtual addresses are the director's to announce.
@@ -113,13 +116,13 @@ func serveName(t *testing.T, h *netlab.Host, port int) {
 	})
 }
 
-// askName opens one connection from the client to addr:80 and returns the
+// askName opens one connection from the client to addr and returns the
 // name of the real server that answered.
 func (l *lvsLab) askName(addr string) (string, error) {
 	var c net.Conn
 	if err := l.client.Do(func() error {
 		var err error
-		c, err = net.DialTimeout("tcp4", net.JoinHostPort(addr, "80"), 5*time.Second)
+		c, err = net.DialTimeout("tcp4", addr, 5*time.Second)
 		return err
 	}); err != nil {
 		return "", err
@@ -133,7 +136,8 @@ func (l *lvsLab) askName(addr string) (string, error) {
 	return strings.TrimSpace(line), nil
 }
 
-// names asks n times (n new connections) and returns the answers in order.
+// names asks addr (host:port) n times, over n new connections, and
+// returns the answers in order.
 func (l *lvsLab) names(t *testing.T, addr string, n int) []string {
 	t.Helper()
 	var got []string
@@ -185,7 +189,7 @@ func TestTraffic(t *testing.T) {
 				[]string{"-a", "-t", svc, "-r", "10.1.0.12:80", m.flag},
 			)
 			defer l.ipvsadm(t, []string{"-D", "-t", svc})
-			got := l.names(t, m.vip, 8)
+			got := l.names(t, svc, 8)
 			for i := 1; i < len(got); i++ {
 				if got[i] == got[i-1] {
 					t.Fatalf("rr does not alternate: %v", got)
@@ -196,28 +200,30 @@ func TestTraffic(t *testing.T) {
 			}
 		})
 	}
+	// Each of the following has an address and port of its own, so that no
+	// connection entry left by an earlier subtest can answer for it.
 	t.Run("NAT/wrr", func(t *testing.T) {
-		svc := vipNAT + ":80"
+		svc := vipNAT + ":8080" // NAT may change the port
 		l.ipvsadm(t,
 			[]string{"-A", "-t", svc, "-s", "wrr"},
 			[]string{"-a", "-t", svc, "-r", "10.1.0.11:80", "-m", "-w", "1"},
 			[]string{"-a", "-t", svc, "-r", "10.1.0.12:80", "-m", "-w", "3"},
 		)
 		defer l.ipvsadm(t, []string{"-D", "-t", svc})
-		got := l.names(t, vipNAT, 12)
+		got := l.names(t, svc, 12)
 		if c := count(got); c[rs1] != 3 || c[rs2] != 9 {
 			t.Fatalf("wrr 1:3 over 12 connections: %v (%v), want 3 and 9", c, got)
 		}
 	})
 	t.Run("DR/persistence", func(t *testing.T) {
-		svc := vipDR + ":80"
+		svc := vipDRP + ":80"
 		l.ipvsadm(t,
 			[]string{"-A", "-t", svc, "-s", "rr", "-p", "60"},
 			[]string{"-a", "-t", svc, "-r", "10.1.0.11:80", "-g"},
 			[]string{"-a", "-t", svc, "-r", "10.1.0.12:80", "-g"},
 		)
 		defer l.ipvsadm(t, []string{"-D", "-t", svc})
-		got := l.names(t, vipDR, 6)
+		got := l.names(t, svc, 6)
 		if c := count(got); len(c) != 1 {
 			t.Fatalf("a persistent service moved the client between servers: %v", got)
 		}
