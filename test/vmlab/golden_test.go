@@ -344,7 +344,7 @@ const settle = 4 * time.Second
 const confirm = time.Second
 
 // waitTimeout bounds every wait for a table.
-const waitTimeout = 60 * time.Second
+const waitTimeout = 120 * time.Second
 
 // waitTable waits until the namespace's table equals want and still does
 // a moment later (a passing state does not count), or gives up and
