@@ -10,7 +10,7 @@ out=$(mktemp -d /tmp/vmlab-selftest.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 fail() { echo "vmlab selftest: FAIL: $*" >&2; exit 1; }
 
-"$here/vmlab.sh" --out "$out/a" --timeout 120 -- sh -c '
+"$here/vmlab.sh" --out "$out/a" --timeout 300 -- sh -c '
 	echo hello-from-guest
 	test -e /proc/net/ip_vs || { echo "no ip_vs"; exit 1; }
 	if touch /etc/vmlab-probe 2>/dev/null; then echo "root is writable"; exit 1; fi
