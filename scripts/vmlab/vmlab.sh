@@ -167,7 +167,7 @@ timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 \
 	"${modshare[@]}" "${shares[@]}" > "$out/qemu.log" 2>&1
 qrc=$?
 set -e
-sleep 0.5
+sleep 0.5 # let tail print the last lines before it is stopped
 kill "$tailpid" 2>/dev/null; wait "$tailpid" 2>/dev/null || true
 tailpid=""
 echo "vmlab: guest ran $(( $(date +%s) - start ))s; console log $out/console.log" >&2
