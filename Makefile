@@ -67,27 +67,33 @@ package:
 package-check:
 	GO=$(GO) packaging/build-deb.sh --install-check
 
-# vmtest: the tests that need a kernel with IPVS (test/vmlab), run in a qemu
-# guest (TCG, no KVM needed) with Debian's kernel and this machine's root
-# file system (scripts/vmlab/vmlab.sh). Root. The test binary is built
-# here: the emulated guest is slow. The lab checks itself first
+# vmtest: the tests that need a kernel with IPVS (test/vmlab, and the IPVS
+# plane's kernel test), run in a qemu guest (TCG, no KVM needed) with
+# Debian's kernel and this machine's root file system
+# (scripts/vmlab/vmlab.sh). Root. The test binaries are built here: the
+# emulated guest is slow. The lab checks itself first
 # (scripts/vmlab/selftest.sh). Logs: bin/vmlab-out. It takes 2 to 3
 # minutes on two idle cores; the limits leave room for a loaded machine
 # (7 minutes seen at a load average of 18).
+VMTEST_PKGS = test/vmlab internal/dataplane/ipvs
 VMTEST_TIMEOUT ?= 1200
-VMLAB = cd test/vmlab && ../../scripts/vmlab/vmlab.sh --timeout $(VMTEST_TIMEOUT) \
-	--out ../../bin/vmlab-out --install ipvsadm --install keepalived --install iproute2
+VMLAB = scripts/vmlab/vmlab.sh --timeout $(VMTEST_TIMEOUT) --out bin/vmlab-out \
+	--install ipvsadm --install keepalived --install iproute2
 vmtest:
-	$(GO) test -c -o bin/vmlab.test ./test/vmlab
+	@mkdir -p bin/vmtest
+	for p in $(VMTEST_PKGS); do \
+		$(GO) test -c -o bin/vmtest/$$(echo $$p | tr / _).test ./$$p || exit 1; \
+	done
 	scripts/vmlab/selftest.sh
-	$(VMLAB) -- ../../bin/vmlab.test -test.v -test.count=1 -test.parallel 4 -test.timeout 18m
+	$(VMLAB) -- scripts/vmlab/gotests.sh bin/vmtest $(VMTEST_PKGS) -- -test.parallel 4 -test.timeout 18m
 
 # vmtest-update: record keepalived's tables as the goldens of
 # test/vmlab/testdata/ipvs-golden (the guest writes them through a
 # writable share). Review the diff before committing it.
 vmtest-update:
-	$(GO) test -c -o bin/vmlab.test ./test/vmlab
-	$(VMLAB) --rw testdata/ipvs-golden -- ../../bin/vmlab.test -test.v -test.count=1 \
+	@mkdir -p bin/vmtest
+	$(GO) test -c -o bin/vmtest/test_vmlab.test ./test/vmlab
+	$(VMLAB) --rw test/vmlab/testdata/ipvs-golden -- scripts/vmlab/gotests.sh bin/vmtest test/vmlab -- \
 		-test.parallel 4 -test.timeout 18m -test.run '^TestKeepalivedGolden$$' -update
 
 clean:
