@@ -64,6 +64,9 @@ func main() {
 	if isGenhash(os.Args[0]) {
 		os.Exit(runGenhash(os.Args[0], os.Args[1:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == lvsChildFlag {
+		os.Exit(runLVSChild(os.Args[2:], os.Stderr, os.Getenv))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -140,7 +143,8 @@ func runWith(argv []string, stdout, stderr io.Writer, getenv func(string) string
 	if o.configTest || o.dumpConf {
 		return checkConfig(o, stdout, stderr)
 	}
-	if getenv("GOMAXPROCS") == "" {
+	if getenv("GOMAXPROCS") == "" && !(o.checkOnly && !o.vrrpOnly) {
+		// (-C runs the LVS side alone: it keeps the default GOMAXPROCS.)
 		// The VRRP side does little work per packet but does it often
 		// (thousands of adverts a second with hundreds of instances); on
 		// one P the runtime hands packets from the socket reader to the
@@ -182,6 +186,9 @@ func runWith(argv []string, stdout, stderr io.Writer, getenv func(string) string
 		Paths:           pathsInput(o, getenv),
 		Log:             log,
 		Stderr:          stderr,
+		Dataplane:       o.dataplane,
+		DontRespawn:     o.dontRespawn,
+		ChildArgs:       argv,
 	})
 	if err != nil {
 		log.Error("vigil stopped: " + err.Error())
@@ -317,6 +324,16 @@ func checkConfig(o *options, stdout, stderr io.Writer) int {
 	}
 	if diags.HasErrors() {
 		fmt.Fprintf(stderr, "vigil: %s: configuration is invalid (%d error(s))\n", o.configFile, len(diags.Errors()))
+		return exitInvalid
+	}
+	// What keeps a checker from running (a missing script, an unreadable
+	// certificate) is found only by building the checks; the daemon runs
+	// past it as keepalived does, but a configuration test reports it.
+	if probs := daemon.CheckProblems(cfg); len(probs) > 0 {
+		for _, p := range probs {
+			fmt.Fprintln(stderr, p.Error())
+		}
+		fmt.Fprintf(stderr, "vigil: %s: configuration is invalid (%d checker(s) cannot run)\n", o.configFile, len(probs))
 		return exitInvalid
 	}
 	if o.configTest {

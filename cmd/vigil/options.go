@@ -39,6 +39,8 @@ type options struct {
 	version       bool   // -v, --version
 	help          bool   // -h, --help
 	strict        bool   // --strict (Vigil's own): refuse what keepalived runs past
+	dataplane     string // --dataplane (Vigil's own): auto, ipvs, nftables or proxy
+	dontRespawn   bool   // -R, --dont-respawn: a dead LVS child is not restarted
 	// warnings say which flags were accepted without effect, and why.
 	warnings []string
 	args     []string
@@ -107,8 +109,8 @@ var optSpecs = []optSpec{
 	{short: 'V', long: "dont-release-vrrp", help: "don't remove VRRP VIPs and routes on daemon stop",
 		unsupported: "Vigil always removes what it added when it stops (after a priority-0 advert hands over), so that a stopped node holds no address"},
 	{short: 'I', long: "dont-release-ipvs", help: "don't remove the IPVS topology on daemon stop",
-		unsupported: "the load-balancing subsystem does not run yet, so there is no IPVS topology to keep"},
-	{short: 'R', long: "dont-respawn", help: "don't respawn child processes (Vigil runs as one process: nothing to respawn)", set: ignore},
+		unsupported: "Vigil always removes the services it added when it stops, so that a stopped node programs nothing; a restarted LVS process adopts what it finds instead"},
+	{short: 'R', long: "dont-respawn", help: "don't restart the LVS child process when it dies", set: flagOnly(func(o *options) { o.dontRespawn = true })},
 	{short: 'n', long: "dont-fork", help: "don't fork (Vigil always runs in the foreground)", set: flagOnly(func(o *options) { o.dontFork = true })},
 	{short: 'd', long: "dump-conf", help: "print the parsed configuration as JSON and exit", set: flagOnly(func(o *options) { o.dumpConf = true })},
 	{short: 'p', long: "pid", arg: requiredArg, argName: "FILE", help: "pid file of the main process (default /run/vigil.pid)",
@@ -144,7 +146,7 @@ var optSpecs = []optSpec{
 	{short: 't', long: "config-test", arg: optionalArg, argName: "LOG_FILE", help: "check the configuration and exit; diagnostics to LOG_FILE if given, else stderr",
 		set: func(o *options, v string) error { o.configTest, o.configTestLog = true, v; return nil }},
 	{long: "config-fd", arg: requiredArg, argName: "FD", help: "keepalived's internal: its children read the configuration from FD",
-		unsupported: "Vigil has no child processes that would read the configuration from a descriptor"},
+		unsupported: "Vigil's LVS child reads the configuration file itself, as its parent does"},
 	{long: "perf", arg: optionalArg, argName: "run|all|end", help: "keepalived's perf profiling (a build option)",
 		unsupported: "Vigil has no perf hook; profile it with perf record -p PID"},
 	{long: "debug", arg: optionalArg, argName: "OPTS", help: "keepalived's debug options (a build option)",
@@ -154,6 +156,8 @@ var optSpecs = []optSpec{
 	// Vigil's own, long form only: keepalived has no such flag.
 	{long: "strict", help: "refuse to start or reload on a configuration with errors keepalived runs past (unknown keywords)",
 		set: flagOnly(func(o *options) { o.strict = true })},
+	{long: "dataplane", arg: requiredArg, argName: "PLANE", help: "data plane of the virtual servers: auto (default: IPVS when the kernel has it), ipvs, nftables or proxy",
+		set: func(o *options, v string) error { o.dataplane = v; return nil }},
 }
 
 // defaultLogFile is -g without a file name.

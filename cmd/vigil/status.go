@@ -108,6 +108,10 @@ func runStatus(ctx context.Context, c *status.Client, jsonOut bool, stdout, stde
 // relative to the daemon's clock (st.Time) so that a skewed client clock
 // does not matter.
 func renderStatus(w io.Writer, st status.StatusJSON) error {
+	if st.LVS != nil {
+		// The LVS side after the VRRP side, in ipvsadm -Ln's layout.
+		defer status.RenderLVS(w, st.LVS)
+	}
 	if len(st.Instances) == 0 {
 		_, err := fmt.Fprintln(w, "no VRRP instances")
 		return err

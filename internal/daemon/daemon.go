@@ -46,6 +46,13 @@ type Options struct {
 	// it up from -l, -S, -g, -G); nil logs text to Stderr.
 	Log    *slog.Logger
 	Stderr io.Writer
+	// Dataplane is --dataplane: auto, ipvs, nftables or proxy.
+	Dataplane string
+	// DontRespawn is -R: a dead LVS child is not restarted.
+	DontRespawn bool
+	// ChildArgs are the arguments the LVS child is started with (after
+	// lvsproc.ChildFlag): the parent's own.
+	ChildArgs []string
 }
 
 // Run loads the configuration and runs until ctx is cancelled. A
@@ -83,15 +90,8 @@ func Run(ctx context.Context, o Options) error {
 		}
 		defer removePidFile(files.VRRPPidFile)
 	}
-	if len(cfg.VirtualServers) > 0 && (!o.VRRPOnly || o.CheckOnly) {
-		// The parser has warned about each virtual_server already; say once
-		// what that means for the process as a whole.
-		log.Warn("virtual_server blocks are not acted on yet: the checker and load-balancing subsystem is not implemented", "virtual_servers", len(cfg.VirtualServers))
-	}
 	if !runVRRP {
-		log.Warn("only the checker subsystem was asked for (-C) and it is not implemented yet; nothing to run")
-		<-ctx.Done()
-		return nil
+		return runLVSOnly(ctx, o, cfg, diags, files, log)
 	}
 	// keepalived's dump signals, caught before anything runs so that an
 	// early one never kills the process.
@@ -100,6 +100,7 @@ func Run(ctx context.Context, o Options) error {
 	defer signal.Stop(dumps)
 
 	hub := status.NewHub()
+	hupLVS := func() {}
 	hub.SetConfigReport(configReport(o.ConfigFile, diags, time.Now()))
 	// The control socket comes up before the instances, so a second Vigil
 	// started by mistake fails here, before it touches any address.
@@ -145,8 +146,19 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	hub.SetSource(v.statusInstances)
+	if wantLVS(o, cfg) {
+		// The LVS side runs in a child of its own (normal scheduling, every
+		// core); its death never touches the VRRP instances.
+		sup, err := startLVSChild(o, hub, log)
+		if err != nil {
+			log.Error("the LVS side is not running", "err", err)
+		} else {
+			defer sup.Stop(lvsStopTimeout)
+			hupLVS = sup.Reload
+		}
+	}
 	d := &daemon{o: o, log: log, vrrp: v, hub: hub, sd: sdnotify.FromEnv(), reloads: make(chan reloadRequest), metricsAddr: cfg.Global.VigilMetricsListen,
-		namespace: cfg.Global.NetNamespace, instance: cfg.Global.Instance}
+		namespace: cfg.Global.NetNamespace, instance: cfg.Global.Instance, reloadLVS: hupLVS}
 	hub.SetReload(d.requestReload)
 	serve(ctl, hub.Handler(log))
 	if metrics != nil {
@@ -183,6 +195,8 @@ type daemon struct {
 	// namespace and instance are net_namespace and instance at start: the
 	// namespace and runtime files do not change on reload.
 	namespace, instance string
+	// reloadLVS forwards a reload to the LVS child.
+	reloadLVS func()
 }
 
 // reloadRequest is a reload asked for over the control socket.
@@ -273,6 +287,11 @@ func (d *daemon) reload(ctx context.Context) (status.ReloadJSON, error) {
 		d.log.Warn("net_namespace or instance changed; the namespace and the runtime files change at the next restart, not on reload",
 			"running_namespace", d.namespace, "configured_namespace", cfg.Global.NetNamespace,
 			"running_instance", d.instance, "configured_instance", cfg.Global.Instance)
+	}
+	if d.reloadLVS != nil {
+		// The LVS child loads the file itself; it keeps its configuration
+		// if the file is refused, as this process does.
+		d.reloadLVS()
 	}
 	sum, err := d.vrrp.reload(cfg)
 	if refused := (*reloadRefusedError)(nil); errors.As(err, &refused) {

@@ -21,7 +21,9 @@ type Hub struct {
 	reload func(context.Context) (ReloadJSON, error)
 	// config is the running configuration's report; nil until set.
 	config *ConfigReport
-	subs   map[*Subscription]struct{}
+	// lvs returns the LVS side's status; nil: none.
+	lvs  func() *LVSJSON
+	subs map[*Subscription]struct{}
 	// onSubscribers, if set, is called with the number of subscriptions
 	// whenever it changes; tests use it to wait for a reader to come or go.
 	onSubscribers func(n int)
@@ -87,7 +89,7 @@ func (in Instance) name() string {
 // Status returns the body of GET /status.
 func (h *Hub) Status() StatusJSON {
 	ins := h.Instances()
-	out := StatusJSON{Time: h.now(), Config: h.configReport().JSON(), Instances: make([]InstanceJSON, 0, len(ins))}
+	out := StatusJSON{Time: h.now(), Config: h.configReport().JSON(), Instances: make([]InstanceJSON, 0, len(ins)), LVS: h.lvsStatus()}
 	for _, in := range ins {
 		out.Instances = append(out.Instances, in.JSON())
 	}

@@ -118,6 +118,8 @@ type StatusJSON struct {
 	// warnings it carried; absent before the daemon reports it.
 	Config    *ConfigJSON    `json:"config,omitempty"`
 	Instances []InstanceJSON `json:"instances"`
+	// LVS is the LVS side (virtual servers); absent when none is configured.
+	LVS *LVSJSON `json:"lvs,omitempty"`
 }
 
 // JSON converts an instance to its JSON form. Every drop reason appears in
@@ -229,6 +231,11 @@ type Event struct {
 	To       string    `json:"to"`
 	Reason   string    `json:"reason,omitempty"`
 	Priority uint8     `json:"priority"`
+	// Kind is empty for a VRRP transition; "real-up", "real-down",
+	// "quorum-up" or "quorum-down" for the LVS side's, whose Instance is
+	// the virtual server and RealServer the real server ("" for quorum).
+	Kind       string `json:"kind,omitempty"`
+	RealServer string `json:"real_server,omitempty"`
 }
 
 // EventFromVRRP converts a transition an instance published on Changes.
@@ -250,6 +257,20 @@ func (e Event) String() string {
 	b.WriteString(" ")
 	b.WriteString(e.Instance)
 	b.WriteString(" ")
+	if e.Kind != "" {
+		// The LVS side's: "VS [10.0.0.1]:tcp:80 real-down [10.0.0.2]:80".
+		b.WriteString(e.Kind)
+		if e.RealServer != "" {
+			b.WriteString(" ")
+			b.WriteString(e.RealServer)
+		}
+		if e.Reason != "" {
+			b.WriteString(" (")
+			b.WriteString(e.Reason)
+			b.WriteString(")")
+		}
+		return b.String()
+	}
 	b.WriteString(e.From)
 	b.WriteString(" -> ")
 	b.WriteString(e.To)

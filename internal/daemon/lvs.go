@@ -1,0 +1,157 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"vigil/internal/check"
+	"vigil/internal/config"
+	"vigil/internal/lvsproc"
+	"vigil/internal/runpath"
+	"vigil/internal/status"
+)
+
+// lvsStopTimeout is how long the parent waits for the LVS child to remove
+// its services on a clean stop before killing it.
+const lvsStopTimeout = 15 * time.Second
+
+// wantLVS reports whether this process should run (or start) the LVS side.
+func wantLVS(o Options, cfg *config.Config) bool {
+	return len(cfg.VirtualServers) > 0 && (!o.VRRPOnly || o.CheckOnly)
+}
+
+// startLVSChild starts the supervised LVS child: the same executable with
+// lvsproc.ChildFlag and the parent's own arguments, so that it loads the
+// same file the same way.
+func startLVSChild(o Options, hub *status.Hub, log *slog.Logger) (*lvsproc.Supervisor, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("LVS process: %w", err)
+	}
+	sup := lvsproc.Supervise(lvsproc.SuperviseOptions{Path: exe, Args: o.ChildArgs, Log: log.With("side", "lvs"), Emit: hub.Publish, NoRespawn: o.DontRespawn})
+	hub.SetLVSSource(sup.Status)
+	return sup, nil
+}
+
+// RunLVSChild is the LVS process, started by the VRRP process with
+// lvsproc.ChildFlag: normal scheduling and every core, the checkers, the
+// lvs Engine and a data plane; status and events go to the parent on fd 3.
+// SIGTERM (or the parent's death) stops it cleanly, removing what it
+// added; SIGHUP (forwarded by the parent) reloads.
+func RunLVSChild(ctx context.Context, o Options) error {
+	lvsproc.ResetScheduling()
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	log := o.Log
+	if log == nil {
+		log = newLogger(o)
+	}
+	log = log.With("side", "lvs", "pid", os.Getpid())
+	// keepalived's checkers pid file (-c) names this process. The parent
+	// has entered the network namespace already; the child inherits it.
+	if cfg, _, err := loadConfig(ctx, o, slog.New(slog.DiscardHandler)); err == nil {
+		in := o.Paths
+		if in.Namespace == "" {
+			in.Namespace = cfg.Global.NetNamespace
+		}
+		in.Instance, in.UsePidDir = cfg.Global.Instance, cfg.Global.UsePIDDir
+		pid := runpath.Resolve(in).CheckersPidFile
+		if err := writePidFile(pid); err != nil {
+			log.Warn("checkers pid file not written", "err", err)
+		} else {
+			defer removePidFile(pid)
+		}
+	}
+	rep := lvsproc.NewReporter(lvsproc.Pipe())
+	return runLVS(ctx, o, log, "child", rep.Publish, rep.Emit)
+}
+
+// runLVS loads the configuration and runs the LVS loop in this process.
+func runLVS(ctx context.Context, o Options, log *slog.Logger, mode string, publish func(status.LVSJSON), emit func(status.Event)) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	// The parent has logged the file's diagnostics already.
+	quiet := slog.New(slog.DiscardHandler)
+	load := func(ctx context.Context) (*config.Config, error) {
+		cfg, _, err := loadConfig(ctx, o, quiet)
+		return cfg, err
+	}
+	cfg, err := load(ctx)
+	if err != nil {
+		return err
+	}
+	reload := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	addrs, err := lvsproc.WatchAddrs(ctx)
+	if err != nil {
+		log.Error("ha_suspend cannot follow the host's addresses", "err", err)
+	}
+	notes := lvsproc.NewNotes(cfg, log)
+	defer notes.Close()
+	return lvsproc.Run(ctx, lvsproc.RunOptions{
+		Config: cfg, Load: load, Reload: reload, Dataplane: o.Dataplane, Addrs: addrs, Notes: notes, Log: log,
+		Publish: func(s status.LVSJSON) { s.Mode, s.PID = mode, os.Getpid(); publish(s) },
+		Emit:    emit,
+	})
+}
+
+// CheckProblems lists what keeps a checker of cfg from running (a missing
+// script, an unreadable certificate), each with its file:line, for
+// `vigil -t` and the start.
+func CheckProblems(cfg *config.Config) []error {
+	_, errs := check.Build(cfg, check.BuildOptions{})
+	return errs
+}
+
+// runLVSOnly is -C: the LVS side alone, in this process, with the control
+// socket for status and events (keepalived's -C runs its checker process
+// alone).
+func runLVSOnly(ctx context.Context, o Options, cfg *config.Config, diags config.Diagnostics, files runpath.Files, log *slog.Logger) error {
+	if len(cfg.VirtualServers) == 0 {
+		log.Warn("only the checker subsystem was asked for (-C) and the configuration has no virtual_server; nothing to run")
+		<-ctx.Done()
+		return nil
+	}
+	if err := writePidFile(files.CheckersPidFile); err != nil {
+		return err
+	}
+	defer removePidFile(files.CheckersPidFile)
+	hub := status.NewHub()
+	hub.SetConfigReport(configReport(o.ConfigFile, diags, time.Now()))
+	ctl, err := status.ListenControl(files.Socket)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	var last lvsState
+	last.set(status.LVSJSON{Mode: "only", PID: os.Getpid(), State: "starting", VirtualServers: []status.LVSVirtualServerJSON{}})
+	hub.SetLVSSource(last.get)
+	srvCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := status.Serve(srvCtx, ctl, hub.Handler(log)); err != nil && srvCtx.Err() == nil {
+			log.Error("status server stopped", "err", err)
+		}
+	}()
+	defer func() { cancel(); <-done }()
+	return runLVS(ctx, o, log.With("side", "lvs"), "only", last.set, hub.Publish)
+}

@@ -1,0 +1,105 @@
+package lvsproc
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"vigil/internal/config"
+	"vigil/internal/notify"
+	"vigil/internal/notify/script"
+)
+
+// stopScriptLimit is how long a script of a clean stop may run, as
+// keepalived gives omega's notifications one second.
+const stopScriptLimit = time.Second
+
+// scriptNotes runs the LVS side's scripts through notify/script, one at a
+// time in order (a quorum_down then quorum_up must not overtake each
+// other), on a goroutine of its own so that the LVS loop never waits, and
+// writes FIFO lines to lvs_notify_fifo (else notify_fifo).
+type scriptNotes struct {
+	log    *slog.Logger
+	policy script.Policy
+	fifo   *notify.FIFO
+	queue  chan job
+	done   chan struct{}
+}
+
+type job struct {
+	s        *config.Script
+	what     string
+	stopping bool
+}
+
+// queueLen bounds the scripts waiting to run; past it, one is dropped and
+// logged rather than the LVS loop blocked.
+const queueLen = 256
+
+// NewNotes returns the Notes of a configuration; Close stops them.
+func NewNotes(cfg *config.Config, log *slog.Logger) *scriptNotes {
+	n := &scriptNotes{log: log, policy: script.PolicyFrom(cfg.Global), queue: make(chan job, queueLen), done: make(chan struct{})}
+	fc := cfg.Global.LVSNotifyFIFO
+	if fc == nil {
+		fc = cfg.Global.NotifyFIFO
+	}
+	if fc != nil {
+		f, err := notify.OpenFIFO(fc, n.policy, log)
+		if err != nil {
+			log.Error("notify FIFO not opened", "err", err)
+		} else {
+			n.fifo = f
+		}
+	}
+	go n.worker()
+	return n
+}
+
+// Script implements Notes.
+func (n *scriptNotes) Script(s *config.Script, what string, stopping bool) {
+	select {
+	case n.queue <- job{s, what, stopping}:
+	default:
+		n.log.Error("too many notification scripts waiting; one is dropped", "script", s.Command, "what", what)
+	}
+}
+
+// FIFO implements Notes.
+func (n *scriptNotes) FIFO(line string) {
+	if n.fifo != nil {
+		n.fifo.Write(line)
+	}
+}
+
+func (n *scriptNotes) worker() {
+	defer close(n.done)
+	for j := range n.queue {
+		argv, err := config.SplitCommand(j.s.Command)
+		if err != nil {
+			n.log.Error("notification script not run", "what", j.what, "script", j.s.Command, "err", err)
+			continue
+		}
+		sc, err := script.Prepare(config.Command{Argv: argv, User: j.s.User, Group: j.s.Group}, n.policy)
+		if err != nil {
+			n.log.Error("notification script not run", "what", j.what, "script", j.s.Command, "err", err)
+			continue
+		}
+		var limit time.Duration
+		if j.stopping {
+			limit = stopScriptLimit
+		}
+		res := sc.Run(context.Background(), limit)
+		if !res.OK() {
+			n.log.Warn("notification script failed", "what", j.what, "script", j.s.Command, "result", res.String())
+		}
+	}
+}
+
+// Close waits for the queued scripts and closes the FIFO.
+func (n *scriptNotes) Close() {
+	close(n.queue)
+	<-n.done
+	if n.fifo != nil {
+		n.fifo.Close()
+	}
+}

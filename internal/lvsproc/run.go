@@ -1,0 +1,160 @@
+package lvsproc
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"vigil/internal/check"
+	"vigil/internal/config"
+	"vigil/internal/dataplane"
+	"vigil/internal/status"
+)
+
+// RunOptions are the LVS loop's inputs.
+type RunOptions struct {
+	// Config is the loaded configuration; Load loads it again on reload
+	// (an error keeps the running one).
+	Config *config.Config
+	Load   func(ctx context.Context) (*config.Config, error)
+	// Reload asks for a reload (SIGHUP).
+	Reload <-chan struct{}
+	// Dataplane is --dataplane; Candidates the planes to choose from
+	// (default Candidates).
+	Dataplane  string
+	Candidates []Candidate
+	// Dialer replaces the checkers' network (tests).
+	Dialer check.Dialer
+	// Addrs feeds ha_suspend (WatchAddrs); nil: no address is held.
+	Addrs <-chan AddrEvent
+	// Notes runs scripts and FIFO lines; nil: none.
+	Notes Notes
+	// Publish receives the status after every change; Emit the events.
+	Publish func(status.LVSJSON)
+	Emit    func(status.Event)
+	Log     *slog.Logger
+}
+
+// stopTimeout bounds a clean stop's removal of the services.
+const stopTimeout = 10 * time.Second
+
+// Run is the LVS process's loop: it builds the checks, chooses the data
+// plane, adopts its table, and then feeds the checkers' verdicts, address
+// changes and reloads to the Side until ctx is done, when it removes what
+// Vigil added. Without a data plane it reports why and waits for a reload
+// to try again: it never exits on its own, so the parent does not restart
+// it in a loop, and it never half-applies.
+func Run(ctx context.Context, o RunOptions) error {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Candidates == nil {
+		o.Candidates = Candidates
+	}
+	if o.Publish == nil {
+		o.Publish = func(status.LVSJSON) {}
+	}
+	cfg := o.Config
+	reportBuild := func(c *config.Config) *check.Plan {
+		plan, errs := check.Build(c, check.BuildOptions{Dialer: o.Dialer, Log: o.Log})
+		for _, err := range errs {
+			o.Log.Error("checker not run", "err", err)
+		}
+		return plan
+	}
+	var plane dataplane.Plane
+	var choice Choice
+	for plane == nil {
+		p, ch, err := Choose(o.Dataplane, o.Candidates)
+		if err == nil {
+			plane, choice = p, ch
+			break
+		}
+		o.Log.Error("the LVS side cannot run", "err", err)
+		o.Publish(status.LVSJSON{State: "error", Error: err.Error(), VirtualServers: []status.LVSVirtualServerJSON{}})
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-o.Reload:
+			if c, err := o.Load(ctx); err == nil {
+				cfg = c
+			}
+		}
+	}
+	if c, ok := plane.(interface{ Close() error }); ok {
+		defer c.Close()
+	}
+	plan := reportBuild(cfg)
+	side := NewSide(cfg, plane, SideOptions{Log: o.Log, Notes: o.Notes, Emit: o.Emit})
+	publish := func() {
+		o.Publish(status.LVSJSON{State: "running", Dataplane: choice.Name, DataplaneWhy: choice.Why,
+			Operations: side.Operations(), VirtualServers: side.Snapshot()})
+	}
+	n, err := side.Start(ctx)
+	if err != nil {
+		o.Log.Error("some services were refused", "err", err)
+	}
+	o.Log.Info("LVS side started", "dataplane", choice.Name, "why", choice.Why, "operations", n, "virtual_servers", len(cfg.VirtualServers))
+	publish()
+
+	outputs := make(chan check.Output, 1024)
+	rctx, rcancel := context.WithCancel(context.Background())
+	runner := check.NewRunner(plan, check.RunnerOptions{Log: o.Log, Output: func(out check.Output) {
+		select {
+		case outputs <- out:
+		case <-rctx.Done():
+		}
+	}})
+	runDone := make(chan struct{})
+	go func() { defer close(runDone); runner.Run(rctx) }()
+	defer func() { rcancel(); <-runDone }()
+
+	for {
+		select {
+		case <-ctx.Done():
+			rcancel()
+			<-runDone
+			sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+			n, err := side.Stop(sctx)
+			cancel()
+			if err != nil {
+				o.Log.Error("removing the services Vigil added", "err", err)
+			}
+			o.Log.Info("LVS side stopped", "operations", n)
+			return nil
+		case out := <-outputs:
+			switch out := out.(type) {
+			case check.Health:
+				if _, err := side.Health(ctx, out); err != nil {
+					o.Log.Error("applying a health change", "err", err)
+				}
+			case check.Notify:
+				side.Notify(out)
+			}
+			publish()
+		case ev, ok := <-o.Addrs:
+			if !ok {
+				o.Addrs = nil
+				o.Log.Error("the address watch ended; ha_suspend no longer follows the host's addresses")
+				continue
+			}
+			if _, err := side.Held(ctx, ev.Addr, ev.Held); err != nil {
+				o.Log.Error("applying an address change", "err", err)
+			}
+			publish()
+		case <-o.Reload:
+			c, err := o.Load(ctx)
+			if err != nil {
+				o.Log.Error("reload refused; the LVS side keeps its configuration", "err", err)
+				continue
+			}
+			runner.Replace(ctx, reportBuild(c))
+			n, err := side.Reload(ctx, c)
+			if err != nil {
+				o.Log.Error("reload applied in part", "err", err)
+			}
+			o.Log.Info("LVS side reloaded", "operations", n)
+			publish()
+		}
+	}
+}

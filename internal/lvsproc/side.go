@@ -1,0 +1,209 @@
+package lvsproc
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"vigil/internal/check"
+	"vigil/internal/config"
+	"vigil/internal/dataplane"
+	"vigil/internal/lvs"
+	"vigil/internal/status"
+)
+
+// Notes runs what the LVS side notifies: notify_up/notify_down and
+// quorum_up/quorum_down scripts, and lvs_notify_fifo lines. Implementations
+// must not block the caller (the LVS loop).
+type Notes interface {
+	// Script runs s; what names it in logs; stopping marks the
+	// notifications of a clean stop (omega).
+	Script(s *config.Script, what string, stopping bool)
+	// FIFO writes one line (with its newline) to the notify FIFO.
+	FIFO(line string)
+}
+
+// Side is the LVS side's state and its dealings with the plane: the
+// checkers' outputs, held addresses and reloads go in, operations go to
+// the plane, events go to notify and to the parent. One goroutine (Run's
+// loop) owns it.
+type Side struct {
+	log    *slog.Logger
+	engine *lvs.Engine
+	rec    *lvs.Reconciler
+	keys   map[check.ServerKey]lvs.RealID
+	notes  Notes
+	emit   func(status.Event)
+	now    func() time.Time
+	// ops counts the operations sent since Start.
+	ops int
+}
+
+// SideOptions are a Side's dependencies.
+type SideOptions struct {
+	Log   *slog.Logger
+	Notes Notes
+	// Emit receives real server and quorum changes, for `vigil events`.
+	Emit func(status.Event)
+	Now  func() time.Time
+}
+
+// NewSide returns a Side for cfg (loaded without errors) on plane p.
+// Nothing is read or changed until Start.
+func NewSide(cfg *config.Config, p dataplane.Plane, o SideOptions) *Side {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Emit == nil {
+		o.Emit = func(status.Event) {}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Side{log: o.Log, engine: lvs.New(cfg), rec: lvs.NewReconciler(p, o.Log), keys: keysOf(cfg),
+		notes: o.Notes, emit: o.Emit, now: o.Now}
+}
+
+// keysOf maps the checkers' keys of real servers to the Engine's.
+func keysOf(cfg *config.Config) map[check.ServerKey]lvs.RealID {
+	m := map[check.ServerKey]lvs.RealID{}
+	for _, vs := range cfg.VirtualServers {
+		for _, rs := range vs.RealServers {
+			id := lvs.RealIDOf(vs, rs)
+			m[check.ServerKey{VS: check.VSName(vs), RS: id.Real}] = id
+		}
+	}
+	return m
+}
+
+// Start adopts what the plane holds (a restarted LVS process finds its
+// predecessor's table: what still matches costs no operation, nothing is
+// flushed) and programs the first desired table. It returns the number of
+// operations sent; an error is what the plane refused (with the
+// configuration's file:line), the rest being applied.
+func (s *Side) Start(ctx context.Context) (int, error) {
+	if err := s.rec.Sync(ctx); err != nil {
+		return 0, err
+	}
+	s.events(s.engine.Start())
+	n, err := s.rec.Apply(ctx, s.engine.Desired())
+	s.engine.Changes() // the whole table was compared: nothing is pending
+	s.ops += n
+	return n, s.engine.Explain(err)
+}
+
+// Health applies one checker verdict and returns the operations it cost.
+func (s *Side) Health(ctx context.Context, h check.Health) (int, error) {
+	id, ok := s.keys[h.Server]
+	if !ok {
+		// A verdict of a real server a reload removed, still in flight.
+		s.log.Debug("health of an unknown real server", "rs", h.Server.String(), "vs", h.Server.VS)
+		return 0, nil
+	}
+	s.events(s.engine.SetHealth(id, lvs.Health{Up: h.Up, Weight: int64(h.Weight), Dynamic: true}))
+	return s.apply(ctx)
+}
+
+// Notify runs a real server's notify_up/notify_down and writes its FIFO
+// line. The checkers' Notify is the one source of these scripts: the
+// Engine's RealUp/RealDown events only log and reach `vigil events`.
+func (s *Side) Notify(n check.Notify) {
+	if s.notes == nil {
+		return
+	}
+	if n.Script != nil {
+		what := "notify_down"
+		if n.Up {
+			what = "notify_up"
+		}
+		s.notes.Script(n.Script, what+" of "+n.Server.String()+" in VS "+n.Server.VS, n.Stopping)
+	}
+	s.notes.FIFO(n.FIFOLine())
+}
+
+// Held feeds ha_suspend: whether addr is configured on this host.
+func (s *Side) Held(ctx context.Context, addr netip.Addr, held bool) (int, error) {
+	s.events(s.engine.SetHeld(addr, held))
+	return s.apply(ctx)
+}
+
+// Reload replaces the configuration; an unchanged one sends nothing.
+func (s *Side) Reload(ctx context.Context, cfg *config.Config) (int, error) {
+	s.keys = keysOf(cfg)
+	s.events(s.engine.Reload(cfg))
+	return s.apply(ctx)
+}
+
+// Stop runs the notifications of a clean stop and removes every service
+// Vigil owns, as keepalived does when it stops.
+func (s *Side) Stop(ctx context.Context) (int, error) {
+	s.events(s.engine.Stop())
+	n, err := s.rec.RemoveOwned(ctx)
+	s.ops += n
+	return n, err
+}
+
+// Operations is the number of operations sent since Start.
+func (s *Side) Operations() int { return s.ops }
+
+func (s *Side) apply(ctx context.Context) (int, error) {
+	t, scope := s.engine.Changes()
+	if len(scope) == 0 {
+		return 0, nil
+	}
+	n, err := s.rec.ApplySome(ctx, t, scope)
+	s.ops += n
+	return n, s.engine.Explain(err)
+}
+
+// events logs the Engine's transitions with keepalived's wording, runs
+// the quorum scripts and emits every one for `vigil events`.
+func (s *Side) events(evs []lvs.Event) {
+	for _, ev := range evs {
+		vs := ev.VS.String()
+		out := status.Event{Time: s.now(), Instance: "VS " + vs, Kind: ev.Kind.String()}
+		switch ev.Kind {
+		case lvs.RealUp:
+			out.RealServer = ev.Real.String()
+			s.log.Info("Adding service "+rsName(ev)+" to VS "+vs, "vs", vs, "rs", out.RealServer, "pos", ev.Pos.String())
+		case lvs.RealDown:
+			out.RealServer = ev.Real.String()
+			s.log.Info("Removing service "+rsName(ev)+" from VS "+vs, "vs", vs, "rs", out.RealServer, "pos", ev.Pos.String())
+		case lvs.QuorumUp, lvs.QuorumDown:
+			up := ev.Kind == lvs.QuorumUp
+			msg := "Lost quorum"
+			if up {
+				msg = "Gained quorum"
+			}
+			out.Reason = msg
+			s.log.Info(msg+" for VS "+vs, "vs", vs, "weight_sum", ev.WeightSum, "threshold", ev.Threshold, "init", ev.Init)
+			if ev.Script != nil && s.notes != nil {
+				what := "quorum_down"
+				if up {
+					what = "quorum_up"
+				}
+				s.notes.Script(ev.Script, what+" of VS "+vs, ev.Stopping)
+			}
+		}
+		s.emit(out)
+	}
+}
+
+// rsName is keepalived's "[addr]:port" of a real server.
+func rsName(ev lvs.Event) string { return check.RSName(ev.Real) }
+
+// Snapshot returns the virtual servers for status.
+func (s *Side) Snapshot() []status.LVSVirtualServerJSON {
+	out := []status.LVSVirtualServerJSON{}
+	for _, v := range s.engine.Snapshot() {
+		j := status.LVSVirtualServerJSON{Name: v.ID.String(), QuorumUp: v.QuorumUp, WeightSum: v.WeightSum,
+			Quorum: v.Quorum, Hysteresis: v.Hysteresis, SorryInUse: v.SorryInUse, Suspended: v.Suspended,
+			Reals: []status.LVSRealJSON{}}
+		for _, r := range v.Reals {
+			j.Reals = append(j.Reals, status.LVSRealJSON{Addr: r.Real.String(), Alive: r.Alive, Weight: r.Weight})
+		}
+		out = append(out, j)
+	}
+	return out
+}

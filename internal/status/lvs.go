@@ -1,0 +1,129 @@
+package status
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// LVSJSON is the LVS side of GET /status: the process that runs it, the
+// data plane it chose and why, and the virtual servers as `ipvsadm -Ln`
+// shows them, with Vigil's reasons (health, quorum, sorry server).
+type LVSJSON struct {
+	// Mode is "child" (supervised by the VRRP process), "only" (-C) or
+	// "off" (-P, or no virtual_server in the configuration).
+	Mode string `json:"mode"`
+	// PID is the LVS process; 0 while none runs.
+	PID int `json:"pid,omitempty"`
+	// Restarts counts the LVS processes the parent started after the first.
+	Restarts int `json:"restarts"`
+	// State is "starting", "running", "error" (no data plane: see Error)
+	// or "restarting".
+	State string `json:"state"`
+	// Error says why the LVS side does not program a data plane.
+	Error string `json:"error,omitempty"`
+	// Dataplane is the plane in use ("ipvs", ...) and Why it was chosen.
+	Dataplane    string `json:"dataplane,omitempty"`
+	DataplaneWhy string `json:"dataplane_why,omitempty"`
+	// Operations counts the operations sent to the plane since the LVS
+	// process started, so that a caller can see that a reload changed
+	// nothing.
+	Operations     int                    `json:"operations"`
+	VirtualServers []LVSVirtualServerJSON `json:"virtual_servers"`
+}
+
+// LVSVirtualServerJSON is one virtual server.
+type LVSVirtualServerJSON struct {
+	// Name is keepalived's form: "[10.0.0.1]:tcp:80", "FWM 1 IPv4", or the group's.
+	Name       string `json:"name"`
+	QuorumUp   bool   `json:"quorum_up"`
+	WeightSum  int64  `json:"weight_sum"`
+	Quorum     int64  `json:"quorum"`
+	Hysteresis int64  `json:"hysteresis"`
+	SorryInUse bool   `json:"sorry_server_in_use"`
+	Suspended  bool   `json:"suspended"`
+	// Reals are the real servers; Weight is the effective weight the
+	// plane is given (0 with inhibit_on_failure for a failed one).
+	Reals []LVSRealJSON `json:"real_servers"`
+}
+
+// LVSRealJSON is one real server.
+type LVSRealJSON struct {
+	Addr   string `json:"addr"`
+	Alive  bool   `json:"alive"`
+	Weight int32  `json:"weight"`
+	// ActiveConns and InactiveConns are the plane's counters when it
+	// reports them (nil otherwise).
+	ActiveConns   *uint32 `json:"active_conns,omitempty"`
+	InactiveConns *uint32 `json:"inactive_conns,omitempty"`
+}
+
+// SetLVSSource sets the function that returns the LVS side's status; nil
+// (the default) reports none.
+func (h *Hub) SetLVSSource(f func() *LVSJSON) {
+	h.mu.Lock()
+	h.lvs = f
+	h.mu.Unlock()
+}
+
+func (h *Hub) lvsStatus() *LVSJSON {
+	h.mu.Lock()
+	f := h.lvs
+	h.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	return f()
+}
+
+// RenderLVS writes the LVS side in the layout of `ipvsadm -Ln`, with
+// Vigil's reasons after each line.
+func RenderLVS(w io.Writer, l *LVSJSON) {
+	if l == nil {
+		return
+	}
+	fmt.Fprintf(w, "LVS: %s", l.State)
+	if l.PID != 0 {
+		fmt.Fprintf(w, " (pid %d, %s, restarts %d)", l.PID, l.Mode, l.Restarts)
+	}
+	if l.Dataplane != "" {
+		fmt.Fprintf(w, ", data plane %s (%s)", l.Dataplane, l.DataplaneWhy)
+	}
+	fmt.Fprintln(w)
+	if l.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", l.Error)
+	}
+	if len(l.VirtualServers) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "  %-40s %-8s %-10s %-10s %s\n", "Prot LocalAddress:Port / -> RemoteAddress:Port", "Weight", "ActiveConn", "InActConn", "State")
+	for _, vs := range l.VirtualServers {
+		var why []string
+		if vs.QuorumUp {
+			why = append(why, fmt.Sprintf("quorum up (%d of %d)", vs.WeightSum, vs.Quorum))
+		} else {
+			why = append(why, fmt.Sprintf("quorum down (%d of %d)", vs.WeightSum, vs.Quorum))
+		}
+		if vs.SorryInUse {
+			why = append(why, "sorry server in use")
+		}
+		if vs.Suspended {
+			why = append(why, "suspended (ha_suspend: address not held)")
+		}
+		fmt.Fprintf(w, "  %-40s %-8s %-10s %-10s %s\n", vs.Name, "", "", "", strings.Join(why, ", "))
+		for _, rs := range vs.Reals {
+			st := "up"
+			if !rs.Alive {
+				st = "down"
+			}
+			fmt.Fprintf(w, "    -> %-37s %-8d %-10s %-10s %s\n", rs.Addr, rs.Weight, conns(rs.ActiveConns), conns(rs.InactiveConns), st)
+		}
+	}
+}
+
+func conns(p *uint32) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprint(*p)
+}
