@@ -1,0 +1,147 @@
+package lvsproc
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"vigil/internal/config"
+	"vigil/internal/dataplane"
+	"vigil/internal/dataplane/fakeplane"
+	"vigil/internal/status"
+)
+
+// fakeDialer answers the TCP checks: addresses in down are refused.
+type fakeDialer struct {
+	mu   sync.Mutex
+	down map[string]bool
+}
+
+func (d *fakeDialer) set(addr string, down bool) {
+	d.mu.Lock()
+	d.down[addr] = down
+	d.mu.Unlock()
+}
+
+func (d *fakeDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	d.mu.Lock()
+	down := d.down[address]
+	d.mu.Unlock()
+	if down {
+		return nil, errors.New("connection refused")
+	}
+	c, s := net.Pipe()
+	s.Close()
+	return c, nil
+}
+
+// latest keeps the last status the loop published.
+type latest struct {
+	mu sync.Mutex
+	s  status.LVSJSON
+	n  atomic.Int32
+}
+
+func (l *latest) set(s status.LVSJSON) { l.mu.Lock(); l.s = s; l.mu.Unlock(); l.n.Add(1) }
+func (l *latest) get() status.LVSJSON  { l.mu.Lock(); defer l.mu.Unlock(); return l.s }
+
+// TestRunWiring drives the whole LVS loop (checks → Engine → Reconciler
+// → plane) with a fake network and a fake plane on synctest's clock: a
+// failing check removes its real server with one operation, its
+// recovery adds it back with one, an unchanged reload sends none, and the
+// stop removes the service.
+func TestRunWiring(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := load(t, strings.Replace(conf(false), "TCP_CHECK { connect_timeout 1 }", "TCP_CHECK { connect_timeout 1 }\n    delay_loop 2", -1))
+		p := fakeplane.New()
+		d := &fakeDialer{down: map[string]bool{}}
+		var st latest
+		var evMu sync.Mutex
+		var evs []status.Event
+		reload := make(chan struct{})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() {
+			done <- Run(ctx, RunOptions{
+				Config: cfg, Load: func(context.Context) (*config.Config, error) { return cfg, nil }, Reload: reload,
+				Candidates: []Candidate{{Name: "ipvs", Open: func() (dataplane.Plane, error) { return p, nil }}},
+				Dialer:     d, Publish: st.set,
+				Emit: func(e status.Event) { evMu.Lock(); evs = append(evs, e); evMu.Unlock() },
+			})
+		}()
+		synctest.Wait()
+		if got := st.get(); got.State != "running" || got.Dataplane != "ipvs" || got.Operations != 3 || len(got.VirtualServers) != 1 {
+			t.Fatalf("started: %+v", got)
+		}
+		p.Reset()
+		d.set("10.0.0.2:80", true)
+		time.Sleep(10 * time.Second) // synctest's clock: several delay_loops
+		synctest.Wait()
+		if calls := p.Calls(); len(calls) != 1 || calls[0].Op != fakeplane.OpDeleteDest {
+			t.Fatalf("check failing: calls %v, want one DeleteDestination", calls)
+		}
+		if rs := st.get().VirtualServers[0].Reals[0]; rs.Alive {
+			t.Fatalf("status still shows %s alive", rs.Addr)
+		}
+		p.Reset()
+		d.set("10.0.0.2:80", false)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if calls := p.Calls(); len(calls) != 1 || calls[0].Op != fakeplane.OpAddDest {
+			t.Fatalf("check passing again: calls %v, want one AddDestination", calls)
+		}
+		p.Reset()
+		reload <- struct{}{}
+		synctest.Wait()
+		if p.Count() != 0 {
+			t.Fatalf("unchanged reload: calls %v, want none", p.Calls())
+		}
+		evMu.Lock()
+		var kinds []string
+		for _, e := range evs {
+			kinds = append(kinds, e.Kind)
+		}
+		evMu.Unlock()
+		if strings.Join(kinds, ",") != "quorum-up,real-down,real-up" {
+			t.Fatalf("events %v, want quorum-up, real-down, real-up", kinds)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Table()) != 0 {
+			t.Fatalf("after stop the plane holds %v", p.Table())
+		}
+	})
+}
+
+// TestRunWithoutPlane: without a data plane the loop says why, changes
+// nothing, and waits (the parent must not restart it in a loop).
+func TestRunWithoutPlane(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var st latest
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() {
+			done <- Run(ctx, RunOptions{Config: load(t, conf(false)), Publish: st.set,
+				Candidates: []Candidate{{Name: "ipvs", Open: func() (dataplane.Plane, error) { return nil, errors.New("the kernel has no IPVS") }}}})
+		}()
+		synctest.Wait()
+		if got := st.get(); got.State != "error" || !strings.Contains(got.Error, "no IPVS") {
+			t.Fatalf("status %+v, want error naming IPVS", got)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned %v without being stopped", err)
+		default:
+		}
+		cancel()
+		<-done
+	})
+}

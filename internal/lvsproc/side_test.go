@@ -1,0 +1,221 @@
+package lvsproc
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+
+	"vigil/internal/check"
+	"vigil/internal/config"
+	"vigil/internal/dataplane"
+	"vigil/internal/dataplane/fakeplane"
+	"vigil/internal/status"
+)
+
+const twoReals = `
+virtual_server 10.0.0.1 80 {
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  %INHIBIT%
+  quorum_up "/bin/true up"
+  real_server 10.0.0.2 80 {
+    weight 2
+    TCP_CHECK { connect_timeout 1 }
+  }
+  real_server 10.0.0.3 80 {
+    weight 3
+    TCP_CHECK { connect_timeout 1 }
+  }
+}
+`
+
+func load(t *testing.T, conf string) *config.Config {
+	t.Helper()
+	cfg, diags := config.LoadBytes("keepalived.conf", []byte(conf), config.LoadOptions{})
+	if diags.HasErrors() {
+		t.Fatalf("config: %v", diags)
+	}
+	return cfg
+}
+
+func conf(inhibit bool) string {
+	r := ""
+	if inhibit {
+		r = "inhibit_on_failure"
+	}
+	return strings.Replace(twoReals, "%INHIBIT%", r, 1)
+}
+
+// recNotes records what the Side asks to run.
+type recNotes struct {
+	mu      sync.Mutex
+	scripts []string
+	lines   []string
+}
+
+func (n *recNotes) Script(s *config.Script, what string, stopping bool) {
+	n.mu.Lock()
+	n.scripts = append(n.scripts, what+": "+s.Command)
+	n.mu.Unlock()
+}
+
+func (n *recNotes) FIFO(line string) {
+	n.mu.Lock()
+	n.lines = append(n.lines, line)
+	n.mu.Unlock()
+}
+
+var (
+	vsKey = check.ServerKey{VS: "[10.0.0.1]:tcp:80", RS: netip.MustParseAddrPort("10.0.0.2:80")}
+	ctx   = context.Background()
+)
+
+func started(t *testing.T, cfg *config.Config, p *fakeplane.Plane, notes Notes, emit func(status.Event)) *Side {
+	t.Helper()
+	s := NewSide(cfg, p, SideOptions{Notes: notes, Emit: emit})
+	if _, err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.Reset()
+	return s
+}
+
+func TestHealthCostsOneOperation(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		inhibit  bool
+		down, up fakeplane.Op
+	}{
+		{"removal", false, fakeplane.OpDeleteDest, fakeplane.OpAddDest},
+		{"inhibit_on_failure", true, fakeplane.OpUpdateDest, fakeplane.OpUpdateDest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := fakeplane.New()
+			var evs []status.Event
+			s := started(t, load(t, conf(tc.inhibit)), p, nil, func(e status.Event) { evs = append(evs, e) })
+			evs = nil // the start's quorum-up
+			n, err := s.Health(ctx, check.Health{Server: vsKey, Up: false, Weight: 2})
+			if err != nil || n != 1 {
+				t.Fatalf("down: %d operations, err %v; want 1", n, err)
+			}
+			calls := p.Calls()
+			if len(calls) != 1 || calls[0].Op != tc.down || calls[0].Dest.Addr != vsKey.RS.Addr() {
+				t.Fatalf("down: calls %v, want one %s of %s", calls, tc.down, vsKey.RS)
+			}
+			if tc.inhibit {
+				for _, e := range p.Table() {
+					if d := e.Dests[calls[0].Dest]; d.Weight != 0 {
+						t.Fatalf("inhibited weight %d, want 0", d.Weight)
+					}
+				}
+			}
+			if len(evs) != 1 || evs[0].Kind != "real-down" || evs[0].RealServer != "10.0.0.2:80" {
+				t.Fatalf("events %+v, want one real-down of 10.0.0.2:80", evs)
+			}
+			p.Reset()
+			n, err = s.Health(ctx, check.Health{Server: vsKey, Up: true, Weight: 2})
+			if err != nil || n != 1 || p.Calls()[0].Op != tc.up {
+				t.Fatalf("up: %d operations %v, err %v; want one %s", n, p.Calls(), err, tc.up)
+			}
+		})
+	}
+}
+
+func TestRestartAdoptsTheTable(t *testing.T) {
+	cfg := load(t, conf(false))
+	p := fakeplane.New()
+	first := NewSide(cfg, p, SideOptions{})
+	if n, err := first.Start(ctx); err != nil || n != 3 {
+		t.Fatalf("first start: %d operations, err %v; want 3 (service and two real servers)", n, err)
+	}
+	// The child is SIGKILLed: nothing removes its table. The next one
+	// finds it and sends nothing.
+	p.Reset()
+	second := NewSide(cfg, p, SideOptions{})
+	if n, err := second.Start(ctx); err != nil || n != 0 || p.Count() != 0 {
+		t.Fatalf("restart: %d operations %v, err %v; want none", n, p.Calls(), err)
+	}
+}
+
+func TestReload(t *testing.T) {
+	p := fakeplane.New()
+	s := started(t, load(t, conf(false)), p, nil, nil)
+	if n, err := s.Reload(ctx, load(t, conf(false))); err != nil || n != 0 || p.Count() != 0 {
+		t.Fatalf("unchanged reload: %d operations %v, err %v; want none", n, p.Calls(), err)
+	}
+	n, err := s.Reload(ctx, load(t, strings.Replace(conf(false), "weight 3", "weight 4", 1)))
+	if err != nil || n != 1 || p.Calls()[0].Op != fakeplane.OpUpdateDest {
+		t.Fatalf("re-weighting reload: %d operations %v, err %v; want one UpdateDestination", n, p.Calls(), err)
+	}
+}
+
+func TestStopRemovesOnlyOwned(t *testing.T) {
+	p := fakeplane.New()
+	foreign := dataplane.Table{}
+	fk := dataplane.ServiceKey{Family: dataplane.IPv4, Protocol: dataplane.ProtoTCP, Addr: netip.MustParseAddr("10.9.9.9"), Port: 443}
+	foreign[fk] = dataplane.Entry{Service: dataplane.Service{Key: fk, Scheduler: "rr"}}
+	p.Seed(foreign)
+	s := started(t, load(t, conf(false)), p, nil, nil)
+	if _, err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tab := p.Table()
+	if len(tab) != 1 {
+		t.Fatalf("after stop the plane holds %d services, want only the foreign one", len(tab))
+	}
+	if _, ok := tab[fk]; !ok {
+		t.Fatal("the foreign service was removed")
+	}
+}
+
+func TestNotifyAndQuorumScripts(t *testing.T) {
+	p := fakeplane.New()
+	notes := &recNotes{}
+	cfg := load(t, strings.Replace(conf(false), "quorum_up", "quorum 3\n  quorum_down \"/bin/true down\"\n  quorum_up", 1))
+	s := started(t, cfg, p, notes, nil)
+	notes.scripts = nil
+	// 10.0.0.3 (weight 3) down leaves weight 2 < quorum 3.
+	s.Health(ctx, check.Health{Server: check.ServerKey{VS: vsKey.VS, RS: netip.MustParseAddrPort("10.0.0.3:80")}, Up: false, Weight: 3})
+	s.Notify(check.Notify{Server: vsKey, Up: false, Script: &config.Script{Command: "/bin/true rs"}})
+	want := []string{"quorum_down of VS [10.0.0.1]:TCP:80: /bin/true down", "notify_down of [10.0.0.2]:80 in VS [10.0.0.1]:tcp:80: /bin/true rs"}
+	if strings.Join(notes.scripts, "|") != strings.Join(want, "|") {
+		t.Fatalf("scripts %q, want %q", notes.scripts, want)
+	}
+	if len(notes.lines) != 1 || !strings.Contains(notes.lines[0], "DOWN") {
+		t.Fatalf("FIFO lines %q, want one DOWN line", notes.lines)
+	}
+}
+
+func TestChoose(t *testing.T) {
+	noIPVS := Candidate{Name: "ipvs", Open: func() (dataplane.Plane, error) { return nil, errors.New("the kernel has no IPVS") }}
+	fake := Candidate{Name: "proxy", Open: func() (dataplane.Plane, error) { return fakeplane.New(), nil }}
+	for _, tc := range []struct {
+		want   string
+		cands  []Candidate
+		chosen string
+		errHas []string
+	}{
+		{"auto", []Candidate{noIPVS}, "", []string{"no IPVS", "nftables and proxy", "not in this build"}},
+		{"", []Candidate{noIPVS, fake}, "proxy", nil},
+		{"ipvs", []Candidate{noIPVS, fake}, "", []string{"ipvs: the kernel has no IPVS"}},
+		{"nftables", []Candidate{noIPVS}, "", []string{"no nftables data plane yet"}},
+		{"dpdk", []Candidate{noIPVS}, "", []string{`unknown data plane "dpdk"`}},
+	} {
+		_, ch, err := Choose(tc.want, tc.cands)
+		if ch.Name != tc.chosen {
+			t.Errorf("%q: chose %q, want %q", tc.want, ch.Name, tc.chosen)
+		}
+		for _, s := range tc.errHas {
+			if err == nil || !strings.Contains(err.Error(), s) {
+				t.Errorf("%q: error %v, want it to say %q", tc.want, err, s)
+			}
+		}
+		if tc.errHas == nil && err != nil {
+			t.Errorf("%q: %v", tc.want, err)
+		}
+	}
+}
