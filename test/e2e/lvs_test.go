@@ -1,0 +1,159 @@
+package e2e
+
+// The LVS side's process model: the VRRP process starts the LVS side as a
+// supervised child; killing that child never disturbs VRRP, and the parent
+// restarts it. On a kernel without IPVS (the development machine's), the
+// child says so in `vigil status --json` and changes nothing; on one with
+// IPVS (the VM lab), the restarted child adopts the table it finds and a
+// clean stop removes it.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"vigil/internal/netlab"
+)
+
+// lvsStatus is the LVS part of `vigil status --json`.
+type lvsStatus struct {
+	Instances []opsInstance `json:"instances"`
+	LVS       *struct {
+		Mode           string `json:"mode"`
+		PID            int    `json:"pid"`
+		Restarts       int    `json:"restarts"`
+		State          string `json:"state"`
+		Error          string `json:"error"`
+		Dataplane      string `json:"dataplane"`
+		Operations     int    `json:"operations"`
+		VirtualServers []struct {
+			Name  string `json:"name"`
+			Reals []struct {
+				Addr  string `json:"addr"`
+				Alive bool   `json:"alive"`
+			} `json:"real_servers"`
+		} `json:"virtual_servers"`
+	} `json:"lvs"`
+}
+
+func lvsStatusJSON(h *netlab.Host, v *Vigil) (lvsStatus, error) {
+	var st lvsStatus
+	out, err := opsCLI(h, nil, "status", "--json", "--socket", opsSocket(v))
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		return st, fmt.Errorf("vigil status --json: %v in %q", err, out)
+	}
+	if st.LVS == nil {
+		return st, fmt.Errorf("no lvs in %q", out)
+	}
+	return st, nil
+}
+
+// haveIPVS reports whether this kernel has IPVS (the VM lab's has).
+func haveIPVS() bool {
+	_, err := os.Stat("/proc/net/ip_vs")
+	return err == nil
+}
+
+const lvsVirtualServer = `
+virtual_server 10.77.0.100 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.77.0.3 80 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+`
+
+func TestLVSChildKilledVRRPUndisturbed(t *testing.T) {
+	hs := lab(t, "a", "b")
+	a, b := hs["a"], hs["b"]
+	va := StartVigil(t, a, Conf(nil, Instance{State: "MASTER", Priority: 150, Version: 3, AdvertInt: "0.2", VIPs: []string{vip4 + "/24"}})+lvsVirtualServer)
+	vb := StartVigil(t, b, Conf(nil, Instance{State: "BACKUP", Priority: 100, Version: 3, AdvertInt: "0.2", VIPs: []string{vip4 + "/24"}}))
+	WaitVIP(t, 10*time.Second, []*netlab.Host{a, b}, "eth0", vip4, a)
+	opsWaitStates(t, 10*time.Second, b, vb, map[string]string{"VI_1": "BACKUP"})
+
+	// The LVS child is up and says what it runs on, or why it cannot.
+	var st lvsStatus
+	Eventually(t, 10*time.Second, "LVS child reports its state", func() (bool, error) {
+		var err error
+		st, err = lvsStatusJSON(a, va)
+		return err == nil && st.LVS.PID != 0 && st.LVS.State != "starting", err
+	})
+	if st.LVS.Mode != "child" || st.LVS.PID == va.proc.Pid() {
+		t.Fatalf("LVS side: mode %q pid %d (parent %d); want a child process", st.LVS.Mode, st.LVS.PID, va.proc.Pid())
+	}
+	if haveIPVS() {
+		if st.LVS.State != "running" || st.LVS.Dataplane != "ipvs" {
+			t.Fatalf("with IPVS: state %q data plane %q error %q; want running on ipvs", st.LVS.State, st.LVS.Dataplane, st.LVS.Error)
+		}
+	} else if st.LVS.State != "error" || !strings.Contains(st.LVS.Error, "IPVS") || !strings.Contains(st.LVS.Error, "--dataplane") {
+		t.Fatalf("without IPVS: state %q error %q; want an error naming IPVS and the alternatives", st.LVS.State, st.LVS.Error)
+	}
+
+	before := func(h *netlab.Host, v *Vigil) opsInstance {
+		s, err := opsStatusJSON(h, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, _ := s.find("VI_1")
+		return in
+	}
+	aBefore, bBefore := before(a, va), before(b, vb)
+
+	// SIGKILL the child: the parent restarts it.
+	oldPID := st.LVS.PID
+	if err := syscall.Kill(oldPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 15*time.Second, "the parent restarts the LVS child", func() (bool, error) {
+		var err error
+		st, err = lvsStatusJSON(a, va)
+		return err == nil && st.LVS.PID != 0 && st.LVS.PID != oldPID && st.LVS.Restarts == 1 && st.LVS.State != "starting", err
+	})
+	if haveIPVS() && st.LVS.Operations != 0 {
+		t.Errorf("restarted child sent %d operations; it should adopt the table as it is", st.LVS.Operations)
+	}
+
+	// VRRP saw nothing: no transition on either node.
+	aAfter, bAfter := before(a, va), before(b, vb)
+	for _, c := range []struct {
+		who           string
+		before, after opsInstance
+	}{{"a", aBefore, aAfter}, {"b", bBefore, bAfter}} {
+		if c.after.State != c.before.State || !c.after.LastTransition.Equal(*c.before.LastTransition) ||
+			c.after.Counters["become_master"] != c.before.Counters["become_master"] {
+			t.Errorf("%s: VI_1 moved while the LVS child died: %s at %v → %s at %v", c.who,
+				c.before.State, c.before.LastTransition, c.after.State, c.after.LastTransition)
+		}
+	}
+
+	// A clean stop stops the child too.
+	newPID := st.LVS.PID
+	if err := va.Stop(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	Eventually(t, 5*time.Second, "the LVS child is gone", func() (bool, error) {
+		return syscall.Kill(newPID, 0) == syscall.ESRCH, nil
+	})
+	if haveIPVS() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		out, err := a.Exec(ctx, "ipvsadm", "-Sn")
+		if err != nil || strings.Contains(string(out), "10.77.0.100") {
+			t.Errorf("after a clean stop ipvsadm -Sn shows %q (err %v); want the service removed", out, err)
+		}
+	}
+}
