@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // LVSJSON is the LVS side of GET /status: the process that runs it, the
@@ -126,4 +128,45 @@ func conns(p *uint32) string {
 		return "-"
 	}
 	return fmt.Sprint(*p)
+}
+
+// The LVS side's metrics. The keepalived_lvs_* names of the exporters
+// (keepalived_lvs_vip_conn, keepalived_lvs_rs_in_bytes, ...) are the
+// kernel's traffic counters, which no data plane reports yet; until one
+// does, they are left out rather than exported as zeros. What Vigil knows
+// is vigil_lvs_*.
+var (
+	vsLabels = []string{"vs"}
+	rsLabels = []string{"vs", "rs"}
+
+	descLVSUp         = prometheus.NewDesc("vigil_lvs_up", "1 when the LVS side runs a data plane, 0 when it cannot (see vigil status).", []string{"dataplane"}, nil)
+	descLVSRestarts   = prometheus.NewDesc("vigil_lvs_process_restarts_total", "LVS processes the parent started again after one died.", nil, nil)
+	descLVSQuorum     = prometheus.NewDesc("vigil_lvs_quorum_up", "1 when the virtual server holds its quorum.", vsLabels, nil)
+	descLVSSorry      = prometheus.NewDesc("vigil_lvs_sorry_server_in_use", "1 when the sorry server replaces the real servers.", vsLabels, nil)
+	descLVSWeightSum  = prometheus.NewDesc("vigil_lvs_weight_sum", "Live weight of the virtual server's real servers (compared with quorum).", vsLabels, nil)
+	descLVSRealUp     = prometheus.NewDesc("vigil_lvs_real_server_up", "1 when the real server's checkers pass.", rsLabels, nil)
+	descLVSRealWeight = prometheus.NewDesc("vigil_lvs_real_server_weight", "Weight the data plane gives the real server.", rsLabels, nil)
+)
+
+func collectLVS(ch chan<- prometheus.Metric, l *LVSJSON) {
+	if l == nil {
+		return
+	}
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	ch <- prometheus.MustNewConstMetric(descLVSUp, prometheus.GaugeValue, b(l.State == "running"), l.Dataplane)
+	ch <- prometheus.MustNewConstMetric(descLVSRestarts, prometheus.CounterValue, float64(l.Restarts))
+	for _, vs := range l.VirtualServers {
+		ch <- prometheus.MustNewConstMetric(descLVSQuorum, prometheus.GaugeValue, b(vs.QuorumUp), vs.Name)
+		ch <- prometheus.MustNewConstMetric(descLVSSorry, prometheus.GaugeValue, b(vs.SorryInUse), vs.Name)
+		ch <- prometheus.MustNewConstMetric(descLVSWeightSum, prometheus.GaugeValue, float64(vs.WeightSum), vs.Name)
+		for _, rs := range vs.Reals {
+			ch <- prometheus.MustNewConstMetric(descLVSRealUp, prometheus.GaugeValue, b(rs.Alive), vs.Name, rs.Addr)
+			ch <- prometheus.MustNewConstMetric(descLVSRealWeight, prometheus.GaugeValue, float64(rs.Weight), vs.Name, rs.Addr)
+		}
+	}
 }

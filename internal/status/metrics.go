@@ -63,6 +63,7 @@ func (collector) Describe(ch chan<- *prometheus.Desc) {
 		descInvalidType, descAddrListErr, descAuthFailure, descPrioZeroRx, descPrioZeroTx,
 		descDrops, descEffPrio, descBasePrio, descSendErrors, descAddressErrors,
 		descAnnounceErrors, descLastTrans, descConfigTolerated, descConfigWarnings,
+		descLVSUp, descLVSRestarts, descLVSQuorum, descLVSSorry, descLVSWeightSum, descLVSRealUp, descLVSRealWeight,
 	} {
 		ch <- d
 	}
@@ -80,6 +81,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, in := range c.h.Instances() {
 		collectInstance(ch, in)
 	}
+	collectLVS(ch, c.h.lvsStatus())
 }
 
 func collectInstance(ch chan<- prometheus.Metric, in Instance) {
