@@ -12,6 +12,8 @@ import (
 
 	"vigil/internal/dataplane"
 	"vigil/internal/dataplane/ipvs"
+	"vigil/internal/dataplane/nft"
+	"vigil/internal/dataplane/proxy"
 )
 
 // Candidate is one data plane Vigil can run on: its --dataplane name and
@@ -27,6 +29,8 @@ type Candidate struct {
 // userspace proxy. A new plane is one line here.
 var Candidates = []Candidate{
 	{Name: "ipvs", Open: func() (dataplane.Plane, error) { return ipvs.Open(ipvs.Options{}) }},
+	{Name: "nftables", Open: func() (dataplane.Plane, error) { return nft.New(nft.Config{}) }},
+	{Name: "proxy", Open: func() (dataplane.Plane, error) { return proxy.New(proxy.Options{}), nil }},
 }
 
 // Known are the names --dataplane accepts, built or not.
@@ -63,6 +67,9 @@ func Choose(want string, cands []Candidate) (dataplane.Plane, Choice, error) {
 		why := "--dataplane " + want
 		if want == "auto" {
 			why = "auto: the first that opened of " + names(cands)
+			for _, e := range errs {
+				why += "; " + e.Error()
+			}
 		}
 		return p, Choice{Name: c.Name, Why: why}, nil
 	}

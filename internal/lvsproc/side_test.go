@@ -217,5 +217,8 @@ func TestChoose(t *testing.T) {
 		if tc.errHas == nil && err != nil {
 			t.Errorf("%q: %v", tc.want, err)
 		}
+		if tc.chosen == "proxy" && !strings.Contains(ch.Why, "ipvs: the kernel has no IPVS") {
+			t.Errorf("%q: why %q does not say why ipvs was passed over", tc.want, ch.Why)
+		}
 	}
 }

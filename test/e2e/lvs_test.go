@@ -30,6 +30,7 @@ type lvsStatus struct {
 		State          string `json:"state"`
 		Error          string `json:"error"`
 		Dataplane      string `json:"dataplane"`
+		DataplaneWhy   string `json:"dataplane_why"`
 		Operations     int    `json:"operations"`
 		VirtualServers []struct {
 			Name  string `json:"name"`
@@ -80,7 +81,9 @@ virtual_server 10.77.0.100 80 {
 func TestLVSChildKilledVRRPUndisturbed(t *testing.T) {
 	hs := lab(t, "a", "b")
 	a, b := hs["a"], hs["b"]
-	va := StartVigil(t, a, Conf(nil, Instance{State: "MASTER", Priority: 150, Version: 3, AdvertInt: "0.2", VIPs: []string{vip4 + "/24"}})+lvsVirtualServer)
+	// IPVS asked for by name: on a kernel without it the LVS side must say
+	// so and change nothing (auto would take nftables there).
+	va := StartVigil(t, a, Conf(nil, Instance{State: "MASTER", Priority: 150, Version: 3, AdvertInt: "0.2", VIPs: []string{vip4 + "/24"}})+lvsVirtualServer, "--dataplane", "ipvs")
 	vb := StartVigil(t, b, Conf(nil, Instance{State: "BACKUP", Priority: 100, Version: 3, AdvertInt: "0.2", VIPs: []string{vip4 + "/24"}}))
 	WaitVIP(t, 10*time.Second, []*netlab.Host{a, b}, "eth0", vip4, a)
 	opsWaitStates(t, 10*time.Second, b, vb, map[string]string{"VI_1": "BACKUP"})
@@ -155,5 +158,45 @@ func TestLVSChildKilledVRRPUndisturbed(t *testing.T) {
 		if err != nil || strings.Contains(string(out), "10.77.0.100") {
 			t.Errorf("after a clean stop ipvsadm -Sn shows %q (err %v); want the service removed", out, err)
 		}
+	}
+}
+
+// TestLVSAutoPlane: with --dataplane auto (the default) the LVS child
+// takes IPVS where the kernel has it and nftables where it has not, says
+// why, and reports the real server's health from its checker.
+func TestLVSAutoPlane(t *testing.T) {
+	hs := lab(t, "a", "b")
+	a, b := hs["a"], hs["b"]
+	ServeName(t, b, 80)
+	// alpha: the real server starts down, so "up" below is its checker's word.
+	conf := strings.Replace(lvsVirtualServer, "delay_loop 1", "delay_loop 1\n    alpha", 1)
+	va := StartVigil(t, a, Conf(nil, Instance{State: "MASTER", Priority: 150, VIPs: []string{vip4 + "/24"}})+conf)
+	var st lvsStatus
+	Eventually(t, 15*time.Second, "the real server is up in the LVS status", func() (bool, error) {
+		var err error
+		st, err = lvsStatusJSON(a, va)
+		return err == nil && st.LVS.State == "running" && len(st.LVS.VirtualServers) == 1 &&
+			len(st.LVS.VirtualServers[0].Reals) == 1 && st.LVS.VirtualServers[0].Reals[0].Alive, err
+	})
+	want := "nftables"
+	if haveIPVS() {
+		want = "ipvs"
+	}
+	if st.LVS.Dataplane != want {
+		t.Fatalf("auto chose %q (%s), want %q", st.LVS.Dataplane, st.LVS.DataplaneWhy, want)
+	}
+	if !haveIPVS() && !strings.Contains(st.LVS.DataplaneWhy, "IPVS") {
+		t.Errorf("why %q does not say that IPVS is missing", st.LVS.DataplaneWhy)
+	}
+	if !haveIPVS() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		out, err := a.Exec(ctx, "nft", "list", "table", "inet", "vigil_lb")
+		if err != nil || !strings.Contains(string(out), "10.77.0.3") {
+			t.Errorf("nft list table inet vigil_lb: %v\n%s\nwant the real server 10.77.0.3 in it", err, out)
+		}
+	}
+	if err := va.Stop(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 }
