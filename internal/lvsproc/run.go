@@ -86,9 +86,10 @@ func Run(ctx context.Context, o RunOptions) error {
 	}
 	plan := reportBuild(cfg)
 	side := NewSide(cfg, plane, SideOptions{Log: o.Log, Notes: o.Notes, Emit: o.Emit})
+	reloads := 0
 	publish := func() {
 		o.Publish(status.LVSJSON{State: "running", Dataplane: choice.Name, DataplaneWhy: choice.Why,
-			Operations: side.Operations(), VirtualServers: side.Snapshot()})
+			Operations: side.Operations(), Reloads: reloads, VirtualServers: side.Snapshot()})
 	}
 	n, err := side.Start(ctx)
 	if err != nil {
@@ -109,6 +110,16 @@ func Run(ctx context.Context, o RunOptions) error {
 	go func() { defer close(runDone); runner.Run(rctx) }()
 	defer func() { rcancel(); <-runDone }()
 
+	handle := func(out check.Output) {
+		switch out := out.(type) {
+		case check.Health:
+			if _, err := side.Health(ctx, out); err != nil {
+				o.Log.Error("applying a health change", "err", err)
+			}
+		case check.Notify:
+			side.Notify(out)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -123,14 +134,7 @@ func Run(ctx context.Context, o RunOptions) error {
 			o.Log.Info("LVS side stopped", "operations", n)
 			return nil
 		case out := <-outputs:
-			switch out := out.(type) {
-			case check.Health:
-				if _, err := side.Health(ctx, out); err != nil {
-					o.Log.Error("applying a health change", "err", err)
-				}
-			case check.Notify:
-				side.Notify(out)
-			}
+			handle(out)
 			publish()
 		case ev, ok := <-o.Addrs:
 			if !ok {
@@ -148,11 +152,26 @@ func Run(ctx context.Context, o RunOptions) error {
 				o.Log.Error("reload refused; the LVS side keeps its configuration", "err", err)
 				continue
 			}
-			runner.Replace(ctx, reportBuild(c))
 			n, err := side.Reload(ctx, c)
 			if err != nil {
 				o.Log.Error("reload applied in part", "err", err)
 			}
+			// Replace reports, before it returns, the servers whose health
+			// or weight the new file changed: apply them now, so that the
+			// status published for this reload is its whole effect.
+			runner.Replace(ctx, reportBuild(c))
+			before := side.Operations()
+		drain:
+			for {
+				select {
+				case out := <-outputs:
+					handle(out)
+				default:
+					break drain
+				}
+			}
+			n += side.Operations() - before
+			reloads++
 			o.Log.Info("LVS side reloaded", "operations", n)
 			publish()
 		}

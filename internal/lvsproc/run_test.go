@@ -65,11 +65,12 @@ func TestRunWiring(t *testing.T) {
 		var evMu sync.Mutex
 		var evs []status.Event
 		reload := make(chan struct{})
+		next := cfg
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() {
 			done <- Run(ctx, RunOptions{
-				Config: cfg, Load: func(context.Context) (*config.Config, error) { return cfg, nil }, Reload: reload,
+				Config: cfg, Load: func(context.Context) (*config.Config, error) { return next, nil }, Reload: reload,
 				Candidates: []Candidate{{Name: "ipvs", Open: func() (dataplane.Plane, error) { return p, nil }}},
 				Dialer:     d, Publish: st.set,
 				Emit: func(e status.Event) { evMu.Lock(); evs = append(evs, e); evMu.Unlock() },
@@ -99,8 +100,19 @@ func TestRunWiring(t *testing.T) {
 		p.Reset()
 		reload <- struct{}{}
 		synctest.Wait()
-		if p.Count() != 0 {
+		if p.Count() != 0 || st.get().Reloads != 1 {
 			t.Fatalf("unchanged reload: calls %v, want none", p.Calls())
+		}
+		// A re-weighted real server: one UpdateDestination, and the status
+		// published for the reload already shows it.
+		next = load(t, strings.Replace(strings.Replace(conf(false), "TCP_CHECK { connect_timeout 1 }", "TCP_CHECK { connect_timeout 1 }\n    delay_loop 2", -1), "weight 3", "weight 5", 1))
+		reload <- struct{}{}
+		synctest.Wait()
+		if calls := p.Calls(); len(calls) != 1 || calls[0].Op != fakeplane.OpUpdateDest {
+			t.Fatalf("re-weighting reload: calls %v, want one UpdateDestination", calls)
+		}
+		if got := st.get(); got.Reloads != 2 || got.VirtualServers[0].Reals[1].Weight != 5 {
+			t.Fatalf("status after the reload: %+v", got)
 		}
 		evMu.Lock()
 		var kinds []string

@@ -30,7 +30,9 @@ type LVSJSON struct {
 	// Operations counts the operations sent to the plane since the LVS
 	// process started, so that a caller can see that a reload changed
 	// nothing.
-	Operations     int                    `json:"operations"`
+	Operations int `json:"operations"`
+	// Reloads counts the reloads this LVS process applied.
+	Reloads        int                    `json:"reloads"`
 	VirtualServers []LVSVirtualServerJSON `json:"virtual_servers"`
 }
 

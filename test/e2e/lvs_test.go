@@ -32,11 +32,13 @@ type lvsStatus struct {
 		Dataplane      string `json:"dataplane"`
 		DataplaneWhy   string `json:"dataplane_why"`
 		Operations     int    `json:"operations"`
+		Reloads        int    `json:"reloads"`
 		VirtualServers []struct {
 			Name  string `json:"name"`
 			Reals []struct {
-				Addr  string `json:"addr"`
-				Alive bool   `json:"alive"`
+				Addr   string `json:"addr"`
+				Alive  bool   `json:"alive"`
+				Weight int    `json:"weight"`
 			} `json:"real_servers"`
 		} `json:"virtual_servers"`
 	} `json:"lvs"`
@@ -195,6 +197,32 @@ func TestLVSAutoPlane(t *testing.T) {
 		if err != nil || !strings.Contains(string(out), "10.77.0.3") {
 			t.Errorf("nft list table inet vigil_lb: %v\n%s\nwant the real server 10.77.0.3 in it", err, out)
 		}
+	}
+	// Reloads reach the child through the parent: an unchanged file sends
+	// nothing to the plane, a re-weighted real server one operation.
+	ops := st.LVS.Operations
+	reload := func(n int) {
+		t.Helper()
+		if err := va.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		Eventually(t, 10*time.Second, fmt.Sprintf("the LVS child applied reload %d", n), func() (bool, error) {
+			var err error
+			st, err = lvsStatusJSON(a, va)
+			return err == nil && st.LVS.Reloads == n, err
+		})
+	}
+	reload(1)
+	if st.LVS.Operations != ops {
+		t.Errorf("an unchanged reload sent %d operations", st.LVS.Operations-ops)
+	}
+	full := Conf(nil, Instance{State: "MASTER", Priority: 150, VIPs: []string{vip4 + "/24"}}) + strings.Replace(conf, "weight 1", "weight 2", 1)
+	if err := os.WriteFile(va.ConfFile, []byte(full), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reload(2)
+	if got := st.LVS.VirtualServers[0].Reals[0].Weight; got != 2 || st.LVS.Operations != ops+1 {
+		t.Errorf("re-weighting reload: weight %d, %d operations; want weight 2 and 1 operation", got, st.LVS.Operations-ops)
 	}
 	if err := va.Stop(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
