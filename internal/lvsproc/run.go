@@ -139,6 +139,9 @@ func Run(ctx context.Context, o RunOptions) error {
 		case ev, ok := <-o.Addrs:
 			if !ok {
 				o.Addrs = nil
+				if ctx.Err() != nil {
+					continue // stopping: the watch ends with us
+				}
 				o.Log.Error("the address watch ended; ha_suspend no longer follows the host's addresses")
 				continue
 			}

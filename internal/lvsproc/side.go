@@ -29,6 +29,7 @@ type Notes interface {
 // the plane, events go to notify and to the parent. One goroutine (Run's
 // loop) owns it.
 type Side struct {
+	plane  dataplane.Plane
 	log    *slog.Logger
 	engine *lvs.Engine
 	rec    *lvs.Reconciler
@@ -38,6 +39,9 @@ type Side struct {
 	now    func() time.Time
 	// ops counts the operations sent since Start.
 	ops int
+	// cfg is the running configuration (for global_defs).
+	cfg        *config.Config
+	warnedSync bool
 }
 
 // SideOptions are a Side's dependencies.
@@ -61,7 +65,7 @@ func NewSide(cfg *config.Config, p dataplane.Plane, o SideOptions) *Side {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Side{log: o.Log, engine: lvs.New(cfg), rec: lvs.NewReconciler(p, o.Log), keys: keysOf(cfg),
+	return &Side{plane: p, log: o.Log, engine: lvs.New(cfg), rec: lvs.NewReconciler(p, o.Log), keys: keysOf(cfg), cfg: cfg,
 		notes: o.Notes, emit: o.Emit, now: o.Now}
 }
 
@@ -86,6 +90,7 @@ func (s *Side) Start(ctx context.Context) (int, error) {
 	if err := s.rec.Sync(ctx); err != nil {
 		return 0, err
 	}
+	s.globals(ctx, nil)
 	s.events(s.engine.Start())
 	n, err := s.rec.Apply(ctx, s.engine.Desired())
 	s.engine.Changes() // the whole table was compared: nothing is pending
@@ -130,6 +135,7 @@ func (s *Side) Held(ctx context.Context, addr netip.Addr, held bool) (int, error
 
 // Reload replaces the configuration; an unchanged one sends nothing.
 func (s *Side) Reload(ctx context.Context, cfg *config.Config) (int, error) {
+	s.globals(ctx, cfg)
 	s.keys = keysOf(cfg)
 	s.events(s.engine.Reload(cfg))
 	return s.apply(ctx)
@@ -142,6 +148,39 @@ func (s *Side) Stop(ctx context.Context) (int, error) {
 	n, err := s.rec.RemoveOwned(ctx)
 	s.ops += n
 	return n, err
+}
+
+// globals applies global_defs' lvs_timeouts (at start from the Side's
+// configuration, on reload when they changed) and says that
+// lvs_sync_daemon is not run: its role follows a VRRP instance's state,
+// which the LVS process is not told yet.
+func (s *Side) globals(ctx context.Context, cfg *config.Config) {
+	if cfg == nil {
+		cfg = s.cfg
+	} else {
+		old, _ := lvs.TimeoutsOf(s.cfg)
+		s.cfg = cfg
+		if t, ok := lvs.TimeoutsOf(cfg); !ok || t == old {
+			return
+		}
+	}
+	if cfg.Global.LVSSyncDaemon != nil && !s.warnedSync {
+		s.warnedSync = true
+		s.log.Warn("lvs_sync_daemon is not started: the LVS process does not follow the VRRP instance's state yet")
+	}
+	t, ok := lvs.TimeoutsOf(cfg)
+	if !ok {
+		return
+	}
+	if !s.plane.Capabilities().Timeouts {
+		s.log.Warn("lvs_timeouts not applied: the data plane has no connection timeouts", "dataplane", s.plane.Capabilities().Name)
+		return
+	}
+	if err := s.plane.SetTimeouts(ctx, t); err != nil {
+		s.log.Error("lvs_timeouts not applied", "err", err)
+		return
+	}
+	s.ops++
 }
 
 // Operations is the number of operations sent since Start.

@@ -222,3 +222,25 @@ func TestChoose(t *testing.T) {
 		}
 	}
 }
+
+func TestLVSTimeouts(t *testing.T) {
+	withTimeouts := "global_defs {\n  lvs_timeouts tcp 900 tcpfin 60 udp 30\n}\n" + conf(false)
+	p := fakeplane.New()
+	s := NewSide(load(t, withTimeouts), p, SideOptions{})
+	if _, err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := p.Timeouts(ctx); got.TCP.Seconds() != 900 || got.TCPFin.Seconds() != 60 || got.UDP.Seconds() != 30 {
+		t.Fatalf("timeouts %+v, want tcp 900 tcpfin 60 udp 30", got)
+	}
+	p.Reset()
+	if n, err := s.Reload(ctx, load(t, withTimeouts)); n != 0 || err != nil || p.Count() != 0 {
+		t.Fatalf("unchanged reload: %d operations %v", n, p.Calls())
+	}
+	if _, err := s.Reload(ctx, load(t, strings.Replace(withTimeouts, "udp 30", "udp 40", 1))); err != nil {
+		t.Fatal(err)
+	}
+	if calls := p.Calls(); len(calls) != 1 || calls[0].Op != fakeplane.OpSetTimeouts {
+		t.Fatalf("changed timeouts: calls %v, want one SetTimeouts", calls)
+	}
+}
