@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,6 +153,38 @@ func TestRunWithoutPlane(t *testing.T) {
 		case err := <-done:
 			t.Fatalf("Run returned %v without being stopped", err)
 		default:
+		}
+		cancel()
+		<-done
+	})
+}
+
+// TestRunHaSuspend: ha_suspend follows the host's addresses as the
+// address watch reports them.
+func TestRunHaSuspend(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := load(t, strings.Replace(conf(false), "lb_algo rr", "lb_algo rr\n  ha_suspend", 1))
+		var st latest
+		addrs := make(chan AddrEvent)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() {
+			done <- Run(ctx, RunOptions{Config: cfg, Publish: st.set, Addrs: addrs, Dialer: &fakeDialer{down: map[string]bool{}},
+				Candidates: []Candidate{{Name: "ipvs", Open: func() (dataplane.Plane, error) { return fakeplane.New(), nil }}}})
+		}()
+		synctest.Wait()
+		if !st.get().VirtualServers[0].Suspended {
+			t.Fatal("the virtual server is not suspended while its address is absent")
+		}
+		addrs <- AddrEvent{Addr: netip.MustParseAddr("10.0.0.1"), Held: true}
+		synctest.Wait()
+		if st.get().VirtualServers[0].Suspended {
+			t.Fatal("still suspended once the address is held")
+		}
+		addrs <- AddrEvent{Addr: netip.MustParseAddr("10.0.0.1"), Held: false}
+		synctest.Wait()
+		if !st.get().VirtualServers[0].Suspended {
+			t.Fatal("not suspended after the address left")
 		}
 		cancel()
 		<-done
