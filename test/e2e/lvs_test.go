@@ -224,6 +224,28 @@ func TestLVSAutoPlane(t *testing.T) {
 	if got := st.LVS.VirtualServers[0].Reals[0].Weight; got != 2 || st.LVS.Operations != ops+1 {
 		t.Errorf("re-weighting reload: weight %d, %d operations; want weight 2 and 1 operation", got, st.LVS.Operations-ops)
 	}
+	// `vigil events` streams the LVS side's changes: a reload that removes
+	// the live real server reports it down.
+	f := followEvents(t, a, va, true)
+	moved := strings.Replace(full, "real_server 10.77.0.3 80", "real_server 10.77.0.4 80", 1)
+	if err := os.WriteFile(va.ConfFile, []byte(moved), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reload(3)
+	Eventually(t, 5*time.Second, "vigil events shows the real server leaving", func() (bool, error) {
+		for _, l := range strings.Split(f.p.Output(), "\n") {
+			var ev struct {
+				Instance   string `json:"instance"`
+				Kind       string `json:"kind"`
+				RealServer string `json:"real_server"`
+			}
+			if json.Unmarshal([]byte(l), &ev) == nil && ev.Kind == "real-down" && ev.RealServer == "10.77.0.3:80" &&
+				ev.Instance == "VS [10.77.0.100]:TCP:80" {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
 	if err := va.Stop(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
