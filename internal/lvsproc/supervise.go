@@ -35,7 +35,9 @@ type Supervisor struct {
 	log  *slog.Logger
 	emit func(status.Event)
 	// noRespawn: see SuperviseOptions.
-	noRespawn bool
+	noRespawn  bool
+	minBackoff time.Duration
+	changed    func()
 
 	mu       sync.Mutex
 	last     status.LVSJSON
@@ -61,6 +63,11 @@ type SuperviseOptions struct {
 	// NoRespawn (-R) leaves a dead child dead, as keepalived's
 	// --dont-respawn; status then shows it "stopped".
 	NoRespawn bool
+	// MinBackoff replaces the package's MinBackoff (tests).
+	MinBackoff time.Duration
+	// Changed, if set, is called after every change of Status (tests
+	// wait on it instead of polling).
+	Changed func()
 }
 
 // Supervise starts the LVS child and keeps it running until Stop.
@@ -71,7 +78,13 @@ func Supervise(o SuperviseOptions) *Supervisor {
 	if o.Emit == nil {
 		o.Emit = func(status.Event) {}
 	}
-	s := &Supervisor{path: o.Path, args: o.Args, log: o.Log, emit: o.Emit, noRespawn: o.NoRespawn, stop: make(chan struct{}), done: make(chan struct{}),
+	if o.Changed == nil {
+		o.Changed = func() {}
+	}
+	if o.MinBackoff == 0 {
+		o.MinBackoff = MinBackoff
+	}
+	s := &Supervisor{path: o.Path, args: o.Args, log: o.Log, emit: o.Emit, noRespawn: o.NoRespawn, minBackoff: o.MinBackoff, changed: o.Changed, stop: make(chan struct{}), done: make(chan struct{}),
 		last: status.LVSJSON{Mode: "child", State: "starting", VirtualServers: []status.LVSVirtualServerJSON{}}}
 	go s.loop()
 	return s
@@ -129,7 +142,7 @@ func (s *Supervisor) loop() {
 	// goroutine on one thread, so the child is told only when the parent
 	// process dies.
 	runtime.LockOSThread()
-	backoff := MinBackoff
+	backoff := s.minBackoff
 	for first := true; ; first = false {
 		select {
 		case <-s.stop:
@@ -150,11 +163,12 @@ func (s *Supervisor) loop() {
 			s.last.State, s.last.Error = "stopped", fmt.Sprintf("the LVS process died (%v) and --dont-respawn keeps it down", err)
 			s.dead = true
 			s.mu.Unlock()
+			s.changed()
 			<-s.stop
 			return
 		}
 		if time.Since(started) > StableAfter {
-			backoff = MinBackoff
+			backoff = s.minBackoff
 		}
 		s.log.Error("LVS process died; restarting it", "err", err, "in", backoff)
 		select {
@@ -192,12 +206,14 @@ func (s *Supervisor) runOnce(first bool) error {
 	}
 	s.last = status.LVSJSON{State: "starting", VirtualServers: []status.LVSVirtualServerJSON{}}
 	s.mu.Unlock()
+	s.changed()
 	s.log.Info("LVS process started", "pid", cmd.Process.Pid)
 	_ = readMessages(r, func(m message) {
 		if m.Status != nil {
 			s.mu.Lock()
 			s.last = *m.Status
 			s.mu.Unlock()
+			s.changed()
 		}
 		if m.Event != nil {
 			s.emit(*m.Event)
@@ -208,6 +224,7 @@ func (s *Supervisor) runOnce(first bool) error {
 	s.mu.Lock()
 	s.proc, s.pid = nil, 0
 	s.mu.Unlock()
+	s.changed()
 	return err
 }
 
