@@ -40,8 +40,12 @@ const queueLen = 256
 func NewNotes(cfg *config.Config, log *slog.Logger) *scriptNotes {
 	n := &scriptNotes{log: log, policy: script.PolicyFrom(cfg.Global), queue: make(chan job, queueLen), done: make(chan struct{})}
 	fc := cfg.Global.LVSNotifyFIFO
-	if fc == nil {
-		fc = cfg.Global.NotifyFIFO
+	if fc == nil && cfg.Global.NotifyFIFO != nil {
+		// The shared notify_fifo: the VRRP process created it and runs
+		// its reader script; this process only writes its lines to it.
+		shared := *cfg.Global.NotifyFIFO
+		shared.Script = nil
+		fc = &shared
 	}
 	if fc != nil {
 		f, err := notify.OpenFIFO(fc, n.policy, log)
