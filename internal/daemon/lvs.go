@@ -105,7 +105,7 @@ func runLVS(ctx context.Context, o Options, log *slog.Logger, mode string, publi
 	if err != nil {
 		log.Error("ha_suspend cannot follow the host's addresses", "err", err)
 	}
-	notes := lvsproc.NewNotes(cfg, log)
+	notes := lvsproc.NewNotes(cfg, log, mode == "only")
 	defer notes.Close()
 	return lvsproc.Run(ctx, lvsproc.RunOptions{
 		Config: cfg, Load: load, Reload: reload, Dataplane: o.Dataplane, Addrs: addrs, Notes: notes, Log: log,

@@ -37,10 +37,13 @@ type job struct {
 const queueLen = 256
 
 // NewNotes returns the Notes of a configuration; Close stops them.
-func NewNotes(cfg *config.Config, log *slog.Logger) *scriptNotes {
+// alone is -C: no VRRP process shares notify_fifo, so this one owns it.
+func NewNotes(cfg *config.Config, log *slog.Logger, alone bool) *scriptNotes {
 	n := &scriptNotes{log: log, policy: script.PolicyFrom(cfg.Global), queue: make(chan job, queueLen), done: make(chan struct{})}
 	fc := cfg.Global.LVSNotifyFIFO
-	if fc == nil && cfg.Global.NotifyFIFO != nil {
+	if fc == nil && alone {
+		fc = cfg.Global.NotifyFIFO
+	} else if fc == nil && cfg.Global.NotifyFIFO != nil {
 		// The shared notify_fifo: the VRRP process created it and runs
 		// its reader script; this process only writes its lines to it.
 		shared := *cfg.Global.NotifyFIFO
