@@ -194,8 +194,8 @@ func TestLVSAutoPlane(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		out, err := a.Exec(ctx, "nft", "list", "table", "inet", "vigil_lb")
-		if err != nil || !strings.Contains(string(out), "10.77.0.3") {
-			t.Errorf("nft list table inet vigil_lb: %v\n%s\nwant the real server 10.77.0.3 in it", err, out)
+		if err != nil || !strings.Contains(string(out), "10.77.0.3") || !strings.Contains(string(out), "10.77.0.100") {
+			t.Errorf("nft list table inet vigil_lb: %v\n%s\nwant the service 10.77.0.100 and its real server 10.77.0.3 in it", err, out)
 		}
 	}
 	// Reloads reach the child through the parent: an unchanged file sends
@@ -248,5 +248,17 @@ func TestLVSAutoPlane(t *testing.T) {
 	})
 	if err := va.Stop(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	// A clean stop removes the services Vigil added.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var out []byte
+	if haveIPVS() {
+		out, _ = a.Exec(ctx, "ipvsadm", "-Sn")
+	} else {
+		out, _ = a.Exec(ctx, "nft", "list", "table", "inet", "vigil_lb")
+	}
+	if strings.Contains(string(out), "10.77.0.100") {
+		t.Errorf("after a clean stop the plane still holds the service:\n%s", out)
 	}
 }
