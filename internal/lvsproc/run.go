@@ -162,8 +162,21 @@ func Run(ctx context.Context, o RunOptions) error {
 			// Replace reports, before it returns, the servers whose health
 			// or weight the new file changed: apply them now, so that the
 			// status published for this reload is its whole effect.
-			runner.Replace(ctx, reportBuild(c))
+			// The Runner may block on outputs while it switches (a reload
+			// that changes thousands of servers fills the buffer): keep
+			// applying them until Replace returns.
 			before := side.Operations()
+			replaced := make(chan struct{})
+			go func() { runner.Replace(ctx, reportBuild(c)); close(replaced) }()
+		wait:
+			for {
+				select {
+				case out := <-outputs:
+					handle(out)
+				case <-replaced:
+					break wait
+				}
+			}
 		drain:
 			for {
 				select {
