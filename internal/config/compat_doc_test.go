@@ -94,13 +94,12 @@ func lvsCompat(t *testing.T) map[string]compatRow {
 		switch fields[2] {
 		case "rejected":
 			r.status = statusRejected
-		default:
-			// Nothing of the LVS side runs yet: every keyword is stored
-			// and the virtual_server (or group, or SSL) block warns.
+		case "acts":
+			r.status = statusActs
+		case "warns":
 			r.status = statusWarns
-			if fields[2] == "acts-later" && r.block != "top" {
-				r.note = "stored; the enclosing block warns"
-			}
+		default:
+			t.Errorf("compat_lvs.txt: %s %s: unknown status %q", r.block, r.keyword, fields[2])
 		}
 		rows[r.block+" "+r.keyword] = r
 	}
@@ -132,6 +131,9 @@ func compatRows(t *testing.T) []compatRow {
 				continue // listed with the LVS side
 			}
 			r := compatRow{block: tb.block, keyword: name, status: vrrpStatus(tb.block, name, h), note: vrrpNotes[tb.block+" "+name]}
+			if r.note == "" && r.status == statusWarns {
+				r.note = notActingWhy[name]
+			}
 			if r.note == "" && r.status == statusWarns && !contains(perKeywordBlocks, tb.block) {
 				r.note = "stored; the enclosing " + tb.block + " block warns"
 			}
@@ -197,8 +199,8 @@ Every keyword it knows is listed below, by block, with what Vigil does with it:
 - **acts**: Vigil does what keepalived does.
 - **parsed, warns: not supported yet**: the keyword is checked (a bad value is an error, as
   in keepalived) and stored in the model, but nothing acts on it yet; loading the file
-  reports a warning with its file:line. Inside a block whose opening keyword warns
-  (vrrp_script, virtual_server, ...), the warning names that block.
+  reports a warning with its file:line, and the reason when there is one. Inside a block
+  whose opening keyword warns (bfd_instance, ...), the warning names that block.
 - **rejected**: an error with file:line under ` + "`vigil -t`" + `, for the reason given.
 
 A keyword that is in no table below is an unknown keyword: an error with file:line and the
@@ -451,9 +453,6 @@ func TestWarnsNameKeyword(t *testing.T) {
 			t.Errorf("block %s is judged as a whole but its keyword acts; list its keywords in perKeywordBlocks", tb.block)
 		}
 	}
-	for _, top := range []string{"virtual_server", "virtual_server_group", "SSL"} {
-		if acting["top"][top] {
-			t.Errorf("top-level %s acts; its inner keywords need their own check", top)
-		}
-	}
+	// The LVS blocks' keywords are checked one by one by
+	// TestLVSCompatMatchesLoad.
 }

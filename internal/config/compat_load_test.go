@@ -134,6 +134,8 @@ var loadExamples = map[string][]string{
 	"top static_ipaddress":   {"static_ipaddress {\n    10.9.0.1/24 dev eth0\n}"},
 	"top static_routes":      {"static_routes {\n    10.9.0.0/24 via 10.0.0.1\n}"},
 	"top static_rules":       {"static_rules {\n    from 10.9.0.0/24 table 100\n}"},
+	"top virtual_server": {"virtual_server 10.0.0.1 80 {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n" +
+		"    real_server 10.0.0.2 80 {\n        TCP_CHECK {\n        }\n    }\n}"},
 }
 
 // loadForms renders the candidate forms of a keyword: its examples first,

@@ -28,6 +28,9 @@ const (
 	maxTimer           = time.Duration(math.MaxUint32) * time.Second
 	minTimer           = time.Microsecond // keepalived timers count microseconds
 	defaultUDPMaxReply = 255
+
+	// lvsNoMail is why smtp_alert in the LVS blocks has no effect.
+	lvsNoMail = "the LVS process sends no mail"
 )
 
 // validSchedulers lists the schedulers keepalived 2.2.7 accepts.
@@ -649,7 +652,7 @@ func vsKeywordsBound() (keywords, func(*vsState)) {
 			}
 		},
 		"ha_suspend":         func(p *parser, n *Node) { p.setFlag(n, &vs.HASuspend) },
-		"smtp_alert":         func(p *parser, n *Node) { p.setFlagPtr(n, &vs.SMTPAlert) },
+		"smtp_alert":         func(p *parser, n *Node) { p.setFlagPtr(n, &vs.SMTPAlert); p.notSupportedWhy(n, lvsNoMail) },
 		"virtualhost":        func(p *parser, n *Node) { p.setString(n, &vs.Virtualhost) },
 		"snmp_name":          func(p *parser, n *Node) { p.setString(n, &vs.SNMPName); p.notSupported(n) },
 		"alpha":              func(p *parser, n *Node) { p.setFlag(n, &vs.Alpha) },
@@ -803,7 +806,7 @@ func rsKeywordsBound() (keywords, func(*rsState)) {
 		},
 		"inhibit_on_failure": func(p *parser, n *Node) { p.setFlagPtr(n, &rs.InhibitOnFailure) },
 		"alpha":              func(p *parser, n *Node) { p.setFlagPtr(n, &rs.Alpha) },
-		"smtp_alert":         func(p *parser, n *Node) { p.setFlagPtr(n, &rs.SMTPAlert) },
+		"smtp_alert":         func(p *parser, n *Node) { p.setFlagPtr(n, &rs.SMTPAlert); p.notSupportedWhy(n, lvsNoMail) },
 		"notify_up":          func(p *parser, n *Node) { p.script(n, &rs.NotifyUp) },
 		"notify_down":        func(p *parser, n *Node) { p.script(n, &rs.NotifyDown) },
 		"virtualhost":        func(p *parser, n *Node) { p.setString(n, &rs.Virtualhost) },
@@ -937,7 +940,7 @@ func (p *parser) checkerComplete(c *Checker, n *Node) bool {
 			}
 		}
 		if c.BFD != nil {
-			p.diags.Warnf(n.Pos, "BFD_CHECK is parsed but not supported yet; it has no effect")
+			p.notSupportedWhy(n, "Vigil has no BFD")
 		}
 		return true
 	}
@@ -1177,7 +1180,7 @@ func urlKeywords(u *URL) keywords {
 				return
 			}
 			u.RegexStackStart, u.RegexStackMax = start, max
-			p.diags.Warnf(n.Pos, "regex_stack sizes a PCRE2 JIT stack; Vigil's regex engine has none, so it has no effect")
+			p.notSupportedWhy(n, "it sizes a PCRE2 JIT stack; Vigil's regex engine (Go regexp) has none")
 		},
 	}
 }

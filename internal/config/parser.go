@@ -221,7 +221,16 @@ func (p *parser) flag(n *Node) (bool, bool) {
 // notSupported warns that a keyword is understood but Vigil does not act on
 // it yet; the warning is the contract that nothing is silently ignored.
 func (p *parser) notSupported(n *Node) {
-	p.diags.Warnf(n.Pos, "%s is parsed but %s; it has no effect", n.Name, notSupportedPhrase)
+	p.notSupportedWhy(n, notActingWhy[n.Name])
+}
+
+// notSupportedWhy is notSupported with the reason, when there is one.
+func (p *parser) notSupportedWhy(n *Node, why string) {
+	if why == "" {
+		p.diags.Warnf(n.Pos, "%s is parsed but %s; it has no effect", n.Name, notSupportedPhrase)
+		return
+	}
+	p.diags.Warnf(n.Pos, "%s is parsed but %s (%s); it has no effect", n.Name, notSupportedPhrase, why)
 }
 
 // The constructors below build handlers for the common keyword shapes, so a

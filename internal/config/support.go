@@ -26,7 +26,13 @@ var acting = map[string]map[string]bool{
 		"garp_group",
 		// internal/daemon and internal/runpath: the namespace the daemon
 		// runs in, and the names of its runtime files.
-		"net_namespace", "instance", "use_pid_dir"),
+		"net_namespace", "instance", "use_pid_dir",
+		// internal/lvsproc: the LVS process runs the virtual servers and
+		// their checkers (internal/lvs, internal/check, internal/dataplane).
+		// Inside these blocks, the keywords nothing reads warn on their own
+		// (notActingWhy, and the handlers of snmp_name, smtp_alert, hashed,
+		// BFD_CHECK, regex_stack).
+		"virtual_server", "virtual_server_group", "SSL"),
 	"global_defs": set(
 		"include_check",        // applied by the reader
 		"vigil_metrics_listen", // Vigil's extension: the metrics endpoint
@@ -47,6 +53,12 @@ var acting = map[string]map[string]bool{
 		"vrrp_rlimit_rttime", "vrrp_rlimit_rtime",
 		"vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert",
 		"vrrp_version",
+		// The LVS process: lvs_timeouts on the plane (internal/lvs
+		// TimeoutsOf), notifications at start (internal/lvs Engine,
+		// internal/check), its FIFO (internal/lvsproc/notes.go), and the
+		// checkers' logging (internal/check).
+		"lvs_timeouts", "rs_init_notifies", "lvs_notify_fifo", "lvs_notify_fifo_script",
+		"checker_log_all_failures",
 	),
 	"vrrp_instance": set(
 		"state", "interface", "virtual_router_id", "priority", "advert_int", "version",
@@ -86,6 +98,32 @@ func set(names ...string) map[string]bool {
 		m[n] = true
 	}
 	return m
+}
+
+// notActingWhy gives, for keywords Vigil parses without acting on them,
+// the reason the warning states, so an operator knows what is missing.
+var notActingWhy = map[string]string{
+	"lvs_sync_daemon":                    "the LVS process is not told the VRRP instance's state, so no IPVS sync daemon is started",
+	"lvs_sync_daemon_interface":          "the LVS process is not told the VRRP instance's state, so no IPVS sync daemon is started",
+	"lvs_flush":                          "the LVS process removes only the services it installed, never the whole table at start",
+	"lvs_flush_on_stop":                  "the LVS process removes only the services it installed on stop",
+	"lvs_flush_onstop":                   "the LVS process removes only the services it installed on stop",
+	"smtp_alert_checker":                 "the LVS process sends no mail",
+	"no_checker_emails":                  "the LVS process sends no mail",
+	"checker_process_name":               "the LVS process keeps its own name",
+	"lvs_process_name":                   "the LVS process keeps its own name",
+	"checker_priority":                   "the LVS process's scheduling is not changed",
+	"checker_no_swap":                    "the LVS process's memory is not locked",
+	"checker_cpu_affinity":               "the LVS process's scheduling is not changed",
+	"checker_rt_priority":                "the LVS process's scheduling is not changed",
+	"checker_rlimit_rttime":              "the LVS process's scheduling is not changed",
+	"checker_rlimit_rtime":               "the LVS process's scheduling is not changed",
+	"lvs_netlink_cmd_rcv_bufs":           "the IPVS plane keeps the kernel's default socket buffers",
+	"lvs_netlink_cmd_rcv_bufs_force":     "the IPVS plane keeps the kernel's default socket buffers",
+	"lvs_netlink_monitor_rcv_bufs":       "the IPVS plane keeps the kernel's default socket buffers",
+	"lvs_netlink_monitor_rcv_bufs_force": "the IPVS plane keeps the kernel's default socket buffers",
+	"net_namespace_ipvs":                 "the LVS process programs the plane of the namespace it runs in",
+	"snmp_name":                          "Vigil has no SNMP agent",
 }
 
 // notSupportedPhrase is in every warning about a keyword Vigil parses but

@@ -23,7 +23,7 @@ func (p *parser) finishVirtualServer(st *vsState) bool {
 	ok := true
 
 	if st.hashed != nil {
-		p.diags.Warnf(st.hashed.Pos, "hashed is accepted by keepalived but has no effect")
+		p.notSupportedWhy(st.hashed, "keepalived 2.2.7 accepts it without effect")
 	}
 	if !p.schedulerFlags(st) {
 		ok = false
