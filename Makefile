@@ -1,5 +1,6 @@
 # Vigil build, test and demo targets. `make test` is the whole test suite
-# (unit tests, race detector, and the namespace tests when run as root).
+# (unit tests, race detector, the namespace tests and the IPVS lab in a
+# qemu guest when run as root).
 GO ?= go
 BIN := bin/vigil
 PKGS := ./...
@@ -12,9 +13,12 @@ build:
 	GO=$(GO) scripts/build.sh $(BIN) $(VERSION)
 
 # test: everything, with the race detector. Namespace tests need root and
-# skip with a message without it.
+# skip with a message without it; so does the IPVS lab (vmtest), which
+# runs last because it boots a guest.
 test: lint
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory vmtest; \
+	else echo "vmtest: the IPVS lab needs root (qemu, the kernel image); skipping"; fi
 
 unit:
 	$(GO) test -short -count=1 $(PKGS)
