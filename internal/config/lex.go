@@ -31,7 +31,53 @@ func lexIsSpace(c byte) bool {
 // definition; keepalived honours it even after a comment, and so do we.
 // openQuote is true when a double quote is left open.
 func lexDecomment(s string) (out string, openQuote bool) {
-	s = strings.TrimLeft(s, " \t")
+	s = lexTrimBlanks(s)
+	// Most lines have no backslash: then the result is a substring of s
+	// and nothing is copied. A backslash may remove a character (\#), so
+	// those lines take the copying path below.
+	quote, cut := false, -1
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			if cut < 0 {
+				quote = !quote
+			}
+		case '\\':
+			return lexDecommentEscaped(s)
+		case '!', '#':
+			if !quote && cut < 0 {
+				cut = i
+			}
+		}
+	}
+	if cut >= 0 {
+		s = s[:cut]
+	}
+	return lexTrimRightBlanks(s), quote
+}
+
+// lexTrimBlanks removes leading blanks (strings.TrimLeft without building
+// a set of cut characters for every call).
+func lexTrimBlanks(s string) string {
+	i := 0
+	for i < len(s) && lexIsBlank(s[i]) {
+		i++
+	}
+	return s[i:]
+}
+
+// lexTrimRightBlanks removes trailing blanks.
+func lexTrimRightBlanks(s string) string {
+	i := len(s)
+	for i > 0 && lexIsBlank(s[i-1]) {
+		i--
+	}
+	return s[:i]
+}
+
+// lexDecommentEscaped is lexDecomment for a line holding a backslash, with
+// its leading blanks already removed.
+func lexDecommentEscaped(s string) (out string, openQuote bool) {
 	b := []byte(s)
 	quote, cont := false, false
 	cut := -1
@@ -68,7 +114,7 @@ scan:
 	if cut >= 0 && cut < len(b) {
 		b = b[:cut]
 	}
-	out = strings.TrimRight(string(b), " \t")
+	out = lexTrimRightBlanks(string(b))
 	if cont {
 		out += `\`
 	}
@@ -131,7 +177,30 @@ var (
 // partial last word, are still returned so the caller can keep the
 // structure of the file.
 func lexWords(s string) ([]string, error) {
-	var words []string
+	return lexAppendWords(nil, s)
+}
+
+// lexAppendWords is lexWords appending the words to words. A line without
+// quotes or backslashes, the usual case, is cut into substrings of s: no
+// word is copied.
+func lexAppendWords(words []string, s string) ([]string, error) {
+	if !lexHasQuoting(s) {
+		i := 0
+		for {
+			for i < len(s) && lexIsSpace(s[i]) {
+				i++
+			}
+			if i >= len(s) {
+				return words, nil
+			}
+			j := i
+			for j < len(s) && !lexIsSpace(s[j]) {
+				j++
+			}
+			words = append(words, s[i:j])
+			i = j
+		}
+	}
 	var err error
 	i := 0
 	for {
@@ -178,6 +247,18 @@ func lexWords(s string) ([]string, error) {
 		words = append(words, string(w))
 	}
 	return words, err
+}
+
+// lexHasQuoting reports whether s holds a quote or a backslash, the
+// characters that make a word differ from the text it is written as.
+func lexHasQuoting(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"', '\'', '\\':
+			return true
+		}
+	}
+	return false
 }
 
 // lexEscape decodes the escape whose first character (after the '\') is at

@@ -520,7 +520,7 @@ func (p *parser) virtualServer(n *Node) {
 			vs.Port = port
 		}
 	}
-	st := &vsState{vs: vs, schedFlagNodes: map[string]*Node{}}
+	st := &vsState{vs: vs}
 	p.walk(n.Block, p.tables.vs(st), "virtual_server "+strings.Join(n.Args, " "))
 	if p.finishVirtualServer(st) {
 		p.cfg.VirtualServers = append(p.cfg.VirtualServers, vs)
@@ -549,6 +549,9 @@ func vsKeywordsBound() (keywords, func(*vsState)) {
 	}
 	schedFlag := func(p *parser, n *Node) {
 		if p.noBlock(n) && p.nargs(n, 0, 0) {
+			if st.schedFlagNodes == nil {
+				st.schedFlagNodes = map[string]*Node{}
+			}
 			st.schedFlagNodes[n.Name] = n
 		}
 	}

@@ -225,12 +225,13 @@ func (p *parser) notSupported(n *Node) {
 }
 
 // notSupportedWhy is notSupported with the reason, when there is one.
+// Built without fmt: a file of many virtual servers has one per server.
 func (p *parser) notSupportedWhy(n *Node, why string) {
-	if why == "" {
-		p.diags.Warnf(n.Pos, "%s is parsed but %s; it has no effect", n.Name, notSupportedPhrase)
-		return
+	msg := n.Name + " is parsed but " + notSupportedPhrase + "; it has no effect"
+	if why != "" {
+		msg = n.Name + " is parsed but " + notSupportedPhrase + " (" + why + "); it has no effect"
 	}
-	p.diags.Warnf(n.Pos, "%s is parsed but %s (%s); it has no effect", n.Name, notSupportedPhrase, why)
+	p.diags = append(p.diags, Diagnostic{Pos: n.Pos, Severity: Warning, Msg: msg})
 }
 
 // The constructors below build handlers for the common keyword shapes, so a

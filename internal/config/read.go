@@ -107,6 +107,7 @@ type reader struct {
 
 	lines, bytes, processed int
 	stopped                 bool
+	wordSlab                []string // backing of the words of lines (see words)
 	quoteSaid               Pos // last line reported for an open double quote
 
 	tree readTree
@@ -145,6 +146,7 @@ func (r *reader) read(name string, data []byte) ([]*Node, []string, Diagnostics)
 	if !r.stopped {
 		r.tree.finish()
 	}
+	r.tree.flush()
 	return r.tree.root, r.files, r.diags
 }
 
@@ -161,26 +163,40 @@ type readSource interface {
 	done() bool
 }
 
-// readFileSrc is one open configuration file.
+// readFileSrc is one open configuration file. Its lines are cut from the
+// text as they are read, not split up front: a large file would otherwise
+// cost a slice of every line before the first is looked at.
 type readFileSrc struct {
 	name       string // as shown in positions
 	key        string // identity for cycle detection
 	parent     *readFileSrc
 	depth      int
-	lines      []string
-	i          int
-	savedCheck int // include_check to restore when the file ends
+	text       string // the file's text
+	off        int    // where the next line starts in text
+	line       int    // the number of the last line returned
+	savedCheck int    // include_check to restore when the file ends
 }
 
 func (f *readFileSrc) next() (string, Pos, bool, bool) {
-	if f.i >= len(f.lines) {
+	if f.off >= len(f.text) {
 		return "", Pos{}, false, false
 	}
-	f.i++
-	return f.lines[f.i-1], Pos{File: f.name, Line: f.i}, true, true
+	rest := f.text[f.off:]
+	l := rest
+	if j := strings.IndexByte(rest, '\n'); j >= 0 {
+		l = rest[:j]
+		f.off += j + 1
+	} else {
+		f.off = len(f.text)
+	}
+	for len(l) > 0 && l[len(l)-1] == '\r' {
+		l = l[:len(l)-1]
+	}
+	f.line++
+	return l, Pos{File: f.name, Line: f.line}, true, true
 }
 
-func (f *readFileSrc) done() bool { return f.i >= len(f.lines) }
+func (f *readFileSrc) done() bool { return f.off >= len(f.text) }
 
 // readLinesSrc yields already-cleaned lines that all belong to one source
 // line: the rest of a line after a brace, or the remaining lines of a
@@ -287,14 +303,7 @@ func (r *reader) currentDir(abs bool) string {
 
 // newFile makes a source for a file's text and records the file.
 func (r *reader) newFile(name string, data []byte, parent *readFileSrc) *readFileSrc {
-	lines := strings.Split(string(data), "\n")
-	if n := len(lines); n > 0 && lines[n-1] == "" {
-		lines = lines[:n-1]
-	}
-	for i, l := range lines {
-		lines[i] = strings.TrimRight(l, "\r")
-	}
-	f := &readFileSrc{name: name, key: r.fileKey(name), parent: parent, lines: lines, savedCheck: r.includeCheck}
+	f := &readFileSrc{name: name, key: r.fileKey(name), parent: parent, text: string(data), savedCheck: r.includeCheck}
 	if parent != nil {
 		f.depth = parent.depth + 1
 	}
@@ -329,8 +338,22 @@ func (r *reader) random(n int64) int64 {
 
 // processLine takes one line through keepalived's steps: comments, the
 // multi-line definition being collected, "@id", "$NAME=", ~SEQ/~LST,
-// parameter replacement, include, and the split at braces.
+// parameter replacement, include, and the split at braces. What follows a
+// brace is processed next, as a line of its own, before anything else is
+// read (keepalived reads it as the next line).
 func (r *reader) processLine(line string, pos Pos, raw bool) {
+	for {
+		rest := r.processOne(line, pos, raw)
+		if rest == "" || r.stopped {
+			return
+		}
+		line, raw = rest, false
+	}
+}
+
+// processOne is processLine for the text up to the first brace; it returns
+// the text from the brace on, "" when there is none.
+func (r *reader) processOne(line string, pos Pos, raw bool) (rest string) {
 	r.processed++
 	if r.processed > r.lim.processed {
 		r.stop(pos, "more than %d lines to process: is a ~SEQ or parameter repeating without end?", r.lim.processed)
@@ -414,10 +437,14 @@ func (r *reader) processLine(line string, pos Pos, raw bool) {
 		return
 	}
 	head, rest := lexSplitBrace(text)
-	if rest != "" {
+	if rest != "" && len(r.stack) >= r.lim.sources {
+		// The rest would be one more pending source, over the limit: push
+		// reports it and ends the read.
 		r.push(&readLinesSrc{lines: []string{rest}, pos: pos})
+		rest = ""
 	}
 	r.emit(head, pos)
+	return rest
 }
 
 // collectMulti adds a line to the multi-line definition being read.
@@ -550,7 +577,7 @@ func (r *reader) emit(line string, pos Pos) {
 		r.tree.close(pos)
 		return
 	}
-	words, err := lexWords(line)
+	words, err := r.words(line)
 	if err != nil && !(err == errLexOpenDouble && pos == r.quoteSaid) {
 		r.diags.Errorf(pos, "%v", err)
 	}
@@ -567,6 +594,23 @@ func (r *reader) emit(line string, pos Pos) {
 			r.diags.Errorf(pos, "%s", p)
 		}
 	}
+}
+
+// words splits a line into words (lexWords), taking the slice from a
+// shared slab: a file has as many lines as words slices, and one
+// allocation per line would be most of the reader's work.
+func (r *reader) words(line string) ([]string, error) {
+	if cap(r.wordSlab)-len(r.wordSlab) < 16 {
+		r.wordSlab = make([]string, 0, 4096)
+	}
+	start := len(r.wordSlab)
+	var err error
+	r.wordSlab, err = lexAppendWords(r.wordSlab, line)
+	words := r.wordSlab[start:len(r.wordSlab):len(r.wordSlab)]
+	if len(words) == 0 {
+		words = nil
+	}
+	return words, err
 }
 
 // include handles "include PATTERN" and its variants at pos.
@@ -695,6 +739,11 @@ func readErrText(err error) string {
 
 // readTree builds the Node tree from the final lines. A '{' opens a block
 // for the line just before it; a '}' closes the innermost block.
+//
+// Nodes are allocated in slabs, and the lines of an open block wait on one
+// shared stack (kids) until the block closes, when they are copied into a
+// slice of the exact size: a file of many small blocks then costs a few
+// large allocations instead of several per line.
 type readTree struct {
 	root     []*Node
 	levels   []readLevel
@@ -702,28 +751,64 @@ type readTree struct {
 	diags    *Diagnostics
 	maxDepth int
 	deepSaid bool
+
+	kids     []*Node // lines of the open blocks, innermost last
+	nodeSlab []Node
+	kidSlab  []*Node
 }
 
 // readLevel is one open block. discard is set for a '{' that had no line
 // to attach to (its lines are dropped after the error) and inside one.
+// start is where the block's lines begin in kids.
 type readLevel struct {
 	node    *Node
 	discard bool
 	pos     Pos
+	start   int
 }
 
 func (t *readTree) add(words []string, pos Pos) *Node {
-	n := &Node{Pos: pos, Name: words[0]}
+	if len(t.nodeSlab) == cap(t.nodeSlab) {
+		t.nodeSlab = make([]Node, 0, 1024)
+	}
+	t.nodeSlab = append(t.nodeSlab, Node{Pos: pos, Name: words[0]})
+	n := &t.nodeSlab[len(t.nodeSlab)-1]
 	if len(words) > 1 {
 		n.Args = words[1:]
 	}
 	if len(t.levels) == 0 {
 		t.root = append(t.root, n)
 	} else if l := &t.levels[len(t.levels)-1]; !l.discard {
-		l.node.Block = append(l.node.Block, n)
+		t.kids = append(t.kids, n)
 	}
 	t.last = n
 	return n
+}
+
+// attach gives the innermost open block l its lines, which are
+// kids[l.start:], and takes them off kids. A block without lines keeps a
+// nil Block.
+func (t *readTree) attach(l readLevel) {
+	kids := t.kids[l.start:]
+	t.kids = t.kids[:l.start]
+	if l.node == nil || l.discard || len(kids) == 0 {
+		return
+	}
+	if cap(t.kidSlab)-len(t.kidSlab) < len(kids) {
+		t.kidSlab = make([]*Node, 0, max(4096, len(kids)))
+	}
+	start := len(t.kidSlab)
+	t.kidSlab = append(t.kidSlab, kids...)
+	l.node.Block = t.kidSlab[start:len(t.kidSlab):len(t.kidSlab)]
+	clear(kids)
+}
+
+// flush attaches the lines of the blocks still open when the read ends
+// (never closed, or the read stopped at a limit), innermost first.
+func (t *readTree) flush() {
+	for i := len(t.levels) - 1; i >= 0; i-- {
+		t.attach(t.levels[i])
+	}
 }
 
 func (t *readTree) open(pos Pos) {
@@ -731,19 +816,19 @@ func (t *readTree) open(pos Pos) {
 	switch {
 	case t.last == nil:
 		t.diags.Errorf(pos, "'{' without a keyword before it")
-		t.levels = append(t.levels, readLevel{discard: true, pos: pos})
+		t.levels = append(t.levels, readLevel{discard: true, pos: pos, start: len(t.kids)})
 	case t.last.HasBlock:
 		t.diags.Errorf(pos, "unexpected '{': %q already has a block", t.last.Name)
-		t.levels = append(t.levels, readLevel{discard: true, pos: pos})
+		t.levels = append(t.levels, readLevel{discard: true, pos: pos, start: len(t.kids)})
 	case len(t.levels) >= t.maxDepth:
 		if !t.deepSaid {
 			t.diags.Errorf(pos, "blocks nested more than %d deep; the inner ones are ignored", t.maxDepth)
 			t.deepSaid = true
 		}
-		t.levels = append(t.levels, readLevel{discard: true, pos: pos})
+		t.levels = append(t.levels, readLevel{discard: true, pos: pos, start: len(t.kids)})
 	default:
 		t.last.HasBlock = true
-		t.levels = append(t.levels, readLevel{node: t.last, discard: inDiscard, pos: t.last.Pos})
+		t.levels = append(t.levels, readLevel{node: t.last, discard: inDiscard, pos: t.last.Pos, start: len(t.kids)})
 	}
 	t.last = nil
 }
@@ -756,6 +841,7 @@ func (t *readTree) close(pos Pos) {
 	}
 	l := t.levels[len(t.levels)-1]
 	t.levels = t.levels[:len(t.levels)-1]
+	t.attach(l)
 	if l.node != nil {
 		l.node.EndPos = pos
 		if !l.discard && l.node.Pos.File != pos.File {

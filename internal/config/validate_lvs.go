@@ -2,7 +2,7 @@ package config
 
 import (
 	"fmt"
-	"strconv"
+	"net/netip"
 )
 
 // LVS validation, following keepalived 2.2.7's validate_check_config.
@@ -19,7 +19,7 @@ import (
 // keepalived's defaults; it reports whether the server is usable.
 func (p *parser) finishVirtualServer(st *vsState) bool {
 	vs := st.vs
-	name := vsName(vs)
+	name := vsLabel{vs}
 	ok := true
 
 	if st.hashed != nil {
@@ -32,16 +32,34 @@ func (p *parser) finishVirtualServer(st *vsState) bool {
 		ok = false
 	}
 
-	// Duplicated real servers: keepalived drops the second one.
-	seen := map[string]*RealServer{}
-	for _, rs := range vs.RealServers {
-		key := rs.Addr.String() + "/" + strconv.Itoa(int(rs.Port))
-		if first := seen[key]; first != nil {
+	// Duplicated real servers: keepalived drops the second one. Most
+	// services have a handful of servers, where comparing each with those
+	// before it is cheaper than a map.
+	var seen map[rsKey]*RealServer
+	if len(vs.RealServers) > 8 {
+		seen = make(map[rsKey]*RealServer, len(vs.RealServers))
+	}
+	for i, rs := range vs.RealServers {
+		key := rsKey{rs.Addr, rs.Port}
+		var first *RealServer
+		if seen != nil {
+			first = seen[key]
+		} else {
+			for _, o := range vs.RealServers[:i] {
+				if (rsKey{o.Addr, o.Port}) == key {
+					first = o
+					break
+				}
+			}
+		}
+		if first != nil {
 			p.diags.Errorf(rs.Pos, "%s: real_server %s port %d duplicates the one at %s", name, rs.Addr, rs.Port, first.Pos)
 			ok = false
 			continue
 		}
-		seen[key] = rs
+		if seen != nil {
+			seen[key] = rs
+		}
 	}
 	if len(vs.RealServers) == 0 {
 		if !st.rsRejected {
@@ -159,7 +177,7 @@ func (p *parser) schedulerFlags(st *vsState) bool {
 // vsFamily works out the virtual server's address family and checks that
 // every real and sorry server that is not tunnelled has it too.
 func (p *parser) vsFamily(st *vsState) bool {
-	vs, name, ok := st.vs, vsName(st.vs), true
+	vs, name, ok := st.vs, vsLabel{st.vs}, true
 	fam := vs.Family
 	if st.ipFamily != "" {
 		if fam != "" && fam != st.ipFamily {
@@ -182,7 +200,7 @@ func (p *parser) vsFamily(st *vsState) bool {
 	if fam == "" && vs.PersistencePrefixLen != 0 {
 		fam = FamilyInet6
 	}
-	check := func(pos Pos, what string, a interface{ Is4() bool }, fwd Forwarding, set bool) {
+	check := func(pos Pos, what string, a netip.Addr, fwd Forwarding, set bool) {
 		if set && fwd.Method == FwdTUN {
 			return // tunnelled servers may be of the other family
 		}
@@ -193,7 +211,7 @@ func (p *parser) vsFamily(st *vsState) bool {
 		if fam == "" {
 			fam = f
 		} else if f != fam {
-			p.diags.Errorf(pos, "%s: %s is %s but the virtual server is %s", name, what, f, fam)
+			p.diags.Errorf(pos, "%s: %s %s is %s but the virtual server is %s", name, what, a, f, fam)
 			ok = false
 		}
 	}
@@ -204,14 +222,14 @@ func (p *parser) vsFamily(st *vsState) bool {
 		if st.sorryFwdSet {
 			fwd = ss.Forwarding
 		}
-		check(ss.Pos, "sorry_server "+ss.Addr.String(), ss.Addr, fwd, st.sorryFwdSet || st.fwdSet)
+		check(ss.Pos, "sorry_server", ss.Addr, fwd, st.sorryFwdSet || st.fwdSet)
 	}
 	for _, rst := range st.rs {
 		fwd := vs.Forwarding
 		if rst.fwdSet {
 			fwd = rst.rs.Forwarding
 		}
-		check(rst.rs.Pos, "real_server "+rst.rs.Addr.String(), rst.rs.Addr, fwd, rst.fwdSet || st.fwdSet)
+		check(rst.rs.Pos, "real_server", rst.rs.Addr, fwd, rst.fwdSet || st.fwdSet)
 	}
 	if fam == "" && vs.Group == "" {
 		// fwmark service whose servers are all tunnelled: their common
@@ -237,7 +255,7 @@ func (p *parser) vsFamily(st *vsState) bool {
 // (byAddr) rather than only by fwmark; zeroPort tells whether some address
 // of the service has no port.
 func (p *parser) addressChecks(vs *VirtualServer, byAddr, zeroPort bool) {
-	name := vsName(vs)
+	name := vsLabel{vs}
 	if !byAddr {
 		if vs.Protocol != "" {
 			p.diags.Warnf(vs.Pos, "%s: protocol has no meaning for a fwmark service; it is ignored", name)
@@ -263,8 +281,8 @@ func (p *parser) addressChecks(vs *VirtualServer, byAddr, zeroPort bool) {
 // serverPorts gives real and sorry servers of a non-group service the port
 // keepalived gives them.
 func (p *parser) serverPorts(vs *VirtualServer) {
-	name := vsName(vs)
-	fix := func(pos Pos, what string, port *uint16, fwd Forwarding) {
+	name := vsLabel{vs}
+	fix := func(pos Pos, what string, addr netip.Addr, port *uint16, fwd Forwarding) {
 		switch {
 		case fwd.Method == FwdNAT:
 			if vs.Fwmark == 0 && *port == 0 {
@@ -272,21 +290,21 @@ func (p *parser) serverPorts(vs *VirtualServer) {
 			}
 		case vs.Fwmark != 0:
 			if *port != 0 {
-				p.diags.Warnf(pos, "%s: %s has a port, but a fwmark service forwarded by %s ignores it; it is cleared", name, what, fwd.Method)
+				p.diags.Warnf(pos, "%s: %s %s has a port, but a fwmark service forwarded by %s ignores it; it is cleared", name, what, addr, fwd.Method)
 				*port = 0
 			}
 		case *port == 0:
 			*port = vs.Port
 		case *port != vs.Port:
-			p.diags.Warnf(pos, "%s: %s port %d differs from the virtual server's, which %s forwarding requires; using %d", name, what, *port, fwd.Method, vs.Port)
+			p.diags.Warnf(pos, "%s: %s %s port %d differs from the virtual server's, which %s forwarding requires; using %d", name, what, addr, *port, fwd.Method, vs.Port)
 			*port = vs.Port
 		}
 	}
 	for _, rs := range vs.RealServers {
-		fix(rs.Pos, "real_server "+rs.Addr.String(), &rs.Port, rs.Forwarding)
+		fix(rs.Pos, "real_server", rs.Addr, &rs.Port, rs.Forwarding)
 	}
 	if ss := vs.SorryServer; ss != nil {
-		fix(ss.Pos, "sorry_server "+ss.Addr.String(), &ss.Port, ss.Forwarding)
+		fix(ss.Pos, "sorry_server", ss.Addr, &ss.Port, ss.Forwarding)
 	}
 }
 
@@ -315,7 +333,7 @@ func (p *parser) validateLVS() {
 		bfds[b.Name] = true
 	}
 
-	seen := map[string]*VirtualServer{}
+	seen := make(map[vsKeyT]*VirtualServer, len(p.cfg.VirtualServers))
 	var kept []*VirtualServer
 	for _, vs := range p.cfg.VirtualServers {
 		if vs.Group != "" && !p.groupChecks(vs, groups[vs.Group]) {
@@ -356,7 +374,7 @@ func (p *parser) checkerRefs(vs *VirtualServer, trackFiles, bfds map[string]bool
 
 // groupChecks checks a virtual server defined by a group against that group.
 func (p *parser) groupChecks(vs *VirtualServer, g *VirtualServerGroup) bool {
-	name := vsName(vs)
+	name := vsLabel{vs}
 	if g == nil {
 		if !p.brokenGroups[vs.Group] {
 			p.diags.Errorf(vs.Pos, "%s: no virtual_server_group %s is defined", name, vs.Group)
@@ -434,13 +452,39 @@ func vsName(vs *VirtualServer) string {
 	return fmt.Sprintf("virtual_server %s %d", vs.Addr, vs.Port)
 }
 
+// vsLabel formats as vsName when a message is built, so the name costs
+// nothing for the many services that have nothing to report.
+type vsLabel struct{ vs *VirtualServer }
+
+// String returns vsName of the service.
+func (l vsLabel) String() string { return vsName(l.vs) }
+
+// rsKey identifies a real server within its service.
+type rsKey struct {
+	addr netip.Addr
+	port uint16
+}
+
+// vsKeyT identifies the IPVS service a virtual server creates: by group,
+// protocol and family; by fwmark and family; or by address, port and
+// protocol. The fields a kind does not use stay zero.
+type vsKeyT struct {
+	kind     byte // 'g', 'f' or 'a'
+	group    string
+	protocol Protocol
+	family   IPFamily
+	fwmark   uint32
+	addr     netip.Addr
+	port     uint16
+}
+
 // vsKey identifies the IPVS service a virtual server creates.
-func vsKey(vs *VirtualServer) string {
+func vsKey(vs *VirtualServer) vsKeyT {
 	switch {
 	case vs.Group != "":
-		return fmt.Sprintf("group/%s/%s/%s", vs.Group, vs.Protocol, vs.Family)
+		return vsKeyT{kind: 'g', group: vs.Group, protocol: vs.Protocol, family: vs.Family}
 	case vs.Fwmark != 0:
-		return fmt.Sprintf("fwmark/%d/%s", vs.Fwmark, vs.Family)
+		return vsKeyT{kind: 'f', fwmark: vs.Fwmark, family: vs.Family}
 	}
-	return fmt.Sprintf("addr/%s/%d/%s", vs.Addr, vs.Port, vs.Protocol)
+	return vsKeyT{kind: 'a', addr: vs.Addr, port: vs.Port, protocol: vs.Protocol}
 }
