@@ -108,7 +108,7 @@ type reader struct {
 	lines, bytes, processed int
 	stopped                 bool
 	wordSlab                []string // backing of the words of lines (see words)
-	quoteSaid               Pos // last line reported for an open double quote
+	quoteSaid               Pos      // last line reported for an open double quote
 
 	tree readTree
 }
