@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -18,7 +19,7 @@ func (p Pos) String() string {
 	if p.File == "" {
 		return "-"
 	}
-	return fmt.Sprintf("%s:%d", p.File, p.Line)
+	return p.File + ":" + strconv.Itoa(p.Line)
 }
 
 // Severity tells whether a diagnostic makes the configuration unusable.
@@ -56,7 +57,7 @@ type Diagnostic struct {
 
 // String formats the diagnostic as "file:line: severity: message".
 func (d Diagnostic) String() string {
-	return fmt.Sprintf("%s: %s: %s", d.Pos, d.Severity, d.Msg)
+	return d.Pos.String() + ": " + d.Severity.String() + ": " + d.Msg
 }
 
 // Diagnostics is an ordered list of problems. Parsing collects all of them

@@ -27,6 +27,10 @@ type parser struct {
 	brokenGroups map[string]bool
 	// tables are the LVS keyword tables, built once per parse.
 	tables lvsTables
+	// actingWhere and actingFor cache checkActing's lookup of the block
+	// being walked.
+	actingWhere string
+	actingFor   map[string]bool
 }
 
 // errorsSince reports whether an error was added after the first n

@@ -92,6 +92,9 @@ var acting = map[string]map[string]bool{
 		"fork_delay", "terminate_delay", "delay", "full_command"),
 }
 
+// noActing stands for a block acting does not list (nothing to check).
+var noActing = map[string]bool{}
+
 func set(names ...string) map[string]bool {
 	m := make(map[string]bool, len(names))
 	for _, n := range names {
@@ -145,8 +148,16 @@ func blockOf(where string) string {
 // not act on it, unless its handler rejected it or warned already (the
 // diagnostics from index before on are the handler's).
 func (p *parser) checkActing(n *Node, where string, before int) {
-	kw := acting[blockOf(where)]
-	if kw == nil || kw[n.Name] {
+	// walk calls this for every line of a block with the same where: look
+	// the block's list up once per block, not once per line.
+	if where != p.actingWhere || p.actingFor == nil {
+		p.actingWhere, p.actingFor = where, acting[blockOf(where)]
+		if p.actingFor == nil {
+			p.actingFor = noActing
+		}
+	}
+	kw := p.actingFor
+	if len(kw) == 0 || kw[n.Name] {
 		return
 	}
 	for _, d := range p.diags[before:] {
