@@ -58,6 +58,9 @@ type vrrpRunner struct {
 	filter   *host.Filter // strict mode's drop set; nil until an instance needs it
 	notifier atomic.Pointer[notify.Notifier]
 	hub      *status.Hub // where transitions are published; never nil
+	// feed publishes every instance's transitions (hub, notifier) on one
+	// goroutine.
+	feed *changeFeed
 }
 
 // instKey identifies an instance across reloads the way keepalived matches
@@ -77,7 +80,7 @@ func keyOf(ic vrrp.InstanceConfig) instKey {
 type runningInstance struct {
 	inst   *vrrp.Instance
 	cancel context.CancelFunc
-	done   chan struct{} // closed when Run and the change reader have returned
+	done   chan struct{} // closed when the instance has ended and its transitions are published
 	target *trackTarget
 	// groupKey is the groupSpec key of the instance's sync group; "" for none.
 	groupKey string
@@ -184,7 +187,9 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateFile string, hub *s
 		running: map[instKey]*runningInstance{},
 		targets: map[string]*trackTarget{},
 		hub:     hub,
+		feed:    newChangeFeed(),
 	}
+	go r.feed.run(r.publish)
 	// Pacing first, so the first announcements are paced too.
 	applyGarpPacing(r.ann, cfg)
 	r.muxCtx, r.muxCancel = context.WithCancel(context.Background())
@@ -321,6 +326,7 @@ func (r *vrrpRunner) target(name string) *trackTarget {
 type pendingInstance struct {
 	ic        vrrp.InstanceConfig
 	inst      *vrrp.Instance
+	sink      *instanceSink
 	sc        *sharedConn
 	tgt       *trackTarget
 	extrasKey string
@@ -369,12 +375,14 @@ func (r *vrrpRunner) prepareInstance(ic vrrp.InstanceConfig, ex *instExtras) (*p
 		}
 		sc.joined[ic.Group] = true
 	}
+	sink := &instanceSink{feed: r.feed}
 	inst, err := vrrp.NewInstance(ic, vrrp.Deps{
 		Sender:    connSender{sc.conn},
 		Addresses: addrs,
 		Announcer: ann,
 		Clock:     vrrp.SystemClock(),
 		Hooks:     hooks,
+		Changes:   sink,
 	}, r.log) // the instance adds its own name and VRID to its log lines
 	if err != nil {
 		return nil, fmt.Errorf("vrrp_instance %s: %w", ic.Name, err)
@@ -390,14 +398,19 @@ func (r *vrrpRunner) prepareInstance(ic vrrp.InstanceConfig, ex *instExtras) (*p
 	}
 	tgt := r.target(ic.Name)
 	tgt.attach(inst)
-	return &pendingInstance{ic: ic, inst: inst, sc: sc, tgt: tgt, extrasKey: ex.key(), vmac: vmacName, dontTrack: ex.DontTrackPrimary}, nil
+	return &pendingInstance{ic: ic, inst: inst, sink: sink, sc: sc, tgt: tgt, extrasKey: ex.key(), vmac: vmacName, dontTrack: ex.DontTrackPrimary}, nil
 }
 
-// runInstance starts a prepared instance and its packet and change readers.
+// runInstance starts a prepared instance and subscribes it to its socket.
+// Its transitions and its end go through the runner's feed (no goroutine
+// per instance).
 func (r *vrrpRunner) runInstance(p *pendingInstance, groupKey string) {
 	ic, inst := p.ic, p.inst
 	ctx, cancel := context.WithCancel(r.instCtx)
 	ri := &runningInstance{inst: inst, cancel: cancel, done: make(chan struct{}), target: p.tgt, groupKey: groupKey, extrasKey: p.extrasKey, vmac: p.vmac, dontTrack: p.dontTrack}
+	p.sink.mu.Lock()
+	p.sink.done = ri.done
+	p.sink.mu.Unlock()
 	// The socket reader hands packets straight to the loop's queue: no
 	// goroutine in between, which matters with hundreds of instances. A
 	// loop that is behind drops the newest packet, as a full socket buffer
@@ -407,46 +420,33 @@ func (r *vrrpRunner) runInstance(p *pendingInstance, groupKey string) {
 		// Only when the daemon is stopping: the instance is over already.
 		r.log.Error("instance not started", "instance", ic.Name, "err", err)
 	}
-	unsub := func() {}
 	if deliver != nil && p.sc.looped {
 		// The loop reads this socket itself: hand packets over in place.
 		deliver = r.loop.OnLoop(inst)
 	}
 	if deliver != nil {
-		unsub = p.sc.mux.SubscribeFunc(ic.VRID, func(p transport.Received) bool {
+		p.sink.setUnsub(p.sc.mux.SubscribeFunc(ic.VRID, func(p transport.Received) bool {
 			return deliver(vrrp.Received{Src: p.Src, Dst: p.Dst, TTL: p.TTL, Payload: p.Payload})
-		})
+		}))
 	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		<-inst.Done()
-		unsub()
-	}()
-	go func() {
-		defer wg.Done()
-		// Transitions are logged by the instance itself; here they go to
-		// the status subscribers and the notify scripts, FIFOs and mail.
-		for ch := range inst.Changes() {
-			r.hub.Publish(status.EventFromVRRP(ch))
-			if ev, ok := notifyEvent(ch); ok {
-				if n := r.notifier.Load(); n != nil {
-					n.Notify(ev)
-				}
-			}
-		}
-	}()
-	go func() {
-		wg.Wait()
-		close(ri.done)
-	}()
 
 	k := keyOf(ic)
 	r.mu.Lock()
 	r.running[k] = ri
 	r.order = append(r.order, k)
 	r.mu.Unlock()
+}
+
+// publish hands one transition to the status subscribers and the notify
+// scripts, FIFOs and mail (the instance has logged it already). It runs on
+// the feed's goroutine.
+func (r *vrrpRunner) publish(ch vrrp.StateChange) {
+	r.hub.Publish(status.EventFromVRRP(ch))
+	if ev, ok := notifyEvent(ch); ok {
+		if n := r.notifier.Load(); n != nil {
+			n.Notify(ev)
+		}
+	}
 }
 
 // startInstances creates every instance of ics, binds the members of each
@@ -888,6 +888,8 @@ func (r *vrrpRunner) stop() {
 		r.stopInstance(k)
 	}
 	<-r.loopDone
+	// Every instance has ended: publish what they left in the feed.
+	r.feed.close()
 	r.watchWG.Wait()
 	// The groups' STOP notifications are queued before the notifier closes.
 	r.groupWG.Wait()

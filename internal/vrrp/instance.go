@@ -76,7 +76,27 @@ type Deps struct {
 	Clock     Clock
 	// Hooks, optional, is what a master holds besides its addresses.
 	Hooks MasterHooks
+	// Changes, optional, takes the instance's state transitions and its end
+	// instead of the Changes channel, which is then closed from the start.
+	// A daemon running hundreds of instances hands them all to one reader
+	// this way, rather than keep a goroutine and a buffer per instance.
+	Changes ChangeSink
 }
+
+// ChangeSink receives an instance's state transitions, in order, then
+// Finished once, when Done is closed. Its methods are called on the
+// instance's loop goroutine and must not block.
+type ChangeSink interface {
+	Change(StateChange)
+	Finished()
+}
+
+// closedChanges is Changes for instances with a ChangeSink.
+var closedChanges = func() chan StateChange {
+	c := make(chan StateChange)
+	close(c)
+	return c
+}()
 
 // MasterHooks is what a master holds besides its addresses: its
 // virtual_routes and virtual_rules. Acquire runs right after the addresses
@@ -357,12 +377,16 @@ func NewInstance(cfg InstanceConfig, deps Deps, log *slog.Logger) (*Instance, er
 			cfg.Group = MulticastGroup6
 		}
 	}
+	changes := closedChanges
+	if deps.Changes == nil {
+		changes = make(chan StateChange, changesBuffer)
+	}
 	i := &Instance{
 		cfg:     cfg,
 		deps:    deps,
 		log:     log.With("instance", cfg.Name, "vrid", cfg.VRID),
 		m:       m,
-		changes: make(chan StateChange, changesBuffer),
+		changes: changes,
 		done:    make(chan struct{}),
 		garp: garpSchedule{
 			delay: cfg.GarpDelay, repeat: cfg.GarpRepeat,
@@ -479,7 +503,11 @@ func (i *Instance) finish() {
 	i.box = nil
 	i.boxMu.Unlock()
 	close(i.done)
-	close(i.changes)
+	if i.deps.Changes != nil {
+		i.deps.Changes.Finished()
+	} else {
+		close(i.changes)
+	}
 	if i.member != nil {
 		i.member.group.exited(i.member)
 	}
@@ -487,7 +515,8 @@ func (i *Instance) finish() {
 
 // Changes delivers every state transition. It is buffered; when the buffer
 // is full new changes are dropped and counted, so a slow reader never stalls
-// the protocol. It is closed when the instance stops.
+// the protocol. It is closed when the instance stops, and from the start
+// when Deps.Changes takes the transitions instead.
 func (i *Instance) Changes() <-chan StateChange { return i.changes }
 
 // Snapshot returns a copy of the instance's current state.
@@ -646,11 +675,15 @@ func (i *Instance) transition(now time.Time, t Transition) {
 	}
 	_, eff := i.m.Priority()
 	sc := StateChange{Instance: i.cfg.Name, From: t.From, To: t.To, Reason: t.Reason, At: now, Priority: eff}
-	select {
-	case i.changes <- sc:
-	default:
-		i.counters.ChangesDropped++
-		i.log.Warn("state change not published: the reader is not keeping up", "to", t.To.String())
+	if i.deps.Changes != nil {
+		i.deps.Changes.Change(sc)
+	} else {
+		select {
+		case i.changes <- sc:
+		default:
+			i.counters.ChangesDropped++
+			i.log.Warn("state change not published: the reader is not keeping up", "to", t.To.String())
+		}
 	}
 	if i.member != nil {
 		i.member.group.transition(i.member, t, i.syncing)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -520,6 +521,67 @@ func TestInstanceChangesAndRunOnce(t *testing.T) {
 		// Control calls after Run must not block.
 		a.inst.SetInterfaceUp(true)
 		a.inst.SetPriorityDelta(3)
+	})
+}
+
+// recordSink is a ChangeSink that records what it is handed.
+type recordSink struct {
+	mu       sync.Mutex
+	changes  []StateChange
+	finished int
+	// lateChanges counts transitions handed over after Finished.
+	lateChanges int
+}
+
+func (s *recordSink) Change(c StateChange) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.finished > 0 {
+		s.lateChanges++
+	}
+	s.changes = append(s.changes, c)
+}
+
+func (s *recordSink) Finished() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finished++
+}
+
+func TestInstanceChangeSink(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := instCfg("A", addrA, 255)
+		cfg.StartAsMaster = true
+		a := newFakeNet().add(t, cfg)
+		sink := &recordSink{}
+		inst, err := NewInstance(cfg, Deps{Sender: a, Addresses: a.addrs, Announcer: a.ann, Clock: SystemClock(), Changes: sink}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.inst = inst
+		if _, open := <-inst.Changes(); open {
+			t.Error("Changes is open although a ChangeSink takes the transitions")
+		}
+		a.start(t.Context())
+		synctest.Wait()
+		sink.mu.Lock()
+		if len(sink.changes) != 1 || sink.changes[0].To != StateMaster || sink.finished != 0 {
+			t.Errorf("while running: changes %+v, finished %d", sink.changes, sink.finished)
+		}
+		sink.mu.Unlock()
+		a.stop(t)
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		got := sink.changes
+		if len(got) != 2 || got[1].From != StateMaster || got[1].To != StateStop || got[1].Reason != "shutdown" {
+			t.Errorf("changes %+v", got)
+		}
+		if sink.finished != 1 || sink.lateChanges != 0 {
+			t.Errorf("Finished called %d times, %d changes after it; want once, after the last change", sink.finished, sink.lateChanges)
+		}
+		if inst.Snapshot().Counters.ChangesDropped != 0 {
+			t.Errorf("changes dropped with a sink: %d", inst.Snapshot().Counters.ChangesDropped)
+		}
 	})
 }
 
