@@ -164,11 +164,14 @@ func familyName(family int) string {
 	return "IPv4"
 }
 
-// hardwareAddr returns the interface's index and MAC address.
+// hardwareAddr returns the interface's index and MAC address. It asks the
+// kernel for that one link: net.InterfaceByName lists every interface to
+// find one, which, for each gratuitous ARP of hundreds of instances, was
+// most of what the daemon allocated (docs/BENCHMARKS.md).
 func hardwareAddr(ifname string) (int, net.HardwareAddr, error) {
-	ifi, err := net.InterfaceByName(ifname)
+	l, err := netlink.LinkByName(ifname)
 	if err != nil {
 		return 0, nil, fmt.Errorf("host: interface %s: %w", ifname, err)
 	}
-	return ifi.Index, ifi.HardwareAddr, nil
+	return l.Attrs().Index, l.Attrs().HardwareAddr, nil
 }

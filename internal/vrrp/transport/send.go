@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -16,20 +17,50 @@ import (
 // socket directly, without going through the runtime's system-call
 // bookkeeping (a raw call cannot block here: a full socket buffer answers
 // EAGAIN, and then the caller takes the ordinary, poller-aware path).
-// WriteTo may be called from several instances at once; nothing here is
-// shared between calls.
+// WriteTo may be called from several instances at once; each call takes its
+// own scratch space from a pool. The scratch space, not the stack, holds what
+// the system call needs because the function handed to RawConn.Write would
+// otherwise move it to the heap on every send.
 
 // errSendAgain says the fast path could not send without blocking.
 var errSendAgain = errors.New("transport: send would block")
+
+// sendScratch is one send's destination, control message and result.
+type sendScratch struct {
+	oob           [64]byte
+	name          [unix.SizeofSockaddrInet6]byte
+	oobn, namelen int
+	payload       []byte
+	n             int
+	err           error
+	write         func(fd uintptr) bool // s.send, bound once
+}
+
+var sendScratchPool = sync.Pool{New: func() any {
+	s := &sendScratch{}
+	s.write = s.send
+	return s
+}}
+
+// send is the RawConn.Write callback.
+func (s *sendScratch) send(fd uintptr) bool {
+	s.n, s.err = sendmsg(int(fd), s.payload, s.oob[:s.oobn], s.name[:s.namelen])
+	return true // never wait here: EAGAIN goes to the ordinary path
+}
 
 func (c *Conn) sendFast(payload []byte, src, dst netip.Addr) (int, error) {
 	if len(payload) == 0 || c.raw == nil {
 		return 0, errSendAgain
 	}
-	var oob [64]byte
-	var oobn int
-	var name [unix.SizeofSockaddrInet6]byte
-	var namelen int
+	s := sendScratchPool.Get().(*sendScratch)
+	defer func() {
+		s.payload, s.err = nil, nil
+		sendScratchPool.Put(s)
+	}()
+	s.oob = [64]byte{}
+	s.name = [unix.SizeofSockaddrInet6]byte{}
+	oob, name := &s.oob, &s.name
+	var oobn, namelen int
 	if c.family == 4 {
 		namelen = unix.SizeofSockaddrInet4
 		sa := (*unix.RawSockaddrInet4)(unsafePointer(&name[0]))
@@ -71,19 +102,15 @@ func (c *Conn) sendFast(payload []byte, src, dst netip.Addr) (int, error) {
 		binary.NativeEndian.PutUint32(oob[off+unix.CmsgLen(0):], uint32(int32(hop)))
 		oobn = off + unix.CmsgSpace(4)
 	}
-	var n int
-	var serr error
-	err := c.raw.Write(func(fd uintptr) bool {
-		n, serr = sendmsg(int(fd), payload, oob[:oobn], name[:namelen])
-		return true // never wait here: EAGAIN goes to the ordinary path
-	})
+	s.oobn, s.namelen, s.payload = oobn, namelen, payload
+	err := c.raw.Write(s.write)
 	if err == nil {
-		err = serr
+		err = s.err
 	}
 	if errors.Is(err, syscall.EAGAIN) {
 		return 0, errSendAgain
 	}
-	return n, err
+	return s.n, err
 }
 
 // sendmsg is sendmsg(2) on a non-blocking socket as a raw system call.
