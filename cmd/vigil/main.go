@@ -155,6 +155,13 @@ func runWith(argv []string, stdout, stderr io.Writer, getenv func(string) string
 		// overrides this.
 		runtime.GOMAXPROCS(1)
 	}
+	if getenv("GOGC") == "" {
+		// The daemon's live heap is a few megabytes and it allocates almost
+		// nothing per advert: a goal half Go's default costs a collection
+		// now and then and keeps the resident heap small
+		// (docs/BENCHMARKS.md). GOGC in the environment overrides this.
+		debug.SetGCPercent(daemonGCPercent)
+	}
 	tag := "vigil"
 	if o.namespace != "" {
 		tag += "_" + o.namespace // keepalived's syslog ident: keepalived_NS
@@ -364,6 +371,9 @@ func enableCoreDumps() {
 		}
 	}
 }
+
+// daemonGCPercent is the daemon's GOGC.
+const daemonGCPercent = 50
 
 // checkGC sets the collector for a configuration check, a process that
 // reads one file and exits: everything it allocates (the tree, the model,

@@ -18,6 +18,9 @@ type changeFeed struct {
 	closed bool
 	wake   chan struct{} // one pending wake-up at most
 	done   chan struct{} // closed when run has returned
+	// changed gets a token (one pending at most) after transitions were
+	// published, for the daemon's memory trim.
+	changed chan struct{}
 }
 
 // changeItem is a transition, or (end set) the end of an instance, which
@@ -28,7 +31,7 @@ type changeItem struct {
 }
 
 func newChangeFeed() *changeFeed {
-	return &changeFeed{wake: make(chan struct{}, 1), done: make(chan struct{})}
+	return &changeFeed{wake: make(chan struct{}, 1), done: make(chan struct{}), changed: make(chan struct{}, 1)}
 }
 
 func (f *changeFeed) push(it changeItem) {
@@ -51,13 +54,21 @@ func (f *changeFeed) run(publish func(vrrp.StateChange)) {
 		batch, f.items = f.items, batch[:0]
 		closed := f.closed
 		f.mu.Unlock()
+		published := false
 		for i, it := range batch {
 			if it.end != nil {
 				it.end.ended()
 			} else {
 				publish(it.sc)
+				published = true
 			}
 			batch[i] = changeItem{}
+		}
+		if published {
+			select {
+			case f.changed <- struct{}{}:
+			default:
+			}
 		}
 		if len(batch) == 0 && closed {
 			return

@@ -29,6 +29,11 @@ func TestChangeFeedOrderAndEnds(t *testing.T) {
 	s1.Change(vrrp.StateChange{Instance: "A", To: vrrp.StateStop})
 	s1.Finished()
 	<-done1 // closed only after A's transitions were published
+	select {
+	case <-f.changed:
+	default:
+		t.Error("no token on changed after transitions were published")
+	}
 	if want := []string{"A BACKUP", "B BACKUP", "A MASTER", "A STOP"}; !slices.Equal(got, want) {
 		t.Errorf("published %q, want %q", got, want)
 	}

@@ -225,7 +225,7 @@ func (d *daemon) requestReload(ctx context.Context) (status.ReloadJSON, error) {
 }
 
 // loop runs until ctx is done: reloads (SIGHUP or the control socket),
-// keepalived's dump signals, and the watchdog.
+// keepalived's dump signals, the watchdog, and the memory trim.
 func (d *daemon) loop(ctx context.Context, hup, dumps <-chan os.Signal, hub *status.Hub) {
 	var wd <-chan time.Time
 	if period, ok := d.sd.WatchdogPeriod(); ok {
@@ -233,12 +233,17 @@ func (d *daemon) loop(ctx context.Context, hup, dumps <-chan os.Signal, hub *sta
 		defer t.Stop()
 		wd = t.C
 	}
+	// The memory a start, a reload or a transition used is handed back
+	// once the daemon has been quiet for a while (memory.go).
+	trim := time.NewTimer(trimAfterQuiet)
+	defer trim.Stop()
 	doReload := func() reloadResult {
 		d.sd.Reloading()
 		reply, err := d.reload(ctx)
 		if err != nil {
 			d.log.Error("reload refused; the running configuration is unchanged", "err", err)
 		}
+		trim.Reset(trimAfterQuiet)
 		d.sd.Ready("reloaded")
 		return reloadResult{reply, err}
 	}
@@ -256,6 +261,10 @@ func (d *daemon) loop(ctx context.Context, hup, dumps <-chan os.Signal, hub *sta
 			} else {
 				d.log.Info("dump written", "signal", sig.String())
 			}
+		case <-d.vrrp.feed.changed:
+			trim.Reset(trimAfterQuiet)
+		case <-trim.C:
+			trimMemory(d.log)
 		case <-wd:
 			// The ticker runs at half the watchdog time and sets the pace;
 			// a ping on every tick, so timer jitter can never stretch the
