@@ -141,3 +141,24 @@ func Total(m map[string]int) int {
 	}
 	return n
 }
+
+// LVSConfig returns a keepalived.conf of n virtual servers, each with one or
+// two real servers (alternately) and a TCP_CHECK, every server fully
+// specified (scheduler, method, protocol) so that keepalived -t has nothing
+// to report. It is the file of internal/config's BenchmarkParse, byte for
+// byte: 180,003 lines and 3.5 MB for n = 10,000.
+func LVSConfig(n int) string {
+	var b strings.Builder
+	b.WriteString("global_defs {\n    router_id bench\n}\n")
+	for i := range n {
+		hi, lo := i/250, i%250+1
+		fmt.Fprintf(&b, "virtual_server 10.1.%d.%d 80 {\n", hi, lo)
+		b.WriteString("    delay_loop 6\n    lb_algo wrr\n    lb_kind NAT\n    protocol TCP\n")
+		for r := 0; r <= i%2; r++ {
+			fmt.Fprintf(&b, "    real_server 10.%d.%d.%d 8080 {\n", 2+r, hi, lo)
+			b.WriteString("        weight 1\n        TCP_CHECK {\n            connect_timeout 3\n            retry 2\n            delay_before_retry 1\n        }\n    }\n")
+		}
+		b.WriteString("}\n")
+	}
+	return b.String()
+}

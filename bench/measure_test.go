@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -134,5 +135,21 @@ Mon Jan  1 00:00:04 2025: (VI_2) Entering FAULT STATE`
 	}
 	if Total(got) != 5 {
 		t.Errorf("Total = %d, want 5", Total(got))
+	}
+}
+
+func TestLVSConfig(t *testing.T) {
+	c := LVSConfig(10000)
+	if n := strings.Count(c, "\n"); n != 180003 {
+		t.Errorf("%d lines, want 180003", n)
+	}
+	if n := strings.Count(c, "virtual_server "); n != 10000 {
+		t.Errorf("%d virtual servers, want 10000", n)
+	}
+	if n := strings.Count(c, "TCP_CHECK {"); n != 15000 {
+		t.Errorf("%d checkers, want 15000 (one per real server)", n)
+	}
+	if strings.Count(c, "{") != strings.Count(c, "}") {
+		t.Error("braces do not balance")
 	}
 }

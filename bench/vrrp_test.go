@@ -38,7 +38,11 @@ func TestMain(m *testing.M) {
 	if benching && os.Geteuid() == 0 {
 		bin := filepath.Join(dir, "vigil")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		out, err := exec.CommandContext(ctx, goTool(), "build", "-o", bin, "vigil/cmd/vigil").CombinedOutput()
+		// Built as the package builds it (packaging/build-deb.sh): static,
+		// without cgo, so what is measured is what ships.
+		cmd := exec.CommandContext(ctx, goTool(), "build", "-trimpath", "-o", bin, "vigil/cmd/vigil")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
 		cancel()
 		if err != nil {
 			buildErr = fmt.Errorf("go build vigil/cmd/vigil: %v\n%s", err, out)
