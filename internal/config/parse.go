@@ -14,11 +14,36 @@ import (
 func Parse(nodes []*Node, opts LoadOptions) (*Config, Diagnostics) {
 	p := &parser{cfg: newConfig()}
 	p.walk(nodes, topKeywords(), "")
+	return p.end(opts)
+}
+
+// end runs what comes after the last top-level line was parsed: the checks
+// across blocks and the validation.
+func (p *parser) end(opts LoadOptions) (*Config, Diagnostics) {
 	p.finish()
 	p.validate(opts)
 	p.validateLVS()
 	p.diags.Sort()
 	return p.cfg, p.diags
+}
+
+// topWalker parses top-level lines one at a time, as Load hands them over.
+type topWalker struct {
+	p   *parser
+	kw  keywords
+	one []*Node
+}
+
+func newTopWalker() *topWalker {
+	return &topWalker{p: &parser{cfg: newConfig()}, kw: topKeywords(), one: make([]*Node, 1)}
+}
+
+// walk parses one top-level line and its block, as Parse's walk over the
+// whole list would when it reaches it.
+func (w *topWalker) walk(n *Node) {
+	w.one[0] = n
+	w.p.walk(w.one, w.kw, "")
+	w.one[0] = nil
 }
 
 // newConfig returns a Config holding keepalived's defaults for everything

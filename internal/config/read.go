@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
+	"unsafe"
 )
 
 // ReadOptions control reading.
@@ -71,19 +72,36 @@ var readDefaultLimits = readLimits{
 // nodes, the list of files read (main first) and every problem found (all
 // of them, each with file:line).
 func ReadFile(path string, opts ReadOptions) (nodes []*Node, files []string, diags Diagnostics) {
+	return readFileTo(path, opts, nil)
+}
+
+// readFileTo is ReadFile; with top set, each top-level node is handed to
+// top once complete (when the next top-level line arrives, or at the end)
+// instead of being returned, and its memory is reused after top returns:
+// top must keep nothing of the node (no *Node, no Args or Block slice;
+// strings are safe).
+func readFileTo(path string, opts ReadOptions, top func(*Node)) (nodes []*Node, files []string, diags Diagnostics) {
 	r := newReader(opts)
+	r.tree.top = top
 	data, err := r.fsys.ReadFile(path)
 	if err != nil {
 		r.diags.Errorf(Pos{File: path}, "cannot read configuration file: %v", readErrText(err))
 		return nil, nil, r.diags
 	}
-	return r.read(path, data)
+	return r.read(path, readOwned(data))
 }
 
 // ReadBytes is ReadFile for in-memory text named name (includes are
 // resolved relative to name's dir).
 func ReadBytes(name string, data []byte, opts ReadOptions) (nodes []*Node, files []string, diags Diagnostics) {
-	return newReader(opts).read(name, data)
+	return readBytesTo(name, data, opts, nil)
+}
+
+// readBytesTo is ReadBytes with readFileTo's top.
+func readBytesTo(name string, data []byte, opts ReadOptions, top func(*Node)) (nodes []*Node, files []string, diags Diagnostics) {
+	r := newReader(opts)
+	r.tree.top = top
+	return r.read(name, string(data)) // the caller's bytes: copied
 }
 
 // reader is the state of one read: a stack of line sources (files, ~SEQ
@@ -131,8 +149,8 @@ func newReader(opts ReadOptions) *reader {
 }
 
 // read processes the main file's text and everything it pulls in.
-func (r *reader) read(name string, data []byte) ([]*Node, []string, Diagnostics) {
-	r.push(r.newFile(name, data, nil))
+func (r *reader) read(name string, text string) ([]*Node, []string, Diagnostics) {
+	r.push(r.newFile(name, text, nil))
 	for !r.stopped {
 		line, pos, raw, ok := r.nextLine()
 		if !ok {
@@ -147,6 +165,7 @@ func (r *reader) read(name string, data []byte) ([]*Node, []string, Diagnostics)
 		r.tree.finish()
 	}
 	r.tree.flush()
+	r.tree.handOff()
 	return r.tree.root, r.files, r.diags
 }
 
@@ -302,8 +321,8 @@ func (r *reader) currentDir(abs bool) string {
 }
 
 // newFile makes a source for a file's text and records the file.
-func (r *reader) newFile(name string, data []byte, parent *readFileSrc) *readFileSrc {
-	f := &readFileSrc{name: name, key: r.fileKey(name), parent: parent, text: string(data), savedCheck: r.includeCheck}
+func (r *reader) newFile(name string, text string, parent *readFileSrc) *readFileSrc {
+	f := &readFileSrc{name: name, key: r.fileKey(name), parent: parent, text: text, savedCheck: r.includeCheck}
 	if parent != nil {
 		f.depth = parent.depth + 1
 	}
@@ -584,6 +603,15 @@ func (r *reader) emit(line string, pos Pos) {
 	if len(words) == 0 {
 		return
 	}
+	if len(r.tree.levels) == 0 && r.tree.pending != nil {
+		// A new top-level line: the one before is complete. Once it is
+		// parsed its nodes and words are free, and their slabs start over
+		// (this line's words moved to the front of theirs).
+		r.tree.handOff()
+		n := copy(r.wordSlab[:cap(r.wordSlab)], words)
+		r.wordSlab = r.wordSlab[:n]
+		words = r.wordSlab[:n:n]
+	}
 	n := r.tree.add(words, pos)
 	if n.Name == "include_check" && r.tree.inTopBlock("global_defs") {
 		// keepalived applies include_check as soon as it is read, to the
@@ -693,7 +721,7 @@ func (r *reader) include(pattern string, checks int, pos Pos) {
 			r.diags.Errorf(pos, "include %s: cannot read %s: %v", pattern, m, readErrText(err))
 			continue
 		}
-		srcs = append(srcs, r.newFile(m, data, cur))
+		srcs = append(srcs, r.newFile(m, readOwned(data), cur))
 	}
 	// Pushed last first, so the first match is read first.
 	for i := len(srcs) - 1; i >= 0; i-- {
@@ -728,6 +756,17 @@ func (r *reader) cycle(cur *readFileSrc, name string) string {
 	return ""
 }
 
+// readOwned returns the text of bytes read from a file for this read alone,
+// without copying them: nothing else holds or changes them, and the model
+// keeps substrings of the text, so a copy would only double the memory a
+// large file takes.
+func readOwned(data []byte) string {
+	if len(data) == 0 {
+		return ""
+	}
+	return unsafe.String(&data[0], len(data))
+}
+
 // readErrText shortens file errors to their cause; the path is already in
 // the message.
 func readErrText(err error) string {
@@ -755,6 +794,26 @@ type readTree struct {
 	kids     []*Node // lines of the open blocks, innermost last
 	nodeSlab []Node
 	kidSlab  []*Node
+
+	// top, when set, takes each complete top-level node instead of root
+	// (see readFileTo); pending is the top-level node not handed over yet.
+	top     func(*Node)
+	pending *Node
+}
+
+// handOff gives the pending top-level node to top, then lets the node and
+// block slabs start over: nothing of that node is referenced any more.
+func (t *readTree) handOff() {
+	if t.pending == nil {
+		return
+	}
+	n := t.pending
+	t.pending, t.last = nil, nil
+	t.top(n)
+	clear(t.nodeSlab)
+	t.nodeSlab = t.nodeSlab[:0]
+	clear(t.kidSlab)
+	t.kidSlab = t.kidSlab[:0]
 }
 
 // readLevel is one open block. discard is set for a '{' that had no line
@@ -777,7 +836,11 @@ func (t *readTree) add(words []string, pos Pos) *Node {
 		n.Args = words[1:]
 	}
 	if len(t.levels) == 0 {
-		t.root = append(t.root, n)
+		if t.top != nil {
+			t.pending = n
+		} else {
+			t.root = append(t.root, n)
+		}
 	} else if l := &t.levels[len(t.levels)-1]; !l.discard {
 		t.kids = append(t.kids, n)
 	}
