@@ -35,7 +35,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	benching := flag.Lookup("test.bench") != nil && flag.Lookup("test.bench").Value.String() != ""
-	if benching && os.Geteuid() == 0 {
+	if bin := os.Getenv("VIGIL_BENCH_BIN"); bin != "" && benching {
+		// A build given from outside, to compare two builds in the same
+		// conditions; it is used as it is.
+		vigilBin = bin
+	} else if benching && os.Geteuid() == 0 {
 		bin := filepath.Join(dir, "vigil")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		// Built as the package builds it (packaging/build-deb.sh): static,
