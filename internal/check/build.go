@@ -37,6 +37,11 @@ type BuildOptions struct {
 	// Dialer replaces the system dialer of every network checker (tests).
 	Dialer Dialer
 	Log    *slog.Logger
+	// ProblemsOnly asks for the errors alone (a configuration test): the
+	// checks are resolved and checked as always, but not keyed or merged
+	// into the Plan, which a file of thousands of checkers would spend
+	// most of the test on.
+	ProblemsOnly bool
 }
 
 // Build turns the LVS side of a configuration into a Plan: the one place
@@ -81,8 +86,12 @@ func (b *builder) errorf(pos config.Pos, format string, args ...any) {
 }
 
 func (b *builder) server(vs *config.VirtualServer, rs *config.RealServer) {
+	var vsName string
+	if !b.opts.ProblemsOnly {
+		vsName = VSName(vs)
+	}
 	spec := &ServerSpec{Config: ServerConfig{
-		Key:        ServerKey{VS: VSName(vs), RS: netip.AddrPortFrom(rs.Addr, rs.Port)},
+		Key:        ServerKey{VS: vsName, RS: netip.AddrPortFrom(rs.Addr, rs.Port)},
 		Weight:     int(rs.Weight),
 		NotifyUp:   rs.NotifyUp,
 		NotifyDown: rs.NotifyDown,
@@ -100,6 +109,9 @@ func (b *builder) server(vs *config.VirtualServer, rs *config.RealServer) {
 		p, alpha, err := b.probe(vs, rs, rsTiming, c)
 		if err != nil {
 			b.errorf(c.Pos, "%s: %v; the checker is not run", c.Kind, err)
+			continue
+		}
+		if b.opts.ProblemsOnly {
 			continue
 		}
 		slot := len(spec.Alpha)
@@ -170,7 +182,9 @@ func (b *builder) probe(vs *config.VirtualServer, rs *config.RealServer, rsTimin
 		Steps:          1,
 		Alpha:          alpha,
 		LogAllFailures: c.LogAllFailures || b.cfg.Global.CheckerLogAllFailures,
-		Name:           fmt.Sprintf("%s %s of %s", c.Kind, RSName(conn.Target), VSName(vs)),
+	}
+	if !b.opts.ProblemsOnly {
+		mc.Name = string(c.Kind) + " " + RSName(conn.Target) + " of " + VSName(vs)
 	}
 	p := &Probe{}
 	needPort := func() error {
@@ -257,7 +271,9 @@ func (b *builder) probe(vs *config.VirtualServer, rs *config.RealServer, rsTimin
 		return nil, false, fmt.Errorf("unknown checker kind")
 	}
 	p.Machine = mc
-	p.Key = keyOf(c.Kind, conn, mc.Timing, mc.Alpha, mc.LogAllFailures, mc.FastRecovery, extra)
+	if !b.opts.ProblemsOnly {
+		p.Key = keyOf(c.Kind, conn, mc.Timing, mc.Alpha, mc.LogAllFailures, mc.FastRecovery, extra)
+	}
 	return p, alpha, nil
 }
 

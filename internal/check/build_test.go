@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,6 +187,11 @@ virtual_server 10.0.0.1 80 {
 	}
 	if len(plan.Probes) != 1 || len(plan.Servers[0].Alpha) != 1 {
 		t.Errorf("%d probes, server slots %d: want the TCP_CHECK alone", len(plan.Probes), len(plan.Servers[0].Alpha))
+	}
+	// A configuration test asks for the errors alone: the same ones.
+	_, only := Build(cfg, BuildOptions{ProblemsOnly: true})
+	if fmt.Sprint(only) != fmt.Sprint(errs) {
+		t.Errorf("ProblemsOnly errors %v, want %v", only, errs)
 	}
 }
 

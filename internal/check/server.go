@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strconv"
 
 	"vigil/internal/config"
 )
@@ -189,7 +190,9 @@ func (s *Server) Stop() []Output {
 
 // RSName is keepalived's "[addr]:port" form of a real server.
 func RSName(ap netip.AddrPort) string {
-	return fmt.Sprintf("[%s]:%d", ap.Addr(), ap.Port())
+	// Concatenated, not formatted: a configuration test names every
+	// checker of every real server (docs/BENCHMARKS.md).
+	return "[" + ap.Addr().String() + "]:" + strconv.Itoa(int(ap.Port()))
 }
 
 // VSName is keepalived's form of a virtual server: "[addr]:proto:port",
@@ -197,9 +200,9 @@ func RSName(ap netip.AddrPort) string {
 func VSName(vs *config.VirtualServer) string {
 	switch {
 	case vs.Group != "":
-		return fmt.Sprintf("[%s]:%d", vs.Group, vs.Port)
+		return "[" + vs.Group + "]:" + strconv.Itoa(int(vs.Port))
 	case vs.Fwmark != 0:
-		return fmt.Sprintf("FWM %d", vs.Fwmark)
+		return "FWM " + strconv.FormatUint(uint64(vs.Fwmark), 10)
 	default:
 		proto := "tcp"
 		switch vs.Protocol {
@@ -208,6 +211,6 @@ func VSName(vs *config.VirtualServer) string {
 		case config.ProtoSCTP:
 			proto = "sctp"
 		}
-		return fmt.Sprintf("[%s]:%s:%d", vs.Addr, proto, vs.Port)
+		return "[" + vs.Addr.String() + "]:" + proto + ":" + strconv.Itoa(int(vs.Port))
 	}
 }

@@ -118,7 +118,7 @@ func runLVS(ctx context.Context, o Options, log *slog.Logger, mode string, publi
 // script, an unreadable certificate), each with its file:line, for
 // `vigil -t` and the start.
 func CheckProblems(cfg *config.Config) []error {
-	_, errs := check.Build(cfg, check.BuildOptions{})
+	_, errs := check.Build(cfg, check.BuildOptions{ProblemsOnly: true})
 	return errs
 }
 
