@@ -116,6 +116,7 @@ func (b *builder) server(vs *config.VirtualServer, rs *config.RealServer) {
 		}
 		slot := len(spec.Alpha)
 		spec.Alpha = append(spec.Alpha, alpha)
+		spec.Config.Checkers = append(spec.Config.Checkers, c.Kind)
 		if i, ok := b.byKey[p.Key]; ok {
 			b.plan.Probes[i].Feeds = append(b.plan.Probes[i].Feeds, Feed{Server: si, Checker: slot})
 			continue

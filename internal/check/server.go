@@ -56,8 +56,22 @@ func (n Notify) FIFOLine() string {
 	return fmt.Sprintf("RS %s %s %s\n", RSName(n.Server.RS), n.Server.VS, st)
 }
 
-func (Health) output() {}
-func (Notify) output() {}
+// CheckerChange reports that one checker of a real server changed state,
+// whether or not the server did: keepalived mails each such change
+// (smtp_alert) unless no_checker_emails keeps only those that change the
+// server. It is reported only for servers whose ServerConfig names the
+// kinds of its checkers.
+type CheckerChange struct {
+	Server ServerKey
+	Kind   config.CheckerKind
+	// Up is the checker's new state; Alive the server's after it, and
+	// AliveChanged whether this change moved the server.
+	Up, Alive, AliveChanged bool
+}
+
+func (Health) output()        {}
+func (Notify) output()        {}
+func (CheckerChange) output() {}
 
 // ServerConfig is what the real server rules need from a real_server block
 // within its virtual server.
@@ -71,6 +85,9 @@ type ServerConfig struct {
 	// Omega is the virtual server's omega: at shutdown, a real server that
 	// is up gets its notify_down.
 	Omega bool
+	// Checkers are the kinds of the server's checkers, indexed like them;
+	// when set, Handle reports each checker's changes (CheckerChange).
+	Checkers []config.CheckerKind
 }
 
 // Server holds the health of one real server of one virtual server from
@@ -167,6 +184,9 @@ func (s *Server) Handle(i int, r Report) []Output {
 		// keepalived reports the initial state of a server kept down
 		// from the start (alpha), as if it had just changed.
 		out = append(out, s.notify())
+	}
+	if was != r.Up && i < len(s.cfg.Checkers) {
+		out = append(out, CheckerChange{Server: s.cfg.Key, Kind: s.cfg.Checkers[i], Up: r.Up, Alive: s.alive, AliveChanged: s.alive != wasAlive})
 	}
 	return out
 }

@@ -131,3 +131,41 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+// TestServerCheckerChange: a server that knows its checkers' kinds reports
+// every change of one checker (keepalived's smtp_alert cue), saying
+// whether it moved the server; a report that changes nothing is silent.
+func TestServerCheckerChange(t *testing.T) {
+	key := ServerKey{VS: "[10.0.0.1]:tcp:80", RS: netip.MustParseAddrPort("10.0.0.2:80")}
+	s := NewServer(ServerConfig{Key: key, Weight: 1, Checkers: []config.CheckerKind{config.CheckTCP, config.CheckHTTP}}, []bool{false, true})
+	changes := func(out []Output) []CheckerChange {
+		var cs []CheckerChange
+		for _, o := range out {
+			if c, ok := o.(CheckerChange); ok {
+				cs = append(cs, c)
+			}
+		}
+		return cs
+	}
+	steps := []struct {
+		i    int
+		r    Report
+		want []CheckerChange
+	}{
+		// Non-alpha TCP passing at first: no change.
+		{0, Report{Up: true, First: true}, nil},
+		// Alpha HTTP passing: its change brings the server up.
+		{1, Report{Up: true, First: true}, []CheckerChange{{Server: key, Kind: config.CheckHTTP, Up: true, Alive: true, AliveChanged: true}}},
+		{0, Report{Up: false}, []CheckerChange{{Server: key, Kind: config.CheckTCP, Up: false, Alive: false, AliveChanged: true}}},
+		// HTTP failing too: a change of the checker, not of the server.
+		{1, Report{Up: false}, []CheckerChange{{Server: key, Kind: config.CheckHTTP, Up: false, Alive: false, AliveChanged: false}}},
+		{1, Report{Up: false}, nil},
+		{1, Report{Up: true}, []CheckerChange{{Server: key, Kind: config.CheckHTTP, Up: true, Alive: false, AliveChanged: false}}},
+		{0, Report{Up: true}, []CheckerChange{{Server: key, Kind: config.CheckTCP, Up: true, Alive: true, AliveChanged: true}}},
+	}
+	for n, st := range steps {
+		if got := changes(s.Handle(st.i, st.r)); !reflect.DeepEqual(got, st.want) {
+			t.Fatalf("step %d: checker changes %+v, want %+v", n, got, st.want)
+		}
+	}
+}

@@ -24,7 +24,14 @@ type scriptNotes struct {
 	fifo   *notify.FIFO
 	queue  chan job
 	done   chan struct{}
+	// mailer is nil when global_defs sends no mail (no smtp_server or no
+	// notification_email), as keepalived then sends none.
+	mailer   *notify.Mailer
+	mails    chan mailJob
+	mailDone chan struct{}
 }
+
+type mailJob struct{ subject, body string }
 
 type job struct {
 	s        *config.Script
@@ -59,6 +66,10 @@ func NewNotes(cfg *config.Config, log *slog.Logger, alone bool) *scriptNotes {
 		}
 	}
 	go n.worker()
+	n.mailer = notify.MailerFrom(cfg.Global)
+	n.mails = make(chan mailJob, queueLen)
+	n.mailDone = make(chan struct{})
+	go n.mailWorker()
 	return n
 }
 
@@ -75,6 +86,29 @@ func (n *scriptNotes) Script(s *config.Script, what string, stopping bool) {
 func (n *scriptNotes) FIFO(line string) {
 	if n.fifo != nil {
 		n.fifo.Write(line)
+	}
+}
+
+// Mail implements Notes. Mails are sent one at a time on a goroutine of
+// their own, so that a slow SMTP server delays neither the LVS loop nor
+// the scripts.
+func (n *scriptNotes) Mail(subject, body string) {
+	if n.mailer == nil {
+		return
+	}
+	select {
+	case n.mails <- mailJob{subject, body}:
+	default:
+		n.log.Error("too many mails waiting; one is dropped", "subject", subject)
+	}
+}
+
+func (n *scriptNotes) mailWorker() {
+	defer close(n.mailDone)
+	for m := range n.mails {
+		if err := n.mailer.SendText(m.subject, m.body); err != nil {
+			n.log.Warn("SMTP alert not sent", "subject", m.subject, "err", err)
+		}
 	}
 }
 
@@ -102,10 +136,13 @@ func (n *scriptNotes) worker() {
 	}
 }
 
-// Close waits for the queued scripts and closes the FIFO.
+// Close waits for the queued scripts and mails and closes the FIFO. Each
+// mail is bounded by smtp_connect_timeout.
 func (n *scriptNotes) Close() {
 	close(n.queue)
+	close(n.mails)
 	<-n.done
+	<-n.mailDone
 	if n.fifo != nil {
 		n.fifo.Close()
 	}

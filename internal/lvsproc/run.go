@@ -118,6 +118,8 @@ func Run(ctx context.Context, o RunOptions) error {
 			}
 		case check.Notify:
 			side.Notify(out)
+		case check.CheckerChange:
+			side.CheckerChange(out)
 		}
 	}
 	for {

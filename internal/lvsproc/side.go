@@ -22,6 +22,8 @@ type Notes interface {
 	Script(s *config.Script, what string, stopping bool)
 	// FIFO writes one line (with its newline) to the notify FIFO.
 	FIFO(line string)
+	// Mail sends an SMTP alert (smtp_alert) with this subject and body.
+	Mail(subject, body string)
 }
 
 // Side is the LVS side's state and its dealings with the plane: the
@@ -42,6 +44,8 @@ type Side struct {
 	// cfg is the running configuration (for global_defs).
 	cfg        *config.Config
 	warnedSync bool
+	// mail resolves smtp_alert of the running configuration.
+	mail mailPolicy
 }
 
 // SideOptions are a Side's dependencies.
@@ -66,7 +70,7 @@ func NewSide(cfg *config.Config, p dataplane.Plane, o SideOptions) *Side {
 		o.Now = time.Now
 	}
 	return &Side{plane: p, log: o.Log, engine: lvs.New(cfg), rec: lvs.NewReconciler(p, o.Log), keys: keysOf(cfg), cfg: cfg,
-		notes: o.Notes, emit: o.Emit, now: o.Now}
+		notes: o.Notes, emit: o.Emit, now: o.Now, mail: mailPolicyOf(cfg)}
 }
 
 // keysOf maps the checkers' keys of real servers to the Engine's.
@@ -127,6 +131,18 @@ func (s *Side) Notify(n check.Notify) {
 	s.notes.FIFO(n.FIFOLine())
 }
 
+// CheckerChange sends the smtp_alert mail of one checker's change, when
+// one is due.
+func (s *Side) CheckerChange(c check.CheckerChange) {
+	id, ok := s.keys[c.Server]
+	if !ok || s.notes == nil {
+		return
+	}
+	if subject, body, ok := s.mail.checkerMail(id, c); ok {
+		s.notes.Mail(subject, body)
+	}
+}
+
 // Held feeds ha_suspend: whether addr is configured on this host.
 func (s *Side) Held(ctx context.Context, addr netip.Addr, held bool) (int, error) {
 	s.events(s.engine.SetHeld(addr, held))
@@ -137,6 +153,7 @@ func (s *Side) Held(ctx context.Context, addr netip.Addr, held bool) (int, error
 func (s *Side) Reload(ctx context.Context, cfg *config.Config) (int, error) {
 	s.globals(ctx, cfg)
 	s.keys = keysOf(cfg)
+	s.mail = mailPolicyOf(cfg)
 	s.events(s.engine.Reload(cfg))
 	return s.apply(ctx)
 }
@@ -209,6 +226,10 @@ func (s *Side) events(evs []lvs.Event) {
 		case lvs.RealDown:
 			out.RealServer = ev.Real.String()
 			s.log.Info("Removing service "+rsName(ev)+" from VS "+vs, "vs", vs, "rs", out.RealServer, "pos", ev.Pos.String())
+			if ev.Stopping {
+				// omega: the checkers' mails end with this one.
+				s.sendMail(s.mail.stopMail(ev))
+			}
 		case lvs.QuorumUp, lvs.QuorumDown:
 			up := ev.Kind == lvs.QuorumUp
 			msg := "Lost quorum"
@@ -224,9 +245,28 @@ func (s *Side) events(evs []lvs.Event) {
 				}
 				s.notes.Script(ev.Script, what+" of VS "+vs, ev.Stopping)
 			}
+			q, h := s.quorumOf(ev.VS)
+			s.sendMail(s.mail.quorumMail(ev, q, h))
 		}
 		s.emit(out)
 	}
+}
+
+func (s *Side) sendMail(subject, body string, ok bool) {
+	if ok && s.notes != nil {
+		s.notes.Mail(subject, body)
+	}
+}
+
+// quorumOf is a virtual server's quorum and hysteresis as the Engine
+// applies them (0, 0 once stopped, when no mail needs them).
+func (s *Side) quorumOf(id lvs.VSID) (int64, int64) {
+	for _, v := range s.engine.Snapshot() {
+		if v.ID == id {
+			return v.Quorum, v.Hysteresis
+		}
+	}
+	return 0, 0
 }
 
 // rsName is keepalived's "[addr]:port" of a real server.

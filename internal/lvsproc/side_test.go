@@ -55,12 +55,19 @@ type recNotes struct {
 	mu      sync.Mutex
 	scripts []string
 	lines   []string
+	mails   []string
 }
 
 func (n *recNotes) Script(s *config.Script, what string, stopping bool) {
 	n.mu.Lock()
 	n.scripts = append(n.scripts, what+": "+s.Command)
 	n.mu.Unlock()
+}
+
+func (n *recNotes) Mail(subject, body string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.mails = append(n.mails, subject+"|"+body)
 }
 
 func (n *recNotes) FIFO(line string) {

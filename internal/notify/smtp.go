@@ -93,6 +93,12 @@ func (m *Mailer) Subject(ev Event) string {
 // Message is the full message (headers and body) for ev, CRLF-terminated.
 func (m *Mailer) Message(ev Event) []byte {
 	_, body, _ := alertText(ev)
+	return m.Text(m.Subject(ev), body)
+}
+
+// Text is a full message (headers and body) with this subject and body,
+// CRLF-terminated: the LVS side's alerts have texts of their own.
+func (m *Mailer) Text(subject, body string) []byte {
 	now := time.Now
 	if m.Now != nil {
 		now = m.Now
@@ -100,7 +106,7 @@ func (m *Mailer) Message(ev Event) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Date: %s\r\n", now().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
 	fmt.Fprintf(&b, "From: %s\r\n", m.From)
-	fmt.Fprintf(&b, "Subject: %s\r\n", m.Subject(ev))
+	fmt.Fprintf(&b, "Subject: %s\r\n", subject)
 	b.WriteString("X-Mailer: Keepalived\r\n")
 	fmt.Fprintf(&b, "To: %s\r\n\r\n", strings.Join(m.To, ", "))
 	b.WriteString(body + "\r\n")
@@ -113,6 +119,16 @@ func (m *Mailer) Send(ev Event) error {
 	if _, _, ok := alertText(ev); !ok {
 		return fmt.Errorf("smtp: no alert for state %s", ev.State)
 	}
+	return m.send(m.Message(ev))
+}
+
+// SendText mails a message with this subject and body to every recipient,
+// as Send does.
+func (m *Mailer) SendText(subject, body string) error {
+	return m.send(m.Text(subject, body))
+}
+
+func (m *Mailer) send(msg []byte) error {
 	conn, err := net.DialTimeout("tcp", m.Server, m.Timeout)
 	if err != nil {
 		return fmt.Errorf("smtp: connecting to %s: %w", m.Server, err)
@@ -144,7 +160,7 @@ func (m *Mailer) Send(ev Event) error {
 	if err != nil {
 		return fmt.Errorf("smtp: DATA: %w", err)
 	}
-	if _, err := w.Write(m.Message(ev)); err != nil {
+	if _, err := w.Write(msg); err != nil {
 		return fmt.Errorf("smtp: sending the message: %w", err)
 	}
 	if err := w.Close(); err != nil {

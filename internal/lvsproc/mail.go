@@ -1,0 +1,140 @@
+package lvsproc
+
+import (
+	"fmt"
+
+	"vigil/internal/check"
+	"vigil/internal/config"
+	"vigil/internal/lvs"
+)
+
+// mailPolicy is who gets keepalived's checker-side mail (smtp_alert),
+// resolved from a configuration as keepalived 2.2.7 resolves it.
+type mailPolicy struct {
+	routerID string
+	// rs is each real server's smtp_alert: its own, else global_defs'
+	// smtp_alert_checker, else smtp_alert, else on (keepalived keeps this
+	// default on for backward compatibility, unlike the others).
+	rs map[lvs.RealID]bool
+	// vs is each virtual server's smtp_alert, for its quorum changes: its
+	// own, else smtp_alert_checker, else smtp_alert, else off.
+	vs map[lvs.VSID]bool
+	// noCheckerEmails keeps only the checker changes that change the
+	// real server.
+	noCheckerEmails bool
+	// vsName is keepalived's name of each virtual server, as in the
+	// checkers' mails.
+	vsName map[lvs.VSID]string
+}
+
+func mailPolicyOf(cfg *config.Config) mailPolicy {
+	g := cfg.Global
+	p := mailPolicy{routerID: g.RouterID, rs: map[lvs.RealID]bool{}, vs: map[lvs.VSID]bool{}, vsName: map[lvs.VSID]string{}, noCheckerEmails: g.NoCheckerEmails}
+	resolve := func(own *bool, dflt bool) bool {
+		switch {
+		case own != nil:
+			return *own
+		case g.SMTPAlertChecker != nil:
+			return *g.SMTPAlertChecker
+		case g.SMTPAlert != nil:
+			return *g.SMTPAlert
+		}
+		return dflt
+	}
+	for _, vs := range cfg.VirtualServers {
+		p.vs[lvs.IDOf(vs)] = resolve(vs.SMTPAlert, false)
+		p.vsName[lvs.IDOf(vs)] = check.VSName(vs)
+		for _, rs := range vs.RealServers {
+			p.rs[lvs.RealIDOf(vs, rs)] = resolve(rs.SMTPAlert, true)
+		}
+	}
+	return p
+}
+
+// checkerMail is the mail of a checker's change, if one is due: with the
+// real server's smtp_alert, for every change of a checker, or with
+// no_checker_emails only for one that moves the server.
+func (p mailPolicy) checkerMail(id lvs.RealID, c check.CheckerChange) (subject, body string, ok bool) {
+	if !p.rs[id] || (p.noCheckerEmails && !c.AliveChanged) {
+		return "", "", false
+	}
+	return p.rsSubject(c.Server, c.Alive), checkerBody(c.Kind, c.Up), true
+}
+
+// rsSubject is "[router_id] Realserver [addr]:port of virtual server VS - UP".
+func (p mailPolicy) rsSubject(k check.ServerKey, alive bool) string {
+	return fmt.Sprintf("[%s] Realserver %s of virtual server %s - %s", p.routerID, check.RSName(k.RS), k.VS, upDown(alive))
+}
+
+// stopMail is the mail of a real server that omega takes down at a clean
+// stop; no_checker_emails does not apply to it.
+func (p mailPolicy) stopMail(ev lvs.Event) (subject, body string, ok bool) {
+	if !p.rs[lvs.RealID{VS: ev.VS, Real: ev.Real}] {
+		return "", "", false
+	}
+	return p.rsSubject(check.ServerKey{VS: p.name(ev.VS), RS: ev.Real}, false), "=> Shutting down <=", true
+}
+
+// quorumMail is the mail of a virtual server's quorum change;
+// quorum and hysteresis are the virtual server's.
+func (p mailPolicy) quorumMail(ev lvs.Event, quorum, hysteresis int64) (subject, body string, ok bool) {
+	if !p.vs[ev.VS] {
+		return "", "", false
+	}
+	up := ev.Kind == lvs.QuorumUp
+	subject = fmt.Sprintf("[%s] Virtualserver %s - %s", p.routerID, p.name(ev.VS), upDown(up))
+	if ev.Stopping {
+		return subject, "=> Shutting down <=", true
+	}
+	what := "Lost quorum"
+	switch {
+	case up && ev.Init:
+		what = "Starting with quorum up"
+	case up:
+		what = "Gained quorum"
+	case ev.Init:
+		what = "Starting with quorum down"
+	}
+	// keepalived writes "+" for a loss too.
+	return subject, fmt.Sprintf("=> %s %d+%d=%d <= %d <=", what, quorum, hysteresis, ev.Threshold, ev.WeightSum), true
+}
+
+func (p mailPolicy) name(id lvs.VSID) string {
+	if n, ok := p.vsName[id]; ok {
+		return n
+	}
+	return id.String()
+}
+
+func upDown(up bool) string {
+	if up {
+		return "UP"
+	}
+	return "DOWN"
+}
+
+// checkerBody is keepalived's body for a checker that succeeds or fails:
+// each kind words it its own way. keepalived appends the HTTP and SMTP
+// checkers' failure reason to theirs; Vigil does not have it here.
+func checkerBody(k config.CheckerKind, up bool) string {
+	verb := "failed"
+	if up {
+		verb = "succeed"
+	}
+	switch k {
+	case config.CheckTCP:
+		return "=> TCP CHECK " + verb + " on service <="
+	case config.CheckMisc:
+		return "=> MISC CHECK " + verb + " on service <="
+	case config.CheckUDP:
+		return "=> UDP CHECK " + verb + " on service <="
+	case config.CheckPing:
+		return "=> ICMP CHECK " + verb + " on service <="
+	case config.CheckFile:
+		return "=> FILE CHECK " + verb + " on service <="
+	case config.CheckDNS:
+		return "=> DNS_CHECK: " + verb + " on service <="
+	}
+	// HTTP_GET, SSL_GET, SMTP_CHECK.
+	return "=> CHECK " + verb + " on service <="
+}

@@ -1,0 +1,152 @@
+package lvsproc
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/internal/check"
+	"vigil/internal/config"
+	"vigil/internal/dataplane/fakeplane"
+	"vigil/internal/notify/smtptest"
+)
+
+// mailConf is twoReals with quorum 3 and placeholders for the smtp_alert
+// keywords: %G% in global_defs, %VS% in the virtual server, %RS% in the
+// real server 10.0.0.2.
+const mailConf = `
+global_defs {
+  router_id LVS_T
+  %G%
+}
+virtual_server 10.0.0.1 80 {
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  quorum 3
+  %VS%
+  real_server 10.0.0.2 80 {
+    weight 2
+    %RS%
+    TCP_CHECK { connect_timeout 1 }
+    HTTP_GET {
+      url {
+        path /
+        status_code 200
+      }
+    }
+  }
+  real_server 10.0.0.3 80 {
+    weight 3
+    TCP_CHECK { connect_timeout 1 }
+  }
+}
+`
+
+func mailConfig(g, vs, rs string) string {
+	return strings.NewReplacer("%G%", g, "%VS%", vs, "%RS%", rs).Replace(mailConf)
+}
+
+const (
+	rsDownTCP  = "[LVS_T] Realserver [10.0.0.2]:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> TCP CHECK failed on service <="
+	rsDownHTTP = "[LVS_T] Realserver [10.0.0.2]:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> CHECK failed on service <="
+	vsLost     = "[LVS_T] Virtualserver [10.0.0.1]:tcp:80 - DOWN|=> Lost quorum 3+0=3 <= 2 <="
+)
+
+// TestMailPrecedence drives a Side through a checker that takes 10.0.0.2
+// down, a second checker failing on the server already down, and the
+// loss of quorum, and checks which mails each combination of smtp_alert,
+// smtp_alert_checker, no_checker_emails and the blocks' smtp_alert asks for.
+func TestMailPrecedence(t *testing.T) {
+	tests := []struct {
+		name      string
+		g, vs, rs string
+		want      []string
+	}{
+		{name: "defaults: real servers mail, virtual servers do not", want: []string{rsDownTCP, rsDownHTTP}},
+		{name: "smtp_alert off", g: "smtp_alert off", want: nil},
+		{name: "smtp_alert on", g: "smtp_alert", want: []string{rsDownTCP, rsDownHTTP, vsLost}},
+		{name: "smtp_alert_checker wins over smtp_alert", g: "smtp_alert off\n smtp_alert_checker on", want: []string{rsDownTCP, rsDownHTTP, vsLost}},
+		{name: "smtp_alert_checker off", g: "smtp_alert on\n smtp_alert_checker off", want: nil},
+		{name: "the blocks' smtp_alert wins", g: "smtp_alert_checker off", vs: "smtp_alert on", rs: "smtp_alert on", want: []string{rsDownTCP, rsDownHTTP, vsLost}},
+		{name: "the blocks' smtp_alert off", g: "smtp_alert on", vs: "smtp_alert off", rs: "smtp_alert off", want: nil},
+		{name: "no_checker_emails: only the change that moves the server", g: "no_checker_emails", want: []string{rsDownTCP}},
+	}
+	rs2 := check.ServerKey{VS: "[10.0.0.1]:tcp:80", RS: netip.MustParseAddrPort("10.0.0.2:80")}
+	rs3 := check.ServerKey{VS: rs2.VS, RS: netip.MustParseAddrPort("10.0.0.3:80")}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			notes := &recNotes{}
+			s := started(t, load(t, mailConfig(tc.g, tc.vs, tc.rs)), fakeplane.New(), notes, nil)
+			notes.mails = nil
+			s.CheckerChange(check.CheckerChange{Server: rs2, Kind: config.CheckTCP, Up: false, Alive: false, AliveChanged: true})
+			s.CheckerChange(check.CheckerChange{Server: rs2, Kind: config.CheckHTTP, Up: false, Alive: false, AliveChanged: false})
+			// 10.0.0.3 (weight 3) down, 10.0.0.2 still up as far as the
+			// Engine knows: weight 2 < quorum 3.
+			if _, err := s.Health(ctx, check.Health{Server: rs3, Up: false, Weight: 3}); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(notes.mails, "\n") != strings.Join(tc.want, "\n") {
+				t.Fatalf("mails\n%s\nwant\n%s", strings.Join(notes.mails, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestMailOverSMTP sends the LVS side's mails through the notify FIFO and
+// script runner of the LVS process (NewNotes) to an SMTP server on
+// loopback: the quorum at start, a real server down and up, quorum lost and gained, and the
+// omega mails of a clean stop.
+func TestMailOverSMTP(t *testing.T) {
+	addr, mails := smtptest.Start(t)
+	host, port, _ := net.SplitHostPort(addr)
+	g := "smtp_server " + host + " " + port + "\n notification_email { ops@example.org }\n notification_email_from vigil@example.org\n smtp_helo_name node1"
+	cfg := load(t, strings.Replace(mailConfig(g, "smtp_alert on\n  omega", ""), "router_id LVS_T", "router_id LVS_T\n  smtp_connect_timeout 5", 1))
+	notes := NewNotes(cfg, slog.New(slog.DiscardHandler), true)
+	s := started(t, cfg, fakeplane.New(), notes, nil)
+	rs2 := check.ServerKey{VS: "[10.0.0.1]:tcp:80", RS: netip.MustParseAddrPort("10.0.0.2:80")}
+	rs3 := check.ServerKey{VS: rs2.VS, RS: netip.MustParseAddrPort("10.0.0.3:80")}
+	s.CheckerChange(check.CheckerChange{Server: rs2, Kind: config.CheckHTTP, Up: false, Alive: false, AliveChanged: true})
+	s.CheckerChange(check.CheckerChange{Server: rs2, Kind: config.CheckHTTP, Up: true, Alive: true, AliveChanged: true})
+	s.Health(ctx, check.Health{Server: rs3, Up: false, Weight: 3})
+	s.Health(ctx, check.Health{Server: rs3, Up: true, Weight: 3})
+	if _, err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	notes.Close()
+	want := []string{
+		// keepalived counts no live real server until it has added them,
+		// so a virtual server starts with its quorum gained.
+		"[LVS_T] Virtualserver [10.0.0.1]:tcp:80 - UP|=> Starting with quorum up 3+0=3 <= 5 <=",
+		"[LVS_T] Realserver [10.0.0.2]:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> CHECK failed on service <=",
+		"[LVS_T] Realserver [10.0.0.2]:80 of virtual server [10.0.0.1]:tcp:80 - UP|=> CHECK succeed on service <=",
+		vsLost,
+		"[LVS_T] Virtualserver [10.0.0.1]:tcp:80 - UP|=> Gained quorum 3+0=3 <= 5 <=",
+		"[LVS_T] Realserver [10.0.0.2]:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> Shutting down <=",
+		"[LVS_T] Realserver [10.0.0.3]:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> Shutting down <=",
+		"[LVS_T] Virtualserver [10.0.0.1]:tcp:80 - DOWN|=> Shutting down <=",
+	}
+	for i, w := range want {
+		var m smtptest.Mail
+		select {
+		case m = <-mails:
+		case <-time.After(10 * time.Second): // a bound, not a timing assertion
+			t.Fatalf("mail %d not received", i)
+		}
+		subject, body, _ := strings.Cut(w, "|")
+		if m.Helo != "node1" || m.From != "MAIL FROM:<vigil@example.org>" || len(m.Rcpt) != 1 || m.Rcpt[0] != "RCPT TO:<ops@example.org>" {
+			t.Fatalf("mail %d envelope %+v", i, m)
+		}
+		if !strings.Contains(m.Data, "Subject: "+subject+"\r\n") || !strings.Contains(m.Data, "\r\n\r\n"+body+"\r\n") {
+			t.Fatalf("mail %d:\n%s\nwant subject %q body %q", i, m.Data, subject, body)
+		}
+	}
+	select {
+	case m := <-mails:
+		t.Fatalf("unexpected mail:\n%s", m.Data)
+	default:
+	}
+}
