@@ -28,9 +28,6 @@ const (
 	maxTimer           = time.Duration(math.MaxUint32) * time.Second
 	minTimer           = time.Microsecond // keepalived timers count microseconds
 	defaultUDPMaxReply = 255
-
-	// lvsNoMail is why smtp_alert in the LVS blocks has no effect.
-	lvsNoMail = "the LVS process sends no mail"
 )
 
 // validSchedulers lists the schedulers keepalived 2.2.7 accepts.
@@ -655,7 +652,7 @@ func vsKeywordsBound() (keywords, func(*vsState)) {
 			}
 		},
 		"ha_suspend":         func(p *parser, n *Node) { p.setFlag(n, &vs.HASuspend) },
-		"smtp_alert":         func(p *parser, n *Node) { p.setFlagPtr(n, &vs.SMTPAlert); p.notSupportedWhy(n, lvsNoMail) },
+		"smtp_alert":         func(p *parser, n *Node) { p.setFlagPtr(n, &vs.SMTPAlert) },
 		"virtualhost":        func(p *parser, n *Node) { p.setString(n, &vs.Virtualhost) },
 		"snmp_name":          func(p *parser, n *Node) { p.setString(n, &vs.SNMPName); p.notSupported(n) },
 		"alpha":              func(p *parser, n *Node) { p.setFlag(n, &vs.Alpha) },
@@ -809,7 +806,7 @@ func rsKeywordsBound() (keywords, func(*rsState)) {
 		},
 		"inhibit_on_failure": func(p *parser, n *Node) { p.setFlagPtr(n, &rs.InhibitOnFailure) },
 		"alpha":              func(p *parser, n *Node) { p.setFlagPtr(n, &rs.Alpha) },
-		"smtp_alert":         func(p *parser, n *Node) { p.setFlagPtr(n, &rs.SMTPAlert); p.notSupportedWhy(n, lvsNoMail) },
+		"smtp_alert":         func(p *parser, n *Node) { p.setFlagPtr(n, &rs.SMTPAlert) },
 		"notify_up":          func(p *parser, n *Node) { p.script(n, &rs.NotifyUp) },
 		"notify_down":        func(p *parser, n *Node) { p.script(n, &rs.NotifyDown) },
 		"virtualhost":        func(p *parser, n *Node) { p.setString(n, &rs.Virtualhost) },

@@ -30,7 +30,7 @@ var acting = map[string]map[string]bool{
 		// internal/lvsproc: the LVS process runs the virtual servers and
 		// their checkers (internal/lvs, internal/check, internal/dataplane).
 		// Inside these blocks, the keywords nothing reads warn on their own
-		// (notActingWhy, and the handlers of snmp_name, smtp_alert, hashed,
+		// (notActingWhy, and the handlers of snmp_name, hashed,
 		// BFD_CHECK, regex_stack).
 		"virtual_server", "virtual_server_group", "SSL"),
 	"global_defs": set(
@@ -40,6 +40,9 @@ var acting = map[string]map[string]bool{
 		// internal/notify: scripts, FIFOs and mail.
 		"router_id", "notification_email", "notification_email_from", "smtp_server",
 		"smtp_helo_name", "smtp_connect_timeout", "smtp_alert", "smtp_alert_vrrp", "no_email_faults",
+		// internal/lvsproc sends the checker side's mail through notify's
+		// client.
+		"smtp_alert_checker", "no_checker_emails",
 		"script_user", "enable_script_security", "notify_fifo", "notify_fifo_script",
 		"vrrp_notify_fifo", "vrrp_notify_fifo_script",
 		"vrrp_mcast_group4", "vrrp_mcast_group6",
@@ -111,8 +114,6 @@ var notActingWhy = map[string]string{
 	"lvs_flush":                          "the LVS process removes only the services it installed, never the whole table at start",
 	"lvs_flush_on_stop":                  "the LVS process removes only the services it installed on stop",
 	"lvs_flush_onstop":                   "the LVS process removes only the services it installed on stop",
-	"smtp_alert_checker":                 "the LVS process sends no mail",
-	"no_checker_emails":                  "the LVS process sends no mail",
 	"checker_process_name":               "the LVS process keeps its own name",
 	"lvs_process_name":                   "the LVS process keeps its own name",
 	"checker_priority":                   "the LVS process's scheduling is not changed",
