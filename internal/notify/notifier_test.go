@@ -14,6 +14,7 @@ import (
 
 	"vigil/internal/config"
 	"vigil/internal/notify/script"
+	"vigil/internal/notify/smtptest"
 )
 
 // name is a Runner that records its runs.
@@ -212,7 +213,7 @@ func TestNotifierMailDefaults(t *testing.T) {
 	if err != nil || host == "" {
 		t.Skipf("no host name: %v", err)
 	}
-	addr, mails := smtpServer(t)
+	addr, mails := smtptest.Start(t)
 	ip, port, _ := strings.Cut(addr, ":")
 	p := 0
 	for _, c := range port {
@@ -232,19 +233,19 @@ func TestNotifierMailDefaults(t *testing.T) {
 	}
 	defer n.Close(context.Background())
 	n.Notify(Event{KindInstance, "VI_1", StateMaster, 100})
-	var m mail
+	var m smtptest.Mail
 	select {
 	case m = <-mails:
 	case <-time.After(5 * time.Second):
 		t.Fatal("no mail received")
 	}
-	if m.helo != host {
-		t.Errorf("HELO %q, want the host name %q", m.helo, host)
+	if m.Helo != host {
+		t.Errorf("HELO %q, want the host name %q", m.Helo, host)
 	}
-	if want := "MAIL FROM:<keepalived@" + host + ">"; m.from != want {
-		t.Errorf("envelope sender %q, want %q", m.from, want)
+	if want := "MAIL FROM:<keepalived@" + host + ">"; m.From != want {
+		t.Errorf("envelope sender %q, want %q", m.From, want)
 	}
-	if want := "Subject: [" + host + "] VRRP Instance VI_1 - Entering MASTER state"; !strings.Contains(m.data, want) {
-		t.Errorf("message lacks %q:\n%s", want, m.data)
+	if want := "Subject: [" + host + "] VRRP Instance VI_1 - Entering MASTER state"; !strings.Contains(m.Data, want) {
+		t.Errorf("message lacks %q:\n%s", want, m.Data)
 	}
 }

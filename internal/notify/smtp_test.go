@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"bufio"
 	"context"
 	"net"
 	"strings"
@@ -9,88 +8,11 @@ import (
 	"time"
 
 	"vigil/internal/config"
+	"vigil/internal/notify/smtptest"
 )
 
-// mail is what the test SMTP server received in one session.
-type mail struct {
-	helo, from string
-	rcpt       []string
-	data       string
-}
-
-// smtpServer is a minimal SMTP server on loopback: HELO/EHLO, MAIL, RCPT,
-// DATA, QUIT. Each session is sent on the returned channel.
-func smtpServer(t *testing.T) (addr string, mails <-chan mail) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	ch := make(chan mail, 8)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serveSMTP(c, ch)
-		}
-	}()
-	return ln.Addr().String(), ch
-}
-
-func serveSMTP(c net.Conn, ch chan<- mail) {
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(c)
-	say := func(s string) { c.Write([]byte(s + "\r\n")) }
-	var m mail
-	say("220 test ESMTP")
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		line = strings.TrimRight(line, "\r\n")
-		verb := strings.ToUpper(strings.SplitN(line, " ", 2)[0])
-		switch verb {
-		case "EHLO", "HELO":
-			m.helo = strings.TrimSpace(line[4:])
-			say("250 test")
-		case "MAIL":
-			m.from = line
-			say("250 ok")
-		case "RCPT":
-			m.rcpt = append(m.rcpt, line)
-			say("250 ok")
-		case "DATA":
-			say("354 go ahead")
-			var b strings.Builder
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-				b.WriteString(l)
-			}
-			m.data = b.String()
-			say("250 queued")
-		case "QUIT":
-			ch <- m // before the reply, so the client's Quit returns after it
-			say("221 bye")
-			return
-		default:
-			say("502 unknown")
-		}
-	}
-}
-
 func TestMailerSend(t *testing.T) {
-	addr, mails := smtpServer(t)
+	addr, mails := smtptest.Start(t)
 	host, port, _ := net.SplitHostPort(addr)
 	var p int
 	for _, c := range port {
@@ -119,14 +41,14 @@ func TestMailerSend(t *testing.T) {
 		if err := m.Send(tc.ev); err != nil {
 			t.Fatalf("%+v: %v", tc.ev, err)
 		}
-		var got mail
+		var got smtptest.Mail
 		select {
 		case got = <-mails:
 		case <-time.After(5 * time.Second):
 			t.Fatal("no mail received")
 		}
-		if got.helo != "node1" || got.from != "MAIL FROM:<vigil@example.org>" || len(got.rcpt) != 2 ||
-			got.rcpt[0] != "RCPT TO:<ops@example.org>" || got.rcpt[1] != "RCPT TO:<oncall@example.org>" {
+		if got.Helo != "node1" || got.From != "MAIL FROM:<vigil@example.org>" || len(got.Rcpt) != 2 ||
+			got.Rcpt[0] != "RCPT TO:<ops@example.org>" || got.Rcpt[1] != "RCPT TO:<oncall@example.org>" {
 			t.Fatalf("envelope %+v", got)
 		}
 		for _, want := range []string{
@@ -136,12 +58,12 @@ func TestMailerSend(t *testing.T) {
 			"X-Mailer: Keepalived\r\n",
 			"\r\n\r\n" + tc.body + "\r\n",
 		} {
-			if !strings.Contains(got.data, want) {
-				t.Fatalf("message lacks %q:\n%s", want, got.data)
+			if !strings.Contains(got.Data, want) {
+				t.Fatalf("message lacks %q:\n%s", want, got.Data)
 			}
 		}
-		if !strings.HasPrefix(got.data, "Date: ") {
-			t.Fatalf("no Date header first:\n%s", got.data)
+		if !strings.HasPrefix(got.Data, "Date: ") {
+			t.Fatalf("no Date header first:\n%s", got.Data)
 		}
 	}
 	if err := m.Send(Event{KindInstance, "VI_1", StateMasterPriority, 1}); err == nil {
@@ -162,7 +84,7 @@ func TestMailerConnectError(t *testing.T) {
 // TestNotifierMail checks which transitions are mailed: smtp_alert per
 // instance, no repeat of the same state, no_email_faults.
 func TestNotifierMail(t *testing.T) {
-	addr, mails := smtpServer(t)
+	addr, mails := smtptest.Start(t)
 	host, port, _ := net.SplitHostPort(addr)
 	var p int
 	for _, c := range port {
@@ -192,7 +114,7 @@ func TestNotifierMail(t *testing.T) {
 	var subjects []string
 	for len(mails) > 0 {
 		m := <-mails
-		for _, l := range strings.Split(m.data, "\r\n") {
+		for _, l := range strings.Split(m.Data, "\r\n") {
 			if s, ok := strings.CutPrefix(l, "Subject: "); ok {
 				subjects = append(subjects, s)
 			}
