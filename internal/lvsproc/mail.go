@@ -75,6 +75,20 @@ func (p mailPolicy) stopMail(ev lvs.Event) (subject, body string, ok bool) {
 	return p.rsSubject(check.ServerKey{VS: p.name(ev.VS), RS: ev.Real}, false), "=> Shutting down <=", true
 }
 
+// has tells whether the configuration has this real server.
+func (p mailPolicy) has(id lvs.RealID) bool {
+	_, ok := p.rs[id]
+	return ok
+}
+
+// removeMail is the mail of a live real server that a reload removes.
+func (p mailPolicy) removeMail(ev lvs.Event) (subject, body string, ok bool) {
+	if !p.rs[lvs.RealID{VS: ev.VS, Real: ev.Real}] {
+		return "", "", false
+	}
+	return p.rsSubject(check.ServerKey{VS: p.name(ev.VS), RS: ev.Real}, false), "=> Removing <=", true
+}
+
 // quorumMail is the mail of a virtual server's quorum change;
 // quorum and hysteresis are the virtual server's.
 func (p mailPolicy) quorumMail(ev lvs.Event, quorum, hysteresis int64) (subject, body string, ok bool) {

@@ -150,3 +150,39 @@ func TestMailOverSMTP(t *testing.T) {
 	default:
 	}
 }
+
+// TestMailRemoved: a reload that removes a live real server mails
+// "Removing" when the removed server had smtp_alert, and a reload that
+// keeps it mails nothing.
+func TestMailRemoved(t *testing.T) {
+	for _, tc := range []struct {
+		name, rs string
+		want     []string
+	}{
+		{name: "smtp_alert", want: []string{"[LVS_T] Realserver [10.0.0.2]:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> Removing <="}},
+		{name: "smtp_alert off", rs: "smtp_alert off", want: nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			notes := &recNotes{}
+			s := started(t, load(t, mailConfig("", "", tc.rs)), fakeplane.New(), notes, nil)
+			notes.mails = nil
+			if _, err := s.Reload(ctx, load(t, mailConfig("", "", tc.rs))); err != nil {
+				t.Fatal(err)
+			}
+			if len(notes.mails) != 0 {
+				t.Fatalf("an unchanged reload mailed %q", notes.mails)
+			}
+			c := mailConfig("", "", tc.rs)
+			a := strings.Index(c, "  real_server 10.0.0.2")
+			b := strings.Index(c, "  real_server 10.0.0.3")
+			// Without 10.0.0.2: quorum 3 is the weight left, so no
+			// quorum change comes with it.
+			if _, err := s.Reload(ctx, load(t, c[:a]+c[b:])); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(notes.mails, "\n") != strings.Join(tc.want, "\n") {
+				t.Fatalf("mails %q, want %q", notes.mails, tc.want)
+			}
+		})
+	}
+}

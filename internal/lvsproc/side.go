@@ -44,8 +44,10 @@ type Side struct {
 	// cfg is the running configuration (for global_defs).
 	cfg        *config.Config
 	warnedSync bool
-	// mail resolves smtp_alert of the running configuration.
-	mail mailPolicy
+	// mail resolves smtp_alert of the running configuration; oldMail
+	// that of the configuration a reload replaces, for the real servers
+	// it removes.
+	mail, oldMail mailPolicy
 }
 
 // SideOptions are a Side's dependencies.
@@ -153,8 +155,9 @@ func (s *Side) Held(ctx context.Context, addr netip.Addr, held bool) (int, error
 func (s *Side) Reload(ctx context.Context, cfg *config.Config) (int, error) {
 	s.globals(ctx, cfg)
 	s.keys = keysOf(cfg)
-	s.mail = mailPolicyOf(cfg)
+	s.oldMail, s.mail = s.mail, mailPolicyOf(cfg)
 	s.events(s.engine.Reload(cfg))
+	s.oldMail = mailPolicy{}
 	return s.apply(ctx)
 }
 
@@ -229,6 +232,9 @@ func (s *Side) events(evs []lvs.Event) {
 			if ev.Stopping {
 				// omega: the checkers' mails end with this one.
 				s.sendMail(s.mail.stopMail(ev))
+			} else if id := (lvs.RealID{VS: ev.VS, Real: ev.Real}); !s.mail.has(id) && s.oldMail.has(id) {
+				// A live real server the reload removed.
+				s.sendMail(s.oldMail.removeMail(ev))
 			}
 		case lvs.QuorumUp, lvs.QuorumDown:
 			up := ev.Kind == lvs.QuorumUp
