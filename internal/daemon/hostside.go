@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -26,10 +25,6 @@ type instExtras struct {
 	// DontTrackPrimary ignores the instance's interface going down.
 	DontTrackPrimary bool
 }
-
-// key is a canonical rendering, compared on reload: a change restarts the
-// instance.
-func (e *instExtras) key() string { return fmt.Sprintf("%+v", *e) }
 
 // extrasOf converts an instance's routes, rules and VMAC, collecting every
 // problem with its file:line.

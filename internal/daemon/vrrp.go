@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"reflect"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,10 +86,10 @@ type runningInstance struct {
 	target *trackTarget
 	// groupKey is the groupSpec key of the instance's sync group; "" for none.
 	groupKey string
-	// extrasKey renders its routes, rules, VMAC and filtering; a change
-	// restarts the instance on reload.
-	extrasKey string
-	vmac      string // the macvlan made for this instance, if any
+	// extras are its routes, rules, VMAC and filtering; a change restarts
+	// the instance on reload.
+	extras instExtras
+	vmac   string // the macvlan made for this instance, if any
 	dontTrack bool   // dont_track_primary
 }
 
@@ -129,11 +131,17 @@ func (s connSender) Send(payload []byte, src, dst netip.Addr) error {
 // translate turns every instance of cfg into what the vrrp package runs,
 // collecting every problem. It touches nothing.
 func translate(cfg *config.Config) ([]vrrp.InstanceConfig, map[string]*instExtras, error) {
+	return translateWith(cfg, primaryAddr)
+}
+
+// translateWith is translate with the source of interfaces' primary
+// addresses given (tests give a fake).
+func translateWith(cfg *config.Config, primary func(string, int, ...netip.Addr) (netip.Addr, error)) ([]vrrp.InstanceConfig, map[string]*instExtras, error) {
 	var icfgs []vrrp.InstanceConfig
 	extras := map[string]*instExtras{}
 	var errs []error
 	for _, in := range cfg.Instances {
-		ic, err := instanceConfig(in, primaryAddr)
+		ic, err := instanceConfig(in, primary)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", in.Pos, err))
 			continue
@@ -329,7 +337,7 @@ type pendingInstance struct {
 	sink      *instanceSink
 	sc        *sharedConn
 	tgt       *trackTarget
-	extrasKey string
+	extras    instExtras
 	vmac      string
 	dontTrack bool
 }
@@ -398,7 +406,7 @@ func (r *vrrpRunner) prepareInstance(ic vrrp.InstanceConfig, ex *instExtras) (*p
 	}
 	tgt := r.target(ic.Name)
 	tgt.attach(inst)
-	return &pendingInstance{ic: ic, inst: inst, sink: sink, sc: sc, tgt: tgt, extrasKey: ex.key(), vmac: vmacName, dontTrack: ex.DontTrackPrimary}, nil
+	return &pendingInstance{ic: ic, inst: inst, sink: sink, sc: sc, tgt: tgt, extras: *ex, vmac: vmacName, dontTrack: ex.DontTrackPrimary}, nil
 }
 
 // runInstance starts a prepared instance and subscribes it to its socket.
@@ -407,7 +415,7 @@ func (r *vrrpRunner) prepareInstance(ic vrrp.InstanceConfig, ex *instExtras) (*p
 func (r *vrrpRunner) runInstance(p *pendingInstance, groupKey string) {
 	ic, inst := p.ic, p.inst
 	ctx, cancel := context.WithCancel(r.instCtx)
-	ri := &runningInstance{inst: inst, cancel: cancel, done: make(chan struct{}), target: p.tgt, groupKey: groupKey, extrasKey: p.extrasKey, vmac: p.vmac, dontTrack: p.dontTrack}
+	ri := &runningInstance{inst: inst, cancel: cancel, done: make(chan struct{}), target: p.tgt, groupKey: groupKey, extras: p.extras, vmac: p.vmac, dontTrack: p.dontTrack}
 	p.sink.mu.Lock()
 	p.sink.done = ri.done
 	p.sink.mu.Unlock()
@@ -549,7 +557,8 @@ func syncGroups(cfg *config.Config) map[string]*groupSpec {
 			cfg:     vrrp.SyncGroupConfig{Name: g.Name, TrackingWeight: g.SyncGroupTrackingWeight},
 			members: append([]string(nil), g.Group...),
 		}
-		spec.key = fmt.Sprintf("%s|%v|%v", g.Name, spec.members, g.SyncGroupTrackingWeight)
+		// NUL cannot occur in a name: the parts cannot run into each other.
+		spec.key = strings.Join(append([]string{g.Name, strconv.FormatBool(g.SyncGroupTrackingWeight)}, spec.members...), "\x00")
 		for _, m := range g.Group {
 			out[m] = spec
 		}
@@ -585,7 +594,7 @@ func (r *vrrpRunner) stopInstance(k instKey) {
 // their VIPs with priority 0; new ones start. A configuration that cannot be
 // translated is refused before anything changes, with a *reloadRefusedError.
 func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
-	var sum reloadSummary
+	var sum reloadSummary // empty while the reload is refused
 	icfgs, extras, err := translate(cfg)
 	if err != nil {
 		return sum, &reloadRefusedError{err}
@@ -610,28 +619,29 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 			return sum, &reloadRefusedError{err}
 		}
 	}
-	want := map[instKey]vrrp.InstanceConfig{}
-	for _, ic := range icfgs {
-		want[keyOf(ic)] = ic
-	}
+	groups := syncGroups(cfg)
+	want := planInstances(icfgs, extras, groups)
 	r.mu.Lock()
-	old := append([]instKey(nil), r.order...)
+	order := append([]instKey(nil), r.order...)
+	running := make(map[instKey]planInstance, len(r.running))
+	for k, ri := range r.running {
+		running[k] = planInstance{Config: ri.inst.Config(), Extras: ri.extras, GroupKey: ri.groupKey}
+	}
 	r.mu.Unlock()
+	plan := planReload(running, order, want)
+	sum = plan.summary()
+
 	// Removed instances go first, while the old notify settings (their
 	// notify_stop and notify_deleted) are still in force.
-	for _, k := range old {
-		if _, ok := want[k]; !ok {
-			r.mu.Lock()
-			name, vmac := r.running[k].inst.Config().Name, r.running[k].vmac
-			r.mu.Unlock()
-			r.log.Info("reload: instance removed; releasing it", "instance", name, "vrid", k.vrid, "interface", k.ifname)
-			r.stopInstance(k)
-			r.dropVMAC(vmac)
-			if on := r.notifier.Load(); on != nil {
-				on.Notify(notify.Event{Kind: notify.KindInstance, Name: name, State: notify.StateDeleted})
-			}
-			sum.Removed++
-			sum.RemovedNames = append(sum.RemovedNames, name)
+	for _, st := range plan.Removed {
+		r.mu.Lock()
+		vmac := r.running[st.Key].vmac
+		r.mu.Unlock()
+		r.log.Info("reload: instance removed; releasing it", "instance", st.Config.Name, "vrid", st.Key.vrid, "interface", st.Key.ifname)
+		r.stopInstance(st.Key)
+		r.dropVMAC(vmac)
+		if on := r.notifier.Load(); on != nil {
+			on.Notify(notify.Event{Kind: notify.KindInstance, Name: st.Config.Name, State: notify.StateDeleted})
 		}
 	}
 	if old := r.notifier.Swap(n); old != nil {
@@ -645,117 +655,35 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 		r.mu.Unlock()
 		newTrk.start(r.instCtx, r.log)
 	}
-
-	// Decide each instance's fate, then widen restarts to whole sync
-	// groups: a group binds its member instances, so it is formed anew
-	// whenever any member is (re)created or its membership changes.
 	// Nothing can refuse the reload any more: the new pacing applies.
 	applyGarpPacing(r.ann, cfg)
-	groups := syncGroups(cfg)
-	gkey := func(name string) string {
-		if g := groups[name]; g != nil {
-			return g.key
-		}
-		return ""
-	}
-	type plan int
-	const (
-		keep plan = iota
-		addresses
-		priority
-		restart
-		add
-	)
-	plans := map[instKey]plan{}
-	r.mu.Lock()
-	for _, ic := range icfgs {
-		k := keyOf(ic)
-		ri := r.running[k]
-		switch {
-		case ri == nil:
-			plans[k] = add
-		case ri.groupKey != gkey(ic.Name) || ri.extrasKey != extras[ic.Name].key():
-			plans[k] = restart
-		case reflect.DeepEqual(ri.inst.Config(), ic):
-			plans[k] = keep
-		case sameButAddresses(ri.inst.Config(), ic):
-			plans[k] = addresses
-		case priorityInPlace(ri.inst.Config(), ic):
-			plans[k] = priority
-		default:
-			plans[k] = restart
-		}
-	}
-	// Running instances that share a group key with a restarted or added
-	// one (old groups and new ones alike) restart with it.
-	for changed := true; changed; {
-		changed = false
-		touched := map[string]bool{}
-		for _, ic := range icfgs {
-			if p := plans[keyOf(ic)]; (p == restart || p == add) && gkey(ic.Name) != "" {
-				touched[gkey(ic.Name)] = true
-			}
-			if ri := r.running[keyOf(ic)]; ri != nil && ri.groupKey != "" && plans[keyOf(ic)] == restart {
-				touched[ri.groupKey] = true
-			}
-		}
-		for _, ic := range icfgs {
-			k := keyOf(ic)
-			ri := r.running[k]
-			if ri == nil || plans[k] == restart {
-				continue
-			}
-			if touched[gkey(ic.Name)] || (ri.groupKey != "" && touched[ri.groupKey]) {
-				plans[k] = restart
-				changed = true
-			}
-		}
-	}
-	r.mu.Unlock()
 
 	var toStart []vrrp.InstanceConfig
-	for _, ic := range icfgs {
-		k := keyOf(ic)
-		switch plans[k] {
-		case keep:
-			sum.Unchanged++
-			sum.UnchangedNames = append(sum.UnchangedNames, ic.Name)
-		case addresses:
-			r.mu.Lock()
-			ri := r.running[k]
-			r.mu.Unlock()
+	for _, st := range plan.Steps {
+		ic, k := st.Config, st.Key
+		r.mu.Lock()
+		ri := r.running[k]
+		r.mu.Unlock()
+		switch st.Action {
+		case planAddresses:
 			ri.inst.UpdateVIPs(ic.VIPs, ic.ExcludedVIPs)
-			sum.AddressesChanged++
-			sum.AddressesChangedNames = append(sum.AddressesChangedNames, ic.Name)
-		case priority:
-			r.mu.Lock()
-			ri := r.running[k]
-			r.mu.Unlock()
+		case planPriority:
 			old := ri.inst.Config()
 			r.log.Info("reload: priority changed; applied in place", "instance", ic.Name, "from", old.Priority, "to", ic.Priority)
 			ri.inst.UpdatePriority(ic.Priority)
-			if !reflect.DeepEqual(old.VIPs, ic.VIPs) || !reflect.DeepEqual(old.ExcludedVIPs, ic.ExcludedVIPs) {
+			if !slices.Equal(old.VIPs, ic.VIPs) || !slices.Equal(old.ExcludedVIPs, ic.ExcludedVIPs) {
 				ri.inst.UpdateVIPs(ic.VIPs, ic.ExcludedVIPs)
 			}
-			sum.PriorityChanged++
-			sum.PriorityChangedNames = append(sum.PriorityChangedNames, ic.Name)
-		case restart:
+		case planRestart:
 			r.log.Info("reload: instance changed; restarting it", "instance", ic.Name)
-			r.mu.Lock()
-			vmac := r.running[k].vmac
-			r.mu.Unlock()
 			r.stopInstance(k)
 			// Its VMAC goes with it (the new configuration may name
 			// another or none); a new one is made if still wanted.
-			r.dropVMAC(vmac)
+			r.dropVMAC(ri.vmac)
 			toStart = append(toStart, ic)
-			sum.Restarted++
-			sum.RestartedNames = append(sum.RestartedNames, ic.Name)
-		case add:
+		case planAdd:
 			r.log.Info("reload: new instance", "instance", ic.Name)
 			toStart = append(toStart, ic)
-			sum.Added++
-			sum.AddedNames = append(sum.AddedNames, ic.Name)
 		}
 	}
 	staticErr := applyStatic(r.mgr, r.static, static, r.log)
@@ -770,36 +698,6 @@ type reloadRefusedError struct{ err error }
 
 func (e *reloadRefusedError) Error() string { return e.err.Error() }
 func (e *reloadRefusedError) Unwrap() error { return e.err }
-
-// reloadSummary counts what a reload did, with the names of the instances
-// in each category (configuration order; removed ones in start order), for
-// the log and the reply to `vigil reload`.
-type reloadSummary struct {
-	Unchanged, AddressesChanged, PriorityChanged, Restarted, Added, Removed int
-
-	UnchangedNames, AddressesChangedNames, PriorityChangedNames []string
-	RestartedNames, AddedNames, RemovedNames                    []string
-}
-
-// priorityInPlace reports whether a and b differ at most in priority and
-// address lists, in a way a running instance can take without a restart:
-// keepalived keeps an instance's state across such a reload, and so do we.
-// The address owner's 255 changes the protocol role, so a change to or
-// from it restarts the instance.
-func priorityInPlace(a, b vrrp.InstanceConfig) bool {
-	if a.Priority == vrrp.PriorityOwner || b.Priority == vrrp.PriorityOwner {
-		return false
-	}
-	a.Priority = b.Priority
-	return sameButAddresses(a, b)
-}
-
-// sameButAddresses reports whether a and b differ at most in their address
-// lists.
-func sameButAddresses(a, b vrrp.InstanceConfig) bool {
-	a.VIPs, a.ExcludedVIPs, b.VIPs, b.ExcludedVIPs = nil, nil, nil, nil
-	return reflect.DeepEqual(a, b)
-}
 
 // statusInstances returns the state of every running instance, in start
 // order, for the status socket, the metrics and the signal dumps.
