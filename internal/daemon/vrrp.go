@@ -88,8 +88,8 @@ type runningInstance struct {
 	groupKey string
 	// extras are its routes, rules, VMAC and filtering; a change restarts
 	// the instance on reload.
-	extras instExtras
-	vmac   string // the macvlan made for this instance, if any
+	extras    instExtras
+	vmac      string // the macvlan made for this instance, if any
 	dontTrack bool   // dont_track_primary
 }
 
