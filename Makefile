@@ -38,7 +38,7 @@ fuzz:
 # by side (root; keepalived installed). They report, they never gate.
 bench:
 	$(GO) test -run '^$$' -bench '^BenchmarkParse$$' -benchtime 10x ./internal/config
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/...
+	VIGIL_BENCH_NORACE=1 $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/...
 
 # bench-dataplane: the data planes' own measurements (root; nftables in the
 # kernel): applying changes to a 5,000-service nftables table.

@@ -25,6 +25,10 @@ var (
 // the benchmarks; its numbers are not for the record.
 var quick = os.Getenv("VIGIL_BENCH_QUICK") != ""
 
+// noRace builds the daemon without the race detector, for figures worth
+// recording (see TestMain).
+var noRace = os.Getenv("VIGIL_BENCH_NORACE") != ""
+
 // TestMain builds Vigil when benchmarks are to run as root, and writes the
 // results to $VIGIL_BENCH_REPORT (markdown) at the end if that is set.
 func TestMain(m *testing.M) {
@@ -42,10 +46,19 @@ func TestMain(m *testing.M) {
 	} else if benching && os.Geteuid() == 0 {
 		bin := filepath.Join(dir, "vigil")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		// Built as the package builds it (packaging/build-deb.sh): static,
-		// without cgo, so what is measured is what ships.
-		cmd := exec.CommandContext(ctx, goTool(), "build", "-trimpath", "-o", bin, "vigil/cmd/vigil")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		// Built with the race detector, as for the e2e tests, unless
+		// VIGIL_BENCH_NORACE is set (make bench sets it): the detector
+		// multiplies CPU time and memory, so the figures for
+		// docs/BENCHMARKS.md are taken from the binary the package ships
+		// (packaging/build-deb.sh): static, without cgo.
+		args := []string{"build", "-race", "-o", bin, "vigil/cmd/vigil"}
+		env := "CGO_ENABLED=1"
+		if noRace {
+			args = []string{"build", "-trimpath", "-o", bin, "vigil/cmd/vigil"}
+			env = "CGO_ENABLED=0"
+		}
+		cmd := exec.CommandContext(ctx, goTool(), args...)
+		cmd.Env = append(os.Environ(), env)
 		out, err := cmd.CombinedOutput()
 		cancel()
 		if err != nil {
@@ -366,6 +379,9 @@ func (r *report) markdown() string {
 		r.start.UTC().Format("2006-01-02 15:04 MST"), time.Since(r.start).Round(time.Second), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, host, r.load)
 	if quick {
 		b.WriteString("\nVIGIL_BENCH_QUICK was set: one trial and 5 s windows; not for the record.\n")
+	}
+	if !noRace {
+		b.WriteString("\nVigil was built with -race (VIGIL_BENCH_NORACE unset): its CPU and memory figures are not for the record.\n")
 	}
 	for _, sec := range r.order {
 		rows := r.rows[sec]

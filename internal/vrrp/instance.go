@@ -278,7 +278,12 @@ const changesBuffer = 64
 // goroutines talk to it through the Set* and Update* methods, which post
 // to its mailbox, and read Snapshot and Changes.
 type Instance struct {
-	cfg  InstanceConfig
+	// cfg is the configuration the loop runs with; only the loop's
+	// goroutine reads or writes it once the instance has started. Others
+	// read pubCfg, an immutable copy the loop replaces whole whenever it
+	// changes cfg (publishConfig).
+	cfg    InstanceConfig
+	pubCfg atomic.Pointer[InstanceConfig]
 	deps Deps
 	log  *slog.Logger
 	m    *Machine
@@ -403,18 +408,30 @@ func NewInstance(cfg InstanceConfig, deps Deps, log *slog.Logger) (*Instance, er
 	if cfg.AuthType == AuthAH && cfg.Version == 2 {
 		i.ah = newAHSession(cfg.AuthPass, cfg.Unicast)
 	}
+	i.publishConfig()
 	i.publish()
 	return i, nil
 }
 
 // Config returns a copy of the configuration the instance runs with (with
-// the multicast group filled in); the daemon compares it on reload.
+// the multicast group filled in); the daemon compares it on reload. Safe
+// from any goroutine: it reads the copy the loop last published.
 func (i *Instance) Config() InstanceConfig {
-	c := i.cfg
+	c := *i.pubCfg.Load()
 	c.Peers = slices.Clone(c.Peers)
 	c.VIPs = slices.Clone(c.VIPs)
 	c.ExcludedVIPs = slices.Clone(c.ExcludedVIPs)
 	return c
+}
+
+// publishConfig makes a copy of cfg what Config returns; called by the
+// loop after every change to cfg. The copy is never written after.
+func (i *Instance) publishConfig() {
+	c := i.cfg
+	c.Peers = slices.Clone(c.Peers)
+	c.VIPs = slices.Clone(c.VIPs)
+	c.ExcludedVIPs = slices.Clone(c.ExcludedVIPs)
+	i.pubCfg.Store(&c)
 }
 
 // SetInterfaceUp reports the state of the instance's interface. It may be
@@ -573,6 +590,7 @@ func (i *Instance) handle(ev Event) {
 		return
 	case basePriorityUpdate:
 		i.cfg.Priority = e.priority
+		i.publishConfig()
 		ev = BasePriorityChanged{Priority: e.priority}
 		defer close(e.done)
 	case lowerPrioGarp:

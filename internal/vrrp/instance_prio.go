@@ -17,7 +17,7 @@ func (basePriorityUpdate) isEvent() {}
 // reports false for them and changes nothing. It returns when the instance
 // has applied the change, or at once if the instance has stopped.
 func (i *Instance) UpdatePriority(p uint8) bool {
-	if p == 0 || p == PriorityOwner || i.cfg.Priority == PriorityOwner {
+	if p == 0 || p == PriorityOwner || i.pubCfg.Load().Priority == PriorityOwner {
 		return false
 	}
 	u := basePriorityUpdate{priority: p, done: make(chan struct{})}

@@ -53,6 +53,7 @@ func (i *Instance) applyVIPs(u vipUpdate) {
 		}
 	}
 	i.cfg.VIPs, i.cfg.ExcludedVIPs = u.vips, u.excluded
+	i.publishConfig()
 	i.pubVIPsStale = true
 	i.advAddrs = i.advAddrs[:0]
 	i.good.valid = false // the address list check's answer may change

@@ -63,3 +63,51 @@ func TestInstanceUpdateVIPs(t *testing.T) {
 		}
 	})
 }
+
+// TestInstanceConfigWhileUpdating reads Config from another goroutine while
+// the loop applies address and priority updates: the link watcher, the
+// status handlers and reload all do. Under -race, a Config that read the
+// loop's own copy fails here; and each read must see a whole update (both
+// lists of one UpdateVIPs), never a half-written one.
+func TestInstanceConfigWhileUpdating(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet()
+		a := net.add(t, instCfg("A", addrA, 150))
+		a.start(t.Context())
+		settle(5 * time.Second)
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				c := a.inst.Config()
+				if len(c.VIPs) != len(c.ExcludedVIPs)+1 {
+					t.Errorf("Config saw %d VIPs and %d excluded: half an update", len(c.VIPs), len(c.ExcludedVIPs))
+				}
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				time.Sleep(time.Millisecond) // a fake clock's sleep: lets the loop run
+			}
+		}()
+		for n := range 20 {
+			vips := []VIP{{Prefix: netip.MustParsePrefix(vip)}}
+			var excluded []VIP
+			for k := range n % 3 {
+				vips = append(vips, VIP{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 1, byte(k)}), 24)})
+				excluded = append(excluded, VIP{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 2, byte(k)}), 24)})
+			}
+			a.inst.UpdateVIPs(vips, excluded)
+			a.inst.UpdatePriority(uint8(100 + n))
+			time.Sleep(time.Millisecond)
+		}
+		close(stop)
+		<-done
+		if got := a.inst.Config().Priority; got != 119 {
+			t.Errorf("Config().Priority = %d after the updates, want 119", got)
+		}
+		a.stop(t)
+	})
+}

@@ -56,10 +56,16 @@ func runMain(m *testing.M) int {
 	if os.Geteuid() == 0 {
 		bin := filepath.Join(dir, "vigil")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		out, err := exec.CommandContext(ctx, goTool(), "build", "-o", bin, "vigil/cmd/vigil").CombinedOutput()
+		// With the race detector: the daemon's goroutines (the VRRP loop,
+		// the link watcher, the status handlers, reload) share state, and
+		// a race there is a defect these tests must catch (see raceCheck).
+		// It needs cgo for its runtime, though Vigil's own code uses none.
+		build := exec.CommandContext(ctx, goTool(), "build", "-race", "-o", bin, "vigil/cmd/vigil")
+		build.Env = append(os.Environ(), "CGO_ENABLED=1")
+		out, err := build.CombinedOutput()
 		cancel()
 		if err != nil {
-			buildErr = fmt.Errorf("go build vigil/cmd/vigil: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build -race vigil/cmd/vigil (the e2e tests run the daemon under the race detector, which needs a C compiler): %v\n%s", err, out)
 		} else {
 			vigilBin = bin
 		}
@@ -137,11 +143,24 @@ func StartDaemon(t testing.TB, h *netlab.Host, label, dir string, extraEnv []str
 	t.Cleanup(func() {
 		// Stop first so the log is complete, then show it if needed.
 		d.Stop()
+		raceCheck(t, d)
 		if t.Failed() || os.Getenv("VIGIL_E2E_LOGS") != "" {
 			t.Logf("--- last lines of %s (%s) ---\n%s", d.Label, d.LogFile, d.Tail(60))
 		}
 	})
 	return d
+}
+
+// raceReport is what the race detector prints for each race it finds.
+const raceReport = "WARNING: DATA RACE"
+
+// raceCheck fails the test when the daemon's log holds a race detector
+// report: the daemon is built with -race, which reports a race and goes on.
+func raceCheck(t testing.TB, d *Daemon) {
+	t.Helper()
+	if n := strings.Count(d.Log(), raceReport); n > 0 {
+		t.Errorf("e2e: %s: the race detector reported %d data race(s); see %s", d.Label, n, d.LogFile)
+	}
 }
 
 // Stop sends SIGTERM and waits (a few seconds, then SIGKILL). It returns
