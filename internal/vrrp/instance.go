@@ -284,9 +284,9 @@ type Instance struct {
 	// changes cfg (publishConfig).
 	cfg    InstanceConfig
 	pubCfg atomic.Pointer[InstanceConfig]
-	deps Deps
-	log  *slog.Logger
-	m    *Machine
+	deps   Deps
+	log    *slog.Logger
+	m      *Machine
 
 	changes chan StateChange
 	done    chan struct{}
