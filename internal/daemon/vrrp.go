@@ -86,6 +86,7 @@ type runningInstance struct {
 	target *trackTarget
 	// groupKey is the groupSpec key of the instance's sync group; "" for none.
 	groupKey string
+	conn     connKey // the socket it sends and receives on
 	// extras are its routes, rules, VMAC and filtering; a change restarts
 	// the instance on reload.
 	extras    instExtras
@@ -105,9 +106,10 @@ type sharedConn struct {
 	conn   *transport.Conn
 	mux    *transport.Mux
 	joined map[netip.Addr]bool
-	// looped: the instance loop reads the socket (a loop Source), rather
-	// than a reader goroutine of its own.
+	// looped: the instance loop reads the socket (src, a loop Source),
+	// rather than a reader goroutine of its own.
 	looped bool
+	src    muxSource
 }
 
 // muxSource is a shared socket as the instance loop reads it: through the
@@ -269,14 +271,47 @@ func (r *vrrpRunner) dropVMAC(name string) {
 	if name == "" {
 		return
 	}
-	for k, sc := range r.conns {
+	for k := range r.conns {
 		if k.ifname == name {
-			sc.conn.Close()
-			delete(r.conns, k)
+			r.closeConn(k)
 		}
 	}
 	if err := r.mgr.RemoveVMAC(name); err != nil {
 		r.log.Warn("reload: removing a VMAC", "vmac", name, "err", err)
+	}
+}
+
+// closeConn closes a shared socket: the loop lets go of it first
+// (RemoveSource returns once the loop can no longer read it or re-arm it),
+// so that a socket opened later with the same descriptor number is never
+// read on this one's behalf. Its reader goroutine, if it has one, ends on
+// the close.
+func (r *vrrpRunner) closeConn(k connKey) {
+	sc := r.conns[k]
+	if sc == nil {
+		return
+	}
+	if sc.looped {
+		r.loop.RemoveSource(sc.src)
+	}
+	sc.conn.Close() // its Receiver too
+	delete(r.conns, k)
+}
+
+// closeUnusedConns closes the sockets no running instance uses any more,
+// after a reload removed or moved the last instances of an interface.
+func (r *vrrpRunner) closeUnusedConns() {
+	used := map[connKey]bool{}
+	r.mu.Lock()
+	for _, ri := range r.running {
+		used[ri.conn] = true
+	}
+	r.mu.Unlock()
+	for k := range r.conns {
+		if !used[k] {
+			r.log.Info("reload: socket no longer used; closed", "interface", k.ifname, "family", k.family, "ah", k.ah)
+			r.closeConn(k)
+		}
 	}
 }
 
@@ -336,6 +371,7 @@ type pendingInstance struct {
 	inst      *vrrp.Instance
 	sink      *instanceSink
 	sc        *sharedConn
+	conn      connKey
 	tgt       *trackTarget
 	extras    instExtras
 	vmac      string
@@ -373,7 +409,8 @@ func (r *vrrpRunner) prepareInstance(ic vrrp.InstanceConfig, ex *instExtras) (*p
 	if ex.Filter {
 		addrs.filter = r.filter
 	}
-	sc, err := r.conn(sockDev, ic.Family, ic.AuthType == vrrp.AuthAH)
+	ck := connKey{sockDev, ic.Family, ic.AuthType == vrrp.AuthAH}
+	sc, err := r.conn(ck.ifname, ck.family, ck.ah)
 	if err != nil {
 		return nil, fmt.Errorf("vrrp_instance %s: %w", ic.Name, err)
 	}
@@ -406,7 +443,7 @@ func (r *vrrpRunner) prepareInstance(ic vrrp.InstanceConfig, ex *instExtras) (*p
 	}
 	tgt := r.target(ic.Name)
 	tgt.attach(inst)
-	return &pendingInstance{ic: ic, inst: inst, sink: sink, sc: sc, tgt: tgt, extras: *ex, vmac: vmacName, dontTrack: ex.DontTrackPrimary}, nil
+	return &pendingInstance{ic: ic, inst: inst, sink: sink, sc: sc, conn: ck, tgt: tgt, extras: *ex, vmac: vmacName, dontTrack: ex.DontTrackPrimary}, nil
 }
 
 // runInstance starts a prepared instance and subscribes it to its socket.
@@ -415,7 +452,7 @@ func (r *vrrpRunner) prepareInstance(ic vrrp.InstanceConfig, ex *instExtras) (*p
 func (r *vrrpRunner) runInstance(p *pendingInstance, groupKey string) {
 	ic, inst := p.ic, p.inst
 	ctx, cancel := context.WithCancel(r.instCtx)
-	ri := &runningInstance{inst: inst, cancel: cancel, done: make(chan struct{}), target: p.tgt, groupKey: groupKey, extras: p.extras, vmac: p.vmac, dontTrack: p.dontTrack}
+	ri := &runningInstance{inst: inst, cancel: cancel, done: make(chan struct{}), target: p.tgt, groupKey: groupKey, conn: p.conn, extras: p.extras, vmac: p.vmac, dontTrack: p.dontTrack}
 	p.sink.mu.Lock()
 	p.sink.done = ri.done
 	p.sink.mu.Unlock()
@@ -688,7 +725,9 @@ func (r *vrrpRunner) reload(cfg *config.Config) (reloadSummary, error) {
 	}
 	staticErr := applyStatic(r.mgr, r.static, static, r.log)
 	r.static = static
-	return sum, errors.Join(staticErr, r.startInstances(toStart, extras, groups))
+	startErr := r.startInstances(toStart, extras, groups)
+	r.closeUnusedConns()
+	return sum, errors.Join(staticErr, startErr)
 }
 
 // reloadRefusedError is a reload error found before anything was changed:
@@ -754,8 +793,9 @@ func (r *vrrpRunner) conn(ifname string, family int, ah bool) (*sharedConn, erro
 		// Packets are handled during the read (Loop.OnLoop), so they need
 		// no copy. Set before the loop may read.
 		sc.mux.Lend()
-		if err = r.loop.AddSource(muxSource{mux: sc.mux, rx: rx}); err == nil {
-			sc.looped = true
+		src := muxSource{mux: sc.mux, rx: rx}
+		if err = r.loop.AddSource(src); err == nil {
+			sc.looped, sc.src = true, src
 			return sc, nil
 		}
 		rx.Close()
@@ -796,8 +836,8 @@ func (r *vrrpRunner) stop() {
 		closeNotifier(n)
 	}
 	r.muxCancel()
-	for _, sc := range r.conns {
-		sc.conn.Close()
+	for k := range r.conns {
+		r.closeConn(k) // the loop has stopped: removal is immediate
 	}
 	r.muxWG.Wait()
 	if err := r.mgr.RemoveAll(); err != nil {

@@ -41,10 +41,15 @@ type Loop struct {
 	closed  bool
 	// The sources: an epoll set of their descriptors, each registered
 	// one-shot, watched through the runtime's poller (epoll); ready lists
-	// the sources the watcher saw readable.
+	// the ids of the sources the watcher saw readable. Ids are never
+	// reused, so a readiness report that arrives after its source was
+	// removed names no source at all, never a newer one.
 	epoll   *os.File
-	sources []*loopSource
+	sources map[int]*loopSource
+	nextID  int
 	ready   []int
+	// removals are RemoveSource's requests, for the loop's goroutine.
+	removals []sourceRemoval
 
 	// Owned by the loop's goroutine.
 	timers  deadlines
@@ -101,10 +106,16 @@ type loopSource struct {
 	slot timerSlot // the coalescing wait
 }
 
-// AddSource has the loop read src itself, from now until the loop stops;
-// the caller keeps src open until then. Sources are for the daemon's
-// sockets; a loop without any (tests) only gets packets through Start's
-// delivery functions.
+// sourceRemoval is one RemoveSource call waiting for the loop.
+type sourceRemoval struct {
+	src  Source
+	done chan struct{}
+}
+
+// AddSource has the loop read src itself, from now until RemoveSource or
+// the loop stops; the caller keeps src open until then. Sources are for
+// the daemon's sockets; a loop without any (tests) only gets packets
+// through Start's delivery functions.
 func (l *Loop) AddSource(src Source) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -125,13 +136,58 @@ func (l *Loop) AddSource(src Source) error {
 		l.epoll = os.NewFile(uintptr(fd), "vrrp-loop-epoll")
 		go l.watch(l.epoll)
 	}
-	s := &loopSource{src: src, id: len(l.sources)}
+	s := &loopSource{src: src, id: l.nextID}
 	s.slot = timerSlot{src: s, index: -1}
 	if err := l.ctlSource(s, unix.EPOLL_CTL_ADD); err != nil {
 		return err
 	}
-	l.sources = append(l.sources, s)
+	l.nextID++
+	if l.sources == nil {
+		l.sources = map[int]*loopSource{}
+	}
+	l.sources[s.id] = s
 	return nil
+}
+
+// RemoveSource stops the loop reading src, and returns once the loop has
+// let go of it: no read, no re-arm, no coalescing wait of src happens
+// after, so the caller may close src's descriptor, and a socket that gets
+// the same descriptor number later is never touched on src's behalf. The
+// loop must be running (or have returned); RemoveSource must not be called
+// from the loop's own goroutine. Removing a source the loop does not read
+// does nothing.
+func (l *Loop) RemoveSource(src Source) {
+	l.mu.Lock()
+	if l.closed {
+		// Run has returned: nothing reads the sources any more.
+		l.dropSourceLocked(src)
+		l.mu.Unlock()
+		return
+	}
+	r := sourceRemoval{src: src, done: make(chan struct{})}
+	l.removals = append(l.removals, r)
+	l.mu.Unlock()
+	l.signal()
+	<-r.done
+}
+
+// dropSourceLocked takes src out of the epoll set and the source table and
+// cancels its coalescing wait; l.mu is held, and the caller is the loop's
+// goroutine or the loop has stopped.
+func (l *Loop) dropSourceLocked(src Source) {
+	for id, s := range l.sources {
+		if s.src != src {
+			continue
+		}
+		if l.epoll != nil {
+			// Before the caller closes the descriptor: a closed one leaves
+			// the set by itself only once no other copy of it is open.
+			_ = l.ctlSource(s, unix.EPOLL_CTL_DEL)
+		}
+		l.disarm(&s.slot)
+		delete(l.sources, id)
+		return
+	}
 }
 
 // ctlSource (re)arms s in the epoll set for one readiness report.
@@ -354,12 +410,18 @@ func (l *Loop) run(ctx context.Context, single *Instance, in <-chan Received) {
 func (l *Loop) drain() {
 	for {
 		l.mu.Lock()
-		adds, pending, pkts, stops, ready := l.adds, l.pending, l.pkts, l.stops, l.ready
-		l.adds, l.pending, l.stops, l.ready = nil, nil, nil, nil
+		adds, pending, pkts, stops, ready, removals := l.adds, l.pending, l.pkts, l.stops, l.ready, l.removals
+		l.adds, l.pending, l.stops, l.ready, l.removals = nil, nil, nil, nil, nil
+		// Removals first: a readiness report taken with them must not
+		// lead to a read of a source that is going away.
+		for _, r := range removals {
+			l.dropSourceLocked(r.src)
+			close(r.done)
+		}
 		var srcs []*loopSource
 		for _, id := range ready {
-			if id >= 0 && id < len(l.sources) {
-				srcs = append(srcs, l.sources[id])
+			if s, ok := l.sources[id]; ok {
+				srcs = append(srcs, s)
 			}
 		}
 		l.pkts = l.spare[:0]
@@ -367,7 +429,7 @@ func (l *Loop) drain() {
 			i.queued = false
 		}
 		l.mu.Unlock()
-		if len(adds)+len(pending)+len(pkts)+len(stops)+len(srcs) == 0 {
+		if len(adds)+len(pending)+len(pkts)+len(stops)+len(srcs)+len(removals) == 0 {
 			l.spare = pkts
 			return
 		}
@@ -453,6 +515,11 @@ func (l *Loop) shutdown() {
 	l.closed = true
 	adds := l.adds
 	l.adds = nil
+	for _, r := range l.removals {
+		l.dropSourceLocked(r.src)
+		close(r.done)
+	}
+	l.removals = nil
 	if l.epoll != nil {
 		l.epoll.Close() // ends the watcher
 	}
