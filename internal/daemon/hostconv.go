@@ -10,6 +10,7 @@ import (
 
 	"vigil/internal/config"
 	"vigil/internal/host"
+	"vigil/internal/vrrp"
 )
 
 // This file translates the configuration model's routes, rules, static
@@ -19,8 +20,15 @@ import (
 
 // convErr prefixes an error with the configuration line it came from.
 func convErr(pos config.Pos, what string, err error) error {
-	return fmt.Errorf("%s: %s: %w", pos, what, err)
+	return &lineError{fmt.Errorf("%s: %s: %w", pos, what, err)}
 }
+
+// lineError is an error that names its configuration line already, so
+// that a caller does not put its block's line in front of it too.
+type lineError struct{ err error }
+
+func (e *lineError) Error() string { return e.err.Error() }
+func (e *lineError) Unwrap() error { return e.err }
 
 // hostRoute converts a virtual_routes or static_routes line.
 func hostRoute(r *config.Route) (host.Route, error) {
@@ -336,21 +344,17 @@ func parseRange(s string, max uint64) (*host.Range, error) {
 	return &host.Range{Start: uint32(a), End: uint32(b)}, nil
 }
 
-// hostStaticAddress converts a static_ipaddress line; defaultDev is used
-// when the line names no device (none for static addresses, which must).
-func hostStaticAddress(a *config.VirtualAddress) (host.Address, error) {
-	fail := func(err error) (host.Address, error) {
-		return host.Address{}, convErr(a.Pos, "static_ipaddress "+a.Address.String(), err)
-	}
-	if a.Dev == "" {
-		return fail(errors.New("a static address needs dev"))
-	}
-	if a.UseVMAC {
-		return fail(errors.New("use_vmac is not valid for a static address"))
+// hostAddressOf converts one address line (virtual_ipaddress,
+// virtual_ipaddress_excluded or static_ipaddress) into what the host adds:
+// the one conversion of an address from the configuration to the host.
+// dev is the device when the line names none.
+func hostAddressOf(a *config.VirtualAddress, dev string) (host.Address, error) {
+	if a.Dev != "" {
+		dev = a.Dev
 	}
 	out := host.Address{
 		Prefix:        a.Address,
-		Dev:           a.Dev,
+		Dev:           dev,
 		Label:         a.Label,
 		Scope:         string(a.Scope),
 		NoDAD:         a.NoDAD,
@@ -362,9 +366,14 @@ func hostStaticAddress(a *config.VirtualAddress) (host.Address, error) {
 	if a.Peer.IsValid() {
 		out.Peer = netip.PrefixFrom(a.Peer, a.Address.Bits())
 	}
+	if a.Broadcast != "" && a.Peer.IsValid() {
+		// keepalived ignores the broadcast then, with an error; say so
+		// rather than add the address without it.
+		return host.Address{}, convErr(a.Pos, "address "+a.Address.String(), errors.New("brd and peer cannot both be given"))
+	}
 	b, err := broadcastOf(a.Broadcast, a.Address)
 	if err != nil {
-		return fail(err)
+		return host.Address{}, convErr(a.Pos, "address "+a.Address.String(), err)
 	}
 	out.Broadcast = b
 	if a.PreferredLft != nil {
@@ -375,13 +384,80 @@ func hostStaticAddress(a *config.VirtualAddress) (host.Address, error) {
 		}
 	}
 	if err := out.Validate(); err != nil {
-		return fail(err)
+		return host.Address{}, convErr(a.Pos, "address "+a.Address.String(), err)
 	}
 	return out, nil
 }
 
-// broadcastOf resolves "brd": an address, "+" (host bits set) or "-" (host
-// bits clear), for IPv4.
+// hostStaticAddress converts a static_ipaddress line, which must name its
+// device.
+func hostStaticAddress(a *config.VirtualAddress) (host.Address, error) {
+	fail := func(err error) (host.Address, error) {
+		return host.Address{}, convErr(a.Pos, "static_ipaddress "+a.Address.String(), err)
+	}
+	if a.Dev == "" {
+		return fail(errors.New("a static address needs dev"))
+	}
+	if a.UseVMAC {
+		return fail(errors.New("use_vmac is not valid for a static address"))
+	}
+	return hostAddressOf(a, "")
+}
+
+// vipOf converts a virtual_ipaddress or virtual_ipaddress_excluded line
+// of an instance on ifname (through hostAddressOf) into what the instance
+// carries. Its Dev stays empty when the line names none: the VIP goes
+// where the instance puts its addresses (its VMAC, if it has one).
+func vipOf(a *config.VirtualAddress, ifname string) (vrrp.VIP, error) {
+	h, err := hostAddressOf(a, ifname)
+	if err != nil {
+		return vrrp.VIP{}, err
+	}
+	return vrrp.VIP{
+		Prefix:    h.Prefix,
+		Dev:       a.Dev,
+		Label:     h.Label,
+		Broadcast: h.Broadcast,
+		Scope:     h.Scope,
+		// A VIP that moves between nodes must be usable the moment it
+		// arrives: keepalived adds every IPv6 VIP without DAD, and so do we
+		// ("-nodad" on the line asks for the same explicitly).
+		NoDAD:         h.NoDAD || h.Prefix.Addr().Is6(),
+		Peer:          h.Peer,
+		NoPrefixRoute: h.NoPrefixRoute,
+		Home:          h.Home,
+		MngTmpAddr:    h.MngTmpAddr,
+		AutoJoin:      h.AutoJoin,
+		PreferredLft:  h.PreferredLft,
+	}, nil
+}
+
+// hostAddress is the host's form of a VIP: what vipOf took from the
+// configuration, with the instance's interface (dev) when the line named
+// none.
+func hostAddress(v vrrp.VIP, dev string) host.Address {
+	if v.Dev != "" {
+		dev = v.Dev
+	}
+	return host.Address{
+		Prefix:        v.Prefix,
+		Dev:           dev,
+		Label:         v.Label,
+		Broadcast:     v.Broadcast,
+		Scope:         v.Scope,
+		NoDAD:         v.NoDAD,
+		Peer:          v.Peer,
+		NoPrefixRoute: v.NoPrefixRoute,
+		Home:          v.Home,
+		MngTmpAddr:    v.MngTmpAddr,
+		AutoJoin:      v.AutoJoin,
+		PreferredLft:  v.PreferredLft,
+	}
+}
+
+// broadcastOf resolves "brd" as keepalived does: an IPv4 address, or "+"
+// (the address with its host bits set) or "-" (host bits clear), which
+// keepalived computes only for a prefix of /30 or shorter.
 func broadcastOf(s string, p netip.Prefix) (netip.Addr, error) {
 	switch s {
 	case "":
@@ -390,18 +466,23 @@ func broadcastOf(s string, p netip.Prefix) (netip.Addr, error) {
 		if !p.Addr().Is4() {
 			return netip.Addr{}, errors.New("brd applies to IPv4 addresses only")
 		}
-		b := p.Masked().Addr().As4()
-		if s == "+" {
-			mask := net.CIDRMask(p.Bits(), 32)
-			for i := range b {
+		if p.Bits() > 30 {
+			return netip.Addr{}, fmt.Errorf("brd %s: prefix length /%d too long for a broadcast address (at most /30)", s, p.Bits())
+		}
+		b := p.Addr().As4()
+		mask := net.CIDRMask(p.Bits(), 32)
+		for i := range b {
+			if s == "+" {
 				b[i] |= ^mask[i]
+			} else {
+				b[i] &= mask[i]
 			}
 		}
 		return netip.AddrFrom4(b), nil
 	}
 	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("brd %q: %w", s, err)
+	if err != nil || !a.Is4() || !p.Addr().Is4() {
+		return netip.Addr{}, fmt.Errorf("brd %q: want an IPv4 address, + or - on an IPv4 address", s)
 	}
 	return a, nil
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -230,5 +231,92 @@ vrrp_instance C {
 	}
 	if _, ok, err := hostVMAC(byName["C"], ""); ok || err != nil {
 		t.Errorf("C without use_vmac: %v %v", ok, err)
+	}
+}
+
+// TestVIPAddress: a virtual address line reaches the host as it was
+// written, brd + and - resolved as keepalived resolves them (the address
+// with its host bits set, or clear), through the same conversion as a
+// static address.
+func TestVIPAddress(t *testing.T) {
+	cfg := loadHostConf(t, `
+vrrp_instance A {
+	interface eth0
+	virtual_router_id 42
+	priority 100
+	virtual_ipaddress {
+		10.1.0.100/24 brd +
+		10.1.0.101/24 brd -
+		10.1.0.102/24 brd 10.1.0.127 label eth0:v
+		10.1.2.103/30 brd +
+		10.1.0.104/24 dev eth1 noprefixroute
+		10.1.0.105/32 peer 10.1.0.205
+	}
+	virtual_ipaddress_excluded {
+		10.2.0.100/16 brd +
+		fd00::100/64 preferred_lft forever
+	}
+}
+`)
+	in := cfg.Instances[0]
+	ic, err := instanceConfig(in, fakePrimary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []host.Address{
+		{Prefix: netip.MustParsePrefix("10.1.0.100/24"), Dev: "vrrp.42", Broadcast: netip.MustParseAddr("10.1.0.255")},
+		{Prefix: netip.MustParsePrefix("10.1.0.101/24"), Dev: "vrrp.42", Broadcast: netip.MustParseAddr("10.1.0.0")},
+		{Prefix: netip.MustParsePrefix("10.1.0.102/24"), Dev: "vrrp.42", Broadcast: netip.MustParseAddr("10.1.0.127"), Label: "eth0:v"},
+		{Prefix: netip.MustParsePrefix("10.1.2.103/30"), Dev: "vrrp.42", Broadcast: netip.MustParseAddr("10.1.2.103")},
+		{Prefix: netip.MustParsePrefix("10.1.0.104/24"), Dev: "eth1", NoPrefixRoute: true},
+		{Prefix: netip.MustParsePrefix("10.1.0.105/32"), Dev: "vrrp.42", Peer: netip.MustParsePrefix("10.1.0.205/32")},
+		{Prefix: netip.MustParsePrefix("10.2.0.100/16"), Dev: "vrrp.42", Broadcast: netip.MustParseAddr("10.2.255.255")},
+		{Prefix: netip.MustParsePrefix("fd00::100/64"), Dev: "vrrp.42", NoDAD: true, PreferredLft: "forever"},
+	}
+	got := slices.Concat(ic.VIPs, ic.ExcludedVIPs)
+	if len(got) != len(want) {
+		t.Fatalf("%d VIPs, want %d", len(got), len(want))
+	}
+	lines := slices.Concat(in.VirtualAddresses, in.ExcludedAddresses)
+	for i, v := range got {
+		// The instance's VIPs go on its VMAC when it has one: the device
+		// is filled in only when the address is added.
+		h := hostAddress(v, "vrrp.42")
+		if h != want[i] {
+			t.Errorf("VIP %d: host gets %+v, want %+v", i, h, want[i])
+		}
+		// One conversion: the same line as a static address (with the
+		// device given) comes out the same, but for the IPv6 NoDAD a VIP
+		// always has.
+		s, err := hostAddressOf(lines[i], "vrrp.42")
+		s.NoDAD = s.NoDAD || s.Prefix.Addr().Is6()
+		if err != nil || s != h {
+			t.Errorf("VIP %d: hostAddressOf = %+v, %v; the VIP path gave %+v", i, s, err, h)
+		}
+	}
+}
+
+// TestVIPAddressErrors: what keepalived refuses or ignores with an error
+// is an error naming the line, not an address added without its broadcast.
+func TestVIPAddressErrors(t *testing.T) {
+	for _, tc := range []struct{ line, err string }{
+		{"10.1.0.100/31 brd +", "test.conf:7: address 10.1.0.100/31: brd +: prefix length /31 too long"},
+		{"10.1.0.100/32 brd -", "test.conf:7: address 10.1.0.100/32: brd -: prefix length /32 too long"},
+		{"10.1.0.100/32 brd 10.1.0.255 peer 10.1.0.200", "test.conf:7: address 10.1.0.100/32: brd and peer cannot both be given"},
+	} {
+		cfg := loadHostConf(t, `
+vrrp_instance A {
+	interface eth0
+	virtual_router_id 42
+	priority 100
+	virtual_ipaddress {
+		`+tc.line+`
+	}
+}
+`)
+		_, _, err := translateWith(cfg, fakePrimary)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
+			t.Errorf("%s: %v, want an error starting %q", tc.line, err, tc.err)
+		}
 	}
 }

@@ -144,7 +144,10 @@ func translateWith(cfg *config.Config, primary func(string, int, ...netip.Addr) 
 	var errs []error
 	for _, in := range cfg.Instances {
 		ic, err := instanceConfig(in, primary)
-		if err != nil {
+		if le := (*lineError)(nil); errors.As(err, &le) {
+			errs = append(errs, err) // names the address line itself
+			continue
+		} else if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", in.Pos, err))
 			continue
 		}

@@ -1,11 +1,11 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 
 	"vigil/internal/config"
-	"vigil/internal/host"
 	"vigil/internal/vrrp"
 )
 
@@ -58,11 +58,19 @@ func instanceConfig(in *config.VRRPInstance, primary func(ifname string, family 
 	for _, p := range in.UnicastPeers {
 		c.Peers = append(c.Peers, p.Address)
 	}
+	var errs []error
 	for _, a := range in.VirtualAddresses {
-		c.VIPs = append(c.VIPs, vipOf(a))
+		v, err := vipOf(a, in.Interface)
+		errs = append(errs, err)
+		c.VIPs = append(c.VIPs, v)
 	}
 	for _, a := range in.ExcludedAddresses {
-		c.ExcludedVIPs = append(c.ExcludedVIPs, vipOf(a))
+		v, err := vipOf(a, in.Interface)
+		errs = append(errs, err)
+		c.ExcludedVIPs = append(c.ExcludedVIPs, v)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, err
 	}
 	// The source of our adverts: unicast_src_ip for unicast, mcast_src_ip
 	// for multicast, else the interface's primary address, as keepalived.
@@ -90,38 +98,4 @@ func instanceConfig(in *config.VRRPInstance, primary func(ifname string, family 
 		return c, err
 	}
 	return c, nil
-}
-
-// vipOf converts a virtual_ipaddress line.
-func vipOf(a *config.VirtualAddress) vrrp.VIP {
-	v := vrrp.VIP{
-		Prefix: a.Address,
-		Dev:    a.Dev,
-		Label:  a.Label,
-		Scope:  string(a.Scope),
-		// A VIP that moves between nodes must be usable the moment it
-		// arrives: keepalived adds every IPv6 VIP without DAD, and so do we
-		// ("-nodad" on the line asks for the same explicitly).
-		NoDAD: a.NoDAD || a.Address.Addr().Is6(),
-	}
-	if b, err := netip.ParseAddr(a.Broadcast); err == nil {
-		v.Broadcast = b
-	}
-	return v
-}
-
-// hostAddress converts a VIP into what the host package adds; dev is the
-// instance's interface when the VIP names none.
-func hostAddress(v vrrp.VIP, dev string) host.Address {
-	if v.Dev != "" {
-		dev = v.Dev
-	}
-	return host.Address{
-		Prefix:    v.Prefix,
-		Dev:       dev,
-		Label:     v.Label,
-		Broadcast: v.Broadcast,
-		Scope:     v.Scope,
-		NoDAD:     v.NoDAD,
-	}
 }

@@ -30,14 +30,20 @@ var (
 	MulticastGroup6 = netip.MustParseAddr("ff02::12")
 )
 
-// VIP is one address the master holds.
+// VIP is one address the master holds, with what the host needs to add it
+// as the configuration line asks (the daemon converts the line once; the
+// instance only carries it).
 type VIP struct {
 	Prefix    netip.Prefix
 	Dev       string // empty: the instance's interface
 	Label     string
-	Broadcast netip.Addr
+	Broadcast netip.Addr // IPv4; brd + and - already resolved
 	Scope     string
 	NoDAD     bool
+	// Peer is the other end of a point-to-point address.
+	Peer                                      netip.Prefix
+	NoPrefixRoute, Home, MngTmpAddr, AutoJoin bool
+	PreferredLft                              string // "forever", seconds, or "" for the default
 }
 
 // Sender sends one VRRP payload (the IP header is the transport's, with TTL /
