@@ -62,10 +62,12 @@ func keepalivedStats(s vrrp.Snapshot) kaStats {
 		AdvertIntervalErr: d[vrrp.DropInterval],
 		IPTTLErr:          d[vrrp.DropTTL],
 		InvalidTypeRcvd:   d[vrrp.DropType],
-		AddrListErr:       s.Counters.AddrListErrors + d[vrrp.DropAddrList],
-		AuthFailure:       d[vrrp.DropAuth],
-		PriZeroRcvd:       s.Counters.PriorityZeroRx,
-		PriZeroSent:       s.Counters.PriorityZeroTx,
+		// Every address list error is also counted as an addr_list drop:
+		// one of the two, not their sum.
+		AddrListErr: s.Counters.AddrListErrors,
+		AuthFailure: d[vrrp.DropAuth],
+		PriZeroRcvd: s.Counters.PriorityZeroRx,
+		PriZeroSent: s.Counters.PriorityZeroTx,
 	}
 }
 

@@ -28,7 +28,7 @@ func TestWriteStats(t *testing.T) {
     TTL: 3
     Invalid Type: 11
     Advertisement Interval: 10
-    Address List: 16
+    Address List: 4
   Authentication Errors:
     Invalid Type: 0
     Type Mismatch: 0
@@ -113,7 +113,7 @@ func TestWriteJSON(t *testing.T) {
 	wantStats := map[string]uint64{
 		"advert_rcvd": 7, "advert_sent": 1234, "become_master": 3, "release_master": 2,
 		"packet_len_err": 3, "advert_interval_err": 10, "ip_ttl_err": 3, "invalid_type_rcvd": 11,
-		"addr_list_err": 16, "invalid_authtype": 0, "authtype_mismatch": 0, "auth_failure": 9,
+		"addr_list_err": 4, "invalid_authtype": 0, "authtype_mismatch": 0, "auth_failure": 9,
 		"pri_zero_rcvd": 1, "pri_zero_sent": 2,
 	}
 	if !reflect.DeepEqual(st, wantStats) {

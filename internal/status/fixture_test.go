@@ -38,7 +38,7 @@ func fixture() []Instance {
 			},
 			Drops: map[vrrp.DropReason]uint64{
 				vrrp.DropLength: 1, vrrp.DropAddrCount: 2, vrrp.DropTTL: 3, vrrp.DropAuth: 9,
-				vrrp.DropInterval: 10, vrrp.DropType: 11, vrrp.DropAddrList: 12,
+				vrrp.DropInterval: 10, vrrp.DropType: 11, vrrp.DropAddrList: 4, // every address list error is one (see AddrListErrors)
 			},
 		},
 		Trackers: []Tracker{{Kind: "script", Name: "chk_nginx", State: "BAD", Weight: -10}},

@@ -66,7 +66,7 @@ keepalived_invalid_type_received_total{iname="VI_1",intf="eth0",vrid="51"} 11
 keepalived_invalid_type_received_total{iname="VI_6",intf="eth0",vrid="52"} 0
 # HELP keepalived_address_list_errors_total Address list errors
 # TYPE keepalived_address_list_errors_total counter
-keepalived_address_list_errors_total{iname="VI_1",intf="eth0",vrid="51"} 16
+keepalived_address_list_errors_total{iname="VI_1",intf="eth0",vrid="51"} 4
 keepalived_address_list_errors_total{iname="VI_6",intf="eth0",vrid="52"} 0
 # HELP keepalived_authentication_failure_total Authentication failure
 # TYPE keepalived_authentication_failure_total counter

@@ -46,6 +46,10 @@ const (
 
 	// DropAddrList: the advertised virtual addresses differ from the
 	// configured ones (checked by the instance, keepalived's addr_list_err).
+	// Counted for every such advert; unlike the other reasons the advert is
+	// still acted on, since a peer whose list differs during a migration
+	// must still be heard (keepalived 2.2.7 ignores it instead, but for
+	// adverts of the master a backup already follows).
 	DropAddrList DropReason = "addr_list"
 	// DropOwnPacket: our own advertisement came back to us (checked by the
 	// instance, by source address).

@@ -974,8 +974,11 @@ func (i *Instance) check(r Received, p *Packet) (*DropError, slog.Level) {
 	return nil, 0
 }
 
-// checkAddrList logs (once per change) when a peer advertises other
-// addresses than ours; like keepalived it does not drop the advert.
+// checkAddrList counts and logs (once per change) an advert whose address
+// list differs from ours, where keepalived counts its addr_list_err: in
+// Counters.AddrListErrors and as the addr_list drop reason, the one the
+// metrics and docs/OPERATIONS.md tell operators to watch. The advert itself
+// is still acted on (see DropAddrList).
 func (i *Instance) checkAddrList(src netip.Addr, got []netip.Addr) {
 	same := len(got) == len(i.advAddrs)
 	if same {
@@ -994,6 +997,7 @@ func (i *Instance) checkAddrList(src netip.Addr, got []netip.Addr) {
 		return
 	}
 	i.counters.AddrListErrors++
+	i.drops.Add(DropAddrList)
 	if !i.mismatch {
 		i.log.Warn("advertised address list differs from ours", "src", src, "theirs", got, "ours", i.advAddrs)
 	}

@@ -370,7 +370,7 @@ func TestInstanceReceiveChecks(t *testing.T) {
 			rx:   Received{Src: addrB, Dst: addrA, TTL: 64, Payload: mk(nil)},
 		},
 		{
-			name:     "address list mismatch is logged, not dropped",
+			name:     "address list mismatch is counted (addr_list), not dropped",
 			rx:       Received{Src: addrB, Dst: group, TTL: 255, Payload: mk(func(p *Packet) { p.Addrs = []netip.Addr{netip.MustParseAddr("10.0.0.200")} })},
 			addrList: true,
 		},
@@ -388,7 +388,11 @@ func TestInstanceReceiveChecks(t *testing.T) {
 				a.in <- tt.rx
 				synctest.Wait()
 				s := a.inst.Snapshot()
-				if tt.drop == "" {
+				if tt.addrList {
+					if s.Drops[DropAddrList] != 1 || len(s.Drops) != 1 || s.Counters.AdvertsRx != 1 || s.MasterAddr != addrB {
+						t.Errorf("address list mismatch: drops %v, rx %d, master %v; want one addr_list count and the advert acted on", s.Drops, s.Counters.AdvertsRx, s.MasterAddr)
+					}
+				} else if tt.drop == "" {
 					if len(s.Drops) != 0 || s.Counters.AdvertsRx != 1 || s.MasterAddr != addrB {
 						t.Errorf("not accepted: drops %v, rx %d, master %v", s.Drops, s.Counters.AdvertsRx, s.MasterAddr)
 					}
