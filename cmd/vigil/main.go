@@ -6,7 +6,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -330,9 +329,7 @@ func checkConfig(o *options, stdout, stderr io.Writer) int {
 	tolerableHint(stderr, diags)
 	w.Flush() // the diagnostics come before the dump, as they always did
 	if o.dumpConf && cfg != nil {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(cfg); err != nil {
+		if err := writeModel(stdout, cfg); err != nil {
 			fmt.Fprintf(stderr, "vigil: %v\n", err)
 			return exitFatal
 		}
