@@ -186,3 +186,50 @@ func TestReloadUnchangedVMACRules(t *testing.T) {
 		t.Errorf("VIP held by %v (%v), want a alone", got, err)
 	}
 }
+
+// rvRawSockets counts the IPv4 raw sockets of protocol 112 (VRRP) open in
+// h's namespace: each interface Vigil listens on has two (the socket it
+// sends on and the one the event loop reads).
+func rvRawSockets(h *netlab.Host) (int, error) {
+	out, err := hsRun(h, "cat", "/proc/net/raw")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) > 1 && strings.HasSuffix(f[1], ":0070") {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// TestReloadClosesUnusedSockets: a reload that removes the last instance
+// on an interface closes Vigil's sockets there, instead of keeping them
+// (and the event loop reading them) until the daemon stops.
+func TestReloadClosesUnusedSockets(t *testing.T) {
+	t.Parallel()
+	needVigil(t)
+	l := netlab.New(t)
+	a := l.AddHost("a", "10.78.0.2/24")
+	l.AddLink(a, "eth1", "10.79.0.2/24")
+	one := Instance{Name: "VI_1", State: "MASTER", VRID: 51, Priority: 150, AdvertInt: "1", VIPs: []string{"10.78.0.100/24"}}
+	two := Instance{Name: "VI_2", State: "MASTER", Interface: "eth1", VRID: 52, Priority: 150, AdvertInt: "1", VIPs: []string{"10.79.0.100/24"}}
+	v := StartVigil(t, a, Conf(nil, one, two))
+	opsWaitStates(t, 10*time.Second, a, v, map[string]string{"VI_1": "MASTER", "VI_2": "MASTER"})
+	if n, err := rvRawSockets(a); err != nil || n != 4 {
+		t.Fatalf("%d VRRP sockets with instances on eth0 and eth1 (%v), want 4", n, err)
+	}
+	writeConf(t, v, Conf(nil, one))
+	if out, err := opsCLI(a, nil, "reload", "--socket", opsSocket(v)); err != nil {
+		t.Fatalf("vigil reload: %v: %s", err, out)
+	}
+	if n, err := rvRawSockets(a); err != nil || n != 2 {
+		t.Errorf("%d VRRP sockets after the reload removed eth1's only instance (%v), want 2", n, err)
+	}
+	st := opsWaitStates(t, 5*time.Second, a, v, map[string]string{"VI_1": "MASTER"})
+	if len(st.Instances) != 1 {
+		t.Errorf("%d instances after the reload, want 1", len(st.Instances))
+	}
+}
