@@ -27,7 +27,7 @@ import (
 // vrrpRunner owns the running VRRP side: one goroutine per instance, one
 // socket (and reader) per interface and family, the host address manager.
 // Its methods are called from the daemon's one event loop (start, reload,
-// stop), never concurrently; mu only guards the instance map against the
+// stop), never concurrently; mu only guards the instance map and trk against the
 // link watcher and status readers.
 type vrrpRunner struct {
 	log *slog.Logger
@@ -256,7 +256,10 @@ func startVRRP(ctx context.Context, cfg *config.Config, stateFile string, hub *s
 		r.stop()
 		return nil, err
 	}
+	// Under mu: the link watcher, started above, reads it.
+	r.mu.Lock()
 	r.trk = trk
+	r.mu.Unlock()
 	// Trackers first, so each instance starts with its tracked state
 	// (a failed script already counted) rather than learning it a moment
 	// after it has taken a role.
