@@ -207,7 +207,7 @@ type GlobalDefs struct {
 	LVSSyncDaemon  *LVSSyncDaemon `json:"lvs_sync_daemon,omitempty"`
 	LVSTimeouts    *LVSTimeouts   `json:"lvs_timeouts,omitempty"`
 	LVSFlush       bool           `json:"lvs_flush,omitempty"`
-	LVSFlushOnStop string         `json:"lvs_flush_on_stop,omitempty"` // "", "RS" or "VS"
+	LVSFlushOnStop string         `json:"lvs_flush_on_stop,omitempty"` // "", "FULL" (no argument) or "VS"
 	RSInitNotifies bool           `json:"rs_init_notifies,omitempty"`
 
 	// Scripts and notification.

@@ -529,10 +529,13 @@ func (p *parser) lvsFlushOnStop(g *GlobalDefs, n *Node) {
 	if !p.noBlock(n) || !p.nargs(n, 0, 1) {
 		return
 	}
-	g.LVSFlushOnStop = "RS"
+	// keepalived 2.2.7 knows the bare keyword (flush the whole table) and
+	// VS (remove each of its virtual servers); any other argument, RS
+	// included, is an error.
+	g.LVSFlushOnStop = "FULL"
 	if len(n.Args) == 1 {
-		if n.Args[0] != "VS" && n.Args[0] != "RS" {
-			p.diags.Errorf(n.Pos, "%s: %q is not VS or RS", n.Name, n.Args[0])
+		if n.Args[0] != "VS" {
+			p.diags.Errorf(n.Pos, "%s: %q is not VS (or nothing, for the whole table)", n.Name, n.Args[0])
 			g.LVSFlushOnStop = ""
 			return
 		}

@@ -59,8 +59,10 @@ var acting = map[string]map[string]bool{
 		// The LVS process: lvs_timeouts on the plane (internal/lvs
 		// TimeoutsOf), notifications at start (internal/lvs Engine,
 		// internal/check), its FIFO (internal/lvsproc/notes.go), and the
-		// checkers' logging (internal/check).
+		// checkers' logging (internal/check); lvs_flush and
+		// lvs_flush_on_stop at start and stop (internal/lvsproc Side).
 		"lvs_timeouts", "rs_init_notifies", "lvs_notify_fifo", "lvs_notify_fifo_script",
+		"lvs_flush", "lvs_flush_on_stop", "lvs_flush_onstop",
 		"checker_log_all_failures",
 	),
 	"vrrp_instance": set(
@@ -111,9 +113,6 @@ func set(names ...string) map[string]bool {
 var notActingWhy = map[string]string{
 	"lvs_sync_daemon":                    "the LVS process is not told the VRRP instance's state, so no IPVS sync daemon is started",
 	"lvs_sync_daemon_interface":          "the LVS process is not told the VRRP instance's state, so no IPVS sync daemon is started",
-	"lvs_flush":                          "the LVS process removes only the services it installed, never the whole table at start",
-	"lvs_flush_on_stop":                  "the LVS process removes only the services it installed on stop",
-	"lvs_flush_onstop":                   "the LVS process removes only the services it installed on stop",
 	"checker_process_name":               "the LVS process keeps its own name",
 	"lvs_process_name":                   "the LVS process keeps its own name",
 	"checker_priority":                   "the LVS process's scheduling is not changed",

@@ -199,6 +199,29 @@ func (r *Reconciler) RemoveOwned(ctx context.Context) (int, error) {
 	return sent, errors.Join(errs...)
 }
 
+// RemoveOwnedReals is RemoveOwned that first deletes each destination of
+// the owned services, one by one, then the services: keepalived's default
+// stop (lvs_flush_on_stop unset).
+func (r *Reconciler) RemoveOwnedReals(ctx context.Context) (int, error) {
+	if !r.synced {
+		if err := r.Sync(ctx); err != nil {
+			return 0, fmt.Errorf("read the data plane's table: %w", err)
+		}
+	}
+	var ops []Op
+	for _, k := range r.actual.Keys() {
+		if !r.owned[k] {
+			continue
+		}
+		for _, dk := range sortedDests(r.actual[k].Dests) {
+			ops = append(ops, Op{Kind: DeleteDest, Service: dataplane.Service{Key: k}, Dest: dataplane.Destination{Key: dk}})
+		}
+	}
+	ops = append(ops, Diff(dataplane.Table{}, r.actual, r.owned)...)
+	sent, errs := r.run(ctx, ops)
+	return sent, errors.Join(errs...)
+}
+
 // run sends ops in order and keeps the belief and the owned set in step.
 func (r *Reconciler) run(ctx context.Context, ops []Op) (int, []error) {
 	var errs []error

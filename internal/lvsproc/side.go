@@ -92,7 +92,23 @@ func keysOf(cfg *config.Config) map[check.ServerKey]lvs.RealID {
 // flushed) and programs the first desired table. It returns the number of
 // operations sent; an error is what the plane refused (with the
 // configuration's file:line), the rest being applied.
+//
+// With global_defs lvs_flush the whole table is flushed first, services
+// Vigil does not own included, as keepalived does at every start of its
+// checker process. That holds for a restart after a crash too: the
+// operator who sets lvs_flush trades the adoption (and the connections it
+// keeps) for a table that holds nothing but the configuration.
 func (s *Side) Start(ctx context.Context) (int, error) {
+	if s.cfg.Global.LVSFlush {
+		// keepalived runs past a failed flush; so does Vigil, adopting
+		// what is left.
+		if err := s.plane.Flush(ctx); err != nil {
+			s.log.Error("lvs_flush: flushing the table at start", "err", err)
+		} else {
+			s.log.Info("lvs_flush: the table was flushed at start")
+		}
+		s.ops++
+	}
 	if err := s.rec.Sync(ctx); err != nil {
 		return 0, err
 	}
@@ -161,11 +177,27 @@ func (s *Side) Reload(ctx context.Context, cfg *config.Config) (int, error) {
 	return s.apply(ctx)
 }
 
-// Stop runs the notifications of a clean stop and removes every service
-// Vigil owns, as keepalived does when it stops.
+// Stop runs the notifications of a clean stop and removes what Vigil put
+// in the table, as keepalived's checker process does when it stops, by
+// global_defs lvs_flush_on_stop (the running configuration's):
+//   - not set: each real server of each service Vigil owns, then the
+//     service;
+//   - VS: each service Vigil owns, its real servers going with it (fewer
+//     operations for a large table);
+//   - no argument ("FULL"): the whole table is flushed in one
+//     operation, services Vigil does not own included.
 func (s *Side) Stop(ctx context.Context) (int, error) {
 	s.events(s.engine.Stop())
-	n, err := s.rec.RemoveOwned(ctx)
+	var n int
+	var err error
+	switch s.cfg.Global.LVSFlushOnStop {
+	case "FULL":
+		n, err = 1, s.plane.Flush(ctx)
+	case "VS":
+		n, err = s.rec.RemoveOwned(ctx)
+	default:
+		n, err = s.rec.RemoveOwnedReals(ctx)
+	}
 	s.ops += n
 	return n, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -249,5 +250,109 @@ func TestLVSTimeouts(t *testing.T) {
 	}
 	if calls := p.Calls(); len(calls) != 1 || calls[0].Op != fakeplane.OpSetTimeouts {
 		t.Fatalf("changed timeouts: calls %v, want one SetTimeouts", calls)
+	}
+}
+
+// foreignTable is a service someone else added (ipvsadm), not in the
+// configuration.
+func foreignTable() (dataplane.Table, dataplane.ServiceKey) {
+	fk := dataplane.ServiceKey{Family: dataplane.IPv4, Protocol: dataplane.ProtoTCP, Addr: netip.MustParseAddr("10.9.9.9"), Port: 443}
+	return dataplane.Table{fk: dataplane.Entry{Service: dataplane.Service{Key: fk, Scheduler: "rr"}}}, fk
+}
+
+// writes are the operations of the recorded calls (the fake plane records
+// only the calls that change it).
+func writes(calls []fakeplane.Call) []fakeplane.Op {
+	var out []fakeplane.Op
+	for _, c := range calls {
+		out = append(out, c.Op)
+	}
+	return out
+}
+
+func TestLVSFlushAtStart(t *testing.T) {
+	const flush = "global_defs {\n  lvs_flush\n}\n"
+	for _, tc := range []struct {
+		name string
+		conf string
+		// firstOps and restartOps are the plane's writes at the first
+		// start and at a start after a crash (the table left as it was).
+		firstOps, restartOps []fakeplane.Op
+		foreignKept          bool
+	}{
+		{"unset: adopt, never flush", conf(false),
+			[]fakeplane.Op{fakeplane.OpAddService, fakeplane.OpAddDest, fakeplane.OpAddDest}, nil, true},
+		{"lvs_flush: flush at every start", flush + conf(false),
+			[]fakeplane.Op{fakeplane.OpFlush, fakeplane.OpAddService, fakeplane.OpAddDest, fakeplane.OpAddDest},
+			[]fakeplane.Op{fakeplane.OpFlush, fakeplane.OpAddService, fakeplane.OpAddDest, fakeplane.OpAddDest}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := load(t, tc.conf)
+			p := fakeplane.New()
+			foreign, fk := foreignTable()
+			p.Seed(foreign)
+			if _, err := NewSide(cfg, p, SideOptions{}).Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := writes(p.Calls()); !slices.Equal(got, tc.firstOps) {
+				t.Fatalf("first start: %v, want %v", got, tc.firstOps)
+			}
+			// SIGKILL: nothing is removed; the next child starts.
+			p.Reset()
+			if _, err := NewSide(cfg, p, SideOptions{}).Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := writes(p.Calls()); !slices.Equal(got, tc.restartOps) {
+				t.Fatalf("restart: %v, want %v", got, tc.restartOps)
+			}
+			if _, ok := p.Table()[fk]; ok != tc.foreignKept {
+				t.Fatalf("foreign service kept: %v, want %v", ok, tc.foreignKept)
+			}
+			if len(p.Table()) != map[bool]int{true: 2, false: 1}[tc.foreignKept] {
+				t.Fatalf("table after restart: %d services", len(p.Table()))
+			}
+		})
+	}
+}
+
+func TestLVSFlushOnStop(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		global      string
+		want        []fakeplane.Op
+		foreignKept bool
+	}{
+		{"unset: real servers, then the service", "",
+			[]fakeplane.Op{fakeplane.OpDeleteDest, fakeplane.OpDeleteDest, fakeplane.OpDeleteService}, true},
+		{"VS: the service only", "lvs_flush_on_stop VS", []fakeplane.Op{fakeplane.OpDeleteService}, true},
+		{"onstop spelling, VS", "lvs_flush_onstop VS", []fakeplane.Op{fakeplane.OpDeleteService}, true},
+		{"no argument: the whole table", "lvs_flush_on_stop", []fakeplane.Op{fakeplane.OpFlush}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := conf(false)
+			if tc.global != "" {
+				c = "global_defs {\n  " + tc.global + "\n}\n" + c
+			}
+			p := fakeplane.New()
+			foreign, fk := foreignTable()
+			p.Seed(foreign)
+			s := started(t, load(t, c), p, nil, nil)
+			n, err := s.Stop(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := writes(p.Calls()); !slices.Equal(got, tc.want) || n != len(tc.want) {
+				t.Fatalf("stop: %d operations %v, want %v", n, got, tc.want)
+			}
+			tab := p.Table()
+			if _, ok := tab[fk]; ok != tc.foreignKept {
+				t.Fatalf("foreign service kept: %v, want %v", ok, tc.foreignKept)
+			}
+			for k := range tab {
+				if k != fk {
+					t.Fatalf("Vigil's service %s is still in the table", k)
+				}
+			}
+		})
 	}
 }
