@@ -200,7 +200,7 @@ func globalKeywords(g *GlobalDefs) keywords {
 		"nftables_ipvs_start_fwmark": u(setInt(&g.NFTablesIPVSStartMark, 1, 1<<32-1)),
 
 		// LVS.
-		"lvs_sync_daemon":   u(func(p *parser, n *Node) { p.lvsSyncDaemon(g, n) }),
+		"lvs_sync_daemon":   func(p *parser, n *Node) { p.lvsSyncDaemon(g, n) },
 		"lvs_timeouts":      func(p *parser, n *Node) { p.lvsTimeouts(g, n) },
 		"lvs_flush":         setBool(&g.LVSFlush),
 		"lvs_flush_on_stop": func(p *parser, n *Node) { p.lvsFlushOnStop(g, n) },

@@ -452,7 +452,6 @@ func (p *parser) lvsSyncDaemonInterface(vi *VRRPInstance, n *Node) {
 		p.diags.Warnf(n.Pos, "lvs_sync_daemon_interface: lvs_sync_daemon is already set (%s %s); ignored", g.LVSSyncDaemon.Interface, g.LVSSyncDaemon.Instance)
 		return
 	}
-	p.notSupported(n)
 	g.LVSSyncDaemon = &LVSSyncDaemon{Interface: n.Args[0], Instance: vi.Name}
 }
 

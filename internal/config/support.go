@@ -60,9 +60,10 @@ var acting = map[string]map[string]bool{
 		// TimeoutsOf), notifications at start (internal/lvs Engine,
 		// internal/check), its FIFO (internal/lvsproc/notes.go), and the
 		// checkers' logging (internal/check); lvs_flush and
-		// lvs_flush_on_stop at start and stop (internal/lvsproc Side).
+		// lvs_flush_on_stop at start and stop, lvs_sync_daemon following
+		// its instance's state (internal/lvsproc Side).
 		"lvs_timeouts", "rs_init_notifies", "lvs_notify_fifo", "lvs_notify_fifo_script",
-		"lvs_flush", "lvs_flush_on_stop", "lvs_flush_onstop",
+		"lvs_flush", "lvs_flush_on_stop", "lvs_flush_onstop", "lvs_sync_daemon",
 		"checker_log_all_failures",
 	),
 	"vrrp_instance": set(
@@ -83,6 +84,8 @@ var acting = map[string]map[string]bool{
 		// internal/host: held by the master; the VMAC; strict mode's filter.
 		"virtual_routes", "virtual_rules", "use_vmac", "vmac_xmit_base", "strict_mode", "no_accept",
 		"dont_track_primary",
+		// Deprecated; stored as global_defs lvs_sync_daemon (internal/lvsproc).
+		"lvs_sync_daemon_interface",
 	),
 	"vrrp_sync_group": set("group", "track_script", "track_interface", "track_file", "track_process",
 		"notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "smtp_alert",
@@ -111,8 +114,6 @@ func set(names ...string) map[string]bool {
 // notActingWhy gives, for keywords Vigil parses without acting on them,
 // the reason the warning states, so an operator knows what is missing.
 var notActingWhy = map[string]string{
-	"lvs_sync_daemon":                    "the LVS process is not told the VRRP instance's state, so no IPVS sync daemon is started",
-	"lvs_sync_daemon_interface":          "the LVS process is not told the VRRP instance's state, so no IPVS sync daemon is started",
 	"checker_process_name":               "the LVS process keeps its own name",
 	"lvs_process_name":                   "the LVS process keeps its own name",
 	"checker_priority":                   "the LVS process's scheduling is not changed",

@@ -155,6 +155,9 @@ func Run(ctx context.Context, o Options) error {
 		} else {
 			defer sup.Stop(lvsStopTimeout)
 			hupLVS = sup.Reload
+			fctx, fcancel := context.WithCancel(ctx)
+			defer fcancel()
+			go followVRRP(fctx, hub, sup)
 		}
 	}
 	d := &daemon{o: o, log: log, vrrp: v, hub: hub, sd: sdnotify.FromEnv(), reloads: make(chan reloadRequest), metricsAddr: cfg.Global.VigilMetricsListen,

@@ -69,11 +69,45 @@ func RunLVSChild(ctx context.Context, o Options) error {
 		}
 	}
 	rep := lvsproc.NewReporter(lvsproc.Pipe())
-	return runLVS(ctx, o, log, "child", rep.Publish, rep.Emit)
+	return runLVS(ctx, o, log, "child", rep.Publish, rep.Emit, lvsproc.ReadVRRPStates(lvsproc.ControlPipe()))
+}
+
+// vrrpStateSink is what followVRRP tells (lvsproc.Supervisor).
+type vrrpStateSink interface {
+	SetVRRPState(instance, state string)
+}
+
+// followVRRP tells the LVS child every VRRP instance's state and each
+// transition (lvs_sync_daemon's role follows one), until ctx is done. A
+// subscription cut off for falling behind is opened again and the states
+// read afresh, so no transition is lost for good.
+func followVRRP(ctx context.Context, hub *status.Hub, sup vrrpStateSink) {
+	for ctx.Err() == nil {
+		sub := hub.Subscribe()
+		for _, in := range hub.Instances() {
+			sup.SetVRRPState(in.Snapshot.Name, in.Snapshot.State.String())
+		}
+	events:
+		for {
+			select {
+			case <-ctx.Done():
+				sub.Close()
+				return
+			case ev, ok := <-sub.Events():
+				if !ok {
+					break events
+				}
+				if ev.Kind == "" && ev.To != "" {
+					sup.SetVRRPState(ev.Instance, ev.To)
+				}
+			}
+		}
+	}
 }
 
 // runLVS loads the configuration and runs the LVS loop in this process.
-func runLVS(ctx context.Context, o Options, log *slog.Logger, mode string, publish func(status.LVSJSON), emit func(status.Event)) error {
+// vrrp carries the VRRP instances' states (nil under -C: no VRRP side).
+func runLVS(ctx context.Context, o Options, log *slog.Logger, mode string, publish func(status.LVSJSON), emit func(status.Event), vrrp <-chan lvsproc.VRRPState) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -108,7 +142,7 @@ func runLVS(ctx context.Context, o Options, log *slog.Logger, mode string, publi
 	notes := lvsproc.NewNotes(cfg, log, mode == "only")
 	defer notes.Close()
 	return lvsproc.Run(ctx, lvsproc.RunOptions{
-		Config: cfg, Load: load, Reload: reload, Dataplane: o.Dataplane, Addrs: addrs, Notes: notes, Log: log,
+		Config: cfg, Load: load, Reload: reload, Dataplane: o.Dataplane, Addrs: addrs, VRRP: vrrp, Notes: notes, Log: log,
 		Publish: func(s status.LVSJSON) { s.Mode, s.PID = mode, os.Getpid(); publish(s) },
 		Emit:    emit,
 	})
@@ -153,5 +187,5 @@ func runLVSOnly(ctx context.Context, o Options, cfg *config.Config, diags config
 		}
 	}()
 	defer func() { cancel(); <-done }()
-	return runLVS(ctx, o, log.With("side", "lvs"), "only", last.set, hub.Publish)
+	return runLVS(ctx, o, log.With("side", "lvs"), "only", last.set, hub.Publish, nil)
 }

@@ -27,6 +27,9 @@ type RunOptions struct {
 	Dialer check.Dialer
 	// Addrs feeds ha_suspend (WatchAddrs); nil: no address is held.
 	Addrs <-chan AddrEvent
+	// VRRP carries the VRRP instances' states from the parent
+	// (ReadVRRPStates), for lvs_sync_daemon; nil: none (-C).
+	VRRP <-chan VRRPState
 	// Notes runs scripts and FIFO lines; nil: none.
 	Notes Notes
 	// Publish receives the status after every change; Emit the events.
@@ -150,6 +153,13 @@ func Run(ctx context.Context, o RunOptions) error {
 			if _, err := side.Held(ctx, ev.Addr, ev.Held); err != nil {
 				o.Log.Error("applying an address change", "err", err)
 			}
+			publish()
+		case st, ok := <-o.VRRP:
+			if !ok {
+				o.VRRP = nil // the parent is gone; it stops us soon
+				continue
+			}
+			side.VRRPState(ctx, st.Instance, st.State)
 			publish()
 		case <-o.Reload:
 			c, err := o.Load(ctx)

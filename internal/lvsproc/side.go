@@ -2,8 +2,10 @@ package lvsproc
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"vigil/internal/check"
@@ -42,7 +44,12 @@ type Side struct {
 	// ops counts the operations sent since Start.
 	ops int
 	// cfg is the running configuration (for global_defs).
-	cfg        *config.Config
+	cfg *config.Config
+	// vrrp is every VRRP instance's state as the parent last told it;
+	// syncd the lvs_sync_daemon running (nil: none), warnedSync whether
+	// the plane's lack of one was said.
+	vrrp       map[string]string
+	syncd      *dataplane.SyncDaemon
 	warnedSync bool
 	// mail resolves smtp_alert of the running configuration; oldMail
 	// that of the configuration a reload replaces, for the real servers
@@ -72,7 +79,7 @@ func NewSide(cfg *config.Config, p dataplane.Plane, o SideOptions) *Side {
 		o.Now = time.Now
 	}
 	return &Side{plane: p, log: o.Log, engine: lvs.New(cfg), rec: lvs.NewReconciler(p, o.Log), keys: keysOf(cfg), cfg: cfg,
-		notes: o.Notes, emit: o.Emit, now: o.Now, mail: mailPolicyOf(cfg)}
+		notes: o.Notes, emit: o.Emit, now: o.Now, mail: mailPolicyOf(cfg), vrrp: map[string]string{}}
 }
 
 // keysOf maps the checkers' keys of real servers to the Engine's.
@@ -113,6 +120,7 @@ func (s *Side) Start(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	s.globals(ctx, nil)
+	s.syncDaemon(ctx)
 	s.events(s.engine.Start())
 	n, err := s.rec.Apply(ctx, s.engine.Desired())
 	s.engine.Changes() // the whole table was compared: nothing is pending
@@ -170,6 +178,7 @@ func (s *Side) Held(ctx context.Context, addr netip.Addr, held bool) (int, error
 // Reload replaces the configuration; an unchanged one sends nothing.
 func (s *Side) Reload(ctx context.Context, cfg *config.Config) (int, error) {
 	s.globals(ctx, cfg)
+	s.syncDaemon(ctx)
 	s.keys = keysOf(cfg)
 	s.oldMail, s.mail = s.mail, mailPolicyOf(cfg)
 	s.events(s.engine.Reload(cfg))
@@ -188,6 +197,7 @@ func (s *Side) Reload(ctx context.Context, cfg *config.Config) (int, error) {
 //     operation, services Vigil does not own included.
 func (s *Side) Stop(ctx context.Context) (int, error) {
 	s.events(s.engine.Stop())
+	s.stopSyncDaemon(ctx)
 	var n int
 	var err error
 	switch s.cfg.Global.LVSFlushOnStop {
@@ -203,9 +213,7 @@ func (s *Side) Stop(ctx context.Context) (int, error) {
 }
 
 // globals applies global_defs' lvs_timeouts (at start from the Side's
-// configuration, on reload when they changed) and says that
-// lvs_sync_daemon is not run: its role follows a VRRP instance's state,
-// which the LVS process is not told yet.
+// configuration, on reload when they changed).
 func (s *Side) globals(ctx context.Context, cfg *config.Config) {
 	if cfg == nil {
 		cfg = s.cfg
@@ -215,10 +223,6 @@ func (s *Side) globals(ctx context.Context, cfg *config.Config) {
 		if t, ok := lvs.TimeoutsOf(cfg); !ok || t == old {
 			return
 		}
-	}
-	if cfg.Global.LVSSyncDaemon != nil && !s.warnedSync {
-		s.warnedSync = true
-		s.log.Warn("lvs_sync_daemon is not started: the LVS process does not follow the VRRP instance's state yet")
 	}
 	t, ok := lvs.TimeoutsOf(cfg)
 	if !ok {
@@ -233,6 +237,77 @@ func (s *Side) globals(ctx context.Context, cfg *config.Config) {
 		return
 	}
 	s.ops++
+}
+
+// VRRPState records what the parent says of a VRRP instance and switches
+// lvs_sync_daemon's role if that instance is its own. It returns the
+// operations it cost.
+func (s *Side) VRRPState(ctx context.Context, instance, state string) int {
+	s.vrrp[instance] = state
+	before := s.ops
+	s.syncDaemon(ctx)
+	return s.ops - before
+}
+
+// syncDaemon runs global_defs lvs_sync_daemon in the role its VRRP
+// instance asks for, as keepalived's VRRP process does: master while the
+// instance is MASTER, backup otherwise (its state not known yet
+// included). A change of role or of the daemon's settings stops the
+// running one and starts the new one; none configured stops it.
+func (s *Side) syncDaemon(ctx context.Context) {
+	role := dataplane.SyncBackup
+	if sd := s.cfg.Global.LVSSyncDaemon; sd != nil && s.vrrp[sd.Instance] == "MASTER" {
+		role = dataplane.SyncMaster
+	}
+	want, ok := lvs.SyncDaemonOf(s.cfg, role)
+	if !ok {
+		s.stopSyncDaemon(ctx)
+		return
+	}
+	if s.syncd != nil && *s.syncd == want {
+		return
+	}
+	if !s.plane.Capabilities().SyncDaemon {
+		if !s.warnedSync {
+			s.warnedSync = true
+			s.log.Warn("lvs_sync_daemon not started: the data plane has no connection sync", "dataplane", s.plane.Capabilities().Name)
+		}
+		return
+	}
+	s.stopSyncDaemon(ctx)
+	s.ops++
+	err := s.plane.StartSyncDaemon(ctx, want)
+	if errors.Is(err, syscall.EEXIST) {
+		// A predecessor killed without a clean stop left it running: it
+		// is adopted, as its services are, so the sync is not cut.
+		err = nil
+	}
+	if err != nil {
+		s.log.Error("lvs_sync_daemon not started", "role", roleName(role), "interface", want.Interface, "err", err)
+		return
+	}
+	s.syncd = &want
+	s.log.Info("lvs_sync_daemon started", "role", roleName(role), "interface", want.Interface, "syncid", want.SyncID)
+}
+
+// stopSyncDaemon stops the sync daemon the Side runs, if any.
+func (s *Side) stopSyncDaemon(ctx context.Context) {
+	if s.syncd == nil {
+		return
+	}
+	role := s.syncd.State
+	s.syncd = nil
+	s.ops++
+	if err := s.plane.StopSyncDaemon(ctx, role); err != nil {
+		s.log.Error("lvs_sync_daemon not stopped", "role", roleName(role), "err", err)
+	}
+}
+
+func roleName(r dataplane.SyncState) string {
+	if r == dataplane.SyncMaster {
+		return "master"
+	}
+	return "backup"
 }
 
 // Operations is the number of operations sent since Start.

@@ -3,6 +3,7 @@ package lvsproc
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -354,5 +355,124 @@ func TestLVSFlushOnStop(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+const syncConf = `
+global_defs {
+  lvs_sync_daemon eth0 VI_1 id 7
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  priority 100
+  virtual_ipaddress {
+    10.0.0.1
+  }
+}
+vrrp_instance VI_2 {
+  interface eth0
+  virtual_router_id 52
+  priority 100
+  virtual_ipaddress {
+    10.0.0.5
+  }
+}
+`
+
+// roles are the running sync daemons' roles, with the sync id each got.
+func roles(p *fakeplane.Plane) map[dataplane.SyncState]uint32 {
+	out := map[dataplane.SyncState]uint32{}
+	for r, d := range p.SyncDaemons() {
+		out[r] = d.SyncID
+	}
+	return out
+}
+
+func TestLVSSyncDaemonFollowsVRRP(t *testing.T) {
+	const (
+		master = dataplane.SyncMaster
+		backup = dataplane.SyncBackup
+		start  = fakeplane.OpStartSync
+		stop   = fakeplane.OpStopSync
+	)
+	p := fakeplane.New()
+	s := NewSide(load(t, syncConf+conf(false)), p, SideOptions{})
+	if _, err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Before the parent says anything the instance's state is unknown:
+	// backup, as keepalived starts it.
+	if got := roles(p); !maps.Equal(got, map[dataplane.SyncState]uint32{backup: 7}) {
+		t.Fatalf("after start: %v, want backup with id 7", got)
+	}
+	for _, step := range []struct {
+		instance, state string
+		want            []fakeplane.Op
+		running         dataplane.SyncState
+	}{
+		{"VI_1", "BACKUP", nil, backup},
+		{"VI_1", "MASTER", []fakeplane.Op{stop, start}, master},
+		{"VI_1", "MASTER", nil, master},
+		{"VI_2", "BACKUP", nil, master}, // another instance: no change
+		{"VI_1", "FAULT", []fakeplane.Op{stop, start}, backup},
+		{"VI_1", "BACKUP", nil, backup},
+		{"VI_1", "MASTER", []fakeplane.Op{stop, start}, master},
+		{"VI_1", "STOP", []fakeplane.Op{stop, start}, backup},
+	} {
+		p.Reset()
+		n := s.VRRPState(ctx, step.instance, step.state)
+		if got := writes(p.Calls()); !slices.Equal(got, step.want) || n != len(step.want) {
+			t.Fatalf("%s %s: %d operations %v, want %v", step.instance, step.state, n, got, step.want)
+		}
+		if got := roles(p); !maps.Equal(got, map[dataplane.SyncState]uint32{step.running: 7}) {
+			t.Fatalf("%s %s: running %v, want only role %d", step.instance, step.state, got, step.running)
+		}
+	}
+	// A reload that changes the daemon's settings restarts it.
+	p.Reset()
+	if _, err := s.Reload(ctx, load(t, strings.Replace(syncConf, "id 7", "id 9", 1)+conf(false))); err != nil {
+		t.Fatal(err)
+	}
+	if got := writes(p.Calls()); !slices.Equal(got, []fakeplane.Op{stop, start}) {
+		t.Fatalf("reload with id 9: %v, want stop and start", got)
+	}
+	if got := roles(p); !maps.Equal(got, map[dataplane.SyncState]uint32{backup: 9}) {
+		t.Fatalf("after reload: %v, want backup with id 9", got)
+	}
+	// A clean stop stops it; a reload that drops the keyword would too.
+	p.Reset()
+	if _, err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.SyncDaemons()) != 0 {
+		t.Fatalf("after stop: %v still running", roles(p))
+	}
+}
+
+func TestLVSSyncDaemonAdoptedAfterCrash(t *testing.T) {
+	cfg := load(t, syncConf+conf(false))
+	p := fakeplane.New()
+	first := NewSide(cfg, p, SideOptions{})
+	if _, err := first.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first.VRRPState(ctx, "VI_1", "MASTER")
+	// SIGKILL: the kernel's master daemon keeps running. The new child
+	// starts as backup until the parent's replay arrives, then finds the
+	// master daemon running and keeps it.
+	second := NewSide(cfg, p, SideOptions{})
+	if _, err := second.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second.VRRPState(ctx, "VI_1", "MASTER")
+	if got := roles(p); !maps.Equal(got, map[dataplane.SyncState]uint32{dataplane.SyncMaster: 7}) {
+		t.Fatalf("after the replay: %v, want only the master daemon", got)
+	}
+	if _, err := second.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.SyncDaemons()) != 0 {
+		t.Fatalf("after stop: %v still running", roles(p))
 	}
 }

@@ -46,6 +46,11 @@ type Supervisor struct {
 	proc     *os.Process
 	// dead is set when the child died and will not be restarted.
 	dead bool
+	// vrrp holds every VRRP instance's last state, replayed to each new
+	// child; ctl is the running child's control pipe (nil between
+	// children).
+	vrrp map[string]string
+	ctl  *os.File
 
 	stop chan struct{}
 	done chan struct{}
@@ -85,6 +90,7 @@ func Supervise(o SuperviseOptions) *Supervisor {
 		o.MinBackoff = MinBackoff
 	}
 	s := &Supervisor{path: o.Path, args: o.Args, log: o.Log, emit: o.Emit, noRespawn: o.NoRespawn, minBackoff: o.MinBackoff, changed: o.Changed, stop: make(chan struct{}), done: make(chan struct{}),
+		vrrp: map[string]string{},
 		last: status.LVSJSON{Mode: "child", State: "starting", VirtualServers: []status.LVSVirtualServerJSON{}}}
 	go s.loop()
 	return s
@@ -110,6 +116,29 @@ func (s *Supervisor) Reload() {
 	s.mu.Unlock()
 	if p != nil {
 		_ = p.Signal(syscall.SIGHUP)
+	}
+}
+
+// SetVRRPState records a VRRP instance's state and tells the running
+// child; a child started later is told every state first. It never waits
+// on the child for more than controlWriteTimeout.
+func (s *Supervisor) SetVRRPState(instance, state string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.vrrp[instance] == state {
+		return
+	}
+	s.vrrp[instance] = state
+	if s.ctl != nil {
+		s.sendLocked(map[string]string{instance: state})
+	}
+}
+
+// sendLocked writes states to the child's control pipe; s.mu is held.
+func (s *Supervisor) sendLocked(states map[string]string) {
+	_ = s.ctl.SetWriteDeadline(time.Now().Add(controlWriteTimeout))
+	if err := writeStates(s.ctl, states); err != nil {
+		s.log.Error("the LVS process was not told a VRRP state", "err", err)
 	}
 }
 
@@ -186,18 +215,28 @@ func (s *Supervisor) runOnce(first bool) error {
 	if err != nil {
 		return err
 	}
+	cr, cw, err := os.Pipe()
+	if err != nil {
+		r.Close()
+		w.Close()
+		return err
+	}
 	cmd := exec.Command(s.path, append([]string{ChildFlag}, s.args...)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.ExtraFiles = []*os.File{w}
+	// fd 3: the child's messages; fd 4: the VRRP states (ControlPipe).
+	cmd.ExtraFiles = []*os.File{w, cr}
 	// Its own process group: a Ctrl-C on the terminal reaches the parent,
 	// which stops the child in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		r.Close()
 		w.Close()
+		cr.Close()
+		cw.Close()
 		return err
 	}
 	w.Close()
+	cr.Close()
 	normalScheduling(cmd.Process.Pid)
 	s.mu.Lock()
 	s.proc, s.pid = cmd.Process, cmd.Process.Pid
@@ -205,6 +244,9 @@ func (s *Supervisor) runOnce(first bool) error {
 		s.restarts++
 	}
 	s.last = status.LVSJSON{State: "starting", VirtualServers: []status.LVSVirtualServerJSON{}}
+	// A restarted child knows nothing: tell it every state first.
+	s.ctl = cw
+	s.sendLocked(s.vrrp)
 	s.mu.Unlock()
 	s.changed()
 	s.log.Info("LVS process started", "pid", cmd.Process.Pid)
@@ -223,7 +265,9 @@ func (s *Supervisor) runOnce(first bool) error {
 	err = cmd.Wait()
 	s.mu.Lock()
 	s.proc, s.pid = nil, 0
+	s.ctl = nil
 	s.mu.Unlock()
+	cw.Close()
 	s.changed()
 	return err
 }

@@ -1,8 +1,11 @@
 package lvsproc
 
 import (
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +25,21 @@ func TestMain(m *testing.M) {
 	case "die":
 		NewReporter(Pipe()).Publish(status.LVSJSON{State: "running"})
 		os.Exit(1)
+	case "states":
+		// Publishes the VRRP states it was told, as "VI_1=MASTER ...",
+		// in its status's Error field.
+		rep := NewReporter(Pipe())
+		seen := map[string]string{}
+		rep.Publish(status.LVSJSON{State: "running"})
+		for st := range ReadVRRPStates(ControlPipe()) {
+			seen[st.Instance] = st.State
+			var b strings.Builder
+			for _, n := range slices.Sorted(maps.Keys(seen)) {
+				b.WriteString(n + "=" + seen[n] + " ")
+			}
+			rep.Publish(status.LVSJSON{State: "running", Error: b.String()})
+		}
+		os.Exit(0)
 	case "wait":
 		sigs := make(chan os.Signal, 4)
 		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM)
@@ -101,4 +119,28 @@ func TestSupervisorDontRespawn(t *testing.T) {
 		t.Fatalf("status %+v, want no restart and no pid", st)
 	}
 	s.Stop(5 * time.Second)
+}
+
+func TestSupervisorTellsAndReplaysVRRPStates(t *testing.T) {
+	t.Setenv(childEnv, "states")
+	ch := make(changes, 1)
+	s := Supervise(SuperviseOptions{Path: os.Args[0], MinBackoff: time.Millisecond, Changed: ch.hook})
+	defer s.Stop(5 * time.Second)
+	s.SetVRRPState("VI_1", "BACKUP")
+	s.SetVRRPState("VI_2", "BACKUP")
+	s.SetVRRPState("VI_1", "MASTER")
+	const want = "VI_1=MASTER VI_2=BACKUP "
+	ch.waitFor(t, "the child was told both states", func() bool { return s.Status().Error == want })
+	first := s.Status().PID
+	// The child is killed; the new one is told every state again before
+	// anything else.
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	ch.waitFor(t, "a new child was told the states again", func() bool {
+		st := s.Status()
+		return st.PID != 0 && st.PID != first && st.Error == want
+	})
+	s.SetVRRPState("VI_2", "MASTER")
+	ch.waitFor(t, "the new child was told the transition", func() bool { return s.Status().Error == "VI_1=MASTER VI_2=MASTER " })
 }
