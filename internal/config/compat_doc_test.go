@@ -38,7 +38,7 @@ var vrrpNotes = map[string]string{
 	"global_defs lvs_flush":                       "flushes the whole table, services Vigil does not own included, at every start of the LVS process (a restart after a crash too, instead of adopting)",
 	"global_defs lvs_flush_on_stop":               "unset: each real server, then each service Vigil owns; VS: each service Vigil owns; no argument: the whole table",
 	"global_defs lvs_flush_onstop":                "as lvs_flush_on_stop",
-	"global_defs lvs_sync_daemon":                 "master while its instance is MASTER, backup otherwise (as keepalived); run by the LVS process, so only with virtual servers and not under -P",
+	"global_defs lvs_sync_daemon":                 "with an instance: master while it is MASTER, backup otherwise; without: both, as keepalived; run by the LVS process, so only with virtual servers and not under -P (under -C an instance is never MASTER)",
 	"global_defs vrrp_min_garp":                   "one gratuitous ARP/NA on becoming master, no second burst",
 	"vrrp_instance accept":                        "the default unless strict mode",
 	"vrrp_instance no_accept":                     "a master drops traffic to its VIPs (nftables table inet vigil), as keepalived",

@@ -46,10 +46,10 @@ type Side struct {
 	// cfg is the running configuration (for global_defs).
 	cfg *config.Config
 	// vrrp is every VRRP instance's state as the parent last told it;
-	// syncd the lvs_sync_daemon running (nil: none), warnedSync whether
+	// syncd the lvs_sync_daemons running by role, warnedSync whether
 	// the plane's lack of one was said.
 	vrrp       map[string]string
-	syncd      *dataplane.SyncDaemon
+	syncd      map[dataplane.SyncState]dataplane.SyncDaemon
 	warnedSync bool
 	// mail resolves smtp_alert of the running configuration; oldMail
 	// that of the configuration a reload replaces, for the real servers
@@ -79,7 +79,8 @@ func NewSide(cfg *config.Config, p dataplane.Plane, o SideOptions) *Side {
 		o.Now = time.Now
 	}
 	return &Side{plane: p, log: o.Log, engine: lvs.New(cfg), rec: lvs.NewReconciler(p, o.Log), keys: keysOf(cfg), cfg: cfg,
-		notes: o.Notes, emit: o.Emit, now: o.Now, mail: mailPolicyOf(cfg), vrrp: map[string]string{}}
+		notes: o.Notes, emit: o.Emit, now: o.Now, mail: mailPolicyOf(cfg), vrrp: map[string]string{},
+		syncd: map[dataplane.SyncState]dataplane.SyncDaemon{}}
 }
 
 // keysOf maps the checkers' keys of real servers to the Engine's.
@@ -197,7 +198,9 @@ func (s *Side) Reload(ctx context.Context, cfg *config.Config) (int, error) {
 //     operation, services Vigil does not own included.
 func (s *Side) Stop(ctx context.Context) (int, error) {
 	s.events(s.engine.Stop())
-	s.stopSyncDaemon(ctx)
+	for r := range s.syncd {
+		s.stopSyncDaemon(ctx, r)
+	}
 	var n int
 	var err error
 	switch s.cfg.Global.LVSFlushOnStop {
@@ -249,57 +252,69 @@ func (s *Side) VRRPState(ctx context.Context, instance, state string) int {
 	return s.ops - before
 }
 
-// syncDaemon runs global_defs lvs_sync_daemon in the role its VRRP
-// instance asks for, as keepalived's VRRP process does: master while the
-// instance is MASTER, backup otherwise (its state not known yet
-// included). A change of role or of the daemon's settings stops the
-// running one and starts the new one; none configured stops it.
+// syncDaemon runs global_defs lvs_sync_daemon in the roles it asks for,
+// as keepalived does: with a VRRP instance named, master while that
+// instance is MASTER and backup otherwise (its state not known yet
+// included), as keepalived's VRRP process switches it; with none, both
+// roles for as long as the LVS side runs, as keepalived's checker process
+// does. A role whose settings changed is stopped and started again; a
+// role no longer wanted is stopped first.
 func (s *Side) syncDaemon(ctx context.Context) {
-	role := dataplane.SyncBackup
-	if sd := s.cfg.Global.LVSSyncDaemon; sd != nil && s.vrrp[sd.Instance] == "MASTER" {
-		role = dataplane.SyncMaster
+	want := map[dataplane.SyncState]dataplane.SyncDaemon{}
+	if sd := s.cfg.Global.LVSSyncDaemon; sd != nil {
+		roles := []dataplane.SyncState{dataplane.SyncMaster, dataplane.SyncBackup}
+		if sd.Instance != "" {
+			roles = []dataplane.SyncState{dataplane.SyncBackup}
+			if s.vrrp[sd.Instance] == "MASTER" {
+				roles = []dataplane.SyncState{dataplane.SyncMaster}
+			}
+		}
+		for _, r := range roles {
+			if d, ok := lvs.SyncDaemonOf(s.cfg, r); ok {
+				want[r] = d
+			}
+		}
 	}
-	want, ok := lvs.SyncDaemonOf(s.cfg, role)
-	if !ok {
-		s.stopSyncDaemon(ctx)
-		return
+	for _, r := range []dataplane.SyncState{dataplane.SyncMaster, dataplane.SyncBackup} {
+		// A role not wanted has the zero value: it differs too.
+		if have, ok := s.syncd[r]; ok && want[r] != have {
+			s.stopSyncDaemon(ctx, r)
+		}
 	}
-	if s.syncd != nil && *s.syncd == want {
-		return
-	}
-	if !s.plane.Capabilities().SyncDaemon {
+	if len(want) > 0 && !s.plane.Capabilities().SyncDaemon {
 		if !s.warnedSync {
 			s.warnedSync = true
 			s.log.Warn("lvs_sync_daemon not started: the data plane has no connection sync", "dataplane", s.plane.Capabilities().Name)
 		}
 		return
 	}
-	s.stopSyncDaemon(ctx)
-	s.ops++
-	err := s.plane.StartSyncDaemon(ctx, want)
-	if errors.Is(err, syscall.EEXIST) {
-		// A predecessor killed without a clean stop left it running: it
-		// is adopted, as its services are, so the sync is not cut.
-		err = nil
+	for _, r := range []dataplane.SyncState{dataplane.SyncMaster, dataplane.SyncBackup} {
+		d, ok := want[r]
+		if _, running := s.syncd[r]; !ok || running {
+			continue
+		}
+		s.ops++
+		err := s.plane.StartSyncDaemon(ctx, d)
+		if errors.Is(err, syscall.EEXIST) {
+			// A predecessor killed without a clean stop left it running:
+			// it is adopted, as its services are, so the sync is not cut.
+			err = nil
+		}
+		if err != nil {
+			s.log.Error("lvs_sync_daemon not started", "role", roleName(r), "interface", d.Interface, "err", err)
+			continue
+		}
+		s.syncd[r] = d
+		s.log.Info("lvs_sync_daemon started", "role", roleName(r), "interface", d.Interface, "syncid", d.SyncID)
 	}
-	if err != nil {
-		s.log.Error("lvs_sync_daemon not started", "role", roleName(role), "interface", want.Interface, "err", err)
-		return
-	}
-	s.syncd = &want
-	s.log.Info("lvs_sync_daemon started", "role", roleName(role), "interface", want.Interface, "syncid", want.SyncID)
 }
 
-// stopSyncDaemon stops the sync daemon the Side runs, if any.
-func (s *Side) stopSyncDaemon(ctx context.Context) {
-	if s.syncd == nil {
-		return
-	}
-	role := s.syncd.State
-	s.syncd = nil
+// stopSyncDaemon stops the sync daemon of role r the Side runs.
+func (s *Side) stopSyncDaemon(ctx context.Context, r dataplane.SyncState) {
+	delete(s.syncd, r)
 	s.ops++
-	if err := s.plane.StopSyncDaemon(ctx, role); err != nil {
-		s.log.Error("lvs_sync_daemon not stopped", "role", roleName(role), "err", err)
+	if err := s.plane.StopSyncDaemon(ctx, r); err != nil {
+		s.log.Error("lvs_sync_daemon not stopped", "role", roleName(r), "err", err)
 	}
 }
 

@@ -476,3 +476,26 @@ func TestLVSSyncDaemonAdoptedAfterCrash(t *testing.T) {
 		t.Fatalf("after stop: %v still running", roles(p))
 	}
 }
+
+func TestLVSSyncDaemonWithoutInstanceRunsBoth(t *testing.T) {
+	c := "global_defs {\n  lvs_sync_daemon eth0 id 7\n}\n" + conf(false)
+	p := fakeplane.New()
+	s := NewSide(load(t, c), p, SideOptions{})
+	if _, err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	both := map[dataplane.SyncState]uint32{dataplane.SyncMaster: 7, dataplane.SyncBackup: 7}
+	if got := roles(p); !maps.Equal(got, both) {
+		t.Fatalf("after start: %v, want master and backup", got)
+	}
+	p.Reset()
+	if n := s.VRRPState(ctx, "VI_1", "MASTER"); n != 0 || p.Count() != 0 {
+		t.Fatalf("a VRRP state changed %d things: %v", n, p.Calls())
+	}
+	if _, err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.SyncDaemons()) != 0 {
+		t.Fatalf("after stop: %v still running", roles(p))
+	}
+}
