@@ -190,3 +190,38 @@ func TestRunHaSuspend(t *testing.T) {
 		<-done
 	})
 }
+
+// TestRunFollowsVRRPStates: the loop hands the parent's VRRP states to
+// the Side, so lvs_sync_daemon switches role, and stops it on stop.
+func TestRunFollowsVRRPStates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := load(t, syncConf+conf(false))
+		p := fakeplane.New()
+		vrrp := make(chan VRRPState)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() {
+			done <- Run(ctx, RunOptions{
+				Config: cfg, Load: func(context.Context) (*config.Config, error) { return cfg, nil },
+				Candidates: []Candidate{{Name: "ipvs", Open: func() (dataplane.Plane, error) { return p, nil }}},
+				Dialer:     &fakeDialer{down: map[string]bool{}}, VRRP: vrrp,
+			})
+		}()
+		synctest.Wait()
+		if got := roles(p); len(got) != 1 || got[dataplane.SyncBackup] != 7 {
+			t.Fatalf("after start: %v, want backup", got)
+		}
+		vrrp <- VRRPState{Instance: "VI_1", State: "MASTER"}
+		synctest.Wait()
+		if got := roles(p); len(got) != 1 || got[dataplane.SyncMaster] != 7 {
+			t.Fatalf("after MASTER: %v, want master", got)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if len(p.SyncDaemons()) != 0 {
+			t.Fatalf("after stop: %v", roles(p))
+		}
+	})
+}
