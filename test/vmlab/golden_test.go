@@ -68,6 +68,49 @@ type goldenCase struct {
 	conf   string // path of the config
 	want   string // expected table; empty when not recorded yet
 	covers []string
+	// With a plane's deliberate difference (override): why it differs,
+	// and whether the plane refuses the config instead of programming
+	// want.
+	why     string
+	refused bool
+}
+
+// override replaces c's expected table with the deliberate difference
+// recorded for plane in NAME.PLANE.ipvsadm, if there is one: "# " lines
+// saying why (required), then the plane's table, or the single line
+// "refused" when the plane rejects the config (exits with an error and
+// changes nothing).
+func (c *goldenCase) override(plane string) error {
+	path := strings.TrimSuffix(c.conf, ".conf") + "." + plane + ".ipvsadm"
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var why []string
+	rest := string(b)
+	for {
+		l, r, ok := strings.Cut(rest, "\n")
+		if !strings.HasPrefix(l, "# ") || !ok {
+			break
+		}
+		why, rest = append(why, strings.TrimPrefix(l, "# ")), r
+	}
+	if len(why) == 0 {
+		return fmt.Errorf("%s:1: a deliberate difference must say why (\"# \" lines first)", path)
+	}
+	c.why = strings.Join(why, " ")
+	if strings.TrimSpace(rest) == "refused" {
+		c.refused, c.want = true, ""
+		return nil
+	}
+	if rest == "" {
+		return fmt.Errorf("%s: no table after the reason", path)
+	}
+	c.want = rest
+	return nil
 }
 
 // loadGolden reads every case of goldenDir.
@@ -251,7 +294,12 @@ func runGolden(t *testing.T, p plane) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			if c.want == "" && !*update {
+			if p.name != keepalivedPlane.name {
+				if err := c.override(p.name); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c.want == "" && !c.refused && !*update {
 				t.Fatalf("%s has no recorded table; record it with make vmtest-update", c.conf)
 			}
 			h := <-pool
@@ -264,6 +312,9 @@ func runGolden(t *testing.T, p plane) {
 // runCase runs one case on h, whose table is pristine, and leaves it
 // pristine again.
 func runCase(t *testing.T, p plane, h *netlab.Host, c goldenCase, pristine string) {
+	if c.why != "" {
+		t.Logf("deliberate difference for %s: %s", p.name, c.why)
+	}
 	conf, err := filepath.Abs(c.conf)
 	if err != nil {
 		t.Fatal(err)
@@ -274,6 +325,23 @@ func runCase(t *testing.T, p plane, h *netlab.Host, c goldenCase, pristine strin
 	}
 	defer func() { keepLog(t, c.name+"."+p.name+".log", proc.Output()) }()
 	var got string
+	if c.refused {
+		// The plane refuses the config: it must exit with an error and
+		// leave the table as it was.
+		select {
+		case <-proc.Done():
+		case <-time.After(waitTimeout):
+			t.Fatalf("%s did not refuse %s", p.name, c.conf)
+		}
+		if err := proc.Stop(); err == nil {
+			t.Errorf("%s accepted %s, which it should refuse: %s", p.name, c.conf, c.why)
+		}
+		if after, err := ipvsTable(h); err != nil || after != pristine {
+			t.Errorf("%s refused %s but changed IPVS state (%v):\n%s", p.name, c.conf, err, diffLines(pristine, after))
+			_ = resetIPVS(h, pristine)
+		}
+		return
+	}
 	if *update {
 		got = waitStable(t, h, proc)
 	} else {
