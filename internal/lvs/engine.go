@@ -502,12 +502,16 @@ func (e *Engine) fill(t dataplane.Table, st *vsState) {
 		}
 		ds := make(map[dataplane.DestKey]dataplane.Destination, len(dests))
 		for _, d := range dests {
-			if k.Fwmark != 0 && d.Forwarding.Method != dataplane.NAT {
-				// A packet matched by mark keeps its own port unless
-				// NATed: keepalived programs such a real server of a
-				// group's fwmark entry without port (as the parser
-				// does for a fwmark virtual server).
-				d.Key.Port = 0
+			if d.Forwarding.Method != dataplane.NAT {
+				// Only NAT can change the port. A packet matched by
+				// mark keeps its own, so keepalived programs such a
+				// real server of a group's fwmark entry without port
+				// (as the parser does for a fwmark virtual server);
+				// one of an address entry gets that entry's port,
+				// whatever port the real server was written with.
+				// (For a single virtual server the parser has already
+				// made them equal.)
+				d.Key.Port = k.Port
 			}
 			ds[d.Key] = d
 		}
