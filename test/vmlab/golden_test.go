@@ -472,3 +472,34 @@ func waitStable(t *testing.T, h *netlab.Host, proc *netlab.Proc) string {
 	t.Fatalf("the table did not settle within %v; last:\n%s", waitTimeout, last)
 	return ""
 }
+
+// TestGoldenOverrides checks the deliberate differences (it runs
+// anywhere): each NAME.PLANE.ipvsadm belongs to a case, names a plane
+// other than keepalived, says why and holds a table or "refused".
+func TestGoldenOverrides(t *testing.T) {
+	cases := map[string]goldenCase{}
+	for _, c := range loadGolden(t) {
+		cases[c.name] = c
+	}
+	files, err := filepath.Glob(filepath.Join(goldenDir, "*.*.ipvsadm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		name, plane, _ := strings.Cut(strings.TrimSuffix(filepath.Base(f), ".ipvsadm"), ".")
+		c, ok := cases[name]
+		if !ok {
+			t.Errorf("%s: no case %s.conf", f, name)
+			continue
+		}
+		if plane == keepalivedPlane.name || plane != vigilPlane.name {
+			t.Errorf("%s: no plane %q to override", f, plane)
+			continue
+		}
+		if err := c.override(plane); err != nil {
+			t.Error(err)
+		} else if c.why == "" || (!c.refused && c.want == "") {
+			t.Errorf("%s: override without reason or table", f)
+		}
+	}
+}
