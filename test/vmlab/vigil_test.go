@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -32,8 +33,20 @@ var vigilConf = flag.String("vigil.conf", "", "run as Vigil's LVS side on this k
 // exists, startVigil is the one function to change.
 var vigilPlane = plane{name: "vigil", start: startVigil}
 
-// startVigil starts Vigil's LVS side in h's namespace on conf.
+// vigilBin, when set, is a vigil binary whose LVS process (-C) the plane
+// runs instead of the in-process driver.
+var vigilBin = flag.String("vigil.bin", "", "run this vigil binary with -C instead of the in-process LVS side")
+
+// startVigil starts Vigil's LVS side in h's namespace on conf: by default
+// this test binary as TestVigilLVSSide; with -vigil.bin the daemon's LVS
+// process, its runtime files (pid files, control socket) in dir.
 func startVigil(h *netlab.Host, dir, conf string) (*netlab.Proc, error) {
+	if *vigilBin != "" {
+		return h.Start(*vigilBin, "-n", "-l", "-D", "-C", "--dataplane", "ipvs", "-f", conf,
+			"-p", filepath.Join(dir, "vigil.pid"),
+			"-c", filepath.Join(dir, "checkers.pid"),
+			"-r", filepath.Join(dir, "vrrp.pid"))
+	}
 	return h.Start(os.Args[0], "-test.run=^TestVigilLVSSide$", "-test.timeout=0", "-vigil.conf="+conf)
 }
 
