@@ -27,8 +27,8 @@ import (
 var vigilConf = flag.String("vigil.conf", "", "run as Vigil's LVS side on this keepalived.conf (vigilPlane's child)")
 
 // vigilPlane runs Vigil's LVS side on the case. The daemon's LVS process
-// does not yet run lvs_sync_daemon nor restore lvs_timeouts on a clean
-// stop, so by default the plane starts this test binary again in the
+// does not yet restore lvs_timeouts on a clean stop (keepalived does, and
+// the harness checks it), so by default the plane starts this test binary again in the
 // case's namespace as TestVigilLVSSide, which drives the same packages
 // the daemon will (config, check, lvs, dataplane/ipvs). Once `vigil -C`
 // exists, startVigil is the one function to change.
