@@ -8,7 +8,8 @@
 # COMMAND runs in the current directory (the same path inside the guest),
 # so it must live on the host's file system: build test binaries on the
 # host (go test -c) and run them here. The guest has no network to the
-# outside, /tmp and /run are empty tmpfs, and every --rw DIR is writable
+# outside, /tmp and /run are empty tmpfs (a current directory under them is
+# shared on its own), and every --rw DIR is writable
 # (changes land on the host); every --install PKG is a Debian package the
 # command needs, installed on the host first when missing. The script prints the command's output as it
 # comes, keeps the kernel console in DIR/console.log and exits with the
@@ -41,6 +42,19 @@ if [ $# -eq 0 ]; then
 	exit 125
 fi
 die() { echo "vmlab: $*" >&2; exit 125; }
+# The command runs in the current directory, which the guest sees through
+# its read-only view of the host's root, except under the paths it mounts
+# empty scratch file systems on: a checkout there (CI's clone in /tmp, say)
+# is shared on its own, at the same path.
+case $PWD/ in
+/tmp/* | /run/* | /var/tmp/* | /dev/shm/*)
+	inside=no
+	for d in "${rw[@]}"; do
+		case $PWD/ in "$d"/*) inside=yes ;; esac
+	done
+	[ "$inside" = yes ] || rw+=("$PWD")
+	;;
+esac
 [ "$(id -u)" -eq 0 ] || die "needs root (the guest kernel and module tree are root's to read)"
 
 # Tools, from Debian's archive only.
