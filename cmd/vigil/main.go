@@ -5,7 +5,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"vigil/internal/config"
 	"vigil/internal/daemon"
@@ -180,7 +180,12 @@ func runWith(argv []string, stdout, stderr io.Writer, getenv func(string) string
 	for _, w := range o.warnings {
 		log.Warn(w)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	// The first SIGTERM or SIGINT stops the daemon cleanly; a second one,
+	// or a stop still running after stopDeadline, ends the process anyway.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	ctx, stop := stopOnSignal(sigs, time.After, stopDeadline, os.Exit)
 	defer stop()
 	err = daemon.Run(ctx, daemon.Options{
 		ConfigFile:      o.configFile,
