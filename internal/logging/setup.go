@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 )
 
 // Config says where the daemon logs, from keepalived's flags.
@@ -74,7 +75,10 @@ func Setup(c Config) (log *slog.Logger, warnings []string, close func() error, e
 		closers = append(closers, f.Close)
 	}
 	if console || len(hs) == 0 {
-		hs = append(hs, text(c.Stderr))
+		// Through a queue: a console nobody reads never stalls a caller.
+		q := NewQueue(c.Stderr, consoleQueueLines)
+		hs = append(hs, text(q))
+		closers = append(closers, func() error { return q.Close(time.After(consoleFlushTimeout)) })
 	}
 	var h slog.Handler = hs[0]
 	if len(hs) > 1 {
