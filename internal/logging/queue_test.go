@@ -17,7 +17,10 @@ type blockingWriter struct {
 }
 
 func (w *blockingWriter) Write(p []byte) (int, error) {
-	w.started <- struct{}{}
+	select {
+	case w.started <- struct{}{}:
+	default: // nobody is counting any more
+	}
 	<-w.release
 	return w.buf.Write(p)
 }
@@ -64,4 +67,27 @@ func TestQueueFlushesOnClose(t *testing.T) {
 		t.Errorf("console %q, want %q", buf.String(), want.String())
 	}
 	q.Write([]byte("late\n")) // after Close: dropped, no panic
+}
+
+// The daemon's console logger (-l) returns even when stderr is a pipe
+// nobody reads: the stop path logs from the VRRP loop, and a log call
+// stuck in write(2) kept SIGTERM from ever finishing the stop.
+func TestSetupConsoleNeverBlocks(t *testing.T) {
+	w := &blockingWriter{started: make(chan struct{}, 100), release: make(chan struct{})}
+	log, _, closeLog, err := Setup(Config{Console: true, Stderr: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("first")
+	<-w.started // the console is stuck on the first line
+	for range 2 * consoleQueueLines {
+		log.Info("stopping", "instance", "VI_1") // each returns
+	}
+	close(w.release)
+	if err := closeLog(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(w.buf.String(), "log line(s) dropped") {
+		t.Errorf("no count of the dropped lines in %d bytes of console", w.buf.Len())
+	}
 }
