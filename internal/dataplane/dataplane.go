@@ -120,6 +120,20 @@ type Service struct {
 	PersistenceBits uint8
 	// PersistenceEngine is the persistence engine ("sip"), empty for none.
 	PersistenceEngine string
+	// Stats are the plane's counters, filled in by Services of a plane
+	// that keeps them; they are read-only: adding or updating a service
+	// ignores them, and lvs.Diff does not count them as a change.
+	Stats Stats
+}
+
+// Stats are the traffic counters and rates of a service or destination, as
+// the kernel's IPVS keeps them. Rates are per second, averaged by the
+// plane. ActiveConns, InactConns and PersistConns are those of a
+// destination; a service leaves them zero.
+type Stats struct {
+	Conns, InPkts, OutPkts, InBytes, OutBytes uint64
+	CPS, InPPS, OutPPS, InBPS, OutBPS         uint64
+	ActiveConns, InactConns, PersistConns     uint32
 }
 
 // Method is how a destination is reached.
@@ -196,6 +210,9 @@ type Destination struct {
 	// no limit.
 	UpperThreshold uint32
 	LowerThreshold uint32
+	// Stats are the plane's counters, filled in by Destinations; read-only
+	// as Service.Stats.
+	Stats Stats
 }
 
 // Timeouts are the connection timeouts of lvs_timeouts; a zero field is left

@@ -70,7 +70,7 @@ func Diff(desired, actual dataplane.Table, owned map[dataplane.ServiceKey]bool) 
 			}
 			continue
 		}
-		if want.Service != have.Service {
+		if withoutStats(want.Service) != withoutStats(have.Service) {
 			ops = append(ops, Op{Kind: UpdateService, Service: want.Service})
 		}
 		for _, dk := range sortedDests(have.Dests) {
@@ -80,7 +80,7 @@ func Diff(desired, actual dataplane.Table, owned map[dataplane.ServiceKey]bool) 
 		}
 		for _, dk := range sortedDests(want.Dests) {
 			d := want.Dests[dk]
-			if h, ok := have.Dests[dk]; ok && h != d {
+			if h, ok := have.Dests[dk]; ok && destWithoutStats(h) != destWithoutStats(d) {
 				ops = append(ops, Op{Kind: UpdateDest, Service: dataplane.Service{Key: k}, Dest: d})
 			}
 		}
@@ -97,4 +97,17 @@ func sortedDests(m map[dataplane.DestKey]dataplane.Destination) []dataplane.Dest
 	keys := slices.Collect(maps.Keys(m))
 	slices.SortFunc(keys, dataplane.CompareDest)
 	return keys
+}
+
+// withoutStats clears the plane's counters, which change with traffic and
+// are not part of what a service is configured to be.
+func withoutStats(s dataplane.Service) dataplane.Service {
+	s.Stats = dataplane.Stats{}
+	return s
+}
+
+// destWithoutStats is withoutStats for a destination.
+func destWithoutStats(d dataplane.Destination) dataplane.Destination {
+	d.Stats = dataplane.Stats{}
+	return d
 }

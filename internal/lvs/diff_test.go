@@ -23,6 +23,15 @@ func TestDiff(t *testing.T) {
 		return e
 	}
 	a, b, c, other := key("10.0.0.1", 80), key("10.0.0.2", 80), key("10.0.0.3", 80), key("10.9.9.9", 80)
+	// busy is entry with the counters a plane reports under traffic.
+	busy := func(k dataplane.ServiceKey, sched string, ds ...dataplane.Destination) dataplane.Entry {
+		for i := range ds {
+			ds[i].Stats = dataplane.Stats{Conns: 9, InPkts: 90, InBytes: 9000, CPS: 1, ActiveConns: 3, InactConns: 2, PersistConns: 1}
+		}
+		e := entry(k, sched, ds...)
+		e.Service.Stats = dataplane.Stats{Conns: 18, InPkts: 180, OutPkts: 170, InBytes: 18000, OutBytes: 17000, CPS: 2, InPPS: 3, OutPPS: 4, InBPS: 5, OutBPS: 6}
+		return e
+	}
 	tests := []struct {
 		name            string
 		desired, actual dataplane.Table
@@ -39,6 +48,17 @@ func TestDiff(t *testing.T) {
 			name:    "identical: nothing",
 			desired: dataplane.Table{a: entry(a, "rr", dest("10.0.1.1", 1))},
 			actual:  dataplane.Table{a: entry(a, "rr", dest("10.0.1.1", 1)), other: entry(other, "wlc")},
+		},
+		{
+			name:    "the plane's counters are not a change",
+			desired: dataplane.Table{a: entry(a, "rr", dest("10.0.1.1", 1), dest("10.0.1.2", 1))},
+			actual:  dataplane.Table{a: busy(a, "rr", dest("10.0.1.1", 1), dest("10.0.1.2", 1))},
+		},
+		{
+			name:    "a change beside the counters is still one",
+			desired: dataplane.Table{a: entry(a, "wrr", dest("10.0.1.1", 2))},
+			actual:  dataplane.Table{a: busy(a, "rr", dest("10.0.1.1", 1))},
+			want:    "update-service TCP 10.0.0.1:80|update-dest TCP 10.0.0.1:80 -> 10.0.1.1:80",
 		},
 		{
 			name:    "deletions, then updates, then additions within a service",

@@ -52,7 +52,9 @@ const (
 	svcFlags     = 7
 	svcTimeout   = 8
 	svcNetmask   = 9
+	svcStats     = 10
 	svcPEName    = 11
+	svcStats64   = 12
 
 	destAddr       = 1
 	destPort       = 2
@@ -60,10 +62,29 @@ const (
 	destWeight     = 4
 	destUThresh    = 5
 	destLThresh    = 6
+	destActive     = 7
+	destInact      = 8
+	destPersist    = 9
+	destStats      = 10
 	destAddrFamily = 11
+	destStats64    = 12
 	destTunType    = 13
 	destTunPort    = 14
 	destTunFlags   = 15
+
+	// Inside SVC_ATTR_STATS(64) and DEST_ATTR_STATS(64). STATS carries
+	// 32-bit counts and rates and 64-bit byte counts; STATS64 is 64-bit
+	// throughout and, when both are present, is the one to believe.
+	statsConns    = 1
+	statsInPkts   = 2
+	statsOutPkts  = 3
+	statsInBytes  = 4
+	statsOutBytes = 5
+	statsCPS      = 6
+	statsInPPS    = 7
+	statsOutPPS   = 8
+	statsInBPS    = 9
+	statsOutBPS   = 10
 
 	daemonState       = 1
 	daemonMcastIfn    = 2
@@ -342,7 +363,7 @@ func decodeService(b []byte) (dataplane.Service, error) {
 		af                       uint16
 		addr                     []byte
 		flags, timeout, maskWord uint32
-		haveMask                 bool
+		haveMask, have64         bool
 	)
 	ad, err := netlink.NewAttributeDecoder(b)
 	if err != nil {
@@ -376,6 +397,13 @@ func decodeService(b []byte) (dataplane.Service, error) {
 			timeout = ad.Uint32()
 		case svcNetmask:
 			maskWord, haveMask = ad.Uint32(), true
+		case svcStats:
+			if !have64 {
+				ad.Do(func(b []byte) (err error) { s.Stats, err = decodeStats(b); return })
+			}
+		case svcStats64:
+			have64 = true
+			ad.Do(func(b []byte) (err error) { s.Stats, err = decodeStats(b); return })
 		}
 	}
 	if err := ad.Err(); err != nil {
@@ -423,10 +451,12 @@ func decodeService(b []byte) (dataplane.Service, error) {
 // its own (before Linux 4.14).
 func decodeDest(b []byte, svcFamily dataplane.Family) (dataplane.Destination, error) {
 	var (
-		d    dataplane.Destination
-		af   = afOf(svcFamily)
-		addr []byte
-		seen bool
+		d      dataplane.Destination
+		af     = afOf(svcFamily)
+		addr   []byte
+		seen   bool
+		have64 bool
+		conns  [3]uint32 // active, inactive, persistent
 	)
 	ad, err := netlink.NewAttributeDecoder(b)
 	if err != nil {
@@ -459,8 +489,22 @@ func decodeDest(b []byte, svcFamily dataplane.Family) (dataplane.Destination, er
 			ad.Do(func(b []byte) (err error) { d.Forwarding.TunnelPort, err = decodePort(b); return })
 		case destTunFlags:
 			d.Forwarding.TunnelChecksum = dataplane.TunnelChecksum(ad.Uint16())
+		case destActive:
+			conns[0] = ad.Uint32()
+		case destInact:
+			conns[1] = ad.Uint32()
+		case destPersist:
+			conns[2] = ad.Uint32()
+		case destStats:
+			if !have64 {
+				ad.Do(func(b []byte) (err error) { d.Stats, err = decodeStats(b); return })
+			}
+		case destStats64:
+			have64 = true
+			ad.Do(func(b []byte) (err error) { d.Stats, err = decodeStats(b); return })
 		}
 	}
+	d.Stats.ActiveConns, d.Stats.InactConns, d.Stats.PersistConns = conns[0], conns[1], conns[2]
 	if err := ad.Err(); err != nil {
 		return d, fmt.Errorf("%w: %v", errMalformed, err)
 	}
@@ -476,6 +520,60 @@ func decodeDest(b []byte, svcFamily dataplane.Family) (dataplane.Destination, er
 		d.Forwarding = dataplane.Forwarding{Method: d.Forwarding.Method}
 	}
 	return d, nil
+}
+
+// decodeStats reads the counters nested in a STATS or STATS64 attribute.
+// Each is read at the width the kernel wrote it (4 or 8 bytes), so one
+// decoder serves both.
+func decodeStats(b []byte) (dataplane.Stats, error) {
+	var st dataplane.Stats
+	ad, err := netlink.NewAttributeDecoder(b)
+	if err != nil {
+		return st, fmt.Errorf("%w: stats: %v", errMalformed, err)
+	}
+	for ad.Next() {
+		var dst *uint64
+		switch ad.Type() {
+		case statsConns:
+			dst = &st.Conns
+		case statsInPkts:
+			dst = &st.InPkts
+		case statsOutPkts:
+			dst = &st.OutPkts
+		case statsInBytes:
+			dst = &st.InBytes
+		case statsOutBytes:
+			dst = &st.OutBytes
+		case statsCPS:
+			dst = &st.CPS
+		case statsInPPS:
+			dst = &st.InPPS
+		case statsOutPPS:
+			dst = &st.OutPPS
+		case statsInBPS:
+			dst = &st.InBPS
+		case statsOutBPS:
+			dst = &st.OutBPS
+		default:
+			continue // padding, or a counter newer than this decoder
+		}
+		typ := ad.Type()
+		ad.Do(func(b []byte) error {
+			switch len(b) {
+			case 4:
+				*dst = uint64(binary.NativeEndian.Uint32(b))
+			case 8:
+				*dst = binary.NativeEndian.Uint64(b)
+			default:
+				return fmt.Errorf("%w: stats counter %d of %d bytes", errMalformed, typ, len(b))
+			}
+			return nil
+		})
+	}
+	if err := ad.Err(); err != nil {
+		return st, fmt.Errorf("%w: stats: %v", errMalformed, err)
+	}
+	return st, nil
 }
 
 // nested returns the payload of the first top-level attribute typ of a

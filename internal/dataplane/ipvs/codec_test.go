@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mdlayher/genetlink"
+	"github.com/mdlayher/netlink"
 
 	"vigil/internal/dataplane"
 )
@@ -113,15 +114,122 @@ func TestReplyGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, err := decodeServiceReply(m.Data)
-	if err != nil || s != persistent {
-		t.Errorf("service reply: %+v %v, want %+v", s, err, persistent)
+	want := persistent
+	want.Stats = dataplane.Stats{Conns: 7}
+	if err != nil || s != want {
+		t.Errorf("service reply: %+v %v, want %+v", s, err, want)
 	}
 	if err := m.UnmarshalBinary(readHex(t, "reply_dest.hex")); err != nil {
 		t.Fatal(err)
 	}
 	d, err := decodeDestReply(m.Data, dataplane.IPv4)
-	if err != nil || d != gue {
-		t.Errorf("dest reply: %+v %v, want %+v", d, err, gue)
+	wantDest := gue
+	wantDest.Stats = dataplane.Stats{Conns: 9, ActiveConns: 3, InactConns: 4}
+	if err != nil || d != wantDest {
+		t.Errorf("dest reply: %+v %v, want %+v", d, err, wantDest)
+	}
+}
+
+// TestReplyStatsGolden decodes the counters of replies carrying both stats
+// nests: STATS64 wins over the wrapped 32-bit STATS in either order, padding
+// is skipped, and a destination's connection counts are read.
+func TestReplyStatsGolden(t *testing.T) {
+	littleEndianOnly(t)
+	var m genetlink.Message
+	if err := m.UnmarshalBinary(readHex(t, "reply_service_stats.hex")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := decodeServiceReply(m.Data)
+	want := persistent
+	want.Stats = dataplane.Stats{Conns: 5000000000, InPkts: 70, OutPkts: 60, InBytes: 7000000000, OutBytes: 6000000000,
+		CPS: 1, InPPS: 2, OutPPS: 3, InBPS: 400, OutBPS: 300}
+	if err != nil || s != want {
+		t.Errorf("service reply:\ngot  %+v %v\nwant %+v", s, err, want)
+	}
+	if err := m.UnmarshalBinary(readHex(t, "reply_dest_stats.hex")); err != nil {
+		t.Fatal(err)
+	}
+	d, err := decodeDestReply(m.Data, dataplane.IPv4)
+	wantDest := dataplane.Destination{
+		Key:    dataplane.DestKey{Addr: netip.MustParseAddr("10.0.1.2"), Port: 443},
+		Weight: 5,
+		Stats: dataplane.Stats{Conns: 4294967297, InPkts: 100, OutPkts: 90, InBytes: 10000, OutBytes: 9000,
+			CPS: 3, InPPS: 4, OutPPS: 5, InBPS: 600, OutBPS: 500, ActiveConns: 12, InactConns: 34, PersistConns: 5},
+	}
+	if err != nil || d != wantDest {
+		t.Errorf("dest reply:\ngot  %+v %v\nwant %+v", d, err, wantDest)
+	}
+}
+
+// encodeStats writes st as the kernel writes a STATS64 nest (the connection
+// counts of a destination go beside it, not in it), so that tests can build
+// replies.
+func encodeStats(ae *netlink.AttributeEncoder, typ uint16, st dataplane.Stats) {
+	ae.Nested(typ, func(nae *netlink.AttributeEncoder) error {
+		for i, v := range []uint64{st.Conns, st.InPkts, st.OutPkts, st.InBytes, st.OutBytes, st.CPS, st.InPPS, st.OutPPS, st.InBPS, st.OutBPS} {
+			nae.Uint64(uint16(statsConns+i), v)
+		}
+		return nil
+	})
+}
+
+// serviceReply and destReply build dump replies as the kernel does: the
+// request encoding plus the counters.
+func serviceReply(t testing.TB, s dataplane.Service) []byte {
+	t.Helper()
+	m, err := message(cmdNewService, func(ae *netlink.AttributeEncoder) {
+		ae.Nested(attrService, func(nae *netlink.AttributeEncoder) error {
+			encodeService(nae, s)
+			encodeStats(nae, svcStats64, s.Stats)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Data
+}
+
+func destReply(t testing.TB, d dataplane.Destination) []byte {
+	t.Helper()
+	m, err := message(cmdNewDest, func(ae *netlink.AttributeEncoder) {
+		ae.Nested(attrDest, func(nae *netlink.AttributeEncoder) error {
+			encodeDest(nae, d, true)
+			nae.Uint32(destActive, d.Stats.ActiveConns)
+			nae.Uint32(destInact, d.Stats.InactConns)
+			nae.Uint32(destPersist, d.Stats.PersistConns)
+			encodeStats(nae, destStats64, d.Stats)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Data
+}
+
+// TestStatsRoundTrip: counters written as the kernel writes them, up to the
+// full 64 bits, read back unchanged; requests never carry them.
+func TestStatsRoundTrip(t *testing.T) {
+	full := dataplane.Stats{Conns: 1<<64 - 1, InPkts: 1 << 40, OutPkts: 3, InBytes: 1<<63 + 5, OutBytes: 6, CPS: 7, InPPS: 8, OutPPS: 9, InBPS: 10, OutBPS: 11}
+	s := persistent
+	s.Stats = full
+	if got, err := decodeServiceReply(serviceReply(t, s)); err != nil || got != s {
+		t.Errorf("service:\ngot  %+v %v\nwant %+v", got, err, s)
+	}
+	d := gue
+	d.Stats = full
+	d.Stats.ActiveConns, d.Stats.InactConns, d.Stats.PersistConns = 1<<32-1, 2, 3
+	if got, err := decodeDestReply(destReply(t, d), dataplane.IPv4); err != nil || got != d {
+		t.Errorf("dest:\ngot  %+v %v\nwant %+v", got, err, d)
+	}
+	m, _ := serviceMessage(cmdNewService, s)
+	if got, _ := decodeServiceReply(m.Data); got.Stats != (dataplane.Stats{}) {
+		t.Errorf("a NEW_SERVICE request carried counters: %+v", got.Stats)
+	}
+	m, _ = destMessage(cmdNewDest, tcp4, d, true)
+	if got, _ := decodeDestReply(m.Data, dataplane.IPv4); got.Stats != (dataplane.Stats{}) {
+		t.Errorf("a NEW_DEST request carried counters: %+v", got.Stats)
 	}
 }
 
@@ -201,6 +309,14 @@ func TestDecodeErrors(t *testing.T) {
 		if s, err := decodeServiceReply(data); err == nil {
 			t.Errorf("%s: decoded %+v", name, s)
 		}
+	}
+	badStats := []byte{0x1c, 0x00, 0x01, 0x80,
+		0x06, 0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, // AF_INET
+		0x08, 0x00, 0x05, 0x00, 0x09, 0x00, 0x00, 0x00, // FWMARK 9
+		0x0c, 0x00, 0x0c, 0x80, // STATS64
+		0x06, 0x00, 0x01, 0x00, 0x07, 0x00, 0x00, 0x00} // a 2-byte CONNS
+	if s, err := decodeServiceReply(badStats); err == nil {
+		t.Errorf("a 2-byte counter decoded: %+v", s)
 	}
 	if d, err := decodeDestReply([]byte{0x04, 0x00, 0x02, 0x80}, dataplane.IPv4); err == nil {
 		t.Errorf("destination without address decoded: %+v", d)

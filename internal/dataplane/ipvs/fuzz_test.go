@@ -22,17 +22,16 @@ func seed(f *testing.F, files ...string) {
 // FuzzDecodeService: the decoder never panics, and what it accepts survives
 // an encode/decode round trip unchanged.
 func FuzzDecodeService(f *testing.F) {
-	seed(f, "reply_service.hex", "new_service_tcp4.hex", "new_service_fwmark6.hex")
+	seed(f, "reply_service.hex", "reply_service_stats.hex", "new_service_tcp4.hex", "new_service_fwmark6.hex")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := decodeServiceReply(data)
 		if err != nil {
 			return
 		}
-		m, err := serviceMessage(cmdNewService, s)
-		if err != nil {
+		if checkName("", s.Scheduler) != nil || checkName("", s.PersistenceEngine) != nil {
 			return // a name longer than the kernel allows
 		}
-		again, err := decodeServiceReply(m.Data)
+		again, err := decodeServiceReply(serviceReply(t, s))
 		if err != nil || again != s {
 			t.Fatalf("round trip: %+v %v, want %+v", again, err, s)
 		}
@@ -41,17 +40,13 @@ func FuzzDecodeService(f *testing.F) {
 
 // FuzzDecodeDest is FuzzDecodeService for destinations.
 func FuzzDecodeDest(f *testing.F) {
-	seed(f, "reply_dest.hex", "new_dest_gue.hex", "del_dest_v6.hex")
+	seed(f, "reply_dest.hex", "reply_dest_stats.hex", "new_dest_gue.hex", "del_dest_v6.hex")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := decodeDestReply(data, dataplane.IPv4)
 		if err != nil {
 			return
 		}
-		m, err := destMessage(cmdNewDest, tcp4, d, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		again, err := decodeDestReply(m.Data, dataplane.IPv4)
+		again, err := decodeDestReply(destReply(t, d), dataplane.IPv4)
 		if err != nil || again != d {
 			t.Fatalf("round trip: %+v %v, want %+v", again, err, d)
 		}

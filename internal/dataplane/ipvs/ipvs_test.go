@@ -143,8 +143,12 @@ func TestPlaneListing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tab) != 1 || tab[tcp4].Service != persistent || len(tab[tcp4].Dests) != 1 || tab[tcp4].Dests[gue.Key] != gue {
-		t.Errorf("table %+v, want the service %+v with the destination %+v", tab, persistent, gue)
+	// The listing carries the counters of the replies.
+	wantSvc, wantDest := persistent, gue
+	wantSvc.Stats = dataplane.Stats{Conns: 7}
+	wantDest.Stats = dataplane.Stats{Conns: 9, ActiveConns: 3, InactConns: 4}
+	if len(tab) != 1 || tab[tcp4].Service != wantSvc || len(tab[tcp4].Dests) != 1 || tab[tcp4].Dests[gue.Key] != wantDest {
+		t.Errorf("table %+v, want the service %+v with the destination %+v", tab, wantSvc, wantDest)
 	}
 	for i, f := range c.flags {
 		if f != netlink.Request|netlink.Dump {
