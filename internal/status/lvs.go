@@ -46,6 +46,12 @@ type LVSVirtualServerJSON struct {
 	Hysteresis int64  `json:"hysteresis"`
 	SorryInUse bool   `json:"sorry_server_in_use"`
 	Suspended  bool   `json:"suspended"`
+	// Protocol is the protocol of the virtual server's services ("TCP",
+	// "UDP", "SCTP"), empty for a fwmark one.
+	Protocol string `json:"protocol,omitempty"`
+	// Stats are the plane's counters summed over the virtual server's
+	// services, when the plane keeps them (nil otherwise).
+	Stats *LVSStatsJSON `json:"stats,omitempty"`
 	// Reals are the real servers; Weight is the effective weight the
 	// plane is given (0 with inhibit_on_failure for a failed one).
 	Reals []LVSRealJSON `json:"real_servers"`
@@ -60,6 +66,26 @@ type LVSRealJSON struct {
 	// reports them (nil otherwise).
 	ActiveConns   *uint32 `json:"active_conns,omitempty"`
 	InactiveConns *uint32 `json:"inactive_conns,omitempty"`
+	// PersistentConns counts the persistence templates that point at the
+	// real server, when the plane reports them.
+	PersistentConns *uint32 `json:"persistent_conns,omitempty"`
+	// Stats are the plane's traffic counters of the real server.
+	Stats *LVSStatsJSON `json:"stats,omitempty"`
+}
+
+// LVSStatsJSON are a plane's traffic counters and rates (per second, as
+// `ipvsadm -Ln --stats --rate` shows them).
+type LVSStatsJSON struct {
+	Conns      uint64 `json:"conns"`
+	InPackets  uint64 `json:"in_packets"`
+	OutPackets uint64 `json:"out_packets"`
+	InBytes    uint64 `json:"in_bytes"`
+	OutBytes   uint64 `json:"out_bytes"`
+	CPS        uint64 `json:"cps"`
+	InPPS      uint64 `json:"in_pps"`
+	OutPPS     uint64 `json:"out_pps"`
+	InBPS      uint64 `json:"in_bps"`
+	OutBPS     uint64 `json:"out_bps"`
 }
 
 // SetLVSSource sets the function that returns the LVS side's status; nil
@@ -100,7 +126,7 @@ func RenderLVS(w io.Writer, l *LVSJSON) {
 	if len(l.VirtualServers) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "  %-40s %-8s %-10s %-10s %s\n", "Prot LocalAddress:Port / -> RemoteAddress:Port", "Weight", "ActiveConn", "InActConn", "State")
+	fmt.Fprintf(w, "  %-40s %-8s %-10s %-10s %-8s %-8s %-8s %s\n", "Prot LocalAddress:Port / -> RemoteAddress:Port", "Weight", "ActiveConn", "InActConn", "CPS", "InPPS", "OutPPS", "State")
 	for _, vs := range l.VirtualServers {
 		var why []string
 		if vs.QuorumUp {
@@ -114,15 +140,25 @@ func RenderLVS(w io.Writer, l *LVSJSON) {
 		if vs.Suspended {
 			why = append(why, "suspended (ha_suspend: address not held)")
 		}
-		fmt.Fprintf(w, "  %-40s %-8s %-10s %-10s %s\n", vs.Name, "", "", "", strings.Join(why, ", "))
+		cps, inpps, outpps := rates(vs.Stats)
+		fmt.Fprintf(w, "  %-40s %-8s %-10s %-10s %-8s %-8s %-8s %s\n", vs.Name, "", "", "", cps, inpps, outpps, strings.Join(why, ", "))
 		for _, rs := range vs.Reals {
 			st := "up"
 			if !rs.Alive {
 				st = "down"
 			}
-			fmt.Fprintf(w, "    -> %-37s %-8d %-10s %-10s %s\n", rs.Addr, rs.Weight, conns(rs.ActiveConns), conns(rs.InactiveConns), st)
+			cps, inpps, outpps := rates(rs.Stats)
+			fmt.Fprintf(w, "    -> %-37s %-8d %-10s %-10s %-8s %-8s %-8s %s\n", rs.Addr, rs.Weight, conns(rs.ActiveConns), conns(rs.InactiveConns), cps, inpps, outpps, st)
 		}
 	}
+}
+
+// rates formats the connection and packet rates, "-" without counters.
+func rates(st *LVSStatsJSON) (cps, inpps, outpps string) {
+	if st == nil {
+		return "-", "-", "-"
+	}
+	return fmt.Sprint(st.CPS), fmt.Sprint(st.InPPS), fmt.Sprint(st.OutPPS)
 }
 
 func conns(p *uint32) string {
@@ -132,12 +168,33 @@ func conns(p *uint32) string {
 	return fmt.Sprint(*p)
 }
 
-// The LVS side's metrics. The keepalived_lvs_* names of the exporters
-// (keepalived_lvs_vip_conn, keepalived_lvs_rs_in_bytes, ...) are the
-// kernel's traffic counters, which no data plane reports yet; until one
-// does, they are left out rather than exported as zeros. What Vigil knows
-// is vigil_lvs_*.
+// The LVS side's metrics. The traffic counters keep the keepalived
+// exporter's names (keepalived_lvs_vip_*, keepalived_lvs_rs_*) and its
+// labels addr and proto; a real server also gets vs, since one address may
+// serve several virtual servers. They are exported only when the plane
+// reports counters, never as made-up zeros. What the exporter has no name
+// for (connection counts by state, rates) and what Vigil knows is
+// vigil_lvs_*.
 var (
+	lvsVIPLabels = []string{"addr", "proto"}
+	rsLVSLabels  = []string{"addr", "proto", "vs"}
+
+	descVIPInPackets  = prometheus.NewDesc("keepalived_lvs_vip_in_packets", "VIP in packets", lvsVIPLabels, nil)
+	descVIPOutPackets = prometheus.NewDesc("keepalived_lvs_vip_out_packets", "VIP out packets", lvsVIPLabels, nil)
+	descVIPInBytes    = prometheus.NewDesc("keepalived_lvs_vip_in_bytes", "VIP in bytes", lvsVIPLabels, nil)
+	descVIPOutBytes   = prometheus.NewDesc("keepalived_lvs_vip_out_bytes", "VIP out bytes", lvsVIPLabels, nil)
+	descVIPConn       = prometheus.NewDesc("keepalived_lvs_vip_conn", "VIP connections", lvsVIPLabels, nil)
+	descRSInPackets   = prometheus.NewDesc("keepalived_lvs_rs_in_packets", "RS in packets", rsLVSLabels, nil)
+	descRSOutPackets  = prometheus.NewDesc("keepalived_lvs_rs_out_packets", "RS out packets", rsLVSLabels, nil)
+	descRSInBytes     = prometheus.NewDesc("keepalived_lvs_rs_in_bytes", "RS in bytes", rsLVSLabels, nil)
+	descRSOutBytes    = prometheus.NewDesc("keepalived_lvs_rs_out_bytes", "RS out bytes", rsLVSLabels, nil)
+	descRSConn        = prometheus.NewDesc("keepalived_lvs_rs_conn", "RS connections", rsLVSLabels, nil)
+	descRSActive      = prometheus.NewDesc("vigil_lvs_real_server_active_conns", "Active connections of the real server (ipvsadm's ActiveConn).", rsLabels, nil)
+	descRSInactive    = prometheus.NewDesc("vigil_lvs_real_server_inactive_conns", "Inactive connections of the real server (ipvsadm's InActConn).", rsLabels, nil)
+	descVSCPS         = prometheus.NewDesc("vigil_lvs_connections_per_second", "Connection rate of the virtual server, as the plane estimates it.", vsLabels, nil)
+	descVSInBPS       = prometheus.NewDesc("vigil_lvs_in_bytes_per_second", "Incoming byte rate of the virtual server, as the plane estimates it.", vsLabels, nil)
+	descVSOutBPS      = prometheus.NewDesc("vigil_lvs_out_bytes_per_second", "Outgoing byte rate of the virtual server, as the plane estimates it.", vsLabels, nil)
+
 	vsLabels = []string{"vs"}
 	rsLabels = []string{"vs", "rs"}
 
@@ -166,9 +223,38 @@ func collectLVS(ch chan<- prometheus.Metric, l *LVSJSON) {
 		ch <- prometheus.MustNewConstMetric(descLVSQuorum, prometheus.GaugeValue, b(vs.QuorumUp), vs.Name)
 		ch <- prometheus.MustNewConstMetric(descLVSSorry, prometheus.GaugeValue, b(vs.SorryInUse), vs.Name)
 		ch <- prometheus.MustNewConstMetric(descLVSWeightSum, prometheus.GaugeValue, float64(vs.WeightSum), vs.Name)
+		if st := vs.Stats; st != nil {
+			c := func(d *prometheus.Desc, v uint64) {
+				ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), vs.Name, vs.Protocol)
+			}
+			c(descVIPInPackets, st.InPackets)
+			c(descVIPOutPackets, st.OutPackets)
+			c(descVIPInBytes, st.InBytes)
+			c(descVIPOutBytes, st.OutBytes)
+			c(descVIPConn, st.Conns)
+			ch <- prometheus.MustNewConstMetric(descVSCPS, prometheus.GaugeValue, float64(st.CPS), vs.Name)
+			ch <- prometheus.MustNewConstMetric(descVSInBPS, prometheus.GaugeValue, float64(st.InBPS), vs.Name)
+			ch <- prometheus.MustNewConstMetric(descVSOutBPS, prometheus.GaugeValue, float64(st.OutBPS), vs.Name)
+		}
 		for _, rs := range vs.Reals {
 			ch <- prometheus.MustNewConstMetric(descLVSRealUp, prometheus.GaugeValue, b(rs.Alive), vs.Name, rs.Addr)
 			ch <- prometheus.MustNewConstMetric(descLVSRealWeight, prometheus.GaugeValue, float64(rs.Weight), vs.Name, rs.Addr)
+			if st := rs.Stats; st != nil {
+				c := func(d *prometheus.Desc, v uint64) {
+					ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), rs.Addr, vs.Protocol, vs.Name)
+				}
+				c(descRSInPackets, st.InPackets)
+				c(descRSOutPackets, st.OutPackets)
+				c(descRSInBytes, st.InBytes)
+				c(descRSOutBytes, st.OutBytes)
+				c(descRSConn, st.Conns)
+			}
+			if rs.ActiveConns != nil {
+				ch <- prometheus.MustNewConstMetric(descRSActive, prometheus.GaugeValue, float64(*rs.ActiveConns), vs.Name, rs.Addr)
+			}
+			if rs.InactiveConns != nil {
+				ch <- prometheus.MustNewConstMetric(descRSInactive, prometheus.GaugeValue, float64(*rs.InactiveConns), vs.Name, rs.Addr)
+			}
 		}
 	}
 }

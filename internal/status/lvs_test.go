@@ -13,6 +13,93 @@ func lvsFixture() *LVSJSON {
 			Reals: []LVSRealJSON{{Addr: "10.0.0.2:80", Alive: true, Weight: 2}, {Addr: "10.0.0.3:80", Alive: false, Weight: 0}}}}}
 }
 
+// lvsStatsFixture is lvsFixture with the counters of a plane that keeps
+// them.
+func lvsStatsFixture() *LVSJSON {
+	l := lvsFixture()
+	vs := &l.VirtualServers[0]
+	vs.Protocol = "TCP"
+	vs.Stats = &LVSStatsJSON{Conns: 30, InPackets: 300, OutPackets: 200, InBytes: 30000, OutBytes: 20000, CPS: 4, InPPS: 40, OutPPS: 30, InBPS: 4000, OutBPS: 3000}
+	active, inactive := uint32(7), uint32(11)
+	vs.Reals[0].ActiveConns, vs.Reals[0].InactiveConns = &active, &inactive
+	vs.Reals[0].Stats = &LVSStatsJSON{Conns: 30, InPackets: 300, OutPackets: 200, InBytes: 30000, OutBytes: 20000, CPS: 4, InPPS: 40, OutPPS: 30}
+	return l
+}
+
+// gatherLVS returns the LVS metrics of a hub reporting l, keyed by name and
+// the values of the labels addr, vs and rs.
+func gatherLVS(t *testing.T, l *LVSJSON) map[string]float64 {
+	t.Helper()
+	h := NewHub()
+	h.SetLVSSource(func() *LVSJSON { return l })
+	mfs, err := NewRegistry(h).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, lp := range m.GetLabel() {
+				key += " " + lp.GetName() + "=" + lp.GetValue()
+			}
+			got[key] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	return got
+}
+
+func TestLVSStatsMetricsAndText(t *testing.T) {
+	got := gatherLVS(t, lvsStatsFixture())
+	vip := " addr=[10.0.0.1]:TCP:80 proto=TCP"
+	rs := " addr=10.0.0.2:80 proto=TCP vs=[10.0.0.1]:TCP:80"
+	for k, want := range map[string]float64{
+		"keepalived_lvs_vip_in_packets" + vip: 300, "keepalived_lvs_vip_out_packets" + vip: 200,
+		"keepalived_lvs_vip_in_bytes" + vip: 30000, "keepalived_lvs_vip_out_bytes" + vip: 20000, "keepalived_lvs_vip_conn" + vip: 30,
+		"keepalived_lvs_rs_in_packets" + rs: 300, "keepalived_lvs_rs_out_bytes" + rs: 20000, "keepalived_lvs_rs_conn" + rs: 30,
+		"vigil_lvs_real_server_active_conns rs=10.0.0.2:80 vs=[10.0.0.1]:TCP:80":   7,
+		"vigil_lvs_real_server_inactive_conns rs=10.0.0.2:80 vs=[10.0.0.1]:TCP:80": 11,
+		"vigil_lvs_connections_per_second vs=[10.0.0.1]:TCP:80":                    4,
+		"vigil_lvs_in_bytes_per_second vs=[10.0.0.1]:TCP:80":                       4000,
+	} {
+		if v, ok := got[k]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", k, v, ok, want)
+		}
+	}
+	// The real server without counters has no traffic series.
+	for k := range got {
+		if strings.Contains(k, "10.0.0.3:80") && (strings.HasPrefix(k, "keepalived_lvs_rs_") || strings.Contains(k, "_conns ")) {
+			t.Errorf("series for a real server without counters: %s", k)
+		}
+	}
+	// Without counters, none of the traffic series.
+	for k := range gatherLVS(t, lvsFixture()) {
+		if strings.HasPrefix(k, "keepalived_lvs_") || strings.Contains(k, "per_second") || strings.Contains(k, "_conns ") {
+			t.Errorf("series without counters: %s", k)
+		}
+	}
+	var b bytes.Buffer
+	RenderLVS(&b, lvsStatsFixture())
+	var rsLine, downLine string
+	for _, line := range strings.Split(b.String(), "\n") {
+		switch {
+		case strings.Contains(line, "-> 10.0.0.2:80"):
+			rsLine = line
+		case strings.Contains(line, "-> 10.0.0.3:80"):
+			downLine = line
+		}
+	}
+	if f := strings.Fields(rsLine); len(f) != 9 || f[3] != "7" || f[4] != "11" || f[5] != "4" || f[6] != "40" || f[7] != "30" {
+		t.Errorf("real server line %q, want ActiveConn 7, InActConn 11, CPS 4, InPPS 40, OutPPS 30", rsLine)
+	}
+	if f := strings.Fields(downLine); len(f) != 9 || f[3] != "-" || f[5] != "-" {
+		t.Errorf("real server without counters %q, want -", downLine)
+	}
+	if !strings.Contains(b.String(), "ActiveConn") || !strings.Contains(b.String(), "OutPPS") {
+		t.Errorf("header lacks the columns:\n%s", b.String())
+	}
+}
+
 func TestLVSInStatusMetricsAndText(t *testing.T) {
 	h := NewHub()
 	if h.Status().LVS != nil {
