@@ -35,6 +35,10 @@ type Capabilities struct {
 	Thresholds         bool
 	Timeouts           bool
 	SyncDaemon         bool
+	// Stats is whether Services and Destinations fill in the traffic
+	// counters (Service.Stats, Destination.Stats); without it they are
+	// zero and mean nothing.
+	Stats bool
 	// Advice, if set, ends every refusal: what the operator can do instead
 	// (another --dataplane, another lb_kind).
 	Advice string

@@ -54,6 +54,9 @@ type VSStatus struct {
 	Quorum, Hysteresis    int64
 	SorryInUse, Suspended bool
 	Reals                 []RealStatus
+	// Keys are the plane's services of the virtual server (several for a
+	// group), so that the plane's counters can be summed per virtual server.
+	Keys []dataplane.ServiceKey
 }
 
 // RealStatus is the state of one real server.
@@ -62,6 +65,19 @@ type RealStatus struct {
 	// Alive is the health verdict; Weight the effective weight (0..2^31-1).
 	Alive  bool
 	Weight int32
+	// Dest is the destination as configured; DestKey gives its key under
+	// one of the virtual server's services.
+	Dest dataplane.Destination
+}
+
+// DestKey returns the key of the real server's destination under service
+// k, as Desired programs it: only NAT keeps the real server's own port.
+func (r RealStatus) DestKey(k dataplane.ServiceKey) dataplane.DestKey {
+	dk := r.Dest.Key
+	if r.Dest.Forwarding.Method != dataplane.NAT {
+		dk.Port = k.Port
+	}
+	return dk
 }
 
 // Snapshot returns the state of every started virtual server, in
@@ -76,9 +92,10 @@ func (e *Engine) Snapshot() []VSStatus {
 			ID: st.v.id, QuorumUp: st.quorumUp, WeightSum: st.weightSum(),
 			Quorum: st.v.quorum, Hysteresis: st.v.hysteresis,
 			SorryInUse: st.v.sorry != nil && !st.quorumUp, Suspended: e.suspended(st),
+			Keys: st.v.keys,
 		}
 		for _, rs := range st.reals {
-			s.Reals = append(s.Reals, RealStatus{Real: rs.r.id.Real, Alive: rs.alive, Weight: rs.realWeight()})
+			s.Reals = append(s.Reals, RealStatus{Real: rs.r.id.Real, Alive: rs.alive, Weight: rs.realWeight(), Dest: rs.r.dest})
 		}
 		out = append(out, s)
 	}

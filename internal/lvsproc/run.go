@@ -41,6 +41,11 @@ type RunOptions struct {
 // stopTimeout bounds a clean stop's removal of the services.
 const stopTimeout = 10 * time.Second
 
+// countersEvery is how often the plane's counters are read for the status:
+// the kernel's rate estimator works on 2 s intervals, so reading faster
+// shows nothing new.
+const countersEvery = 2 * time.Second
+
 // Run is the LVS process's loop: it builds the checks, chooses the data
 // plane, adopts its table, and then feeds the checkers' verdicts, address
 // changes and reloads to the Side until ctx is done, when it removes what
@@ -90,15 +95,26 @@ func Run(ctx context.Context, o RunOptions) error {
 	plan := reportBuild(cfg)
 	side := NewSide(cfg, plane, SideOptions{Log: o.Log, Notes: o.Notes, Emit: o.Emit})
 	reloads := 0
+	// counters are the plane's traffic counters as last read; a plane
+	// that keeps them is read again every countersEvery, so that the
+	// status and the metrics follow the traffic between changes.
+	var counters dataplane.Table
+	var countersTick <-chan time.Time
+	if plane.Capabilities().Stats {
+		tk := time.NewTicker(countersEvery)
+		defer tk.Stop()
+		countersTick = tk.C
+	}
 	publish := func() {
 		o.Publish(status.LVSJSON{State: "running", Dataplane: choice.Name, DataplaneWhy: choice.Why,
-			Operations: side.Operations(), Reloads: reloads, VirtualServers: side.Snapshot()})
+			Operations: side.Operations(), Reloads: reloads, VirtualServers: side.SnapshotWith(counters)})
 	}
 	n, err := side.Start(ctx)
 	if err != nil {
 		o.Log.Error("some services were refused", "err", err)
 	}
 	o.Log.Info("LVS side started", "dataplane", choice.Name, "why", choice.Why, "operations", n, "virtual_servers", len(cfg.VirtualServers))
+	counters = side.Counters(ctx)
 	publish()
 
 	outputs := make(chan check.Output, 1024)
@@ -140,6 +156,9 @@ func Run(ctx context.Context, o RunOptions) error {
 			return nil
 		case out := <-outputs:
 			handle(out)
+			publish()
+		case <-countersTick:
+			counters = side.Counters(ctx)
 			publish()
 		case ev, ok := <-o.Addrs:
 			if !ok {

@@ -401,16 +401,76 @@ func (s *Side) quorumOf(id lvs.VSID) (int64, int64) {
 func rsName(ev lvs.Event) string { return check.RSName(ev.Real) }
 
 // Snapshot returns the virtual servers for status.
-func (s *Side) Snapshot() []status.LVSVirtualServerJSON {
+func (s *Side) Snapshot() []status.LVSVirtualServerJSON { return s.SnapshotWith(nil) }
+
+// SnapshotWith is Snapshot with the plane's counters of counters (as
+// Counters returns them; nil for none): a virtual server's are the sum over
+// its services, a real server's the sum over its destinations in them.
+func (s *Side) SnapshotWith(counters dataplane.Table) []status.LVSVirtualServerJSON {
 	out := []status.LVSVirtualServerJSON{}
 	for _, v := range s.engine.Snapshot() {
 		j := status.LVSVirtualServerJSON{Name: v.ID.String(), QuorumUp: v.QuorumUp, WeightSum: v.WeightSum,
 			Quorum: v.Quorum, Hysteresis: v.Hysteresis, SorryInUse: v.SorryInUse, Suspended: v.Suspended,
 			Reals: []status.LVSRealJSON{}}
+		if len(v.Keys) > 0 && v.Keys[0].Fwmark == 0 {
+			j.Protocol = v.Keys[0].Protocol.String()
+		}
+		var vsSum dataplane.Stats
+		vsSeen := false
+		for _, k := range v.Keys {
+			if e, ok := counters[k]; ok {
+				vsSum, vsSeen = addStats(vsSum, e.Service.Stats), true
+			}
+		}
+		if vsSeen {
+			j.Stats = statsJSON(vsSum)
+		}
 		for _, r := range v.Reals {
-			j.Reals = append(j.Reals, status.LVSRealJSON{Addr: r.Real.String(), Alive: r.Alive, Weight: r.Weight})
+			rj := status.LVSRealJSON{Addr: r.Real.String(), Alive: r.Alive, Weight: r.Weight}
+			var sum dataplane.Stats
+			seen := false
+			for _, k := range v.Keys {
+				if d, ok := counters[k].Dests[r.DestKey(k)]; ok {
+					sum, seen = addStats(sum, d.Stats), true
+				}
+			}
+			if seen {
+				active, inactive, persistent := sum.ActiveConns, sum.InactConns, sum.PersistConns
+				rj.ActiveConns, rj.InactiveConns, rj.PersistentConns = &active, &inactive, &persistent
+				rj.Stats = statsJSON(sum)
+			}
+			j.Reals = append(j.Reals, rj)
 		}
 		out = append(out, j)
 	}
 	return out
+}
+
+// Counters reads the plane's table with its traffic counters, for
+// SnapshotWith; nil when the plane keeps none or cannot be read (the
+// status then shows no counters rather than stale or zero ones).
+func (s *Side) Counters(ctx context.Context) dataplane.Table {
+	if !s.plane.Capabilities().Stats {
+		return nil
+	}
+	t, err := dataplane.Read(ctx, s.plane)
+	if err != nil {
+		s.log.Warn("reading the data plane's counters", "err", err)
+		return nil
+	}
+	return t
+}
+
+func addStats(a, b dataplane.Stats) dataplane.Stats {
+	return dataplane.Stats{
+		Conns: a.Conns + b.Conns, InPkts: a.InPkts + b.InPkts, OutPkts: a.OutPkts + b.OutPkts,
+		InBytes: a.InBytes + b.InBytes, OutBytes: a.OutBytes + b.OutBytes,
+		CPS: a.CPS + b.CPS, InPPS: a.InPPS + b.InPPS, OutPPS: a.OutPPS + b.OutPPS, InBPS: a.InBPS + b.InBPS, OutBPS: a.OutBPS + b.OutBPS,
+		ActiveConns: a.ActiveConns + b.ActiveConns, InactConns: a.InactConns + b.InactConns, PersistConns: a.PersistConns + b.PersistConns,
+	}
+}
+
+func statsJSON(st dataplane.Stats) *status.LVSStatsJSON {
+	return &status.LVSStatsJSON{Conns: st.Conns, InPackets: st.InPkts, OutPackets: st.OutPkts, InBytes: st.InBytes, OutBytes: st.OutBytes,
+		CPS: st.CPS, InPPS: st.InPPS, OutPPS: st.OutPPS, InBPS: st.InBPS, OutBPS: st.OutBPS}
 }

@@ -499,3 +499,73 @@ func TestLVSSyncDaemonWithoutInstanceRunsBoth(t *testing.T) {
 		t.Fatalf("after stop: %v still running", roles(p))
 	}
 }
+
+// TestSnapshotCounters: the plane's counters reach the status, summed over
+// the services of a group, a real server's found under the key Desired
+// gave it; a plane without counters, or a destination it does not list,
+// shows none.
+func TestSnapshotCounters(t *testing.T) {
+	cfg := load(t, `
+virtual_server_group G {
+  10.0.0.1 80
+  10.0.0.5 80
+}
+virtual_server group G {
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  real_server 10.0.1.2 80 { weight 1 }
+  real_server 10.0.1.3 80 { weight 1 }
+}
+`)
+	p := fakeplane.New()
+	s := started(t, cfg, p, nil, nil)
+	if c := s.Counters(ctx); c != nil {
+		t.Fatalf("a plane without counters gave %v", c)
+	}
+	caps := fakeplane.AllCapabilities
+	caps.Stats = true
+	p.SetCapabilities(caps)
+	counters := s.Counters(ctx)
+	if len(counters) != 2 {
+		t.Fatalf("counters of %d services, want 2", len(counters))
+	}
+	rs2 := dataplane.DestKey{Addr: netip.MustParseAddr("10.0.1.2"), Port: 80}
+	rs3 := dataplane.DestKey{Addr: netip.MustParseAddr("10.0.1.3"), Port: 80}
+	for i, k := range counters.Keys() {
+		e := counters[k]
+		n := uint64(i + 1)
+		e.Service.Stats = dataplane.Stats{Conns: 10 * n, InPkts: 100 * n, OutBytes: 1000 * n, CPS: n}
+		d := e.Dests[rs2]
+		d.Stats = dataplane.Stats{Conns: n, InPkts: 10 * n, ActiveConns: uint32(n), InactConns: uint32(2 * n), PersistConns: 1}
+		e.Dests[rs2] = d
+		delete(e.Dests, rs3)
+		counters[k] = e
+	}
+	snap := s.SnapshotWith(counters)
+	if len(snap) != 1 || len(snap[0].Reals) != 2 {
+		t.Fatalf("snapshot %+v", snap)
+	}
+	vs := snap[0]
+	if vs.Protocol != "TCP" || vs.Stats == nil || *vs.Stats != (status.LVSStatsJSON{Conns: 30, InPackets: 300, OutBytes: 3000, CPS: 3}) {
+		t.Errorf("virtual server %s %+v", vs.Protocol, vs.Stats)
+	}
+	for _, r := range vs.Reals {
+		switch r.Addr {
+		case "10.0.1.2:80":
+			if r.ActiveConns == nil || *r.ActiveConns != 3 || *r.InactiveConns != 6 || *r.PersistentConns != 2 ||
+				r.Stats == nil || r.Stats.Conns != 3 || r.Stats.InPackets != 30 {
+				t.Errorf("real server 10.0.1.2: %+v %+v", r, r.Stats)
+			}
+		case "10.0.1.3:80":
+			if r.ActiveConns != nil || r.Stats != nil {
+				t.Errorf("a destination the plane does not list has counters: %+v", r)
+			}
+		}
+	}
+	for _, vs := range s.Snapshot() {
+		if vs.Stats != nil || vs.Reals[0].Stats != nil || vs.Reals[0].ActiveConns != nil {
+			t.Errorf("counters without a table: %+v", vs)
+		}
+	}
+}

@@ -105,6 +105,7 @@ func (p *Plane) Capabilities() dataplane.Capabilities {
 		Thresholds:         true,
 		Timeouts:           true,
 		SyncDaemon:         true,
+		Stats:              true,
 	}
 }
 
