@@ -193,6 +193,41 @@ func TestReconcileAdopts(t *testing.T) {
 	}
 }
 
+// TestReconcileIgnoresCounters: a plane under traffic reports counters on
+// every service and destination; adopting that table, and applying again
+// after the counters moved, sends nothing.
+func TestReconcileIgnoresCounters(t *testing.T) {
+	cfg := load(t, twoServices)
+	e := New(cfg)
+	e.Start()
+	busy := func(n uint64) dataplane.Table {
+		tab := e.Desired()
+		for k, en := range tab {
+			en.Service.Stats = dataplane.Stats{Conns: 10 * n, InPkts: 100 * n, OutBytes: 1000 * n, CPS: n}
+			for dk, d := range en.Dests {
+				d.Stats = dataplane.Stats{Conns: n, ActiveConns: uint32(n), InactConns: 2, PersistConns: 1}
+				en.Dests[dk] = d
+			}
+			tab[k] = en
+		}
+		return tab
+	}
+	p := fakeplane.New()
+	p.Seed(busy(1))
+	r := NewReconciler(p, quiet)
+	if got := apply(t, r, p, e); len(got) != 0 {
+		t.Errorf("adopting a table with counters sent\n%s", calls(p))
+	}
+	p.Seed(busy(2))
+	if err := r.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p.Reset()
+	if got := apply(t, r, p, e); len(got) != 0 {
+		t.Errorf("counters that moved sent\n%s", calls(p))
+	}
+}
+
 // TestReconcileRefused: a service the plane refuses is reported, every other
 // service still comes up, and it is not retried until it changes.
 func TestReconcileRefused(t *testing.T) {
