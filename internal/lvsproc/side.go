@@ -45,6 +45,11 @@ type Side struct {
 	ops int
 	// cfg is the running configuration (for global_defs).
 	cfg *config.Config
+	// origTimeouts are the plane's connection timeouts as they were
+	// before lvs_timeouts first changed them (nil while Vigil has not
+	// changed them): a clean stop puts them back, so that stopping
+	// leaves the host's timeouts as it found them.
+	origTimeouts *dataplane.Timeouts
 	// vrrp is every VRRP instance's state as the parent last told it;
 	// syncd the lvs_sync_daemons running by role, warnedSync whether
 	// the plane's lack of one was said.
@@ -201,6 +206,7 @@ func (s *Side) Stop(ctx context.Context) (int, error) {
 	for r := range s.syncd {
 		s.stopSyncDaemon(ctx, r)
 	}
+	restored := s.restoreTimeouts(ctx)
 	var n int
 	var err error
 	switch s.cfg.Global.LVSFlushOnStop {
@@ -211,6 +217,7 @@ func (s *Side) Stop(ctx context.Context) (int, error) {
 	default:
 		n, err = s.rec.RemoveOwnedReals(ctx)
 	}
+	n += restored
 	s.ops += n
 	return n, err
 }
@@ -235,11 +242,36 @@ func (s *Side) globals(ctx context.Context, cfg *config.Config) {
 		s.log.Warn("lvs_timeouts not applied: the data plane has no connection timeouts", "dataplane", s.plane.Capabilities().Name)
 		return
 	}
+	if s.origTimeouts == nil {
+		orig, err := s.plane.Timeouts(ctx)
+		if err != nil {
+			// Without them a stop could not put them back: better not
+			// to change what cannot be undone.
+			s.log.Error("lvs_timeouts not applied: reading the current timeouts", "err", err)
+			return
+		}
+		s.origTimeouts = &orig
+	}
 	if err := s.plane.SetTimeouts(ctx, t); err != nil {
 		s.log.Error("lvs_timeouts not applied", "err", err)
 		return
 	}
 	s.ops++
+}
+
+// restoreTimeouts puts back the connection timeouts that were in force
+// before lvs_timeouts changed them, if it did, and returns the operations
+// it cost.
+func (s *Side) restoreTimeouts(ctx context.Context) int {
+	if s.origTimeouts == nil {
+		return 0
+	}
+	if err := s.plane.SetTimeouts(ctx, *s.origTimeouts); err != nil {
+		s.log.Error("restoring the connection timeouts", "err", err)
+		return 1
+	}
+	s.origTimeouts = nil
+	return 1
 }
 
 // VRRPState records what the parent says of a VRRP instance and switches

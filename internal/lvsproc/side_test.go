@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"vigil/internal/check"
 	"vigil/internal/config"
@@ -567,5 +568,61 @@ virtual_server group G {
 		if vs.Stats != nil || vs.Reals[0].Stats != nil || vs.Reals[0].ActiveConns != nil {
 			t.Errorf("counters without a table: %+v", vs)
 		}
+	}
+}
+
+// TestStopRestoresTimeouts: a clean stop puts back the timeouts that were
+// in force before lvs_timeouts changed them, those a reload changed too;
+// without lvs_timeouts the stop leaves them alone.
+func TestStopRestoresTimeouts(t *testing.T) {
+	orig := dataplane.Timeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second}
+	tests := []struct {
+		name, global string
+		reload       string // a second global_defs applied by a reload, if set
+		wantSets     int    // SetTimeouts calls made by Stop
+	}{
+		{"all three", "lvs_timeouts tcp 7200 tcpfin 30 udp 60", "", 1},
+		{"partial", "lvs_timeouts udp 60", "", 1},
+		{"changed by a reload", "lvs_timeouts tcp 7200", "lvs_timeouts tcp 100 udp 5", 1},
+		{"none", "", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := fakeplane.New()
+			if err := p.SetTimeouts(ctx, orig); err != nil {
+				t.Fatal(err)
+			}
+			file := func(g string) string { return "global_defs {\n  " + g + "\n}\n" + conf(false) }
+			s := NewSide(load(t, file(tt.global)), p, SideOptions{})
+			if _, err := s.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if tt.global != "" {
+				if got, _ := p.Timeouts(ctx); got == orig {
+					t.Fatalf("timeouts %+v unchanged by %q", got, tt.global)
+				}
+			}
+			if tt.reload != "" {
+				if _, err := s.Reload(ctx, load(t, file(tt.reload))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p.Reset()
+			if _, err := s.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := p.Timeouts(ctx); got != orig {
+				t.Errorf("after stop: timeouts %+v, want %+v", got, orig)
+			}
+			sets := 0
+			for _, c := range p.Calls() {
+				if c.Op == fakeplane.OpSetTimeouts {
+					sets++
+				}
+			}
+			if sets != tt.wantSets {
+				t.Errorf("stop made %d SetTimeouts calls, want %d", sets, tt.wantSets)
+			}
+		})
 	}
 }
