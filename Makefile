@@ -75,8 +75,9 @@ package-check:
 # plane's kernel test), run in a qemu guest (TCG, no KVM needed) with
 # Debian's kernel and this machine's root file system
 # (scripts/vmlab/vmlab.sh). Root. The test binaries are built here: the
-# emulated guest is slow. The lab checks itself first
-# (scripts/vmlab/selftest.sh). Logs: bin/vmlab-out. It takes 2 to 3
+# emulated guest is slow; so is bin/vmtest/vigil, the daemon that
+# TestVigilGolden compares with keepalived (VIGIL_BIN). The lab checks
+# itself first (scripts/vmlab/selftest.sh). Logs: bin/vmlab-out. It takes 2 to 3
 # minutes on two idle cores; the limits leave room for a loaded machine
 # (7 minutes seen at a load average of 18).
 VMTEST_PKGS = test/vmlab internal/dataplane/ipvs
@@ -88,8 +89,9 @@ vmtest:
 	for p in $(VMTEST_PKGS); do \
 		$(GO) test -c -o bin/vmtest/$$(echo $$p | tr / _).test ./$$p || exit 1; \
 	done
+	CGO_ENABLED=0 $(GO) build -o bin/vmtest/vigil ./cmd/vigil
 	scripts/vmlab/selftest.sh
-	$(VMLAB) -- scripts/vmlab/gotests.sh bin/vmtest $(VMTEST_PKGS) -- -test.parallel 4 -test.timeout 18m
+	$(VMLAB) -- env VIGIL_BIN=$(CURDIR)/bin/vmtest/vigil scripts/vmlab/gotests.sh bin/vmtest $(VMTEST_PKGS) -- -test.parallel 4 -test.timeout 18m
 
 # vmtest-update: record keepalived's tables as the goldens of
 # test/vmlab/testdata/ipvs-golden (the guest writes them through a

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"syscall"
 	"testing"
 
@@ -26,27 +27,39 @@ import (
 // config (TestVigilLVSSide) instead of running the tests.
 var vigilConf = flag.String("vigil.conf", "", "run as Vigil's LVS side on this keepalived.conf (vigilPlane's child)")
 
-// vigilPlane runs Vigil's LVS side on the case. The daemon's LVS process
-// does not yet restore lvs_timeouts on a clean stop (keepalived does, and
-// the harness checks it), so by default the plane starts this test binary again in the
-// case's namespace as TestVigilLVSSide, which drives the same packages
-// the daemon will (config, check, lvs, dataplane/ipvs). Once `vigil -C`
-// exists, startVigil is the one function to change.
+// vigilPlane runs Vigil's LVS side on the case: the daemon (its LVS
+// process alone, -C, unless the file has a VRRP instance) when
+// -vigil.bin (or VIGIL_BIN) names a vigil binary, as `make vmtest` does;
+// otherwise this test binary again in the case's namespace as
+// TestVigilLVSSide, which drives the same packages in process (config,
+// check, lvs, dataplane/ipvs).
 var vigilPlane = plane{name: "vigil", start: startVigil}
 
-// vigilBin, when set, is a vigil binary whose LVS process (-C) the plane
-// runs instead of the in-process driver.
-var vigilBin = flag.String("vigil.bin", "", "run this vigil binary with -C instead of the in-process LVS side")
+// vigilBin, when set, is a vigil binary the plane runs instead of the
+// in-process driver. Its default comes from VIGIL_BIN because the lab
+// passes the same flags to every package's test binary (and only this
+// one defines the flag).
+var vigilBin = flag.String("vigil.bin", os.Getenv("VIGIL_BIN"), "run this vigil binary instead of the in-process LVS side (default $VIGIL_BIN)")
 
 // startVigil starts Vigil's LVS side in h's namespace on conf: by default
-// this test binary as TestVigilLVSSide; with -vigil.bin the daemon's LVS
-// process, its runtime files (pid files, control socket) in dir.
+// this test binary as TestVigilLVSSide; with -vigil.bin the daemon, its
+// runtime files (pid files, control socket) in dir.
 func startVigil(h *netlab.Host, dir, conf string) (*netlab.Proc, error) {
 	if *vigilBin != "" {
-		return h.Start(*vigilBin, "-n", "-l", "-D", "-C", "--dataplane", "ipvs", "-f", conf,
+		// As keepalivedPlane: the LVS process alone (-C) unless the file
+		// has a VRRP instance, whose state lvs_sync_daemon follows.
+		args := []string{"-n", "-l", "-D", "--dataplane", "ipvs", "-f", conf,
 			"-p", filepath.Join(dir, "vigil.pid"),
 			"-c", filepath.Join(dir, "checkers.pid"),
-			"-r", filepath.Join(dir, "vrrp.pid"))
+			"-r", filepath.Join(dir, "vrrp.pid")}
+		text, err := os.ReadFile(conf)
+		if err != nil {
+			return nil, err
+		}
+		if !regexp.MustCompile(`(?m)^\s*vrrp_instance\s`).Match(text) {
+			args = append(args, "-C")
+		}
+		return h.Start(*vigilBin, args...)
 	}
 	return h.Start(os.Args[0], "-test.run=^TestVigilLVSSide$", "-test.timeout=0", "-vigil.conf="+conf)
 }
