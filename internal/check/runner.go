@@ -78,6 +78,10 @@ type Runner struct {
 	// jobs hands checks to idle workers.
 	jobs         chan job
 	initNotifies bool
+	// starts numbers the checkers' starts (at Run and for the new checks
+	// of a reload), so that a status can tell a check a reload kept from
+	// one it started again.
+	starts uint64
 	// runCtx ends the checks in progress when Run returns.
 	runCtx      context.Context
 	cancelWatch context.CancelFunc
@@ -101,6 +105,10 @@ type probeState struct {
 	lastAt     time.Time
 	// stopWatch ends a FILE_CHECK's watcher.
 	stopWatch context.CancelFunc
+	// start is the check's number in the Runner's sequence of starts,
+	// startedAt when it started.
+	start     uint64
+	startedAt time.Time
 }
 
 type probeResult struct {
@@ -223,6 +231,8 @@ func (r *Runner) Replace(ctx context.Context, plan *Plan) {
 
 // begin starts a check's machine (or its file watcher).
 func (r *Runner) begin(now time.Time, ps *probeState) {
+	r.starts++
+	ps.start, ps.startedAt = r.starts, now
 	if ps.p.Watcher != nil {
 		ctx, cancel := context.WithCancel(r.runCtx)
 		ps.stopWatch = cancel
@@ -258,9 +268,40 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 			probes = append(probes, ps)
 			continue
 		}
-		ps := &probeState{p: p, m: NewMachine(p.Machine)}
+		ps := &probeState{p: p}
 		probes = append(probes, ps)
 		fresh = append(fresh, ps)
+	}
+	// A new check of a real server that carries on starts as keepalived's
+	// reload starts it: alpha holds it down only when the server has a
+	// failed check, or is down with no check that has run; a healthy
+	// server does not flap down for a check that was added or changed.
+	failed := make([]bool, len(plan.Servers))
+	hasRun := make([]bool, len(plan.Servers))
+	for _, ps := range probes {
+		if ps.m == nil || !ps.m.HasRun() {
+			continue
+		}
+		for _, f := range ps.p.Feeds {
+			hasRun[f.Server] = true
+			if !ps.m.Up() {
+				failed[f.Server] = true
+			}
+		}
+	}
+	for _, ps := range fresh {
+		mc := ps.p.Machine
+		if mc.Alpha {
+			pessimistic := false
+			for _, f := range ps.p.Feeds {
+				prev, existed := prevHealth[plan.Servers[f.Server].Config.Key]
+				if !existed || failed[f.Server] || (!prev.Up && !hasRun[f.Server]) {
+					pessimistic = true
+				}
+			}
+			mc.Alpha = pessimistic
+		}
+		ps.m = NewMachine(mc)
 	}
 	for _, ps := range old {
 		ps.removed = true
@@ -273,11 +314,20 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 	for _, s := range plan.Servers {
 		r.servers = append(r.servers, NewServer(s.Config, s.Alpha))
 	}
-	// Seed the servers with the state of the checks that carry on.
+	// Seed the servers with the state of the checks that carry on, and
+	// with the initial state of the new ones.
 	for _, ps := range r.probes {
 		rep := ps.m.State()
 		for _, f := range ps.p.Feeds {
 			r.servers[f.Server].seed(f.Checker, rep)
+		}
+	}
+	for _, ps := range fresh {
+		if ps.p.Machine.Alpha && !ps.m.cfg.Alpha {
+			// Started up despite alpha: its first success is no news.
+			for _, f := range ps.p.Feeds {
+				r.servers[f.Server].clearAlpha(f.Checker)
+			}
 		}
 	}
 	for _, s := range r.servers {
@@ -447,6 +497,12 @@ type CheckStatus struct {
 	LastError string      `json:"last_error,omitempty"`
 	LastAt    time.Time   `json:"last_at,omitzero"`
 	Servers   []ServerKey `json:"servers"`
+	// Start numbers the check's start among all the starts of the
+	// Runner (1 for the first); StartedAt is when it started. A reload
+	// that keeps the check keeps both, one that starts it again gives it
+	// a new number.
+	Start     uint64    `json:"start"`
+	StartedAt time.Time `json:"started_at"`
 }
 
 // Snapshot asks the Runner's goroutine for its state; ok is false when ctx
@@ -471,7 +527,8 @@ func (r *Runner) snap() Snapshot {
 	for _, ps := range r.probes {
 		st := ps.m.State()
 		cs := CheckStatus{Name: ps.p.Machine.Name, Up: st.Up, HasRun: ps.m.HasRun(), Running: ps.m.Running(),
-			Weight: st.Weight, HasWeight: st.HasWeight, LastOK: ps.lastResult.OK, LastError: ps.lastResult.Why, LastAt: ps.lastAt}
+			Weight: st.Weight, HasWeight: st.HasWeight, LastOK: ps.lastResult.OK, LastError: ps.lastResult.Why, LastAt: ps.lastAt,
+			Start: ps.start, StartedAt: ps.startedAt}
 		for _, f := range ps.p.Feeds {
 			cs.Servers = append(cs.Servers, r.servers[f.Server].cfg.Key)
 		}

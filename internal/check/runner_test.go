@@ -292,11 +292,37 @@ func TestRunnerReplaceKeepsUnchangedChecks(t *testing.T) {
 		removed.mu.Lock()
 		removedBefore := len(removed.calls)
 		removed.mu.Unlock()
+		snap1, _ := r.Snapshot(ctx)
 		r.Replace(ctx, plan2)
+		snap2, _ := r.Snapshot(ctx)
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		cancel()
 		<-done
+
+		// The status tells a kept check from a restarted one: the kept
+		// one keeps its start number and time, the changed one has the
+		// next number of the sequence (three checks started before).
+		starts := func(s Snapshot) map[string]CheckStatus {
+			m := map[string]CheckStatus{}
+			for i, c := range s.Checks {
+				m[[]string{"kept", "changed", "removed"}[min(i, 2)]] = c
+			}
+			return m
+		}
+		b, a := starts(snap1), starts(snap2)
+		if len(snap1.Checks) != 3 || len(snap2.Checks) != 2 {
+			t.Fatalf("snapshots: %d checks before, %d after; want 3 and 2", len(snap1.Checks), len(snap2.Checks))
+		}
+		if a["kept"].Start != b["kept"].Start || !a["kept"].StartedAt.Equal(b["kept"].StartedAt) || a["kept"].Start == 0 {
+			t.Errorf("kept check: start %d at %v before, %d at %v after; want it unchanged", b["kept"].Start, b["kept"].StartedAt, a["kept"].Start, a["kept"].StartedAt)
+		}
+		if a["changed"].Start != 4 || !a["changed"].StartedAt.After(b["changed"].StartedAt) {
+			t.Errorf("changed check: start %d at %v after the reload; want 4, later than %v", a["changed"].Start, a["changed"].StartedAt, b["changed"].StartedAt)
+		}
+		if !a["kept"].Up || !a["kept"].HasRun {
+			t.Errorf("kept check lost its state across the reload: %+v", a["kept"])
+		}
 
 		if got := o.health(keyN(2)); len(got) != 1 {
 			t.Errorf("unchanged server reported %v across the reload, want only its initial up", got)
@@ -341,6 +367,78 @@ func TestRunnerInitNotifies(t *testing.T) {
 		}
 		if len(notified) != 1 || notified[0] != keyN(2) {
 			t.Errorf("rs_init_notifies: notify_up for %v, want only the server that starts up", notified)
+		}
+	})
+}
+
+// A check added (or changed) by a reload starts as keepalived's reload
+// starts it: alpha holds it down only where the real server has a failed
+// check or is down with none that has run. A healthy server does not flap
+// down for it, and gets no notification; a failing one stays down.
+func TestRunnerReplaceAlphaOnHealthyServer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tm := Timing{DelayLoop: 5 * time.Second, DelayBeforeRetry: time.Second, Warmup: 5 * time.Second, Timeout: time.Second}
+		good, bad := &switchProber{}, &switchProber{}
+		good.healthy.Store(true)
+		upS, downS := &config.Script{Command: "/bin/up"}, &config.Script{Command: "/bin/down"}
+		server := func(n, checks int) *ServerSpec {
+			return &ServerSpec{Config: ServerConfig{Key: keyN(n), Weight: 1, NotifyUp: upS, NotifyDown: downS}, Alpha: make([]bool, checks)}
+		}
+		plan1 := &Plan{
+			Probes: []*Probe{
+				{Key: "good", Machine: MachineConfig{Timing: tm}, Prober: good, Feeds: []Feed{{0, 0}}},
+				{Key: "bad", Machine: MachineConfig{Timing: tm}, Prober: bad, Feeds: []Feed{{1, 0}}},
+			},
+			Servers: []*ServerSpec{server(2, 1), server(3, 1)},
+		}
+		var o outputs
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		r := NewRunner(plan1, RunnerOptions{Output: o.add})
+		go func() { r.Run(ctx); close(done) }()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		o.mu.Lock()
+		before := len(o.out)
+		o.mu.Unlock()
+
+		// Each server gets a second check, with alpha, that passes.
+		added2, added3 := &switchProber{}, &switchProber{}
+		added2.healthy.Store(true)
+		added3.healthy.Store(true)
+		s2, s3 := server(2, 2), server(3, 2)
+		s2.Alpha[1], s3.Alpha[1] = true, true
+		plan2 := &Plan{
+			Probes: []*Probe{
+				{Key: "good", Machine: MachineConfig{Timing: tm}, Prober: good, Feeds: []Feed{{0, 0}}},
+				{Key: "bad", Machine: MachineConfig{Timing: tm}, Prober: bad, Feeds: []Feed{{1, 0}}},
+				{Key: "added2", Machine: MachineConfig{Timing: tm, Alpha: true}, Prober: added2, Feeds: []Feed{{0, 1}}},
+				{Key: "added3", Machine: MachineConfig{Timing: tm, Alpha: true}, Prober: added3, Feeds: []Feed{{1, 1}}},
+			},
+			Servers: []*ServerSpec{s2, s3},
+		}
+		r.Replace(ctx, plan2)
+		snap, _ := r.Snapshot(ctx)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		cancel()
+		<-done
+
+		if got := snap.Checks[2]; !got.Up {
+			t.Errorf("the alpha check added to a healthy server starts %+v, want up", got)
+		}
+		if got := snap.Checks[3]; got.Up {
+			t.Errorf("the alpha check added to a failing server starts %+v, want down", got)
+		}
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		for _, x := range o.out[before:] {
+			switch x := x.(type) {
+			case Health:
+				t.Errorf("after the reload: %+v; want no change of either server", x)
+			case Notify:
+				t.Errorf("after the reload: notification %+v; want none", x)
+			}
 		}
 	})
 }

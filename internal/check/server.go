@@ -149,6 +149,14 @@ func (s *Server) seed(i int, r Report) {
 	s.weight = s.effective()
 }
 
+// clearAlpha forgets that checker i started down under alpha (a reload
+// started it up), so that its first success is not notified as a change.
+func (s *Server) clearAlpha(i int) {
+	if i >= 0 && i < len(s.alpha) {
+		s.alpha[i] = false
+	}
+}
+
 func (s *Server) set(i int, r Report) {
 	s.up[i] = r.Up
 	switch {
