@@ -41,6 +41,12 @@ type RunOptions struct {
 // stopTimeout bounds a clean stop's removal of the services.
 const stopTimeout = 10 * time.Second
 
+// checkersWait bounds the wait for the Runner's snapshot of its checks:
+// the Runner's goroutine answers between two events, so this is only hit
+// when it is stuck handing over outputs, and the status keeps the checks
+// it had.
+const checkersWait = time.Second
+
 // countersEvery is how often the plane's counters are read for the status:
 // the kernel's rate estimator works on 2 s intervals, so reading faster
 // shows nothing new.
@@ -105,9 +111,29 @@ func Run(ctx context.Context, o RunOptions) error {
 		defer tk.Stop()
 		countersTick = tk.C
 	}
+	// checkers are the checks as last read from the Runner (see
+	// refreshCheckers).
+	var checkers []status.LVSCheckerJSON
+	var runner *check.Runner
+	var outputs chan check.Output
 	publish := func() {
 		o.Publish(status.LVSJSON{State: "running", Dataplane: choice.Name, DataplaneWhy: choice.Why,
-			Operations: side.Operations(), Reloads: reloads, VirtualServers: side.SnapshotWith(counters)})
+			Operations: side.Operations(), Reloads: reloads, VirtualServers: side.SnapshotWith(counters), Checkers: checkers})
+	}
+	// refreshCheckers reads the checks from the Runner's goroutine, but
+	// only while no output waits: the Runner may be blocked handing one
+	// over, and this loop is the one that takes them. The status then
+	// keeps the checks it had, until the outputs are drained.
+	refreshCheckers := func() {
+		if runner == nil || len(outputs) > 0 {
+			return
+		}
+		sctx, cancel := context.WithTimeout(ctx, checkersWait)
+		snap, ok := runner.Snapshot(sctx)
+		cancel()
+		if ok {
+			checkers = side.Checkers(snap.Checks)
+		}
 	}
 	n, err := side.Start(ctx)
 	if err != nil {
@@ -117,9 +143,9 @@ func Run(ctx context.Context, o RunOptions) error {
 	counters = side.Counters(ctx)
 	publish()
 
-	outputs := make(chan check.Output, 1024)
+	outputs = make(chan check.Output, 1024)
 	rctx, rcancel := context.WithCancel(context.Background())
-	runner := check.NewRunner(plan, check.RunnerOptions{Log: o.Log, Output: func(out check.Output) {
+	runner = check.NewRunner(plan, check.RunnerOptions{Log: o.Log, Output: func(out check.Output) {
 		select {
 		case outputs <- out:
 		case <-rctx.Done():
@@ -156,6 +182,7 @@ func Run(ctx context.Context, o RunOptions) error {
 			return nil
 		case out := <-outputs:
 			handle(out)
+			refreshCheckers()
 			publish()
 		case <-countersTick:
 			counters = side.Counters(ctx)
@@ -220,6 +247,7 @@ func Run(ctx context.Context, o RunOptions) error {
 			n += side.Operations() - before
 			reloads++
 			o.Log.Info("LVS side reloaded", "operations", n)
+			refreshCheckers()
 			publish()
 		}
 	}

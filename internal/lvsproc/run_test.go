@@ -98,11 +98,29 @@ func TestRunWiring(t *testing.T) {
 		if calls := p.Calls(); len(calls) != 1 || calls[0].Op != fakeplane.OpAddDest {
 			t.Fatalf("check passing again: calls %v, want one AddDestination", calls)
 		}
+		// The status lists both checks, each with its start.
+		starts := func() map[string]uint64 {
+			m := map[string]uint64{}
+			for _, c := range st.get().Checkers {
+				if len(c.Reals) != 1 || c.Reals[0].VirtualServer != "[10.0.0.1]:TCP:80" {
+					t.Fatalf("checker %+v: want one real server of [10.0.0.1]:TCP:80", c)
+				}
+				m[c.Reals[0].Addr] = c.Start
+			}
+			return m
+		}
+		first := starts()
+		if len(first) != 2 || first["10.0.0.2:80"] == 0 || first["10.0.0.3:80"] == 0 {
+			t.Fatalf("checkers in the status: %+v", st.get().Checkers)
+		}
 		p.Reset()
 		reload <- struct{}{}
 		synctest.Wait()
 		if p.Count() != 0 || st.get().Reloads != 1 {
 			t.Fatalf("unchanged reload: calls %v, want none", p.Calls())
+		}
+		if got := starts(); got["10.0.0.2:80"] != first["10.0.0.2:80"] || got["10.0.0.3:80"] != first["10.0.0.3:80"] {
+			t.Fatalf("an unchanged reload restarted checks: starts %v, before %v", got, first)
 		}
 		// A re-weighted real server: one UpdateDestination, and the status
 		// published for the reload already shows it.
@@ -114,6 +132,18 @@ func TestRunWiring(t *testing.T) {
 		}
 		if got := st.get(); got.Reloads != 2 || got.VirtualServers[0].Reals[1].Weight != 5 {
 			t.Fatalf("status after the reload: %+v", got)
+		}
+		// A new connect_timeout for one checker restarts that one only.
+		p.Reset()
+		next = load(t, strings.Replace(strings.Replace(strings.Replace(conf(false), "TCP_CHECK { connect_timeout 1 }", "TCP_CHECK { connect_timeout 1 }\n    delay_loop 2", -1), "weight 3", "weight 5", 1),
+			"TCP_CHECK { connect_timeout 1 }", "TCP_CHECK { connect_timeout 2 }", 1))
+		reload <- struct{}{}
+		synctest.Wait()
+		if got := starts(); got["10.0.0.2:80"] == first["10.0.0.2:80"] || got["10.0.0.3:80"] != first["10.0.0.3:80"] {
+			t.Fatalf("a reload changing the checker of 10.0.0.2: starts %v, before %v; want that one only restarted", got, first)
+		}
+		if p.Count() != 0 {
+			t.Fatalf("a restarted checker of a live real server: calls %v, want none", p.Calls())
 		}
 		evMu.Lock()
 		var kinds []string

@@ -478,6 +478,26 @@ func (s *Side) SnapshotWith(counters dataplane.Table) []status.LVSVirtualServerJ
 	return out
 }
 
+// Checkers converts the Runner's checks for status, naming each real
+// server as the virtual servers of SnapshotWith do.
+func (s *Side) Checkers(checks []check.CheckStatus) []status.LVSCheckerJSON {
+	out := make([]status.LVSCheckerJSON, 0, len(checks))
+	for _, c := range checks {
+		j := status.LVSCheckerJSON{Name: c.Name, Up: c.Up, HasRun: c.HasRun, Weight: c.Weight, HasWeight: c.HasWeight,
+			LastOK: c.LastOK, LastError: c.LastError, LastAt: c.LastAt, Start: c.Start, StartedAt: c.StartedAt,
+			Reals: make([]status.LVSCheckerRealJSON, 0, len(c.Servers))}
+		for _, k := range c.Servers {
+			r := status.LVSCheckerRealJSON{VirtualServer: k.VS, Addr: k.RS.String()}
+			if id, ok := s.keys[k]; ok {
+				r.VirtualServer, r.Addr = id.VS.String(), id.Real.String()
+			}
+			j.Reals = append(j.Reals, r)
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
 // Counters reads the plane's table with its traffic counters, for
 // SnapshotWith; nil when the plane keeps none or cannot be read (the
 // status then shows no counters rather than stale or zero ones).

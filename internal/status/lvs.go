@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,6 +35,38 @@ type LVSJSON struct {
 	// Reloads counts the reloads this LVS process applied.
 	Reloads        int                    `json:"reloads"`
 	VirtualServers []LVSVirtualServerJSON `json:"virtual_servers"`
+	// Checkers are the health checks the LVS process runs, one per check
+	// (a check shared by several real servers is listed once, with each).
+	Checkers []LVSCheckerJSON `json:"checkers,omitempty"`
+}
+
+// LVSCheckerJSON is one health check: its state, its latest outcome and
+// when it started. Start numbers the checks' starts within the LVS
+// process: a reload that keeps a check keeps its Start and StartedAt, one
+// that starts it again (a changed checker) gives it a new Start.
+type LVSCheckerJSON struct {
+	// Name is the checker's kind, target and virtual server, as in logs.
+	Name string `json:"name"`
+	// Reals are the real servers it reports to.
+	Reals  []LVSCheckerRealJSON `json:"real_servers"`
+	Up     bool                 `json:"up"`
+	HasRun bool                 `json:"has_run"`
+	// Weight is the dynamic weight it reports (misc_dynamic,
+	// FILE_CHECK), when HasWeight.
+	Weight    int       `json:"weight,omitempty"`
+	HasWeight bool      `json:"has_weight,omitempty"`
+	LastOK    bool      `json:"last_ok"`
+	LastError string    `json:"last_error,omitempty"`
+	LastAt    time.Time `json:"last_at,omitzero"`
+	Start     uint64    `json:"start"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// LVSCheckerRealJSON names a real server of a virtual server, as
+// LVSVirtualServerJSON.Name and LVSRealJSON.Addr do.
+type LVSCheckerRealJSON struct {
+	VirtualServer string `json:"virtual_server"`
+	Addr          string `json:"addr"`
 }
 
 // LVSVirtualServerJSON is one virtual server.
