@@ -339,17 +339,23 @@ func checkConfig(o *options, stdout, stderr io.Writer) int {
 			return exitFatal
 		}
 	}
-	if diags.HasErrors() {
-		fmt.Fprintf(stderr, "vigil: %s: configuration is invalid (%d error(s))\n", o.configFile, len(diags.Errors()))
-		return exitInvalid
-	}
 	// What keeps a checker from running (a missing script, an unreadable
 	// certificate) is found only by building the checks; the daemon runs
-	// past it as keepalived does, but a configuration test reports it.
-	if probs := daemon.CheckProblems(cfg); len(probs) > 0 {
+	// past it as keepalived does, but a configuration test reports it,
+	// also next to errors the daemon would run past, since the daemon
+	// would then meet it too.
+	var probs []error
+	if cfg != nil && diags.StartErr(false) == nil {
+		probs = daemon.CheckProblems(cfg)
 		for _, p := range probs {
 			fmt.Fprintln(stderr, p.Error())
 		}
+	}
+	if diags.HasErrors() {
+		fmt.Fprintf(stderr, "vigil: %s: configuration is invalid (%d error(s))\n", o.configFile, len(diags.Errors())+len(probs))
+		return exitInvalid
+	}
+	if len(probs) > 0 {
 		fmt.Fprintf(stderr, "vigil: %s: configuration is invalid (%d checker(s) cannot run)\n", o.configFile, len(probs))
 		return exitInvalid
 	}

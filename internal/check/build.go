@@ -108,7 +108,21 @@ func (b *builder) server(vs *config.VirtualServer, rs *config.RealServer) {
 		}
 		p, alpha, err := b.probe(vs, rs, rsTiming, c)
 		if err != nil {
-			b.errorf(c.Pos, "%s: %v; the checker is not run", c.Kind, err)
+			// keepalived 2.2.7 drops such a checker (a MISC_CHECK whose
+			// script is missing) after alpha has marked it failed, and
+			// nothing takes the mark back: under alpha its real server
+			// stays down; without, the others judge it. A slot that no
+			// check feeds keeps that initial state.
+			alpha = checkerAlpha(vs, rs, c)
+			if alpha {
+				b.errorf(c.Pos, "%s: %v; the checker is not run, and with alpha it holds real server %s down", c.Kind, err, RSName(netip.AddrPortFrom(rs.Addr, rs.Port)))
+			} else {
+				b.errorf(c.Pos, "%s: %v; the checker is not run, real server %s is judged by its other checkers", c.Kind, err, RSName(netip.AddrPortFrom(rs.Addr, rs.Port)))
+			}
+			if alpha && !b.opts.ProblemsOnly {
+				spec.Alpha = append(spec.Alpha, true)
+				spec.Config.Checkers = append(spec.Config.Checkers, c.Kind)
+			}
 			continue
 		}
 		if b.opts.ProblemsOnly {
@@ -164,13 +178,7 @@ func (b *builder) probe(vs *config.VirtualServer, rs *config.RealServer, rsTimin
 	if t.Warmup != nil {
 		tm.Warmup = *t.Warmup
 	}
-	alpha := vs.Alpha
-	if rs.Alpha != nil {
-		alpha = *rs.Alpha
-	}
-	if c.Alpha != nil {
-		alpha = *c.Alpha
-	}
+	alpha := checkerAlpha(vs, rs, c)
 	conn := Conn{Target: netip.AddrPortFrom(rs.Addr, rs.Port), BindTo: c.BindTo, BindPort: c.BindPort, BindIf: c.BindIf, Fwmark: c.Fwmark}
 	if c.ConnectIP.IsValid() {
 		conn.Target = netip.AddrPortFrom(c.ConnectIP, conn.Target.Port())
@@ -276,6 +284,19 @@ func (b *builder) probe(vs *config.VirtualServer, rs *config.RealServer, rsTimin
 		p.Key = keyOf(c.Kind, conn, mc.Timing, mc.Alpha, mc.LogAllFailures, mc.FastRecovery, extra)
 	}
 	return p, alpha, nil
+}
+
+// checkerAlpha is a checker's alpha: its own, else its real server's,
+// else its virtual server's.
+func checkerAlpha(vs *config.VirtualServer, rs *config.RealServer, c *config.Checker) bool {
+	alpha := vs.Alpha
+	if rs.Alpha != nil {
+		alpha = *rs.Alpha
+	}
+	if c.Alpha != nil {
+		alpha = *c.Alpha
+	}
+	return alpha
 }
 
 // http resolves the url blocks of HTTP_GET / SSL_GET.

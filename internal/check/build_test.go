@@ -285,3 +285,55 @@ virtual_server 10.0.0.1 25 {
 		t.Errorf("hosts %v %v helo %q", a.Conn.Target, b.Conn.Target, a.HeloName)
 	}
 }
+
+// A checker that cannot run leaves its real server in keepalived 2.2.7's
+// state: under alpha the checker was marked failed before it was dropped,
+// so the server stays down (a slot no check feeds); without alpha the
+// server is judged by its other checkers, and with none it is up.
+func TestBuildUnrunnableCheckerKeepsAlphaState(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nosuchscript")
+	cfg := load(t, `
+virtual_server 10.0.0.1 80 {
+  protocol TCP
+  real_server 10.0.0.2 80 {
+    alpha
+    MISC_CHECK { misc_path `+missing+` }
+  }
+  real_server 10.0.0.3 80 {
+    MISC_CHECK { misc_path `+missing+` }
+  }
+  real_server 10.0.0.4 80 {
+    MISC_CHECK { misc_path `+missing+` }
+    TCP_CHECK { alpha }
+  }
+}
+`)
+	plan, errs := Build(cfg, BuildOptions{})
+	if len(errs) != 3 {
+		t.Fatalf("errors %v, want 3", errs)
+	}
+	if !strings.Contains(errs[0].Error(), "holds real server [10.0.0.2]:80 down") || !strings.Contains(errs[1].Error(), "judged by its other checkers") {
+		t.Errorf("errors %v: want the first to say the server is held down, the second that the others judge it", errs)
+	}
+	var o outputs
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	r := NewRunner(plan, RunnerOptions{Output: o.add})
+	go func() { r.Run(ctx); close(done) }()
+	snap, ok := r.Snapshot(ctx)
+	cancel()
+	<-done
+	if !ok {
+		t.Fatal("no snapshot")
+	}
+	want := map[string]bool{"[10.0.0.2]:80": false, "[10.0.0.3]:80": true, "[10.0.0.4]:80": false}
+	for _, h := range snap.Servers {
+		if w, ok := want[h.Server.String()]; !ok || h.Up != w {
+			t.Errorf("%s: up %v, want %v", h.Server, h.Up, w)
+		}
+	}
+	if len(plan.Probes) != 1 {
+		t.Errorf("%d probes, want the TCP_CHECK alone", len(plan.Probes))
+	}
+}

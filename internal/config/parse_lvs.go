@@ -983,13 +983,23 @@ func commonCheckKeywordsBound(conn bool) (keywords, func(*Checker)) {
 			*dst() = a
 		}
 	}
+	// A checker's port out of range is an error keepalived runs past: it
+	// logs it and ignores the line, so the checker connects to the real
+	// server's port (connect_port) or from any port (bind_port). It is
+	// tolerable here too: -t rejects it, a daemon starts past it, and
+	// nothing else of the file is affected.
 	port := func(dst func() *uint16) handler {
 		return func(p *parser, n *Node) {
-			if s, ok := p.oneArg(n); ok {
-				if v, ok := p.portArg(n, s, 1); ok {
-					*dst() = v
-				}
+			s, ok := p.oneArg(n)
+			if !ok {
+				return
 			}
+			v, err := strconv.ParseUint(s, 10, 16)
+			if err != nil || v < 1 {
+				p.diags.Tolerablef(n.Pos, "%s: invalid port %q (must be 1-65535); the line is ignored, as keepalived ignores it", n.Name, s)
+				return
+			}
+			*dst() = uint16(v)
 		}
 	}
 	kw["connect_ip"] = addr(func() *netip.Addr { return &c.ConnectIP })

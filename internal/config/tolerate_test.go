@@ -37,6 +37,8 @@ func TestTolerableErrors(t *testing.T) {
 		{name: "unknown keyword in global_defs", global: "    router_idd n2", tolerable: true, wantMsg: `unknown keyword "router_idd"`, wantSuggest: `did you mean "router_id"`},
 		{name: "unknown block in an instance", inst: "    frobnicate {\n        a b\n    }", tolerable: true, wantMsg: `unknown keyword "frobnicate"`},
 		{name: "unknown top-level keyword", top: "vrrp_instanse VI_2 {\n}", tolerable: true, wantMsg: `unknown keyword "vrrp_instanse"`, wantSuggest: `did you mean "vrrp_instance"`},
+		{name: "checker connect_port out of range", top: "virtual_server 10.0.0.1 80 {\n    real_server 10.0.0.2 80 {\n        TCP_CHECK {\n            connect_port 70000\n        }\n    }\n}", tolerable: true, wantMsg: `connect_port: invalid port "70000"`},
+		{name: "checker bind_port out of range", top: "virtual_server 10.0.0.1 80 {\n    real_server 10.0.0.2 80 {\n        TCP_CHECK {\n            bind_port 0\n        }\n    }\n}", tolerable: true, wantMsg: `bind_port: invalid port "0"`},
 		{name: "priority out of range", inst: "    priority 300", wantMsg: "out of range"},
 		{name: "bad virtual address", inst: "    virtual_ipaddress {\n        10.0.0.300/24\n    }", wantMsg: "10.0.0.300"},
 		{name: "undefined track_script", inst: "    track_script {\n        nosuch\n    }", wantMsg: "nosuch"},
