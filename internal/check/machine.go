@@ -119,6 +119,9 @@ type Run struct {
 type Report struct {
 	Up    bool
 	First bool
+	// Why is what the failing check saw, on a report of a down checker
+	// (for smtp_alert's mail).
+	Why string
 	// Weight is the dynamic weight; meaningful when HasWeight.
 	Weight        int
 	HasWeight     bool
@@ -257,7 +260,11 @@ func (m *Machine) report(up bool, r Result, why string) []Action {
 	if changed || first {
 		out = append(out, Log{Msg: why})
 	}
-	return append(out, Report{Up: up, First: first, Weight: m.weight, HasWeight: m.hasWeight, WeightIsDelta: m.weightIsDelta})
+	rep := Report{Up: up, First: first, Weight: m.weight, HasWeight: m.hasWeight, WeightIsDelta: m.weightIsDelta}
+	if !up {
+		rep.Why = r.Why
+	}
+	return append(out, rep)
 }
 
 // plain is the epilogue of the single-step kinds.

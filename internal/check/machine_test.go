@@ -26,7 +26,7 @@ func run(s float64, n int, to float64) Run {
 	return Run{Step: n, Deadline: at(s + to)}
 }
 func up(first bool) Report   { return Report{Up: true, First: first} }
-func down(first bool) Report { return Report{Up: false, First: first} }
+func down(first bool) Report { return Report{Up: false, First: first, Why: "refused"} }
 
 func playMachine(t *testing.T, m *Machine, steps []step, logs bool) {
 	t.Helper()
@@ -293,7 +293,7 @@ func TestMachineDynamicWeight(t *testing.T) {
 		{21, Timer{}, []Action{run(21, 0, 3)}},
 		{21, w(8), []Action{Report{Up: true, Weight: 8, HasWeight: true}, wait(31)}},
 		{31, Timer{}, []Action{run(31, 0, 3)}},
-		{31, fail(), []Action{Report{Up: false}, wait(41)}},
+		{31, fail(), []Action{Report{Up: false, Why: "refused"}, wait(41)}},
 	}, false)
 }
 
@@ -305,7 +305,7 @@ func TestMachineFile(t *testing.T) {
 		{0, Timer{}, nil},
 		{0, d(0), []Action{Report{Up: true, First: true, HasWeight: true, WeightIsDelta: true}}},
 		{1, d(-3), []Action{Report{Up: true, Weight: -3, HasWeight: true, WeightIsDelta: true}}},
-		{2, fail(), []Action{Report{Up: false}}},
+		{2, fail(), []Action{Report{Up: false, Why: "refused"}}},
 		{3, fail(), nil},
 		{4, d(2), []Action{Report{Up: true, Weight: 2, HasWeight: true, WeightIsDelta: true}}},
 	}, false)

@@ -67,6 +67,8 @@ type CheckerChange struct {
 	// Up is the checker's new state; Alive the server's after it, and
 	// AliveChanged whether this change moved the server.
 	Up, Alive, AliveChanged bool
+	// Why is what the failing check saw, when the checker went down.
+	Why string
 }
 
 func (Health) output()        {}
@@ -194,7 +196,7 @@ func (s *Server) Handle(i int, r Report) []Output {
 		out = append(out, s.notify())
 	}
 	if was != r.Up && i < len(s.cfg.Checkers) {
-		out = append(out, CheckerChange{Server: s.cfg.Key, Kind: s.cfg.Checkers[i], Up: r.Up, Alive: s.alive, AliveChanged: s.alive != wasAlive})
+		out = append(out, CheckerChange{Server: s.cfg.Key, Kind: s.cfg.Checkers[i], Up: r.Up, Alive: s.alive, AliveChanged: s.alive != wasAlive, Why: r.Why})
 	}
 	return out
 }

@@ -156,7 +156,7 @@ func TestServerCheckerChange(t *testing.T) {
 		{0, Report{Up: true, First: true}, nil},
 		// Alpha HTTP passing: its change brings the server up.
 		{1, Report{Up: true, First: true}, []CheckerChange{{Server: key, Kind: config.CheckHTTP, Up: true, Alive: true, AliveChanged: true}}},
-		{0, Report{Up: false}, []CheckerChange{{Server: key, Kind: config.CheckTCP, Up: false, Alive: false, AliveChanged: true}}},
+		{0, Report{Up: false, Why: "connection refused"}, []CheckerChange{{Server: key, Kind: config.CheckTCP, Up: false, Alive: false, AliveChanged: true, Why: "connection refused"}}},
 		// HTTP failing too: a change of the checker, not of the server.
 		{1, Report{Up: false}, []CheckerChange{{Server: key, Kind: config.CheckHTTP, Up: false, Alive: false, AliveChanged: false}}},
 		{1, Report{Up: false}, nil},

@@ -2,6 +2,7 @@ package lvsproc
 
 import (
 	"fmt"
+	"strings"
 
 	"vigil/internal/check"
 	"vigil/internal/config"
@@ -58,7 +59,7 @@ func (p mailPolicy) checkerMail(id lvs.RealID, c check.CheckerChange) (subject, 
 	if !p.rs[id] || (p.noCheckerEmails && !c.AliveChanged) {
 		return "", "", false
 	}
-	return p.rsSubject(c.Server, c.Alive), checkerBody(c.Kind, c.Up), true
+	return p.rsSubject(c.Server, c.Alive), checkerBody(c.Kind, c.Up, c.Why), true
 }
 
 // rsSubject is "[router_id] Realserver [addr]:port of virtual server VS - UP".
@@ -128,27 +129,40 @@ func upDown(up bool) string {
 }
 
 // checkerBody is keepalived's body for a checker that succeeds or fails:
-// each kind words it its own way. keepalived appends the HTTP and SMTP
-// checkers' failure reason to theirs; Vigil does not have it here.
-func checkerBody(k config.CheckerKind, up bool) string {
+// each kind words it its own way. A failure says what the check saw, in
+// the form keepalived gives SMTP_CHECK's ("=> CHECK failed on service :
+// REASON <="), for every kind: keepalived's other kinds say no more than
+// "failed", and its HTTP_GET and SSL_GET only "HTTP request failed".
+func checkerBody(k config.CheckerKind, up bool, why string) string {
 	verb := "failed"
 	if up {
 		verb = "succeed"
 	}
+	var head string
 	switch k {
 	case config.CheckTCP:
-		return "=> TCP CHECK " + verb + " on service <="
+		head = "=> TCP CHECK " + verb + " on service"
 	case config.CheckMisc:
-		return "=> MISC CHECK " + verb + " on service <="
+		head = "=> MISC CHECK " + verb + " on service"
 	case config.CheckUDP:
-		return "=> UDP CHECK " + verb + " on service <="
+		head = "=> UDP CHECK " + verb + " on service"
 	case config.CheckPing:
-		return "=> ICMP CHECK " + verb + " on service <="
+		head = "=> ICMP CHECK " + verb + " on service"
 	case config.CheckFile:
-		return "=> FILE CHECK " + verb + " on service <="
+		head = "=> FILE CHECK " + verb + " on service"
 	case config.CheckDNS:
-		return "=> DNS_CHECK: " + verb + " on service <="
+		head = "=> DNS_CHECK: " + verb + " on service"
+	default:
+		// HTTP_GET, SSL_GET, SMTP_CHECK.
+		head = "=> CHECK " + verb + " on service"
 	}
-	// HTTP_GET, SSL_GET, SMTP_CHECK.
-	return "=> CHECK " + verb + " on service <="
+	if !up && why != "" {
+		return head + " : " + oneLine(why) + " <="
+	}
+	return head + " <="
+}
+
+// oneLine keeps a reason to one line of a mail body.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }

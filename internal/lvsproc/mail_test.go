@@ -109,7 +109,7 @@ func TestMailOverSMTP(t *testing.T) {
 	s := started(t, cfg, fakeplane.New(), notes, nil)
 	rs2 := check.ServerKey{VS: "[10.0.0.1]:tcp:80", RS: netip.MustParseAddrPort("10.0.0.2:80")}
 	rs3 := check.ServerKey{VS: rs2.VS, RS: netip.MustParseAddrPort("10.0.0.3:80")}
-	s.CheckerChange(check.CheckerChange{Server: rs2, Kind: config.CheckHTTP, Up: false, Alive: false, AliveChanged: true})
+	s.CheckerChange(check.CheckerChange{Server: rs2, Kind: config.CheckHTTP, Up: false, Alive: false, AliveChanged: true, Why: "url /health: HTTP status 503\nnot in 200-299"})
 	s.CheckerChange(check.CheckerChange{Server: rs2, Kind: config.CheckHTTP, Up: true, Alive: true, AliveChanged: true})
 	s.Health(ctx, check.Health{Server: rs3, Up: false, Weight: 3})
 	s.Health(ctx, check.Health{Server: rs3, Up: true, Weight: 3})
@@ -121,7 +121,9 @@ func TestMailOverSMTP(t *testing.T) {
 		// keepalived counts no live real server until it has added them,
 		// so a virtual server starts with its quorum gained.
 		"[LVS_T] Virtualserver [10.0.0.1]:tcp:80 - UP|=> Starting with quorum up 3+0=3 <= 5 <=",
-		"[LVS_T] Realserver [10.0.0.2]:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> CHECK failed on service <=",
+		// The reason the check saw, on one line, as keepalived words
+		// SMTP_CHECK's.
+		"[LVS_T] Realserver [10.0.0.2]:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> CHECK failed on service : url /health: HTTP status 503 not in 200-299 <=",
 		"[LVS_T] Realserver [10.0.0.2]:80 of virtual server [10.0.0.1]:tcp:80 - UP|=> CHECK succeed on service <=",
 		vsLost,
 		"[LVS_T] Virtualserver [10.0.0.1]:tcp:80 - UP|=> Gained quorum 3+0=3 <= 5 <=",
@@ -184,5 +186,36 @@ func TestMailRemoved(t *testing.T) {
 				t.Fatalf("mails %q, want %q", notes.mails, tc.want)
 			}
 		})
+	}
+}
+
+// TestCheckerBodies: each kind's body as keepalived words it, and a
+// failure says what the check saw (on one line), in the form keepalived
+// gives SMTP_CHECK's reason; a success, or a failure without a reason,
+// is keepalived's body unchanged.
+func TestCheckerBodies(t *testing.T) {
+	tests := []struct {
+		kind config.CheckerKind
+		up   bool
+		why  string
+		want string
+	}{
+		{config.CheckTCP, false, "TCP connection to [10.0.0.2]:80 failed: connect: connection refused", "=> TCP CHECK failed on service : TCP connection to [10.0.0.2]:80 failed: connect: connection refused <="},
+		{config.CheckTCP, true, "", "=> TCP CHECK succeed on service <="},
+		{config.CheckHTTP, false, "url /: status 500", "=> CHECK failed on service : url /: status 500 <="},
+		{config.CheckSSL, false, "TLS handshake:\n  bad record", "=> CHECK failed on service : TLS handshake: bad record <="},
+		{config.CheckSMTP, false, `bad greeting banner from SMTP server [10.0.0.2]:25: "HTTP/1.0"`, `=> CHECK failed on service : bad greeting banner from SMTP server [10.0.0.2]:25: "HTTP/1.0" <=`},
+		{config.CheckSMTP, true, "", "=> CHECK succeed on service <="},
+		{config.CheckMisc, false, "misc script /x exit status 1", "=> MISC CHECK failed on service : misc script /x exit status 1 <="},
+		{config.CheckUDP, false, "no reply", "=> UDP CHECK failed on service : no reply <="},
+		{config.CheckPing, false, "no echo reply", "=> ICMP CHECK failed on service : no echo reply <="},
+		{config.CheckFile, false, "tracked file value 1", "=> FILE CHECK failed on service : tracked file value 1 <="},
+		{config.CheckDNS, false, "malformed DNS reply", "=> DNS_CHECK: failed on service : malformed DNS reply <="},
+		{config.CheckDNS, false, "", "=> DNS_CHECK: failed on service <="},
+	}
+	for _, tc := range tests {
+		if got := checkerBody(tc.kind, tc.up, tc.why); got != tc.want {
+			t.Errorf("%s up=%v why=%q: %q, want %q", tc.kind, tc.up, tc.why, got, tc.want)
+		}
 	}
 }
