@@ -69,10 +69,15 @@ func Run(ctx context.Context, o RunOptions) error {
 		o.Publish = func(status.LVSJSON) {}
 	}
 	cfg := o.Config
+	// problems are the running configuration's checkers that cannot
+	// run, for the status.
+	var problems []string
 	reportBuild := func(c *config.Config) *check.Plan {
 		plan, errs := check.Build(c, check.BuildOptions{Dialer: o.Dialer, Log: o.Log})
+		problems = nil
 		for _, err := range errs {
 			o.Log.Error("checker not run", "err", err)
+			problems = append(problems, err.Error())
 		}
 		return plan
 	}
@@ -118,7 +123,8 @@ func Run(ctx context.Context, o RunOptions) error {
 	var outputs chan check.Output
 	publish := func() {
 		o.Publish(status.LVSJSON{State: "running", Dataplane: choice.Name, DataplaneWhy: choice.Why,
-			Operations: side.Operations(), Reloads: reloads, VirtualServers: side.SnapshotWith(counters), Checkers: checkers})
+			Operations: side.Operations(), Reloads: reloads, VirtualServers: side.SnapshotWith(counters), Checkers: checkers,
+			CheckerProblems: problems})
 	}
 	// refreshCheckers reads the checks from the Runner's goroutine, but
 	// only while no output waits: the Runner may be blocked handing one
@@ -225,7 +231,8 @@ func Run(ctx context.Context, o RunOptions) error {
 			// applying them until Replace returns.
 			before := side.Operations()
 			replaced := make(chan struct{})
-			go func() { runner.Replace(ctx, reportBuild(c)); close(replaced) }()
+			next := reportBuild(c)
+			go func() { runner.Replace(ctx, next); close(replaced) }()
 		wait:
 			for {
 				select {

@@ -255,3 +255,33 @@ func TestRunFollowsVRRPStates(t *testing.T) {
 		}
 	})
 }
+
+// TestRunReportsCheckerProblems: a checker that cannot run is in the
+// status with its file:line, and a reload that fixes it clears it.
+func TestRunReportsCheckerProblems(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bad := strings.Replace(conf(false), "TCP_CHECK { connect_timeout 1 }", `MISC_CHECK { misc_path "/nonexistent/vigil-script" }`, 1)
+		cfg := load(t, bad)
+		next := load(t, conf(false))
+		var st latest
+		reload := make(chan struct{})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() {
+			done <- Run(ctx, RunOptions{Config: cfg, Load: func(context.Context) (*config.Config, error) { return next, nil }, Reload: reload,
+				Publish: st.set, Dialer: &fakeDialer{down: map[string]bool{}},
+				Candidates: []Candidate{{Name: "ipvs", Open: func() (dataplane.Plane, error) { return fakeplane.New(), nil }}}})
+		}()
+		synctest.Wait()
+		if got := st.get().CheckerProblems; len(got) != 1 || !strings.HasPrefix(got[0], "keepalived.conf:10: MISC_CHECK") || !strings.Contains(got[0], "/nonexistent/vigil-script") {
+			t.Fatalf("checker problems %q, want the MISC_CHECK at keepalived.conf:10", got)
+		}
+		reload <- struct{}{}
+		synctest.Wait()
+		if got := st.get().CheckerProblems; len(got) != 0 {
+			t.Fatalf("after a reload that fixes it: %q", got)
+		}
+		cancel()
+		<-done
+	})
+}

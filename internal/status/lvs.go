@@ -38,6 +38,10 @@ type LVSJSON struct {
 	// Checkers are the health checks the LVS process runs, one per check
 	// (a check shared by several real servers is listed once, with each).
 	Checkers []LVSCheckerJSON `json:"checkers,omitempty"`
+	// CheckerProblems are the checkers of the running configuration that
+	// cannot run (a missing script, an unreadable certificate), each with
+	// its file:line and what becomes of its real server.
+	CheckerProblems []string `json:"checker_problems,omitempty"`
 }
 
 // LVSCheckerJSON is one health check: its state, its latest outcome and

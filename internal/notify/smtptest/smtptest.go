@@ -28,6 +28,12 @@ func Start(t testing.TB) (addr string, mails <-chan Mail) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ln.Addr().String(), Serve(t, ln)
+}
+
+// Serve is Start on a listener of the caller's (one made in a test's
+// network namespace, say); it closes ln when the test ends.
+func Serve(t testing.TB, ln net.Listener) <-chan Mail {
 	t.Cleanup(func() { ln.Close() })
 	ch := make(chan Mail, 64)
 	go func() {
@@ -39,7 +45,7 @@ func Start(t testing.TB) (addr string, mails <-chan Mail) {
 			go serve(c, ch)
 		}
 	}()
-	return ln.Addr().String(), ch
+	return ch
 }
 
 func serve(c net.Conn, ch chan<- Mail) {
