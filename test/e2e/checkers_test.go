@@ -653,7 +653,7 @@ func TestCheckersFaults(t *testing.T) {
 		{name: "MISC_CHECK misc_dynamic, script fails", port: 8102, weight: 3, check: "        MISC_CHECK {\n            misc_path " + dynPath + "\n            misc_timeout 2\n            misc_dynamic\n        }",
 			fault: writeFile(dynCode, "1"), repair: writeFile(dynCode, "0"), why: "exit"},
 		{name: "PING_CHECK, address gone", addr: ckPing, port: 8103, check: "        PING_CHECK {\n        }",
-			fault: pingAddr(false), repair: pingAddr(true)},
+			fault: pingAddr(false), repair: pingAddr(true), why: "no ICMP echo reply"},
 		{name: "FILE_CHECK, tracked file in fault", port: 8104, check: "        FILE_CHECK {\n            track_file ckfile\n            weight 0\n        }",
 			fault: writeFile(trackPath, "1"), repair: writeFile(trackPath, "0"), why: "tracked file"},
 	}
