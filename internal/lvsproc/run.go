@@ -3,6 +3,7 @@ package lvsproc
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"vigil/internal/check"
@@ -46,6 +47,18 @@ const stopTimeout = 10 * time.Second
 // when it is stuck handing over outputs, and the status keeps the checks
 // it had.
 const checkersWait = time.Second
+
+// checkersEvery is how often the checks are read for the status between
+// outputs.
+const checkersEvery = 2 * time.Second
+
+// sameCheckState tells whether two snapshots of a check show the same
+// state: the time and wording of the latest outcome aside, which change
+// with every check and alone are no reason to publish.
+func sameCheckState(a, b check.CheckStatus) bool {
+	return a.Name == b.Name && a.Up == b.Up && a.HasRun == b.HasRun && a.Weight == b.Weight &&
+		a.HasWeight == b.HasWeight && a.LastOK == b.LastOK && a.Start == b.Start
+}
 
 // countersEvery is how often the plane's counters are read for the status:
 // the kernel's rate estimator works on 2 s intervals, so reading faster
@@ -130,17 +143,29 @@ func Run(ctx context.Context, o RunOptions) error {
 	// only while no output waits: the Runner may be blocked handing one
 	// over, and this loop is the one that takes them. The status then
 	// keeps the checks it had, until the outputs are drained.
-	refreshCheckers := func() {
+	// It reports whether a check's state changed since the last read
+	// (its outcome's time and wording aside).
+	var lastChecks []check.CheckStatus
+	refreshCheckers := func() bool {
 		if runner == nil || len(outputs) > 0 {
-			return
+			return false
 		}
 		sctx, cancel := context.WithTimeout(ctx, checkersWait)
 		snap, ok := runner.Snapshot(sctx)
 		cancel()
-		if ok {
-			checkers = side.Checkers(snap.Checks)
+		if !ok {
+			return false
 		}
+		changed := !slices.EqualFunc(snap.Checks, lastChecks, sameCheckState)
+		lastChecks = snap.Checks
+		checkers = side.Checkers(snap.Checks)
+		return changed
 	}
+	// Between outputs, the checks are read every checkersEvery, and the
+	// status published when one changed in a way no output told (a first
+	// check that confirms the initial state, a failure retried).
+	checkersTick := time.NewTicker(checkersEvery)
+	defer checkersTick.Stop()
 	n, err := side.Start(ctx)
 	if err != nil {
 		o.Log.Error("some services were refused", "err", err)
@@ -190,6 +215,10 @@ func Run(ctx context.Context, o RunOptions) error {
 			handle(out)
 			refreshCheckers()
 			publish()
+		case <-checkersTick.C:
+			if refreshCheckers() {
+				publish()
+			}
 		case <-countersTick:
 			counters = side.Counters(ctx)
 			publish()

@@ -285,3 +285,39 @@ func TestRunReportsCheckerProblems(t *testing.T) {
 		<-done
 	})
 }
+
+// TestRunPublishesCheckersBetweenOutputs: a check whose first success
+// confirms its real server's initial state moves nothing (no output), yet
+// the status shows it has run within a couple of seconds.
+func TestRunPublishesCheckersBetweenOutputs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var st latest
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() {
+			done <- Run(ctx, RunOptions{Config: load(t, conf(false)), Publish: st.set, Dialer: &fakeDialer{down: map[string]bool{}},
+				Candidates: []Candidate{{Name: "ipvs", Open: func() (dataplane.Plane, error) { return fakeplane.New(), nil }}}})
+		}()
+		synctest.Wait()
+		for _, c := range st.get().Checkers {
+			if c.HasRun {
+				t.Fatalf("checker %s has run at start", c.Name)
+			}
+		}
+		// warmup defaults to delay_loop (60 s): the first checks are due
+		// within a minute and a second.
+		time.Sleep(62*time.Second + checkersEvery)
+		synctest.Wait()
+		got := st.get().Checkers
+		if len(got) != 2 {
+			t.Fatalf("checkers %+v", got)
+		}
+		for _, c := range got {
+			if !c.HasRun || !c.Up || !c.LastOK {
+				t.Errorf("checker %s: %+v; want it run and passing in the status", c.Name, c)
+			}
+		}
+		cancel()
+		<-done
+	})
+}
