@@ -337,3 +337,93 @@ virtual_server 10.0.0.1 80 {
 		t.Errorf("%d probes, want the TCP_CHECK alone", len(plan.Probes))
 	}
 }
+
+// A reload keeps a check when its Key is the same: building the same file
+// twice gives the same keys for every kind, and changing one checker's
+// connect_timeout or url changes that checker's key alone.
+func TestBuildKeysStableAcrossReloads(t *testing.T) {
+	dir := t.TempDir()
+	scriptPath := filepath.Join(dir, "check.sh")
+	if err := os.WriteFile(scriptPath, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	text := `
+track_file tf {
+  file ` + filepath.Join(dir, "v") + `
+}
+virtual_server 10.0.0.1 80 {
+  protocol TCP
+  real_server 10.0.0.2 80 {
+    TCP_CHECK {
+      connect_timeout 1
+    }
+    HTTP_GET {
+      url {
+        path /a
+        digest 6f5902ac237024bdd0c176cb93063dc4
+      }
+      url {
+        path /b
+        status_code 200-299
+        regex "^ok"
+      }
+    }
+    SSL_GET {
+      url {
+        path /
+      }
+    }
+    SMTP_CHECK {
+      helo_name x
+    }
+    DNS_CHECK {
+      type A
+      name example.org
+    }
+    UDP_CHECK {
+      payload 0102
+      require_reply 0102
+    }
+    MISC_CHECK {
+      misc_path "` + scriptPath + ` arg"
+      misc_dynamic
+    }
+    PING_CHECK {
+    }
+    FILE_CHECK {
+      track_file tf
+      weight 2
+    }
+  }
+}
+`
+	keys := func(text string) []string {
+		plan, errs := Build(load(t, text), BuildOptions{})
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		var k []string
+		for _, p := range plan.Probes {
+			k = append(k, p.Key)
+		}
+		return k
+	}
+	a, b := keys(text), keys(text)
+	if len(a) != 9 || fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("the same file built twice: keys\n%q\n%q", a, b)
+	}
+	for _, change := range []struct {
+		from, to string
+		index    int
+	}{
+		{"connect_timeout 1", "connect_timeout 2", 0},
+		{"path /b", "path /c", 1},
+	} {
+		c := keys(strings.Replace(text, change.from, change.to, 1))
+		for i := range a {
+			if (a[i] != c[i]) != (i == change.index) {
+				t.Errorf("%q → %q: key %d changed: %v, want only key %d changed", change.from, change.to, i, a[i] != c[i], change.index)
+			}
+		}
+	}
+}
