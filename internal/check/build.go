@@ -282,6 +282,16 @@ func (b *builder) probe(vs *config.VirtualServer, rs *config.RealServer, rsTimin
 	p.Machine = mc
 	if !b.opts.ProblemsOnly {
 		p.Key = keyOf(c.Kind, conn, mc.Timing, mc.Alpha, mc.LogAllFailures, mc.FastRecovery, extra)
+		// What keepalived compares to carry a checker's state across a
+		// reload: the connection (its timeout included) and the kind's
+		// own options, not the schedule (delay_loop, retry,
+		// delay_before_retry, warmup) nor alpha; MISC_CHECK has no
+		// connection, and its misc_timeout is not compared either.
+		timeout := mc.Timing.Timeout
+		if c.Kind == config.CheckMisc {
+			timeout = 0
+		}
+		p.Identity = keyOf(c.Kind, conn, timeout, mc.FastRecovery, extra)
 	}
 	return p, alpha, nil
 }

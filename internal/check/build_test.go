@@ -397,13 +397,16 @@ virtual_server 10.0.0.1 80 {
   }
 }
 `
-	keys := func(text string) []string {
+	plans := func(text string) []*Probe {
 		plan, errs := Build(load(t, text), BuildOptions{})
 		if len(errs) > 0 {
 			t.Fatal(errs)
 		}
+		return plan.Probes
+	}
+	keys := func(text string) []string {
 		var k []string
-		for _, p := range plan.Probes {
+		for _, p := range plans(text) {
 			k = append(k, p.Key)
 		}
 		return k
@@ -424,6 +427,48 @@ virtual_server 10.0.0.1 80 {
 			if (a[i] != c[i]) != (i == change.index) {
 				t.Errorf("%q → %q: key %d changed: %v, want only key %d changed", change.from, change.to, i, a[i] != c[i], change.index)
 			}
+		}
+	}
+}
+
+// A change of a check's schedule alone keeps its Identity (the reload
+// carries its state on, as keepalived); a change of its connection does
+// not.
+func TestBuildIdentityIgnoresSchedule(t *testing.T) {
+	base := `
+virtual_server 10.0.0.1 80 {
+  protocol TCP
+  real_server 10.0.0.2 80 {
+    TCP_CHECK {
+      connect_timeout 1
+      delay_loop 5
+      retry 2
+    }
+  }
+}
+`
+	probe := func(text string) *Probe {
+		plan, errs := Build(load(t, text), BuildOptions{})
+		if len(errs) > 0 || len(plan.Probes) != 1 {
+			t.Fatal(errs)
+		}
+		return plan.Probes[0]
+	}
+	a := probe(base)
+	for _, tc := range []struct {
+		from, to     string
+		sameIdentity bool
+	}{
+		{"delay_loop 5", "delay_loop 7", true},
+		{"retry 2", "retry 3", true},
+		{"connect_timeout 1", "connect_timeout 2", false},
+	} {
+		b := probe(strings.Replace(base, tc.from, tc.to, 1))
+		if a.Key == b.Key {
+			t.Errorf("%s → %s: the same Key", tc.from, tc.to)
+		}
+		if (a.Identity == b.Identity) != tc.sameIdentity {
+			t.Errorf("%s → %s: same Identity %v, want %v", tc.from, tc.to, a.Identity == b.Identity, tc.sameIdentity)
 		}
 	}
 }

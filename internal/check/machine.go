@@ -171,6 +171,26 @@ func NewMachine(cfg MachineConfig) *Machine {
 	return &Machine{cfg: cfg, up: !cfg.Alpha, retryIt: cfg.Timing.Retry}
 }
 
+// adopt takes over the state of old, the machine of the same check with
+// another schedule (a reload), as keepalived migrates a checker: up or
+// down, whether it has run, its dynamic weight, the url it was on; retries
+// in progress carry over, but no more than the new retry allows short of
+// the last one; a checker that has run needs retry+1 failures again.
+func (m *Machine) adopt(old *Machine) {
+	m.up, m.hasRun = old.up, old.hasRun
+	m.weight, m.hasWeight, m.weightIsDelta = old.weight, old.hasWeight, old.weightIsDelta
+	if old.cfg.Steps == m.cfg.Steps {
+		m.step, m.failedStep = old.step, old.failedStep
+	}
+	if !m.hasRun {
+		return // as a new checker: one failure is enough
+	}
+	m.retryIt = 0
+	if old.retryIt > 0 && m.cfg.Timing.Retry > 0 {
+		m.retryIt = min(old.retryIt, m.cfg.Timing.Retry-1)
+	}
+}
+
 // Up reports whether the checker is up.
 func (m *Machine) Up() bool { return m.up }
 

@@ -332,3 +332,30 @@ func TestMachineLogAllFailures(t *testing.T) {
 		t.Errorf("with log_all_failures: %d failure lines, want 3", got)
 	}
 }
+
+// adopt carries a checker's state to its rescheduled successor as
+// keepalived's migrate_checkers does.
+func TestMachineAdopt(t *testing.T) {
+	tests := []struct {
+		name                 string
+		up, hasRun           bool
+		oldRetryIt, newRetry int
+		wantRetryIt          int
+	}{
+		{"not run yet: one failure is enough", true, false, 1, 3, 3},
+		{"run, no retry in progress: retry+1 failures again", true, true, 0, 3, 0},
+		{"a retry in progress carries over", true, true, 1, 3, 1},
+		{"but short of the last one of the new retry", true, true, 3, 2, 1},
+		{"no retry any more", true, true, 1, 0, 0},
+		{"down stays down", false, true, 0, 1, 0},
+	}
+	for _, tc := range tests {
+		old := NewMachine(MachineConfig{Timing: Timing{Retry: 3}})
+		old.up, old.hasRun, old.retryIt = tc.up, tc.hasRun, tc.oldRetryIt
+		m := NewMachine(MachineConfig{Timing: Timing{Retry: tc.newRetry}})
+		m.adopt(old)
+		if m.up != tc.up || m.hasRun != tc.hasRun || m.retryIt != tc.wantRetryIt {
+			t.Errorf("%s: up %v has run %v retry %d; want %v %v %d", tc.name, m.up, m.hasRun, m.retryIt, tc.up, tc.hasRun, tc.wantRetryIt)
+		}
+	}
+}

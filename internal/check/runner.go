@@ -3,8 +3,10 @@ package check
 import (
 	"container/heap"
 	"context"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -21,8 +23,14 @@ const Grace = 500 * time.Millisecond
 type Probe struct {
 	// Key identifies the check: kind, target and every option. Equal keys
 	// are the same check, within a Plan and across reloads.
-	Key     string
-	Machine MachineConfig
+	Key string
+	// Identity is the check without its schedule: a reload that changes
+	// only delay_loop, retry, delay_before_retry, warmup, alpha or
+	// log_all_failures of a check (a new Key, the same Identity) starts
+	// it again with the state of the one it replaces, as keepalived
+	// carries a checker's state when only those changed.
+	Identity string
+	Machine  MachineConfig
 	// Prober performs a check; nil for FILE_CHECK, which has a Watcher.
 	Prober  Prober
 	Watcher Watcher
@@ -264,13 +272,34 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 			delete(old, p.Key)
 			// Same check: keep the machine, the watcher and any check in
 			// progress; take the new feeds.
-			ps.p = &Probe{Key: p.Key, Machine: ps.p.Machine, Prober: ps.p.Prober, Watcher: ps.p.Watcher, Feeds: p.Feeds}
+			ps.p = &Probe{Key: p.Key, Identity: p.Identity, Machine: ps.p.Machine, Prober: ps.p.Prober, Watcher: ps.p.Watcher, Feeds: p.Feeds}
 			probes = append(probes, ps)
 			continue
 		}
 		ps := &probeState{p: p}
 		probes = append(probes, ps)
 		fresh = append(fresh, ps)
+	}
+	// A new check that is an old one with another schedule carries its
+	// state on: the same Identity, for the same real servers.
+	byIdentity := map[string]*probeState{}
+	for _, ps := range old {
+		if ps.p.Identity != "" && ps.p.Watcher == nil {
+			byIdentity[ps.p.Identity+feedsOf(ps.p.Feeds, func(i int) ServerKey { return r.servers[i].cfg.Key })] = ps
+		}
+	}
+	adopted := map[*probeState]bool{}
+	for _, ps := range fresh {
+		if ps.p.Identity == "" || ps.p.Watcher != nil {
+			continue
+		}
+		id := ps.p.Identity + feedsOf(ps.p.Feeds, func(i int) ServerKey { return plan.Servers[i].Config.Key })
+		if prev, ok := byIdentity[id]; ok {
+			delete(byIdentity, id)
+			ps.m = NewMachine(ps.p.Machine)
+			ps.m.adopt(prev.m)
+			adopted[ps] = true
+		}
 	}
 	// A new check of a real server that carries on starts as keepalived's
 	// reload starts it: alpha holds it down only when the server has a
@@ -290,6 +319,9 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 		}
 	}
 	for _, ps := range fresh {
+		if adopted[ps] {
+			continue
+		}
 		mc := ps.p.Machine
 		if mc.Alpha {
 			pessimistic := false
@@ -323,8 +355,8 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 		}
 	}
 	for _, ps := range fresh {
-		if ps.p.Machine.Alpha && !ps.m.cfg.Alpha {
-			// Started up despite alpha: its first success is no news.
+		if ps.p.Machine.Alpha && ps.m.Up() {
+			// Up despite alpha: its first success is no news.
 			for _, f := range ps.p.Feeds {
 				r.servers[f.Server].clearAlpha(f.Checker)
 			}
@@ -339,6 +371,18 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 	for _, ps := range fresh {
 		r.begin(now, ps)
 	}
+}
+
+// feedsOf names the real servers of feeds, in order, for matching a check
+// of one plan with a check of another.
+func feedsOf(feeds []Feed, key func(int) ServerKey) string {
+	names := make([]string, 0, len(feeds))
+	for _, f := range feeds {
+		k := key(f.Server)
+		names = append(names, k.VS+" "+k.RS.String())
+	}
+	slices.Sort(names)
+	return fmt.Sprint(names)
 }
 
 // arm sets the clock timer to the earliest entry.

@@ -442,3 +442,53 @@ func TestRunnerReplaceAlphaOnHealthyServer(t *testing.T) {
 		}
 	})
 }
+
+// A reload that changes only a check's schedule (delay_loop here) starts
+// it again with the state of the check it replaces, as keepalived
+// migrates a checker whose connection and options compare equal: a real
+// server that is down stays down, without a transient up. One that
+// changes the check itself (its timeout) starts it as new: up, without
+// alpha, as in keepalived.
+func TestRunnerReplaceCarriesStateOnScheduleChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tm := Timing{DelayLoop: 5 * time.Second, DelayBeforeRetry: time.Second, Warmup: 5 * time.Second, Timeout: time.Second}
+		a, b := &switchProber{}, &switchProber{} // both failing
+		server := func(n int) *ServerSpec {
+			return &ServerSpec{Config: ServerConfig{Key: keyN(n), Weight: 1}, Alpha: []bool{false}}
+		}
+		probe := func(key, identity string, tm Timing, p Prober, srv int) *Probe {
+			return &Probe{Key: key, Identity: identity, Machine: MachineConfig{Timing: tm}, Prober: p, Feeds: []Feed{{srv, 0}}}
+		}
+		plan1 := &Plan{Probes: []*Probe{probe("a1", "a", tm, a, 0), probe("b1", "b", tm, b, 1)}, Servers: []*ServerSpec{server(2), server(3)}}
+		var o outputs
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		r := NewRunner(plan1, RunnerOptions{Output: o.add})
+		go func() { r.Run(ctx); close(done) }()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if got := o.health(keyN(2)); len(got) != 2 || got[1] {
+			t.Fatalf("server 2 before the reload: %v, want down", got)
+		}
+		slower := tm
+		slower.DelayLoop = 7 * time.Second
+		longer := tm
+		longer.Timeout = 2 * time.Second
+		plan2 := &Plan{Probes: []*Probe{probe("a2", "a", slower, a, 0), probe("b2", "b-other-timeout", longer, b, 1)}, Servers: []*ServerSpec{server(2), server(3)}}
+		r.Replace(ctx, plan2)
+		snap, _ := r.Snapshot(ctx)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		cancel()
+		<-done
+		if got := o.health(keyN(2)); len(got) != 2 {
+			t.Errorf("server 2 across a reload of its check's delay_loop: %v, want it to stay down", got)
+		}
+		if c := snap.Checks[0]; c.Up || !c.HasRun || c.Start != 3 {
+			t.Errorf("the rescheduled check after the reload: %+v; want down, has run, start 3 (restarted with its state)", c)
+		}
+		if got := o.health(keyN(3)); len(got) != 4 || !got[2] || got[3] {
+			t.Errorf("server 3 across a reload of its check's timeout: %v, want down, up (a new check), then down again", got)
+		}
+	})
+}

@@ -506,7 +506,9 @@ func ckLab(t *testing.T) (lb, rs *netlab.Host) {
 // it back (ckUpBound + ckSlack). Then reloads: an unchanged one restarts no
 // checker and moves no real server (one that is down stays down, without
 // a transient up, and the others stay up); one that changes a checker's
-// connect_timeout restarts that checker only. And the smtp_alert mails of
+// connect_timeout restarts that checker only; one that changes the
+// delay_loop of the down real server restarts its checker with its state
+// (it stays down). And the smtp_alert mails of
 // the checkers say what failed.
 func TestCheckersFaults(t *testing.T) {
 	lb, rs := ckLab(t)
@@ -805,6 +807,22 @@ func TestCheckersFaults(t *testing.T) {
 		restarted := after[addr].Start != c.Start
 		if want := addr == cases[0].rsAddr(); restarted != want {
 			t.Errorf("reload changing the TCP_CHECK of %s: the checker of %s restarted: %v, want %v", cases[0].rsAddr(), addr, restarted, want)
+		}
+	}
+	// A new delay_loop for the checker of the real server that is down
+	// restarts it with its state: the server stays down.
+	before = after
+	rescheduled := strings.Replace(changed, "    # "+downCase.name+"\n    delay_loop 1\n", "    # "+downCase.name+"\n    delay_loop 2\n", 1)
+	if rescheduled == changed {
+		t.Fatal("the down case's delay_loop is not in the configuration")
+	}
+	reload(3, rescheduled)
+	steady("reload changing the schedule of the down real server's checker", 2*ckDelayLoop+ckTimeout)
+	after = st.checkers()
+	for addr, c := range before {
+		restarted := after[addr].Start != c.Start
+		if want := addr == downCase.rsAddr(); restarted != want {
+			t.Errorf("reload changing the delay_loop of %s: the checker of %s restarted: %v, want %v", downCase.rsAddr(), addr, restarted, want)
 		}
 	}
 	for _, l := range strings.Split(f.p.Output(), "\n") {
