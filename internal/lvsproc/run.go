@@ -213,8 +213,14 @@ func Run(ctx context.Context, o RunOptions) error {
 			return nil
 		case out := <-outputs:
 			handle(out)
-			refreshCheckers()
-			publish()
+			// A burst of outputs (a network split failing thousands of
+			// checks) is published once, when it is drained: each status
+			// is the whole table, so publishing after each output would
+			// cost the square of the burst.
+			if len(outputs) == 0 {
+				refreshCheckers()
+				publish()
+			}
 		case <-checkersTick.C:
 			if refreshCheckers() {
 				publish()
