@@ -160,6 +160,9 @@ func RenderLVS(w io.Writer, l *LVSJSON) {
 	if l.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", l.Error)
 	}
+	for _, p := range l.CheckerProblems {
+		fmt.Fprintf(w, "  checker not run: %s\n", p)
+	}
 	if len(l.VirtualServers) == 0 {
 		return
 	}

@@ -150,3 +150,15 @@ func TestLVSEventString(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// The text status names the checkers that cannot run, each with its
+// file:line.
+func TestRenderLVSCheckerProblems(t *testing.T) {
+	l := lvsFixture()
+	l.CheckerProblems = []string{"/etc/keepalived/keepalived.conf:12: MISC_CHECK: script /x cannot be accessed; the checker is not run"}
+	var b bytes.Buffer
+	RenderLVS(&b, l)
+	if !strings.Contains(b.String(), "  checker not run: /etc/keepalived/keepalived.conf:12: MISC_CHECK") {
+		t.Errorf("text lacks the checker problem:\n%s", b.String())
+	}
+}
