@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -90,6 +91,9 @@ type Runner struct {
 	// of a reload), so that a status can tell a check a reload kept from
 	// one it started again.
 	starts uint64
+	// version counts the changes of the checks' states (a report, a
+	// start), for readers that poll: see Version.
+	version atomic.Uint64
 	// runCtx ends the checks in progress when Run returns.
 	runCtx      context.Context
 	cancelWatch context.CancelFunc
@@ -240,6 +244,7 @@ func (r *Runner) Replace(ctx context.Context, plan *Plan) {
 // begin starts a check's machine (or its file watcher).
 func (r *Runner) begin(now time.Time, ps *probeState) {
 	r.starts++
+	r.version.Add(1)
 	ps.start, ps.startedAt = r.starts, now
 	if ps.p.Watcher != nil {
 		ctx, cancel := context.WithCancel(r.runCtx)
@@ -451,6 +456,7 @@ func (r *Runner) apply(now time.Time, ps *probeState, acts []Action) {
 		case Run:
 			r.start(now, ps, a)
 		case Report:
+			r.version.Add(1)
 			for _, f := range ps.p.Feeds {
 				for _, o := range r.servers[f.Server].Handle(f.Checker, a) {
 					r.opts.Output(o)
@@ -548,6 +554,13 @@ type CheckStatus struct {
 	Start     uint64    `json:"start"`
 	StartedAt time.Time `json:"started_at"`
 }
+
+// Version counts the changes of the checks' states (up or down, a first
+// result, a dynamic weight, a start); it is safe to call from any
+// goroutine. A reader that polls Snapshot for those states needs a new
+// one only when Version moved: the outcome of every check (LastAt,
+// LastError) is not counted.
+func (r *Runner) Version() uint64 { return r.version.Load() }
 
 // Snapshot asks the Runner's goroutine for its state; ok is false when ctx
 // ends first (or Run is not running).

@@ -3,7 +3,6 @@ package lvsproc
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"time"
 
 	"vigil/internal/check"
@@ -51,14 +50,6 @@ const checkersWait = time.Second
 // checkersEvery is how often the checks are read for the status between
 // outputs.
 const checkersEvery = 2 * time.Second
-
-// sameCheckState tells whether two snapshots of a check show the same
-// state: the time and wording of the latest outcome aside, which change
-// with every check and alone are no reason to publish.
-func sameCheckState(a, b check.CheckStatus) bool {
-	return a.Name == b.Name && a.Up == b.Up && a.HasRun == b.HasRun && a.Weight == b.Weight &&
-		a.HasWeight == b.HasWeight && a.LastOK == b.LastOK && a.Start == b.Start
-}
 
 // countersEvery is how often the plane's counters are read for the status:
 // the kernel's rate estimator works on 2 s intervals, so reading faster
@@ -143,27 +134,27 @@ func Run(ctx context.Context, o RunOptions) error {
 	// only while no output waits: the Runner may be blocked handing one
 	// over, and this loop is the one that takes them. The status then
 	// keeps the checks it had, until the outputs are drained.
-	// It reports whether a check's state changed since the last read
-	// (its outcome's time and wording aside).
-	var lastChecks []check.CheckStatus
+	// It reports whether it read them.
+	var version uint64
 	refreshCheckers := func() bool {
 		if runner == nil || len(outputs) > 0 {
 			return false
 		}
+		v := runner.Version()
 		sctx, cancel := context.WithTimeout(ctx, checkersWait)
 		snap, ok := runner.Snapshot(sctx)
 		cancel()
 		if !ok {
 			return false
 		}
-		changed := !slices.EqualFunc(snap.Checks, lastChecks, sameCheckState)
-		lastChecks = snap.Checks
+		version = v
 		checkers = side.Checkers(snap.Checks)
-		return changed
+		return true
 	}
-	// Between outputs, the checks are read every checkersEvery, and the
-	// status published when one changed in a way no output told (a first
-	// check that confirms the initial state, a failure retried).
+	// Between outputs, the checks are read again every checkersEvery
+	// when their states changed in a way no output told (a first check
+	// that confirms the initial state): reading them costs a walk over
+	// every check, which a steady state does not need.
 	checkersTick := time.NewTicker(checkersEvery)
 	defer checkersTick.Stop()
 	n, err := side.Start(ctx)
@@ -222,7 +213,7 @@ func Run(ctx context.Context, o RunOptions) error {
 				publish()
 			}
 		case <-checkersTick.C:
-			if refreshCheckers() {
+			if runner.Version() != version && refreshCheckers() {
 				publish()
 			}
 		case <-countersTick:

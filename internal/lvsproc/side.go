@@ -56,6 +56,9 @@ type Side struct {
 	vrrp       map[string]string
 	syncd      map[dataplane.SyncState]dataplane.SyncDaemon
 	warnedSync bool
+	// realNames caches the status names of the checkers' real servers
+	// (Checkers), for the keys of the running configuration.
+	realNames map[check.ServerKey]status.LVSCheckerRealJSON
 	// mail resolves smtp_alert of the running configuration; oldMail
 	// that of the configuration a reload replaces, for the real servers
 	// it removes.
@@ -186,6 +189,7 @@ func (s *Side) Reload(ctx context.Context, cfg *config.Config) (int, error) {
 	s.globals(ctx, cfg)
 	s.syncDaemon(ctx)
 	s.keys = keysOf(cfg)
+	s.realNames = nil
 	s.oldMail, s.mail = s.mail, mailPolicyOf(cfg)
 	s.events(s.engine.Reload(cfg))
 	s.oldMail = mailPolicy{}
@@ -487,15 +491,28 @@ func (s *Side) Checkers(checks []check.CheckStatus) []status.LVSCheckerJSON {
 			LastOK: c.LastOK, LastError: c.LastError, LastAt: c.LastAt, Start: c.Start, StartedAt: c.StartedAt,
 			Reals: make([]status.LVSCheckerRealJSON, 0, len(c.Servers))}
 		for _, k := range c.Servers {
-			r := status.LVSCheckerRealJSON{VirtualServer: k.VS, Addr: k.RS.String()}
-			if id, ok := s.keys[k]; ok {
-				r.VirtualServer, r.Addr = id.VS.String(), id.Real.String()
-			}
-			j.Reals = append(j.Reals, r)
+			j.Reals = append(j.Reals, s.realName(k))
 		}
 		out = append(out, j)
 	}
 	return out
+}
+
+// realName is a checker's real server as the status names it (cached:
+// the names are formatted, and the checks are read every few seconds).
+func (s *Side) realName(k check.ServerKey) status.LVSCheckerRealJSON {
+	if r, ok := s.realNames[k]; ok {
+		return r
+	}
+	r := status.LVSCheckerRealJSON{VirtualServer: k.VS, Addr: k.RS.String()}
+	if id, ok := s.keys[k]; ok {
+		r.VirtualServer, r.Addr = id.VS.String(), id.Real.String()
+	}
+	if s.realNames == nil {
+		s.realNames = map[check.ServerKey]status.LVSCheckerRealJSON{}
+	}
+	s.realNames[k] = r
+	return r
 }
 
 // Counters reads the plane's table with its traffic counters, for
