@@ -108,6 +108,7 @@ virtual_server 10.0.0.100 80 {
   protocol TCP
   delay_loop 1
   real_server 10.0.0.2 80 {
+    alpha
     retry 1
     delay_before_retry 1
     warmup 0
@@ -125,6 +126,7 @@ virtual_server 10.0.0.101 80 {
   protocol TCP
   delay_loop 1
   real_server 10.0.0.2 80 {
+    alpha
     retry 1
     delay_before_retry 1
     warmup 0
@@ -150,8 +152,11 @@ virtual_server 10.0.0.101 80 {
 	const loop, timeout, dbr, retry = time.Second, time.Second, time.Second, 1
 	downBound := loop + (retry+1)*timeout + retry*dbr + Grace
 	upBound := loop + timeout + Grace
-	slack := 3 * time.Second // scheduling on a busy shared machine
+	slack := 5 * time.Second // scheduling on a busy shared machine
 
+	// alpha: up only once the checks passed, so the lab is known to carry
+	// traffic before the split (a split made while the lab's links still
+	// settle may be undone by the bridge).
 	log.waitFor(t, keys, true, BootstrapDelay+upBound+slack, "start")
 
 	if err := web.Isolate("eth0", true); err != nil {
