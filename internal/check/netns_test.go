@@ -155,8 +155,8 @@ virtual_server 10.0.0.101 80 {
 	slack := 5 * time.Second // scheduling on a busy shared machine
 
 	// alpha: up only once the checks passed, so the lab is known to carry
-	// traffic before the split (a split made while the lab's links still
-	// settle may be undone by the bridge).
+	// traffic before the split (split right after the lab was built, the
+	// server now and then never went down).
 	log.waitFor(t, keys, true, BootstrapDelay+upBound+slack, "start")
 
 	if err := web.Isolate("eth0", true); err != nil {
