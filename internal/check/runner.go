@@ -226,8 +226,11 @@ func (r *Runner) Run(ctx context.Context) {
 
 // Replace switches a running Runner to plan, as a reload does: a check
 // whose Key is in both plans keeps its state, its timers and any check in
-// progress; a new one starts as at start-up (within its warmup); a removed
-// one stops. A server whose health is unchanged is not reported again.
+// progress; one whose Identity is in both (its schedule changed) starts
+// again with the state of the one it replaces; a new one starts as at
+// start-up (within its warmup), up unless alpha holds it down (see swap);
+// a removed one stops. A server whose health is unchanged is not reported
+// again.
 // It returns once the switch is made, or when ctx ends.
 func (r *Runner) Replace(ctx context.Context, plan *Plan) {
 	req := replaceReq{plan: plan, done: make(chan struct{})}
