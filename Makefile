@@ -41,8 +41,14 @@ bench:
 	VIGIL_BENCH_NORACE=1 $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/...
 
 # bench-dataplane: the data planes' own measurements (root; nftables in the
-# kernel): applying changes to a 5,000-service nftables table.
+# kernel; apt-get install nginx-light haproxy wrk): wrk through a VIP to
+# nginx real servers in namespaces, the nftables and proxy planes in the
+# real daemon side by side with hand-written nft DNAT and HAProxy, the
+# memory of idle proxied connections (bench/dataplane_test.go), then the
+# time to apply a change to a 5,000-service nftables table.
+# VIGIL_BENCH_REPORT=FILE writes the wrk tables as markdown.
 bench-dataplane:
+	VIGIL_BENCH_NORACE=1 $(GO) test -run '^$$' -bench '^BenchmarkDataplanes$$' -benchtime 1x -timeout 30m ./bench
 	$(GO) test -run '^$$' -bench . -benchtime 20x -benchmem -timeout 30m ./internal/dataplane/nft
 
 # chaos: the long chaos campaign (test/chaos): CHAOS_EVENTS random events

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -161,4 +162,67 @@ func LVSConfig(n int) string {
 		b.WriteString("}\n")
 	}
 	return b.String()
+}
+
+// WrkResult is what one wrk run measured.
+type WrkResult struct {
+	RPS    float64       // requests per second
+	P99    time.Duration // 99th percentile latency
+	Errors int           // socket errors and non-2xx answers
+}
+
+// ParseWrk reads requests per second, the 99th percentile latency (wrk
+// --latency) and the error counts from wrk's output.
+func ParseWrk(out string) (WrkResult, error) {
+	var w WrkResult
+	var haveRPS, haveP99 bool
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == "Requests/sec:":
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				return w, fmt.Errorf("wrk: %q: %w", line, err)
+			}
+			w.RPS, haveRPS = v, true
+		case len(f) == 2 && f[0] == "99%":
+			d, err := parseWrkDuration(f[1])
+			if err != nil {
+				return w, fmt.Errorf("wrk: %q: %w", line, err)
+			}
+			w.P99, haveP99 = d, true
+		case len(f) >= 2 && f[0] == "Non-2xx":
+			n, _ := strconv.Atoi(f[len(f)-1])
+			w.Errors += n
+		case len(f) > 2 && f[0] == "Socket" && f[1] == "errors:":
+			// "Socket errors: connect 0, read 0, write 0, timeout 0"
+			for i := 2; i+1 < len(f); i += 2 {
+				n, _ := strconv.Atoi(strings.TrimSuffix(f[i+1], ","))
+				w.Errors += n
+			}
+		}
+	}
+	if !haveRPS || !haveP99 {
+		return w, errors.New("wrk: no Requests/sec or 99% line in its output:\n" + out)
+	}
+	return w, nil
+}
+
+// parseWrkDuration reads wrk's latency values: "812.00us", "4.23ms", "1.02s",
+// "2.00m".
+func parseWrkDuration(s string) (time.Duration, error) {
+	units := []struct {
+		suffix string
+		d      time.Duration
+	}{{"us", time.Microsecond}, {"ms", time.Millisecond}, {"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}}
+	for _, u := range units {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, err
+			}
+			return time.Duration(f * float64(u.d)), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown unit in %q", s)
 }

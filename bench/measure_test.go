@@ -153,3 +153,43 @@ func TestLVSConfig(t *testing.T) {
 		t.Error("braces do not balance")
 	}
 }
+
+// wrkOutput is wrk 4.1's output with --latency, trimmed of nothing.
+const wrkOutput = `Running 5s test @ http://10.79.0.100:80/
+  2 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   812.10us  401.22us  12.03ms   88.10%
+    Req/Sec    30.12k     2.01k   35.40k    70.00%
+  Latency Distribution
+     50%  720.00us
+     75%    0.95ms
+     90%    1.20ms
+     99%    2.31ms
+  299712 requests in 5.00s, 88.20MB read
+  Socket errors: connect 0, read 3, write 1, timeout 2
+  Non-2xx or 3xx responses: 4
+Requests/sec:  59942.40
+Transfer/sec:     17.64MB
+`
+
+func TestParseWrk(t *testing.T) {
+	w, err := ParseWrk(wrkOutput)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := WrkResult{RPS: 59942.40, P99: 2310 * time.Microsecond, Errors: 10}
+	if w != want {
+		t.Errorf("ParseWrk = %+v, want %+v", w, want)
+	}
+	if _, err := ParseWrk("Requests/sec:  10.0\n"); err == nil {
+		t.Error("output without a 99% line: no error")
+	}
+	for in, want := range map[string]time.Duration{"812.00us": 812 * time.Microsecond, "1.50s": 1500 * time.Millisecond, "2.00m": 2 * time.Minute} {
+		if d, err := parseWrkDuration(in); err != nil || d != want {
+			t.Errorf("parseWrkDuration(%q) = %v, %v; want %v", in, d, err, want)
+		}
+	}
+	if _, err := parseWrkDuration("3.0xs"); err == nil {
+		t.Error(`parseWrkDuration("3.0xs"): no error`)
+	}
+}
