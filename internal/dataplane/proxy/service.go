@@ -151,7 +151,9 @@ func listenControl(network, address string, c syscall.RawConn) error {
 }
 
 func (s *service) listen() error {
-	lc := net.ListenConfig{Control: listenControl}
+	// KeepAlive -1: accepted connections get no TCP keep-alive probes
+	// (see serveTCP).
+	lc := net.ListenConfig{Control: listenControl, KeepAlive: -1}
 	addr := netip.AddrPortFrom(s.key.Addr, s.key.Port).String()
 	six := dataplane.FamilyOf(s.key.Addr) == dataplane.IPv6
 	switch s.key.Protocol {

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -36,7 +35,7 @@ type tcpConn struct {
 	mu     sync.Mutex
 	up     *net.TCPConn // nil until connected
 	dead   bool
-	half   bool         // one direction has ended
+	half   atomic.Bool  // one direction has ended
 	last   atomic.Int64 // unix nanoseconds of the last progress
 }
 
@@ -75,10 +74,11 @@ func (s *service) serveTCP(client *net.TCPConn) {
 	s.mu.Unlock()
 	defer func() { s.release(d, t, c, true, time.Now()) }()
 
-	ctx, cancel := context.WithTimeout(context.Background(), s.p.opts.DialTimeout)
-	var dialer net.Dialer
-	uc, err := dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(target.Addr, target.Port).String())
-	cancel()
+	// No TCP keep-alive probes on either side (IPVS sends none; the idle
+	// timeouts end dead connections): they cost four setsockopt calls per
+	// socket.
+	dialer := net.Dialer{Timeout: s.p.opts.DialTimeout, KeepAlive: -1}
+	uc, err := dialer.Dial("tcp", netip.AddrPortFrom(target.Addr, target.Port).String())
 	if err != nil {
 		s.log.Warn("connect to real server", "real_server", target.String(), "err", err)
 		client.SetLinger(0)
@@ -119,27 +119,44 @@ func (s *service) serveTCP(client *net.TCPConn) {
 // pipe relays src to dst until src ends, then half-closes dst. While both
 // halves are open the idle limit is the TCP timeout, after either closed
 // the TCP FIN timeout; a connection idle for it is cut.
+//
+// The read deadline is not moved on every read (a timer update per
+// request costs as much as a system call): it is set to the last
+// progress plus the idle limit, and when it fires with progress since, it
+// is set again from there. A change of the limit (a half-close, a new
+// lvs_timeouts) is applied at the next read or wake-up.
 func (s *service) pipe(c *tcpConn, dst, src *net.TCPConn) {
+	r, err := newRelay(dst, src)
+	if err != nil {
+		c.cut()
+		return
+	}
+	limit := func() time.Duration {
+		if c.half.Load() {
+			return time.Duration(s.p.finTimeout.Load())
+		}
+		return time.Duration(s.p.tcpTimeout.Load())
+	}
+	var idle time.Duration
 	for {
-		idle := time.Duration(s.p.tcpTimeout.Load())
-		if c.halfClosed() {
-			idle = time.Duration(s.p.finTimeout.Load())
+		if l := limit(); l != idle {
+			idle = l
+			src.SetReadDeadline(time.Unix(0, c.last.Load()).Add(idle))
 		}
-		src.SetReadDeadline(time.Now().Add(idle))
-		n, err := spliceBurst(dst, src)
-		if n > 0 {
-			c.last.Store(time.Now().UnixNano())
-		}
+		err := r.run(&c.last)
 		switch {
-		case err == nil:
-			continue
 		case err == errEOF:
 			c.markHalf()
 			dst.CloseWrite()
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if time.Since(time.Unix(0, c.last.Load())) < idle {
-				continue // the other direction moved
+			// The other direction moved, or markHalf woke this one to
+			// take the FIN timeout: go on until the last progress plus
+			// the limit in force.
+			idle = limit()
+			if next := time.Unix(0, c.last.Load()).Add(idle); time.Until(next) > 0 {
+				src.SetReadDeadline(next)
+				continue
 			}
 			c.cut()
 			return
@@ -150,15 +167,9 @@ func (s *service) pipe(c *tcpConn, dst, src *net.TCPConn) {
 	}
 }
 
-func (c *tcpConn) halfClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.half
-}
-
 func (c *tcpConn) markHalf() {
+	c.half.Store(true)
 	c.mu.Lock()
-	c.half = true
 	up := c.up
 	c.mu.Unlock()
 	// Wake the other direction so it takes the shorter timeout; it goes
