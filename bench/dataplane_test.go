@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -301,8 +302,13 @@ listen vip
 
 // startVigil runs the daemon's LVS side alone (-C) with the given plane.
 func (lab *dpLab) startVigil(plane string) (int, func()) {
+	return lab.startVigilBin(vigilBin, plane, "vigil-"+plane)
+}
+
+// startVigilBin runs bin (a Vigil build) as startVigil does.
+func (lab *dpLab) startVigilBin(bin, plane, name string) (int, func()) {
 	b := lab.b
-	dir := filepath.Join(lab.dir, "vigil-"+plane)
+	dir := filepath.Join(lab.dir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
@@ -320,14 +326,14 @@ func (lab *dpLab) startVigil(plane string) (int, func()) {
 	// VIGIL_DPBENCH_VIGIL_ENV: extra environment of the daemon only
 	// ("GOGC=200 GOMAXPROCS=1"), to measure runtime settings.
 	args = append(args, strings.Fields(os.Getenv("VIGIL_DPBENCH_VIGIL_ENV"))...)
-	args = append(args, vigilBin, "-C", "-n", "-l", "-f", path, "--dataplane", plane,
+	args = append(args, bin, "-C", "-n", "-l", "-f", path, "--dataplane", plane,
 		"-p", filepath.Join(dir, "vigil.pid"), "-c", filepath.Join(dir, "checkers.pid"))
 	p, err := lab.director.Start("env", args...)
 	if err != nil {
 		b.Fatal(err)
 	}
 	trackGroup(p.Pid(), true)
-	lab.ready("vigil-"+plane, p)
+	lab.ready(name, p)
 	return p.Pid(), func() {
 		if err := p.Stop(); err != nil {
 			b.Logf("vigil: %v\n%s", err, tail(p.Output(), 20))
@@ -391,10 +397,17 @@ func BenchmarkDataplanes(b *testing.B) {
 	}
 	dur, rounds, idle := dpSettings()
 	impls := dpImpls
+	if bin := os.Getenv("VIGIL_DPBENCH_OTHER_BIN"); bin != "" {
+		// Another build's proxy plane as a fifth case, to compare two
+		// versions of the plane in the same run.
+		impls = append(slices.Clone(impls), dpImpl{"other-proxy", func(lab *dpLab) (int, func()) {
+			return lab.startVigilBin(bin, "proxy", "other-proxy")
+		}})
+	}
 	if v := os.Getenv("VIGIL_DPBENCH_IMPLS"); v != "" {
 		// A subset, for working on one plane: "haproxy,vigil-proxy".
 		want := strings.Split(v, ",")
-		impls = slices.DeleteFunc(slices.Clone(dpImpls), func(im dpImpl) bool { return !slices.Contains(want, im.name) })
+		impls = slices.DeleteFunc(impls, func(im dpImpl) bool { return !slices.Contains(want, im.name) })
 	}
 	lab := newDPLab(b)
 
@@ -406,14 +419,45 @@ func BenchmarkDataplanes(b *testing.B) {
 		k := r % len(order)
 		order = append(order[k:], order[:k]...)
 		for _, im := range order {
-			_, stop := im.start(lab)
+			pid, stop := im.start(lab)
 			for _, m := range dpModes {
+				var s0 groupSample
+				if pid != 0 {
+					s0, _ = sampleGroup(pid)
+				}
+				var perf *exec.Cmd
+				if dir := os.Getenv("VIGIL_DPBENCH_PERF"); dir != "" && pid != 0 {
+					// A profile of the process under test, for work on a
+					// plane: perf record into DIR/<impl>-<mode>-<round>.data.
+					out := filepath.Join(dir, fmt.Sprintf("%s-%t-%d.data", im.name, m.keepAlive, r+1))
+					perf = exec.Command("perf", "record", "-g", "-o", out, "-p", strconv.Itoa(pid))
+					if os.Getenv("VIGIL_DPBENCH_STRACE") != "" {
+						// System call counts instead (slows the process).
+						perf = exec.Command("strace", "-c", "-f", "-o", out+".strace", "-p", strconv.Itoa(pid))
+					}
+					if err := perf.Start(); err != nil {
+						b.Fatal(err)
+					}
+				}
 				w, err := lab.runWrk(dur, m.keepAlive)
+				if perf != nil {
+					perf.Process.Signal(os.Interrupt)
+					perf.Wait()
+				}
 				if err != nil {
 					stop()
 					b.Fatalf("%s, %s: %v", im.name, m.name, err)
 				}
-				b.Logf("round %d %s %s: %.0f req/s p99 %v errors %d (load %s)", r+1, im.name, m.name, w.RPS, w.P99, w.Errors, loadAvg())
+				cpu := ""
+				if pid != 0 {
+					// CPU time of the director's process per request:
+					// steadier than the rate on a shared machine.
+					if s1, err := sampleGroup(pid); err == nil && w.Requests > 0 {
+						w.CPUPerReq = time.Duration(float64(cpuTicks(s0, s1)) / userHZ * float64(time.Second) / float64(w.Requests))
+						cpu = fmt.Sprintf(" CPU %v/request", w.CPUPerReq)
+					}
+				}
+				b.Logf("round %d %s %s: %.0f req/s p99 %v errors %d%s (load %s)", r+1, im.name, m.name, w.RPS, w.P99, w.Errors, cpu, loadAvg())
 				res[key{im.name, m.name}] = append(res[key{im.name, m.name}], w)
 			}
 			stop()
@@ -422,7 +466,7 @@ func BenchmarkDataplanes(b *testing.B) {
 	}
 
 	sec := "Data planes under wrk"
-	rep.header(sec, "| case | implementation | rounds (req/s) | median req/s | median p99 (ms) | errors | ratio to anchor | goal |")
+	rep.header(sec, "| case | implementation | rounds (req/s) | median req/s | median p99 (ms) | median CPU µs/request | errors | ratio to anchor | goal |")
 	goals := map[key]struct {
 		anchor string
 		min    float64
@@ -437,10 +481,11 @@ func BenchmarkDataplanes(b *testing.B) {
 			ws := res[key{im.name, m.name}]
 			rps := make([]float64, len(ws))
 			p99 := make([]time.Duration, len(ws))
+			cpus := make([]time.Duration, len(ws))
 			errs := 0
 			var runs []string
 			for i, w := range ws {
-				rps[i], p99[i] = w.RPS, w.P99
+				rps[i], p99[i], cpus[i] = w.RPS, w.P99, w.CPUPerReq
 				errs += w.Errors
 				runs = append(runs, fmt.Sprintf("%.0f", w.RPS))
 			}
@@ -464,11 +509,11 @@ func BenchmarkDataplanes(b *testing.B) {
 			}
 			b.ReportMetric(med, strings.ReplaceAll(im.name+"_"+m.name, " ", "_")+"_req/s")
 			rep.add(sec, []string{m.name, im.name, strings.Join(runs, " / "), fmt.Sprintf("%.0f", med),
-				fmt.Sprintf("%.2f", float64(Median(p99).Microseconds())/1000), strconv.Itoa(errs), ratio, goal})
+				fmt.Sprintf("%.2f", float64(Median(p99).Microseconds())/1000), cpuCell(Median(cpus)), strconv.Itoa(errs), ratio, goal})
 		}
 	}
 	b.Logf("load average before and after each round: %s", strings.Join(loads, " → "))
-	rep.add(sec, []string{"load average", "before and after each round", strings.Join(loads, " → "), "", "", "", "", ""})
+	rep.add(sec, []string{"load average", "before and after each round", strings.Join(loads, " → "), "", "", "", "", "", ""})
 
 	// Memory of idle proxied connections: the LVS process (and HAProxy,
 	// for comparison) before and after idle connections are opened.
@@ -492,6 +537,27 @@ func BenchmarkDataplanes(b *testing.B) {
 		rep.add(msec, []string{im.name, strconv.Itoa(n), fmt.Sprintf("%.1f", float64(before)/(1<<20)),
 			fmt.Sprintf("%.1f", float64(after)/(1<<20)), fmt.Sprintf("%.1f", per/1024), fmt.Sprintf("%.0f", per*10000/(1<<20))})
 	}
+}
+
+// cpuCell shows a CPU time per request in µs, "-" when not measured (the
+// kernel's NAT has no process of its own).
+func cpuCell(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", float64(d.Nanoseconds())/1000)
+}
+
+// cpuTicks is the CPU time, in clock ticks, of the processes present in
+// both samples.
+func cpuTicks(s0, s1 groupSample) uint64 {
+	var d uint64
+	for pid, t1 := range s1.ticks {
+		if t0, ok := s0.ticks[pid]; ok && t1 >= t0 {
+			d += t1 - t0
+		}
+	}
+	return d
 }
 
 func rpsOf(ws []WrkResult) []float64 {

@@ -169,6 +169,11 @@ type WrkResult struct {
 	RPS    float64       // requests per second
 	P99    time.Duration // 99th percentile latency
 	Errors int           // socket errors and non-2xx answers
+	// Requests is the count wrk reports ("N requests in 5.00s").
+	Requests int64
+	// CPUPerReq is filled by the caller: the CPU time of the process
+	// under test per request.
+	CPUPerReq time.Duration
 }
 
 // ParseWrk reads requests per second, the 99th percentile latency (wrk
@@ -191,6 +196,12 @@ func ParseWrk(out string) (WrkResult, error) {
 				return w, fmt.Errorf("wrk: %q: %w", line, err)
 			}
 			w.P99, haveP99 = d, true
+		case len(f) >= 3 && f[1] == "requests" && f[2] == "in":
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return w, fmt.Errorf("wrk: %q: %w", line, err)
+			}
+			w.Requests = n
 		case len(f) >= 2 && f[0] == "Non-2xx":
 			n, _ := strconv.Atoi(f[len(f)-1])
 			w.Errors += n

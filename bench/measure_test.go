@@ -177,7 +177,7 @@ func TestParseWrk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := WrkResult{RPS: 59942.40, P99: 2310 * time.Microsecond, Errors: 10}
+	want := WrkResult{RPS: 59942.40, P99: 2310 * time.Microsecond, Errors: 10, Requests: 299712}
 	if w != want {
 		t.Errorf("ParseWrk = %+v, want %+v", w, want)
 	}

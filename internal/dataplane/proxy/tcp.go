@@ -36,6 +36,7 @@ type tcpConn struct {
 	up     *net.TCPConn // nil until connected
 	dead   bool
 	half   atomic.Bool  // one direction has ended
+	ends   atomic.Int32 // directions that have returned
 	last   atomic.Int64 // unix nanoseconds of the last progress
 }
 
@@ -72,7 +73,12 @@ func (s *service) serveTCP(client *net.TCPConn) {
 	d.conns[c] = struct{}{}
 	target := d.cfg.Key
 	s.mu.Unlock()
-	defer func() { s.release(d, t, c, true, time.Now()) }()
+	handed := false // to the two directions, the last of which releases
+	defer func() {
+		if !handed {
+			s.release(d, t, c, true, time.Now())
+		}
+	}()
 
 	// No TCP keep-alive probes on either side (IPVS sends none; the idle
 	// timeouts end dead connections): they cost four setsockopt calls per
@@ -106,14 +112,22 @@ func (s *service) serveTCP(client *net.TCPConn) {
 		}
 	}
 	c.last.Store(now.UnixNano())
-	done := make(chan struct{})
+	// Each direction runs on its own goroutine (this one and one more);
+	// the one that ends last closes both sockets and releases the
+	// connection, so neither waits for the other.
+	handed = true
+	finish := func() {
+		if c.ends.Add(1) == 2 {
+			c.cut()
+			s.release(d, t, c, true, time.Now())
+		}
+	}
 	go func() {
 		s.pipe(c, up, client)
-		close(done)
+		finish()
 	}()
 	s.pipe(c, client, up)
-	<-done
-	c.cut()
+	finish()
 }
 
 // pipe relays src to dst until src ends, then half-closes dst. While both
@@ -146,8 +160,16 @@ func (s *service) pipe(c *tcpConn, dst, src *net.TCPConn) {
 		err := r.run(&c.last)
 		switch {
 		case err == errEOF:
-			c.markHalf()
+			if c.half.Swap(true) {
+				// The other direction ended first: the close of both
+				// sockets, next, sends dst its FIN.
+				return
+			}
 			dst.CloseWrite()
+			// The other direction (reading dst) now has the FIN
+			// timeout: move its deadline rather than wake it; when it
+			// fires, it takes the new limit.
+			dst.SetReadDeadline(time.Unix(0, c.last.Load()).Add(limit()))
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			// The other direction moved, or markHalf woke this one to
@@ -164,19 +186,6 @@ func (s *service) pipe(c *tcpConn, dst, src *net.TCPConn) {
 			c.cut()
 			return
 		}
-	}
-}
-
-func (c *tcpConn) markHalf() {
-	c.half.Store(true)
-	c.mu.Lock()
-	up := c.up
-	c.mu.Unlock()
-	// Wake the other direction so it takes the shorter timeout; it goes
-	// on at once, since the connection was not idle.
-	c.client.SetReadDeadline(time.Now())
-	if up != nil {
-		up.SetReadDeadline(time.Now())
 	}
 }
 
