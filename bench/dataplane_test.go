@@ -325,7 +325,11 @@ func (lab *dpLab) startVigilBin(bin, plane, name string) (int, func()) {
 	args := []string{"VIGIL_STATE_DIR=" + filepath.Join(dir, "state")}
 	// VIGIL_DPBENCH_VIGIL_ENV: extra environment of the daemon only
 	// ("GOGC=200 GOMAXPROCS=1"), to measure runtime settings.
-	args = append(args, strings.Fields(os.Getenv("VIGIL_DPBENCH_VIGIL_ENV"))...)
+	env := os.Getenv("VIGIL_DPBENCH_VIGIL_ENV")
+	if name == "other-proxy" {
+		env = os.Getenv("VIGIL_DPBENCH_OTHER_ENV")
+	}
+	args = append(args, strings.Fields(env)...)
 	args = append(args, bin, "-C", "-n", "-l", "-f", path, "--dataplane", plane,
 		"-p", filepath.Join(dir, "vigil.pid"), "-c", filepath.Join(dir, "checkers.pid"))
 	p, err := lab.director.Start("env", args...)
@@ -398,8 +402,9 @@ func BenchmarkDataplanes(b *testing.B) {
 	dur, rounds, idle := dpSettings()
 	impls := dpImpls
 	if bin := os.Getenv("VIGIL_DPBENCH_OTHER_BIN"); bin != "" {
-		// Another build's proxy plane as a fifth case, to compare two
-		// versions of the plane in the same run.
+		// Another build's proxy plane (or the same build with
+		// VIGIL_DPBENCH_OTHER_ENV) as a fifth case, to compare two
+		// versions or settings of the plane in the same run.
 		impls = append(slices.Clone(impls), dpImpl{"other-proxy", func(lab *dpLab) (int, func()) {
 			return lab.startVigilBin(bin, "proxy", "other-proxy")
 		}})
