@@ -415,6 +415,10 @@ func BenchmarkDataplanes(b *testing.B) {
 		impls = slices.DeleteFunc(impls, func(im dpImpl) bool { return !slices.Contains(want, im.name) })
 	}
 	lab := newDPLab(b)
+	// The sections' headers first: they note the load average at the start.
+	sec, msec := "Data planes under wrk", "Idle proxied connections"
+	rep.header(sec, "| case | implementation | rounds (req/s) | median req/s | median p99 (ms) | median CPU µs/request | errors | ratio to anchor | goal |")
+	rep.header(msec, "| implementation | connections | RSS before (MB) | RSS after (MB) | per connection (kB) | per 10,000 connections (MB) |")
 
 	type key struct{ impl, mode string }
 	res := map[key][]WrkResult{}
@@ -470,8 +474,6 @@ func BenchmarkDataplanes(b *testing.B) {
 		loads = append(loads, loadAvg())
 	}
 
-	sec := "Data planes under wrk"
-	rep.header(sec, "| case | implementation | rounds (req/s) | median req/s | median p99 (ms) | median CPU µs/request | errors | ratio to anchor | goal |")
 	goals := map[key]struct {
 		anchor string
 		min    float64
@@ -522,8 +524,6 @@ func BenchmarkDataplanes(b *testing.B) {
 
 	// Memory of idle proxied connections: the LVS process (and HAProxy,
 	// for comparison) before and after idle connections are opened.
-	msec := "Idle proxied connections"
-	rep.header(msec, "| implementation | connections | RSS before (MB) | RSS after (MB) | per connection (kB) | per 10,000 connections (MB) |")
 	for _, im := range []dpImpl{dpImpls[3], dpImpls[2]} {
 		if !slices.ContainsFunc(impls, func(x dpImpl) bool { return x.name == im.name }) {
 			continue
