@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -27,8 +28,12 @@ type service struct {
 	log *slog.Logger
 
 	tcp *net.TCPListener
-	udp *net.UDPConn
-	wg  sync.WaitGroup // the accept or read loop
+	// more are further listeners on the same address (SO_REUSEPORT), one
+	// per P beyond the first, each with its own accept loop: the kernel
+	// spreads new connections over them.
+	more []*net.TCPListener
+	udp  *net.UDPConn
+	wg   sync.WaitGroup // the accept or read loop
 
 	mu        sync.Mutex
 	cfg       dataplane.Service
@@ -164,6 +169,17 @@ func (s *service) listen() error {
 			return err
 		}
 		s.tcp = l.(*net.TCPListener)
+		for range runtime.GOMAXPROCS(0) - 1 {
+			l, err := lc.Listen(context.Background(), network, addr)
+			if err != nil {
+				s.tcp.Close()
+				for _, m := range s.more {
+					m.Close()
+				}
+				return err
+			}
+			s.more = append(s.more, l.(*net.TCPListener))
+		}
 	case dataplane.ProtoUDP:
 		network := map[bool]string{false: "udp4", true: "udp6"}[six]
 		c, err := lc.ListenPacket(context.Background(), network, addr)
@@ -180,7 +196,11 @@ func (s *service) listen() error {
 func (s *service) start() {
 	s.wg.Add(1)
 	if s.tcp != nil {
-		go s.acceptLoop()
+		go s.acceptLoop(s.tcp)
+		for _, l := range s.more {
+			s.wg.Add(1)
+			go s.acceptLoop(l)
+		}
 	} else {
 		go s.readLoop()
 	}
@@ -202,6 +222,9 @@ func (s *service) stop(drain time.Duration) {
 	s.mu.Unlock()
 	if s.tcp != nil {
 		s.tcp.Close()
+		for _, l := range s.more {
+			l.Close()
+		}
 	}
 	if s.udp != nil {
 		s.udp.Close()

@@ -12,10 +12,10 @@ import (
 	"vigil/internal/dataplane/proxy/proxyproto"
 )
 
-func (s *service) acceptLoop() {
+func (s *service) acceptLoop(l *net.TCPListener) {
 	defer s.wg.Done()
 	for {
-		c, err := s.tcp.AcceptTCP()
+		c, err := l.AcceptTCP()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
