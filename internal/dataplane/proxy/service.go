@@ -29,8 +29,8 @@ type service struct {
 
 	tcp *net.TCPListener
 	// more are further listeners on the same address (SO_REUSEPORT), one
-	// per P beyond the first, each with its own accept loop: the kernel
-	// spreads new connections over them.
+	// per P beyond the first up to maxListeners in all, each with its own
+	// accept loop: the kernel spreads new connections over them.
 	more []*net.TCPListener
 	udp  *net.UDPConn
 	wg   sync.WaitGroup // the accept or read loop
@@ -155,6 +155,11 @@ func listenControl(network, address string, c syscall.RawConn) error {
 	return serr
 }
 
+// maxListeners bounds the listeners of one TCP service: each is a
+// descriptor and a goroutine, and a plane may serve thousands of services.
+// (Measured on two CPUs only: docs/BENCHMARKS.md.)
+const maxListeners = 4
+
 func (s *service) listen() error {
 	// KeepAlive -1: accepted connections get no TCP keep-alive probes
 	// (see serveTCP).
@@ -169,7 +174,7 @@ func (s *service) listen() error {
 			return err
 		}
 		s.tcp = l.(*net.TCPListener)
-		for range runtime.GOMAXPROCS(0) - 1 {
+		for range min(runtime.GOMAXPROCS(0), maxListeners) - 1 {
 			l, err := lc.Listen(context.Background(), network, addr)
 			if err != nil {
 				s.tcp.Close()
