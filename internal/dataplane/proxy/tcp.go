@@ -141,8 +141,9 @@ func (s *service) serveTCP(client *net.TCPConn) {
 // The read deadline is not moved on every read (a timer update per
 // request costs as much as a system call): it is set to the last
 // progress plus the idle limit, and when it fires with progress since, it
-// is set again from there. A change of the limit (a half-close, a new
-// lvs_timeouts) is applied at the next read or wake-up.
+// is set again from there. A half-close moves the other direction's
+// deadline to the FIN timeout; a new lvs_timeouts is applied at the next
+// read or deadline.
 func (s *service) pipe(c *tcpConn, dst, src *net.TCPConn) {
 	r, err := newRelay(dst, src)
 	if err != nil {
@@ -176,9 +177,10 @@ func (s *service) pipe(c *tcpConn, dst, src *net.TCPConn) {
 			dst.SetReadDeadline(time.Unix(0, c.last.Load()).Add(limit()))
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			// The other direction moved, or markHalf woke this one to
-			// take the FIN timeout: go on until the last progress plus
-			// the limit in force.
+			// Progress since the deadline was set (either direction),
+			// or the other direction's half-close moved it to the FIN
+			// timeout: go on until the last progress plus the limit in
+			// force, and cut the connection once that has passed.
 			idle = limit()
 			if next := time.Unix(0, c.last.Load()).Add(idle); time.Until(next) > 0 {
 				src.SetReadDeadline(next)
