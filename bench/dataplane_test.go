@@ -400,12 +400,12 @@ func BenchmarkDataplanes(b *testing.B) {
 		b.Fatal(buildErr)
 	}
 	dur, rounds, idle := dpSettings()
-	impls := dpImpls
+	impls := slices.Clone(dpImpls) // filtered below: never dpImpls itself
 	if bin := os.Getenv("VIGIL_DPBENCH_OTHER_BIN"); bin != "" {
 		// Another build's proxy plane (or the same build with
 		// VIGIL_DPBENCH_OTHER_ENV) as a fifth case, to compare two
 		// versions or settings of the plane in the same run.
-		impls = append(slices.Clone(impls), dpImpl{"other-proxy", func(lab *dpLab) (int, func()) {
+		impls = append(impls, dpImpl{"other-proxy", func(lab *dpLab) (int, func()) {
 			return lab.startVigilBin(bin, "proxy", "other-proxy")
 		}})
 	}
@@ -524,10 +524,12 @@ func BenchmarkDataplanes(b *testing.B) {
 
 	// Memory of idle proxied connections: the LVS process (and HAProxy,
 	// for comparison) before and after idle connections are opened.
-	for _, im := range []dpImpl{dpImpls[3], dpImpls[2]} {
-		if !slices.ContainsFunc(impls, func(x dpImpl) bool { return x.name == im.name }) {
+	for _, name := range []string{"vigil-proxy", "haproxy"} {
+		k := slices.IndexFunc(impls, func(x dpImpl) bool { return x.name == name })
+		if k < 0 {
 			continue
 		}
+		im := impls[k]
 		pid, stop := im.start(lab)
 		before, after, n, err := lab.idleMemory(pid, idle)
 		stop()
