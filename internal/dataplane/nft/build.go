@@ -3,7 +3,9 @@ package nft
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/google/nftables"
@@ -22,6 +24,8 @@ const (
 	regPort6 = 12 // the port after an IPv6 address in regData
 	regHash  = 12 // scratch for the fields a hash reads (16-byte reg 2..3)
 	regKey   = 16 // the persistence key (16-byte reg 3)
+	regFlow  = 16 // DR: the flow key, client address . port (4-byte 16..20)
+	regHop   = 16 // DR: the hop found for the real server (4-byte 16..20)
 	regDisp  = 1  // dispatch keys
 )
 
@@ -34,6 +38,27 @@ const (
 	mapSvc6         = "svc6"
 	mapFwm4         = "fwm4"
 	mapFwm6         = "fwm6"
+
+	// The netdev table's (DR): an ingress chain per interface jumps to
+	// dr_dispatch, which looks the packet up in dr4/dr6 and jumps to the
+	// service's chain; that one chooses the real server, looks its hop up
+	// in mac4/mac6 and sends the frame.
+	chainDRDispatch = "dr_dispatch"
+	mapDR4          = "dr4"
+	mapDR6          = "dr6"
+	mapMAC4         = "mac4"
+	mapMAC6         = "mac6"
+	// ingressPriority puts the DR chains after a netdev ingress filter of
+	// the host's at the usual priorities (-500..0): a frame they send is
+	// consumed, so nothing after them would see it.
+	ingressPriority = 100
+)
+
+// DR flows idle out after IPVS's default timeouts for an established TCP
+// connection and for UDP; every packet from the client refreshes its flow.
+const (
+	flowTCP = 15 * time.Minute
+	flowUDP = 5 * time.Minute
 )
 
 // setDef is a set or map to create: an anonymous constant one (a scheduler
@@ -59,16 +84,36 @@ type ruleDef struct {
 }
 
 // program is what one service becomes: its chain's rules and, with
-// persistence, its affinity map.
+// persistence, its affinity map. A DR program lives in the netdev table
+// and has a flow map (the connection table IPVS keeps for DR).
 type program struct {
 	Chain string
+	DR    bool
 	Aff   *setDef
+	Flow  *setDef
 	Rules []ruleDef
 }
 
 // names of one service's objects, from its stable id.
 func chainName(id uint32) string { return fmt.Sprintf("s%d", id) }
 func affName(id uint32) string   { return fmt.Sprintf("a%d", id) }
+func flowName(id uint32) string  { return fmt.Sprintf("f%d", id) }
+
+// ingressChain is the name of the DR ingress chain of an interface.
+func ingressChain(dev string) string { return "in_" + dev }
+
+// hopType is a mac map's data: the real server's MAC, the director's MAC
+// on the way out and that interface's index, as send reads them.
+var hopType = nftables.MustConcatSetType(nftables.TypeEtherAddr, nftables.TypeEtherAddr, nftables.TypeIFIndex)
+
+// hopBytes encodes a hop as hopType's data (each MAC padded to 8 bytes,
+// the index in host order as the dup expression reads it).
+func hopBytes(dst, src net.HardwareAddr, index int) []byte {
+	b := make([]byte, 0, 20)
+	b = append(append(b, dst[:6]...), 0, 0)
+	b = append(append(b, src[:6]...), 0, 0)
+	return binary.NativeEndian.AppendUint32(b, uint32(index))
+}
 
 // destType is the type of a scheduler map's data: the address, with the
 // port after it unless every destination keeps the client's port (port 0,
@@ -178,18 +223,48 @@ func alen(fam dataplane.Family) uint32 {
 // schedulers the plane implements; the others need connection counts.
 var schedulers = []string{"rr", "wrr", "sh", "dh", "mh", "fo"}
 
-// compile turns one service into its program. It is pure: the same entry
-// and id always give the same rules, which the golden tests pin.
-func compile(e dataplane.Entry, id uint32) (program, error) {
+// methodOf is the forwarding method of a service's real servers: NAT for
+// a service without any. NAT and DR real servers cannot share a service,
+// as one is served at the nat hook and the other at ingress.
+func methodOf(e dataplane.Entry) (dataplane.Method, error) {
+	m, seen := dataplane.NAT, false
+	for _, d := range e.Dests {
+		if seen && d.Forwarding.Method != m {
+			return m, fmt.Errorf("%w: service %s mixes lb_kind DR with other forwarding methods; give each method a virtual server of its own", dataplane.ErrUnsupported, e.Service.Key)
+		}
+		m, seen = d.Forwarding.Method, true
+	}
+	return m, nil
+}
+
+// ready says whether a DR real server can be sent frames (its MAC is
+// known); nil means every one can.
+type ready func(netip.Addr) bool
+
+// compile turns one service into its program. It is pure: the same entry,
+// id and readiness always give the same rules, which the golden tests pin.
+func compile(e dataplane.Entry, id uint32, ok ready) (program, error) {
 	s := e.Service
 	fam := s.Key.Family
 	p := program{Chain: chainName(id)}
-	withPort, err := portMode(e)
+	method, err := methodOf(e)
 	if err != nil {
+		return p, err
+	}
+	p.DR = method == dataplane.DR
+	withPort := false
+	if p.DR {
+		if s.Key.Fwmark != 0 {
+			return p, fmt.Errorf("%w: fwmark service %s with lb_kind DR: the firewall marks packets after the ingress hook DR runs at; use an address virtual server, or lb_kind NAT", dataplane.ErrUnsupported, s.Key)
+		}
+	} else if withPort, err = portMode(e); err != nil {
 		return p, err
 	}
 	dt := destType(fam, withPort)
 	ds := available(e)
+	if p.DR && ok != nil {
+		ds = slices.DeleteFunc(ds, func(d dataplane.Destination) bool { return !ok(d.Key.Addr) })
+	}
 
 	if s.Persistence > 0 {
 		p.Aff = &setDef{
@@ -197,10 +272,42 @@ func compile(e dataplane.Entry, id uint32) (program, error) {
 			Timeout: s.Persistence, Key: addrType(fam), Data: dt,
 		}
 	}
+	// emit sends the packet to the destination in regData.
+	emit := []expr.Any{dnat(fam, withPort)}
+	if p.DR {
+		timeout := flowTCP
+		if s.Key.Protocol == dataplane.ProtoUDP {
+			timeout = flowUDP
+		}
+		p.Flow = &setDef{
+			Name: flowName(id), IsMap: true, Dynamic: true, HasTimeout: true, Concat: true,
+			Timeout: timeout, Key: nftables.MustConcatSetType(addrType(fam), nftables.TypeInetService), Data: addrType(fam),
+		}
+		key := []expr.Any{
+			saddr(fam, regFlow),
+			&expr.Payload{DestRegister: regFlow + alen(fam)/4, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
+		}
+		remember := &expr.Dynset{SrcRegKey: regFlow, SrcRegData: regData, SetName: p.Flow.Name, Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: timeout}
+		// A known flow keeps its real server, available or not: this is
+		// what conntrack does for NAT, so drained and removed real
+		// servers keep their connections. If that real server's MAC is
+		// unknown now, the frame is dropped (the second rule) rather than
+		// scheduled anew to a real server that knows nothing of the flow.
+		known := append(append([]expr.Any{}, key...),
+			&expr.Lookup{SourceRegister: regFlow, DestRegister: regData, IsDestRegSet: true, SetName: p.Flow.Name},
+			remember)
+		p.Rules = append(p.Rules,
+			ruleDef{Exprs: append(known, send(fam)...)},
+			ruleDef{Exprs: append(append([]expr.Any{}, key...),
+				&expr.Lookup{SourceRegister: regFlow, SetName: p.Flow.Name},
+				&expr.Verdict{Kind: expr.VerdictDrop})})
+		emit = append(append(append([]expr.Any{}, key...), remember), send(fam)...)
+	}
 	if len(ds) == 0 {
 		// Nothing may take a new connection: no rule, so it reaches the
 		// director's own stack (a reset from a closed port); connections
-		// already bound keep their conntrack translation.
+		// already bound keep their conntrack translation (NAT) or flow
+		// (DR).
 		return p, nil
 	}
 
@@ -283,14 +390,14 @@ func compile(e dataplane.Entry, id uint32) (program, error) {
 		// timeout refreshed. A lookup miss ends the rule.
 		hit := append(append([]expr.Any{}, key...),
 			&expr.Lookup{SourceRegister: regKey, DestRegister: regData, IsDestRegSet: true, SetName: p.Aff.Name},
-			refresh, dnat(fam, withPort))
-		p.Rules = append(p.Rules, ruleDef{Exprs: hit})
+			refresh)
+		p.Rules = append(p.Rules, ruleDef{Exprs: append(hit, emit...)})
 		// A new client: scheduled, then remembered.
-		miss := append(append(append([]expr.Any{}, pick...), key...), refresh, dnat(fam, withPort))
-		p.Rules = append(p.Rules, ruleDef{Anon: anon, Exprs: miss})
+		miss := append(append(append([]expr.Any{}, pick...), key...), refresh)
+		p.Rules = append(p.Rules, ruleDef{Anon: anon, Exprs: append(miss, emit...)})
 		return p, nil
 	}
-	p.Rules = append(p.Rules, ruleDef{Anon: anon, Exprs: append(pick, dnat(fam, withPort))})
+	p.Rules = append(p.Rules, ruleDef{Anon: anon, Exprs: append(pick, emit...)})
 	return p, nil
 }
 
@@ -312,7 +419,7 @@ func prefixMask(bits, n int) []byte {
 
 // dispatchKey is a service's element in its dispatch map: the address,
 // protocol and port concatenation, or the mark.
-func dispatchKey(k dataplane.ServiceKey) (set string, key []byte) {
+func dispatchKey(k dataplane.ServiceKey, dr bool) (set string, key []byte) {
 	if k.Fwmark != 0 {
 		if k.Family == dataplane.IPv6 {
 			return mapFwm6, binary.NativeEndian.AppendUint32(nil, k.Fwmark)
@@ -323,7 +430,12 @@ func dispatchKey(k dataplane.ServiceKey) (set string, key []byte) {
 	key = append(key, byte(k.Protocol), 0, 0, 0)
 	key = binary.BigEndian.AppendUint16(key, k.Port)
 	key = append(key, 0, 0)
-	if k.Family == dataplane.IPv6 {
+	switch {
+	case dr && k.Family == dataplane.IPv6:
+		return mapDR6, key
+	case dr:
+		return mapDR4, key
+	case k.Family == dataplane.IPv6:
 		return mapSvc6, key
 	}
 	return mapSvc4, key
@@ -376,5 +488,62 @@ func dispatchRules() []ruleDef {
 		mark(unix.NFPROTO_IPV6, mapFwm6),
 		addr(unix.NFPROTO_IPV4, dataplane.IPv4, mapSvc4),
 		addr(unix.NFPROTO_IPV6, dataplane.IPv6, mapSvc6),
+	}
+}
+
+// drSets are the netdev table's maps: dispatch (address . protocol . port
+// to the service's chain) and hops (real server address to MACs and
+// interface), per family.
+func drSets() []setDef {
+	v := nftables.TypeVerdict
+	return []setDef{
+		{Name: mapDR4, IsMap: true, Concat: true, Key: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService), Data: v},
+		{Name: mapDR6, IsMap: true, Concat: true, Key: nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetProto, nftables.TypeInetService), Data: v},
+		{Name: mapMAC4, IsMap: true, Key: nftables.TypeIPAddr, Data: hopType},
+		{Name: mapMAC6, IsMap: true, Key: nftables.TypeIP6Addr, Data: hopType},
+	}
+}
+
+// drDispatchRules send a frame for the director itself (not one seen in
+// passing, nor a broadcast) to its DR service's chain. Frames of
+// fragments after the first carry no port and pass on to the director's
+// stack.
+func drDispatchRules() []ruleDef {
+	rule := func(ethertype uint16, fam dataplane.Family, set string) ruleDef {
+		next := regAddr + alen(fam)/4
+		return ruleDef{Exprs: []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyPKTTYPE, Register: regDisp},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: regDisp, Data: []byte{unix.PACKET_HOST}},
+			&expr.Meta{Key: expr.MetaKeyPROTOCOL, Register: regDisp},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: regDisp, Data: binary.BigEndian.AppendUint16(nil, ethertype)},
+			daddr(fam, regAddr),
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: next},
+			&expr.Payload{DestRegister: next + 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Lookup{SourceRegister: regAddr, DestRegister: 0, IsDestRegSet: true, SetName: set},
+		}}
+	}
+	return []ruleDef{rule(unix.ETH_P_IP, dataplane.IPv4, mapDR4), rule(unix.ETH_P_IPV6, dataplane.IPv6, mapDR6)}
+}
+
+// send rewrites the frame for the real server in regData (destination
+// MAC: the real server's; source: the director's on the way out), sends a
+// copy out of that interface and drops the original, which would otherwise
+// reach the director's own stack. google/nftables has no fwd expression;
+// dup to a device is the same transmit path for the copy. A real server
+// whose MAC is unknown has no hop element: the lookup ends the rule. It is
+// inlined in each rule that needs it: the kernel refuses a rule that reads
+// a register no earlier expression of the same rule wrote, so a shared
+// chain cannot take the real server from its caller.
+func send(fam dataplane.Family) []expr.Any {
+	set := mapMAC4
+	if fam == dataplane.IPv6 {
+		set = mapMAC6
+	}
+	return []expr.Any{
+		&expr.Lookup{SourceRegister: regData, DestRegister: regHop, IsDestRegSet: true, SetName: set},
+		&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: regHop, Base: expr.PayloadBaseLLHeader, Offset: 0, Len: 6},
+		&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: regHop + 2, Base: expr.PayloadBaseLLHeader, Offset: 6, Len: 6},
+		&expr.Dup{RegDev: regHop + 4, IsRegDevSet: true},
+		&expr.Verdict{Kind: expr.VerdictDrop},
 	}
 }

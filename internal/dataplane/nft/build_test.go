@@ -35,6 +35,27 @@ func service(addr string, proto dataplane.Protocol, port uint16, sched string) d
 
 func with(s dataplane.Service, f func(*dataplane.Service)) dataplane.Service { f(&s); return s }
 
+// drDst is a DR real server.
+func drDst(addr string, port uint16, w int32) dataplane.Destination {
+	d := dst(addr, port, w)
+	d.Forwarding.Method = dataplane.DR
+	return d
+}
+
+// unresolved are the real servers of the golden cases whose MAC is unknown.
+var unresolved = []string{"10.1.0.9", "fd00:1::9"}
+
+func notReady(addrs []string) ready {
+	return func(a netip.Addr) bool {
+		for _, s := range addrs {
+			if netip.MustParseAddr(s) == a {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 // compileCases are the services whose rules the golden files pin, one file
 // each under testdata/compile.
 var compileCases = []struct {
@@ -63,16 +84,23 @@ var compileCases = []struct {
 		s.Persistence = time.Minute
 	}), dst("10.1.0.1", 80, 0))},
 	{"no_dests", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "wrr"))},
+	// DR: 10.1.0.9's MAC is unknown, so it is left out of the map.
+	{"dr_rr_ipv4", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "rr"),
+		drDst("10.1.0.1", 80, 1), drDst("10.1.0.2", 80, 1), drDst("10.1.0.9", 80, 1))},
+	{"dr_persistence_sh_ipv6_udp", entry(with(service("fd00::1", dataplane.ProtoUDP, 53, "sh"), func(s *dataplane.Service) {
+		s.Persistence, s.PersistenceBits = time.Minute, 64
+	}), drDst("fd00:1::1", 53, 2), drDst("fd00:1::2", 53, 1))},
+	{"dr_all_drained", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "wrr"), drDst("10.1.0.1", 80, 0), drDst("10.1.0.9", 80, 1))},
 }
 
 func TestCompileGolden(t *testing.T) {
 	for i, tc := range compileCases {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := compile(tc.e, uint32(i+1))
+			p, err := compile(tc.e, uint32(i+1), notReady(unresolved))
 			if err != nil {
 				t.Fatal(err)
 			}
-			set, key := dispatchKey(tc.e.Service.Key)
+			set, key := dispatchKey(tc.e.Service.Key, p.DR)
 			got := fmt.Sprintf("# %s %s\ndispatch %s key %x\n%s", tc.e.Service.Key, tc.e.Service.Scheduler, set, key, render(p))
 			golden(t, filepath.Join("testdata", "compile", tc.name+".golden"), got)
 		})
@@ -91,6 +119,26 @@ func TestDispatchGolden(t *testing.T) {
 		}
 	}
 	golden(t, filepath.Join("testdata", "dispatch.golden"), b.String())
+}
+
+// TestNetdevGolden pins the DR side's fixed part: its maps, dispatch
+// rules.
+func TestNetdevGolden(t *testing.T) {
+	var b strings.Builder
+	for _, s := range drSets() {
+		b.WriteString(renderSet(s))
+	}
+	rules := func(name string, rs []ruleDef) {
+		fmt.Fprintf(&b, "chain %s\n", name)
+		for i, r := range rs {
+			fmt.Fprintf(&b, "rule %d\n", i)
+			for _, e := range r.Exprs {
+				fmt.Fprintf(&b, "  [ %s ]\n", renderExpr(e))
+			}
+		}
+	}
+	rules(chainDRDispatch, drDispatchRules())
+	golden(t, filepath.Join("testdata", "netdev.golden"), b.String())
 }
 
 func golden(t *testing.T, path, got string) {
@@ -121,9 +169,12 @@ func TestCompileRefuses(t *testing.T) {
 		{"lc", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "lc"), dst("10.1.0.1", 80, 1)), "needs connection counts"},
 		{"fwmark mixed ports", entry(dataplane.Service{Key: dataplane.ServiceKey{Family: dataplane.IPv4, Fwmark: 1}, Scheduler: "rr"},
 			dst("10.1.0.1", 0, 1), dst("10.1.0.2", 80, 1)), "mixes real servers"},
+		{"dr fwmark", entry(dataplane.Service{Key: dataplane.ServiceKey{Family: dataplane.IPv4, Fwmark: 1}, Scheduler: "rr"},
+			drDst("10.1.0.1", 0, 1)), "after the ingress hook"},
+		{"dr mixed with nat", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "rr"), drDst("10.1.0.1", 80, 1), dst("10.1.0.2", 80, 1)), "mixes lb_kind DR"},
 		{"wrr cycle too long", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "wrr"), dst("10.1.0.1", 80, 65535), dst("10.1.0.2", 80, 65534), dst("10.1.0.3", 80, 3)), "cycle longer"},
 	} {
-		_, err := compile(tc.e, 1)
+		_, err := compile(tc.e, 1, nil)
 		if !errors.Is(err, dataplane.ErrUnsupported) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want ErrUnsupported with %q", tc.name, err, tc.want)
 		}

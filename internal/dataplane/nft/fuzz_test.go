@@ -18,6 +18,8 @@ func FuzzCompile(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 0, 0, 3, 1, 80, 2, 0, 5, 0})
 	f.Add([]byte{1, 4, 2, 1, 24, 1, 0, 0, 0, 7, 9, 1})
 	f.Add([]byte{3, 5, 3, 0, 64, 0, 0, 1, 1, 0, 4, 0, 0})
+	f.Add([]byte{0, 0, 8, 1, 24, 1, 80, 1, 5, 80, 1, 7, 80, 0})
+	f.Add([]byte{1, 3, 10, 0, 0, 2, 44, 3, 9, 44, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		at := func(i int) byte {
 			if i < len(b) {
@@ -47,14 +49,36 @@ func FuzzCompile(f *testing.F) {
 				a = netip.AddrFrom16([16]byte{0xfd, 1, 15: b[i]})
 			}
 			d := dataplane.Destination{Key: dataplane.DestKey{Addr: a, Port: uint16(b[i+1])}, Weight: int32(b[i+2])}
+			if at(2)&8 != 0 {
+				d.Forwarding.Method = dataplane.DR
+			}
 			e.Dests[d.Key] = d
 		}
-		p, err := compile(e, 1)
+		p, err := compile(e, 1, func(a netip.Addr) bool { return a.As16()[15]%5 != 0 })
 		if err != nil {
 			return
 		}
+		if p.DR != (at(2)&8 != 0 && len(e.Dests) > 0) {
+			t.Fatalf("DR program %v for %d DR real servers", p.DR, len(e.Dests))
+		}
 		for _, r := range p.Rules {
+			// A DR rule ends by dropping the frame (sent, or not
+			// sendable); it never NATs.
+			if p.DR {
+				last := r.Exprs[len(r.Exprs)-1]
+				if v, ok := last.(*expr.Verdict); !ok || v.Kind != expr.VerdictDrop {
+					t.Fatalf("DR rule ends with %T %+v", last, last)
+				}
+				for _, x := range r.Exprs {
+					if _, ok := x.(*expr.NAT); ok {
+						t.Fatal("DR rule with a nat expression")
+					}
+				}
+			}
 			sets := map[string]setDef{}
+			for _, s := range drSets() {
+				sets[s.Name] = s
+			}
 			for _, s := range r.Anon {
 				sets[s.Name] = s
 				for _, el := range s.Elems {
@@ -65,6 +89,9 @@ func FuzzCompile(f *testing.F) {
 			}
 			if p.Aff != nil {
 				sets[p.Aff.Name] = *p.Aff
+			}
+			if p.Flow != nil {
+				sets[p.Flow.Name] = *p.Flow
 			}
 			for _, x := range r.Exprs {
 				switch x := x.(type) {

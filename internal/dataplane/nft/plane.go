@@ -28,7 +28,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -48,8 +50,16 @@ const DefaultTable = "vigil_lb"
 
 // Config configures a Plane.
 type Config struct {
-	// Table is the table's name; empty means DefaultTable.
+	// Table is the name of both tables (inet for NAT, netdev for DR);
+	// empty means DefaultTable.
 	Table string
+	// Neighbours is the view of routes and neighbours DR uses; nil means
+	// the kernel's, in the plane's network namespace.
+	Neighbours Neighbours
+	// Log receives the DR real servers' MAC changes; nil discards them.
+	Log *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Plane is the nftables data plane. Its methods are safe for concurrent
@@ -66,14 +76,26 @@ type Plane struct {
 	next  uint32
 	// maps are the scheduler maps of each service's rules. Each rule
 	// change makes new ones (named <chain>_<gen>) and deletes the old, in
-	// the same transaction; pending holds those of the transaction being
-	// built until it commits.
-	maps    map[dataplane.ServiceKey][]string
-	pending map[dataplane.ServiceKey][]string
-	gen     uint32
+	// the same transaction.
+	maps map[dataplane.ServiceKey][]string
+	gen  uint32
 	// built is whether the kernel holds the table as this Plane built it;
 	// until then the next transaction replaces whatever is there.
 	built bool
+
+	// DR: the netdev table, the hops of the DR real servers, and what the
+	// kernel holds of them (hop elements, ingress chains by interface).
+	ntable    *nftables.Table
+	nb        Neighbours
+	log       *slog.Logger
+	now       func() time.Time
+	hops      map[netip.Addr]*hop
+	kmac      map[netip.Addr][]byte
+	kdev      map[string]bool
+	stopWatch func()
+	closeNB   func()
+	// dirty is set when a neighbour change could not be applied.
+	dirty bool
 }
 
 var _ dataplane.Plane = (*Plane)(nil)
@@ -95,11 +117,32 @@ func New(cfg Config) (*Plane, error) {
 		return nil, fmt.Errorf("nftables: open the network namespace: %w", err)
 	}
 	p := &Plane{
-		netns: ns,
-		table: &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyINet},
-		state: dataplane.Table{},
-		ids:   map[dataplane.ServiceKey]uint32{},
-		maps:  map[dataplane.ServiceKey][]string{},
+		netns:  ns,
+		table:  &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyINet},
+		ntable: &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyNetdev},
+		state:  dataplane.Table{},
+		ids:    map[dataplane.ServiceKey]uint32{},
+		maps:   map[dataplane.ServiceKey][]string{},
+		nb:     cfg.Neighbours,
+		log:    cfg.Log,
+		now:    cfg.Now,
+		hops:   map[netip.Addr]*hop{},
+		kmac:   map[netip.Addr][]byte{},
+		kdev:   map[string]bool{},
+	}
+	if p.log == nil {
+		p.log = discard
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.nb == nil {
+		kn, err := newKernelNeighbours(ns)
+		if err != nil {
+			ns.Close()
+			return nil, fmt.Errorf("nftables: %w", err)
+		}
+		p.nb, p.closeNB = kn, kn.close
 	}
 	// Fail now, not at the first change, where nftables is missing.
 	c, err := p.newConn(context.Background())
@@ -107,7 +150,7 @@ func New(cfg Config) (*Plane, error) {
 		_, err = c.ListTablesOfFamily(nftables.TableFamilyINet)
 	}
 	if err != nil {
-		ns.Close()
+		p.Close()
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
 	return p, nil
@@ -147,9 +190,22 @@ func (p *Plane) newConn(ctx context.Context) (*nftables.Conn, error) {
 		}))
 }
 
-// Close releases the plane and leaves the table in place (a restart
-// replaces it without dropping connections); Flush removes it.
-func (p *Plane) Close() error { return p.netns.Close() }
+// Close releases the plane and leaves the tables in place (a restart
+// replaces them without dropping NAT connections); Remove deletes them.
+// It stops following the neighbour table: the DR hops stay as they are.
+func (p *Plane) Close() error {
+	p.mu.Lock()
+	stop := p.stopWatch
+	p.stopWatch = nil
+	p.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	if p.closeNB != nil {
+		p.closeNB()
+	}
+	return p.netns.Close()
+}
 
 // Capabilities implements dataplane.Plane.
 func (p *Plane) Capabilities() dataplane.Capabilities { return Caps }
@@ -199,18 +255,9 @@ func (p *Plane) AddService(ctx context.Context, s dataplane.Service) error {
 		return err
 	}
 	e := dataplane.Entry{Service: s, Dests: map[dataplane.DestKey]dataplane.Destination{}}
-	id := p.next + 1
-	prog, err := compile(e, id)
-	if err != nil {
+	if err := p.sync(ctx, false, map[dataplane.ServiceKey]*dataplane.Entry{s.Key: &e}); err != nil {
 		return fmt.Errorf("add service %s: %w", s.Key, err)
 	}
-	err = p.commit(ctx, func(c *nftables.Conn) error { return p.addService(c, e.Service.Key, id, prog) })
-	if err != nil {
-		return fmt.Errorf("add service %s: %w", s.Key, err)
-	}
-	p.next = id
-	p.ids[s.Key] = id
-	p.state[s.Key] = e
 	return nil
 }
 
@@ -225,8 +272,8 @@ func (p *Plane) UpdateService(ctx context.Context, s dataplane.Service) error {
 	if err := Caps.CheckService(s); err != nil {
 		return err
 	}
-	e := dataplane.Entry{Service: s, Dests: maps.Clone(old.Dests)}
-	if err := p.change(ctx, old, e); err != nil {
+	e := dataplane.Entry{Service: s, Dests: old.Dests}
+	if err := p.sync(ctx, false, map[dataplane.ServiceKey]*dataplane.Entry{s.Key: &e}); err != nil {
 		return fmt.Errorf("update service %s: %w", s.Key, err)
 	}
 	return nil
@@ -236,124 +283,83 @@ func (p *Plane) UpdateService(ctx context.Context, s dataplane.Service) error {
 func (p *Plane) DeleteService(ctx context.Context, key dataplane.ServiceKey) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	old, ok := p.state[key]
-	if !ok {
+	if _, ok := p.state[key]; !ok {
 		return fmt.Errorf("delete service %s: %w", key, syscall.ESRCH)
 	}
-	id := p.ids[key]
-	err := p.commit(ctx, func(c *nftables.Conn) error {
-		set, k := dispatchKey(key)
-		if err := c.SetDeleteElements(&nftables.Set{Table: p.table, Name: set}, []nftables.SetElement{{Key: k}}); err != nil {
-			return err
-		}
-		ch := &nftables.Chain{Table: p.table, Name: chainName(id)}
-		c.FlushChain(ch)
-		c.DelChain(ch)
-		p.delMaps(c, key)
-		if old.Service.Persistence > 0 {
-			c.DelSet(&nftables.Set{Table: p.table, Name: affName(id)})
-		}
-		return nil
-	})
-	if err != nil {
+	if err := p.sync(ctx, false, map[dataplane.ServiceKey]*dataplane.Entry{key: nil}); err != nil {
 		return fmt.Errorf("delete service %s: %w", key, err)
 	}
-	delete(p.state, key)
-	delete(p.ids, key)
-	delete(p.maps, key)
 	return nil
 }
 
 // AddDestination implements dataplane.Plane.
 func (p *Plane) AddDestination(ctx context.Context, svc dataplane.ServiceKey, d dataplane.Destination) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	old, ok := p.state[svc]
-	if !ok {
-		return fmt.Errorf("add destination to %s: %w", svc, syscall.ESRCH)
-	}
-	if _, ok := old.Dests[d.Key]; ok {
-		return fmt.Errorf("add destination %s to %s: %w", d.Key, svc, syscall.EEXIST)
-	}
-	if err := Caps.CheckDestination(svc, d); err != nil {
-		return err
-	}
-	e := dataplane.Entry{Service: old.Service, Dests: maps.Clone(old.Dests)}
-	e.Dests[d.Key] = d
-	if err := p.change(ctx, old, e); err != nil {
-		return fmt.Errorf("add destination %s to %s: %w", d.Key, svc, err)
-	}
-	return nil
+	return p.destination(ctx, "add", svc, d.Key, &d)
 }
 
 // UpdateDestination implements dataplane.Plane.
 func (p *Plane) UpdateDestination(ctx context.Context, svc dataplane.ServiceKey, d dataplane.Destination) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	old, ok := p.state[svc]
-	if !ok {
-		return fmt.Errorf("update destination of %s: %w", svc, syscall.ESRCH)
-	}
-	if _, ok := old.Dests[d.Key]; !ok {
-		return fmt.Errorf("update destination %s of %s: %w", d.Key, svc, syscall.ENOENT)
-	}
-	if err := Caps.CheckDestination(svc, d); err != nil {
-		return err
-	}
-	e := dataplane.Entry{Service: old.Service, Dests: maps.Clone(old.Dests)}
-	e.Dests[d.Key] = d
-	if err := p.change(ctx, old, e); err != nil {
-		return fmt.Errorf("update destination %s of %s: %w", d.Key, svc, err)
-	}
-	return nil
+	return p.destination(ctx, "update", svc, d.Key, &d)
 }
 
 // DeleteDestination implements dataplane.Plane.
 func (p *Plane) DeleteDestination(ctx context.Context, svc dataplane.ServiceKey, key dataplane.DestKey) error {
+	return p.destination(ctx, "delete", svc, key, nil)
+}
+
+// destination is the one path of the three destination operations: op is
+// add (key must be new), update (key must exist, d its new value) or
+// delete (key must exist, d nil). The service's rules are rebuilt in one
+// transaction.
+func (p *Plane) destination(ctx context.Context, op string, svc dataplane.ServiceKey, key dataplane.DestKey, d *dataplane.Destination) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old, ok := p.state[svc]
 	if !ok {
-		return fmt.Errorf("delete destination of %s: %w", svc, syscall.ESRCH)
+		return fmt.Errorf("%s destination %s of %s: %w", op, key, svc, syscall.ESRCH)
 	}
-	if _, ok := old.Dests[key]; !ok {
-		return fmt.Errorf("delete destination %s of %s: %w", key, svc, syscall.ENOENT)
+	if _, exists := old.Dests[key]; exists == (op == "add") {
+		err := syscall.ENOENT
+		if exists {
+			err = syscall.EEXIST
+		}
+		return fmt.Errorf("%s destination %s of %s: %w", op, key, svc, err)
 	}
 	e := dataplane.Entry{Service: old.Service, Dests: maps.Clone(old.Dests)}
-	delete(e.Dests, key)
-	if err := p.change(ctx, old, e); err != nil {
-		return fmt.Errorf("delete destination %s of %s: %w", key, svc, err)
+	if d != nil {
+		if err := Caps.CheckDestination(svc, *d); err != nil {
+			return err
+		}
+		e.Dests[key] = *d
+	} else {
+		delete(e.Dests, key)
+	}
+	if err := p.sync(ctx, false, map[dataplane.ServiceKey]*dataplane.Entry{svc: &e}); err != nil {
+		return fmt.Errorf("%s destination %s of %s: %w", op, key, svc, err)
 	}
 	return nil
 }
 
 // Flush implements dataplane.Plane: it removes every service, in one
-// transaction that rebuilds Vigil's table empty. The empty table keeps its
-// nat hooks and a conntrack reference, so connections already translated
-// keep flowing, as they do when IPVS services are deleted. Remove deletes
-// the table itself.
+// transaction that rebuilds Vigil's tables empty. The empty inet table
+// keeps its nat hooks and a conntrack reference, so connections already
+// translated keep flowing, as they do when IPVS services are deleted. DR
+// flows have no such memory: they end with their service. Remove deletes
+// the tables themselves.
 func (p *Plane) Flush(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return err
+	changes := map[dataplane.ServiceKey]*dataplane.Entry{}
+	for k := range p.state {
+		changes[k] = nil
 	}
-	c, err := p.newConn(ctx)
-	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
-	}
-	p.base(c)
-	if err := c.Flush(); err != nil {
+	if err := p.sync(ctx, true, changes); err != nil {
 		return fmt.Errorf("nftables: flush table %s: %w", p.table.Name, err)
 	}
-	p.state = dataplane.Table{}
-	p.ids = map[dataplane.ServiceKey]uint32{}
-	p.maps = map[dataplane.ServiceKey][]string{}
-	p.built = true
 	return nil
 }
 
-// Remove deletes Vigil's table and nothing else (for a stop that should
+// Remove deletes Vigil's tables and nothing else (for a stop that should
 // leave no trace, or a switch to another plane). Connections it translated
 // stop being translated once nothing else in the namespace uses conntrack's
 // NAT, so they end; use Flush to let them finish.
@@ -367,16 +373,21 @@ func (p *Plane) Remove(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	// Adding the table first makes the delete succeed whether or not it
+	// Adding a table first makes its delete succeed whether or not it
 	// exists, in the same transaction.
-	c.AddTable(p.table)
-	c.DelTable(p.table)
+	for _, t := range []*nftables.Table{p.table, p.ntable} {
+		c.AddTable(t)
+		c.DelTable(t)
+	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables: remove table %s: %w", p.table.Name, err)
 	}
 	p.state = dataplane.Table{}
 	p.ids = map[dataplane.ServiceKey]uint32{}
 	p.maps = map[dataplane.ServiceKey][]string{}
+	p.hops = map[netip.Addr]*hop{}
+	p.kmac = map[netip.Addr][]byte{}
+	p.kdev = map[string]bool{}
 	p.built = false
 	return nil
 }
@@ -407,18 +418,20 @@ func (p *Plane) StopSyncDaemon(ctx context.Context, state dataplane.SyncState) e
 }
 
 // Replace makes the kernel hold exactly t, in one transaction that deletes
-// the table (this run's or a crashed run's) and builds it afresh. It is the
-// start-up path: nothing is ever half there, and conntrack keeps
-// established connections. Persistence entries start empty.
+// the tables (this run's or a crashed run's) and builds them afresh. It is
+// the start-up path: nothing is ever half there, and conntrack keeps
+// established NAT connections. Persistence entries and DR flows start
+// empty.
 func (p *Plane) Replace(ctx context.Context, t dataplane.Table) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ids := map[dataplane.ServiceKey]uint32{}
-	progs := map[dataplane.ServiceKey]program{}
+	changes := map[dataplane.ServiceKey]*dataplane.Entry{}
+	for k := range p.state {
+		changes[k] = nil
+	}
 	var errs []error
-	next := uint32(0)
 	for _, k := range t.Keys() {
-		e := t[k]
+		e := dataplane.Entry{Service: t[k].Service, Dests: maps.Clone(t[k].Dests)}
 		if e.Dests == nil {
 			e.Dests = map[dataplane.DestKey]dataplane.Destination{}
 		}
@@ -426,43 +439,14 @@ func (p *Plane) Replace(ctx context.Context, t dataplane.Table) error {
 			errs = append(errs, fmt.Errorf("service %s: %w", k, err))
 			continue
 		}
-		next++
-		prog, err := compile(e, next)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("service %s: %w", k, err))
-			continue
-		}
-		ids[k], progs[k] = next, prog
+		changes[k] = &e
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c, err := p.newConn(ctx)
-	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
-	}
-	p.pending = map[dataplane.ServiceKey][]string{}
-	p.base(c)
-	for _, k := range t.Keys() {
-		if err := p.addService(c, k, ids[k], progs[k]); err != nil {
-			return err
-		}
-	}
-	if err := c.Flush(); err != nil {
+	if err := p.sync(ctx, true, changes); err != nil {
 		return fmt.Errorf("nftables: replace table %s: %w", p.table.Name, err)
 	}
-	p.maps, p.pending = p.pending, nil
-	p.state = t.Clone()
-	for k, e := range p.state {
-		if e.Dests == nil {
-			e.Dests = map[dataplane.DestKey]dataplane.Destination{}
-			p.state[k] = e
-		}
-	}
-	p.ids, p.next, p.built = ids, next, true
 	return nil
 }
 
@@ -474,54 +458,188 @@ func supported(e dataplane.Entry) error {
 	return errors.Join(errs...)
 }
 
-// commit runs queue and sends the batch on a connection of its own, so a
-// failure before the send leaves nothing queued anywhere. Until the plane
-// has built its table, the batch first replaces the whole table with the
-// one in memory.
-func (p *Plane) commit(ctx context.Context, queue func(c *nftables.Conn) error) error {
+// txn is one transaction being queued: its connection, and what the
+// kernel will hold once it commits.
+type txn struct {
+	c *nftables.Conn
+	// maps are the scheduler maps made for each service changed.
+	maps map[dataplane.ServiceKey][]string
+	// kmac and kdev are the DR hop elements and ingress chains.
+	kmac map[netip.Addr][]byte
+	kdev map[string]bool
+}
+
+// sync applies changes (a service's new entry, nil to delete it) in one
+// transaction: every changed service's objects, and the DR hops and
+// ingress chains the resulting table needs. With full (or until the plane
+// has built its tables) the transaction first replaces the tables by empty
+// ones and builds every service. Nothing in memory changes unless the
+// transaction commits.
+func (p *Plane) sync(ctx context.Context, full bool, changes map[dataplane.ServiceKey]*dataplane.Entry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	full = full || !p.built
+	next := func(k dataplane.ServiceKey) (dataplane.Entry, bool) {
+		if e, ok := changes[k]; ok {
+			if e == nil {
+				return dataplane.Entry{}, false
+			}
+			return *e, true
+		}
+		e, ok := p.state[k]
+		return e, ok
+	}
+	touched := slices.SortedFunc(maps.Keys(changes), dataplane.Compare)
+	if full {
+		all := maps.Clone(p.state)
+		for k := range changes {
+			all[k] = dataplane.Entry{}
+		}
+		touched = all.Keys()
+	}
+	undo, err := p.retain(changes)
+	if err != nil {
+		return err
+	}
+	ids, nextID := maps.Clone(p.ids), p.next
+	if full {
+		ids, nextID = map[dataplane.ServiceKey]uint32{}, 0
+	}
+	progs, olds := map[dataplane.ServiceKey]program{}, map[dataplane.ServiceKey]program{}
+	var errs []error
+	for _, k := range touched {
+		if e, ok := next(k); ok {
+			id, ok := ids[k]
+			if !ok {
+				nextID++
+				id, ids[k] = nextID, nextID
+			}
+			prog, err := compile(e, id, p.ready)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("service %s: %w", k, err))
+			}
+			progs[k] = prog
+		} else {
+			delete(ids, k)
+		}
+		if e, ok := p.state[k]; ok && !full {
+			olds[k], _ = compile(e, p.ids[k], p.ready)
+		}
+	}
+	if len(errs) > 0 {
+		undo()
+		return errors.Join(errs...)
+	}
+	for attempt := 0; ; attempt++ {
+		// Affinity entries whose real server may take no new connection
+		// are deleted in the same transaction, so its clients move at
+		// once. Expiring entries can vanish between the read and the
+		// commit, which fails the batch: read again and retry.
+		stale := map[dataplane.ServiceKey][]nftables.SetElement{}
+		nstale := 0
+		for k, prog := range progs {
+			if old, ok := olds[k]; ok && keepAff(old, prog) {
+				e, _ := next(k)
+				if stale[k], err = p.staleAffinity(ctx, p.tableOf(prog), prog.Aff.Name, e); err != nil {
+					undo()
+					return err
+				}
+				nstale += len(stale[k])
+			}
+		}
+		err = p.commit(ctx, full, func(t *txn) error {
+			for _, k := range touched {
+				prog, now := progs[k]
+				old, before := olds[k]
+				var err error
+				switch {
+				case now && !before:
+					err = p.queueAdd(t, k, prog)
+				case before && !now:
+					p.queueDel(t, k, old)
+				case now:
+					err = p.queueChange(t, k, old, prog, stale[k])
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil || nstale == 0 || attempt == 2 || !errors.Is(err, syscall.ENOENT) {
+			break
+		}
+	}
+	if err != nil {
+		undo()
+		return err
+	}
+	for _, k := range touched {
+		if e, ok := next(k); ok {
+			p.state[k] = e
+		} else {
+			delete(p.state, k)
+		}
+	}
+	p.ids, p.next = ids, nextID
+	return nil
+}
+
+// keepAff is whether a service's affinity map survives a change: same
+// table, same data shape and timeout. Otherwise it is made anew, empty.
+func keepAff(old, prog program) bool {
+	return old.Aff != nil && prog.Aff != nil && old.DR == prog.DR &&
+		old.Aff.Data.Name == prog.Aff.Data.Name && old.Aff.Timeout == prog.Aff.Timeout
+}
+
+// commit queues the changes on a connection of its own and sends them as
+// one batch, so a failure before the send leaves nothing queued anywhere.
+// With full, the batch first replaces both tables by empty ones.
+func (p *Plane) commit(ctx context.Context, full bool, queue func(t *txn) error) error {
 	c, err := p.newConn(ctx)
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	p.pending = map[dataplane.ServiceKey][]string{}
-	defer func() { p.pending = nil }()
-	rebuild := !p.built
-	if rebuild {
+	t := &txn{c: c, maps: map[dataplane.ServiceKey][]string{}, kmac: maps.Clone(p.kmac), kdev: maps.Clone(p.kdev)}
+	if full {
 		p.base(c)
-		for _, k := range p.state.Keys() {
-			prog, err := compile(p.state[k], p.ids[k])
-			if err != nil {
-				return err
-			}
-			if err := p.addService(c, k, p.ids[k], prog); err != nil {
-				return err
-			}
-		}
+		t.kmac, t.kdev = map[netip.Addr][]byte{}, map[string]bool{}
 	}
-	if err := queue(c); err != nil {
+	if err := queue(t); err != nil {
 		// Dropping c drops what was queued: the kernel sees none of it.
+		return err
+	}
+	if err := p.queueHops(t, full); err != nil {
 		return err
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	if rebuild {
+	if full {
 		p.maps = map[dataplane.ServiceKey][]string{}
 	}
-	maps.Copy(p.maps, p.pending)
-	p.built = true
+	for k, names := range t.maps {
+		if names == nil {
+			delete(p.maps, k)
+		} else {
+			p.maps[k] = names
+		}
+	}
+	p.kmac, p.kdev, p.built = t.kmac, t.kdev, true
 	return nil
 }
 
-// base queues the replacement of the table by an empty one with its base
-// chains, dispatch chain and maps.
+// base queues the replacement of both tables by empty ones: the inet
+// table with its nat base chains, dispatch chain and maps; the netdev
+// table with the DR dispatch chain and its maps (its ingress
+// chains come with the DR real servers).
 func (p *Plane) base(c *nftables.Conn) {
-	c.AddTable(p.table)
-	c.DelTable(p.table)
-	c.AddTable(p.table)
+	for _, t := range []*nftables.Table{p.table, p.ntable} {
+		c.AddTable(t)
+		c.DelTable(t)
+		c.AddTable(t)
+	}
 	disp := c.AddChain(&nftables.Chain{Table: p.table, Name: chainDispatch})
 	accept := nftables.ChainPolicyAccept
 	for _, h := range []struct {
@@ -535,45 +653,111 @@ func (p *Plane) base(c *nftables.Conn) {
 		c.AddRule(&nftables.Rule{Table: p.table, Chain: ch, Exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chainDispatch}}})
 	}
 	for _, s := range dispatchSets() {
-		_ = c.AddSet(p.nftSet(s), nil)
+		_ = c.AddSet(p.nftSet(p.table, s), nil)
 	}
 	for _, r := range dispatchRules() {
 		c.AddRule(&nftables.Rule{Table: p.table, Chain: disp, Exprs: r.Exprs})
 	}
+
+	for _, s := range drSets() {
+		_ = c.AddSet(p.nftSet(p.ntable, s), nil)
+	}
+	ddisp := c.AddChain(&nftables.Chain{Table: p.ntable, Name: chainDRDispatch})
+	for _, r := range drDispatchRules() {
+		c.AddRule(&nftables.Rule{Table: p.ntable, Chain: ddisp, Exprs: r.Exprs})
+	}
 }
 
-func (p *Plane) nftSet(s setDef) *nftables.Set {
+func (p *Plane) nftSet(t *nftables.Table, s setDef) *nftables.Set {
 	return &nftables.Set{
-		Table: p.table, Name: s.Name, Anonymous: s.Anonymous, Constant: s.Anonymous,
+		Table: t, Name: s.Name, Anonymous: s.Anonymous, Constant: s.Anonymous,
 		IsMap: s.IsMap, Dynamic: s.Dynamic, HasTimeout: s.HasTimeout, Timeout: s.Timeout,
 		Concatenation: s.Concat, KeyType: s.Key, DataType: s.Data,
 	}
 }
 
-// addService queues a new service: its chain, affinity map, rules and
-// dispatch element.
-func (p *Plane) addService(c *nftables.Conn, key dataplane.ServiceKey, id uint32, prog program) error {
-	ch := c.AddChain(&nftables.Chain{Table: p.table, Name: prog.Chain})
-	if prog.Aff != nil {
-		if err := c.AddSet(p.nftSet(*prog.Aff), nil); err != nil {
+// tableOf is the table a service's program lives in.
+func (p *Plane) tableOf(prog program) *nftables.Table {
+	if prog.DR {
+		return p.ntable
+	}
+	return p.table
+}
+
+// queueAdd queues a new service: its chain, affinity and flow maps, rules
+// and dispatch element.
+func (p *Plane) queueAdd(t *txn, key dataplane.ServiceKey, prog program) error {
+	tb := p.tableOf(prog)
+	ch := t.c.AddChain(&nftables.Chain{Table: tb, Name: prog.Chain})
+	for _, s := range []*setDef{prog.Aff, prog.Flow} {
+		if s != nil {
+			if err := t.c.AddSet(p.nftSet(tb, *s), nil); err != nil {
+				return err
+			}
+		}
+	}
+	if err := p.addRules(t, key, tb, ch, prog); err != nil {
+		return err
+	}
+	set, k := dispatchKey(key, prog.DR)
+	return t.c.SetAddElements(&nftables.Set{Table: tb, Name: set, IsMap: true}, []nftables.SetElement{
+		{Key: k, VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: prog.Chain}},
+	})
+}
+
+// queueDel queues the removal of a service and all its objects.
+func (p *Plane) queueDel(t *txn, key dataplane.ServiceKey, old program) {
+	tb := p.tableOf(old)
+	set, k := dispatchKey(key, old.DR)
+	_ = t.c.SetDeleteElements(&nftables.Set{Table: tb, Name: set, IsMap: true}, []nftables.SetElement{{Key: k}})
+	ch := &nftables.Chain{Table: tb, Name: old.Chain}
+	t.c.FlushChain(ch)
+	t.c.DelChain(ch)
+	p.delMaps(t, key, tb)
+	for _, s := range []*setDef{old.Aff, old.Flow} {
+		if s != nil {
+			t.c.DelSet(&nftables.Set{Table: tb, Name: s.Name})
+		}
+	}
+}
+
+// queueChange queues the rebuild of a service's rules in place. Its
+// affinity map is kept when keepAff allows (minus the stale entries), its
+// flow map always: a DR service keeps its flows across changes. A service
+// moving between NAT and DR is removed from one table and added to the
+// other.
+func (p *Plane) queueChange(t *txn, key dataplane.ServiceKey, old, prog program, stale []nftables.SetElement) error {
+	if old.DR != prog.DR {
+		p.queueDel(t, key, old)
+		return p.queueAdd(t, key, prog)
+	}
+	tb := p.tableOf(prog)
+	ch := &nftables.Chain{Table: tb, Name: prog.Chain}
+	t.c.FlushChain(ch)
+	keep := keepAff(old, prog)
+	if old.Aff != nil && !keep {
+		t.c.DelSet(&nftables.Set{Table: tb, Name: old.Aff.Name})
+	}
+	if prog.Aff != nil && !keep {
+		if err := t.c.AddSet(p.nftSet(tb, *prog.Aff), nil); err != nil {
 			return err
 		}
 	}
-	if err := p.addRules(c, key, ch, prog); err != nil {
-		return err
+	if len(stale) > 0 {
+		if err := t.c.SetDeleteElements(&nftables.Set{Table: tb, Name: prog.Aff.Name, IsMap: true}, stale); err != nil {
+			return err
+		}
 	}
-	set, k := dispatchKey(key)
-	return c.SetAddElements(&nftables.Set{Table: p.table, Name: set, IsMap: true}, []nftables.SetElement{
-		{Key: k, VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: prog.Chain}},
-	})
+	p.delMaps(t, key, tb)
+	return p.addRules(t, key, tb, ch, prog)
 }
 
 // elemChunk is how many elements go in one message: a message's element
 // list is one netlink attribute, whose length is 16 bits.
 const elemChunk = 512
 
-func (p *Plane) addRules(c *nftables.Conn, key dataplane.ServiceKey, ch *nftables.Chain, prog program) error {
-	var made []string
+func (p *Plane) addRules(t *txn, key dataplane.ServiceKey, tb *nftables.Table, ch *nftables.Chain, prog program) error {
+	made := []string{}
 	for _, r := range prog.Rules {
 		bound := map[string]*nftables.Set{}
 		for _, s := range r.Anon {
@@ -582,14 +766,14 @@ func (p *Plane) addRules(c *nftables.Conn, key dataplane.ServiceKey, ch *nftable
 			// (Maglev's thousands of slots) needs several, as a
 			// message's element list is one 64 KiB netlink attribute.
 			p.gen++
-			ns := p.nftSet(s)
+			ns := p.nftSet(tb, s)
 			ns.Anonymous, ns.Constant = false, false
 			ns.Name = fmt.Sprintf("%s_%d", prog.Chain, p.gen)
-			if err := c.AddSet(ns, nil); err != nil {
+			if err := t.c.AddSet(ns, nil); err != nil {
 				return err
 			}
 			for rest := s.Elems; len(rest) > 0; rest = rest[min(len(rest), elemChunk):] {
-				if err := c.SetAddElements(ns, rest[:min(len(rest), elemChunk)]); err != nil {
+				if err := t.c.SetAddElements(ns, rest[:min(len(rest), elemChunk)]); err != nil {
 					return err
 				}
 			}
@@ -607,96 +791,50 @@ func (p *Plane) addRules(c *nftables.Conn, key dataplane.ServiceKey, ch *nftable
 			}
 			exprs[i] = e
 		}
-		c.AddRule(&nftables.Rule{Table: p.table, Chain: ch, Exprs: exprs})
+		t.c.AddRule(&nftables.Rule{Table: tb, Chain: ch, Exprs: exprs})
 	}
-	p.pending[key] = made
+	t.maps[key] = made
 	return nil
 }
 
 // delMaps queues the deletion of a service's scheduler maps; its chain must
 // be flushed first in the same transaction.
-func (p *Plane) delMaps(c *nftables.Conn, key dataplane.ServiceKey) {
-	names, ok := p.pending[key] // made earlier in this transaction
+func (p *Plane) delMaps(t *txn, key dataplane.ServiceKey, tb *nftables.Table) {
+	names, ok := t.maps[key] // made earlier in this transaction
 	if !ok {
 		names = p.maps[key]
 	}
 	for _, name := range names {
-		c.DelSet(&nftables.Set{Table: p.table, Name: name})
+		t.c.DelSet(&nftables.Set{Table: tb, Name: name})
 	}
-	p.pending[key] = nil
-}
-
-// change replaces service old by e: its rules are rebuilt in one
-// transaction, and affinity entries pointing at a real server that can no
-// longer take new connections (removed, or weight 0) are deleted in the
-// same transaction so that its clients move at once.
-func (p *Plane) change(ctx context.Context, old, e dataplane.Entry) error {
-	id := p.ids[e.Service.Key]
-	prog, err := compile(e, id)
-	if err != nil {
-		return err
-	}
-	oldAff := old.Service.Persistence > 0
-	// The affinity map is kept when its shape is unchanged, else remade.
-	oldProg, _ := compile(old, id)
-	keep := oldAff && prog.Aff != nil && oldProg.Aff != nil &&
-		oldProg.Aff.Data.Name == prog.Aff.Data.Name && oldProg.Aff.Timeout == prog.Aff.Timeout
-	// Expiring entries can vanish between the read and the commit, which
-	// fails the batch: read again and retry.
-	for attempt := 0; ; attempt++ {
-		var stale []nftables.SetElement
-		if keep && p.built {
-			stale, err = p.staleAffinity(ctx, prog.Aff.Name, e)
-			if err != nil {
-				return err
-			}
-		}
-		err = p.commit(ctx, func(c *nftables.Conn) error {
-			ch := &nftables.Chain{Table: p.table, Name: prog.Chain}
-			c.FlushChain(ch)
-			if oldAff && !keep {
-				c.DelSet(&nftables.Set{Table: p.table, Name: affName(id)})
-			}
-			if prog.Aff != nil && !keep {
-				if err := c.AddSet(p.nftSet(*prog.Aff), nil); err != nil {
-					return err
-				}
-			}
-			if len(stale) > 0 {
-				if err := c.SetDeleteElements(&nftables.Set{Table: p.table, Name: prog.Aff.Name, IsMap: true}, stale); err != nil {
-					return err
-				}
-			}
-			p.delMaps(c, e.Service.Key)
-			return p.addRules(c, e.Service.Key, ch, prog)
-		})
-		if err == nil || len(stale) == 0 || attempt == 2 || !errors.Is(err, syscall.ENOENT) {
-			break
-		}
-	}
-	if err != nil {
-		return err
-	}
-	p.state[e.Service.Key] = e
-	return nil
+	t.maps[key] = nil
 }
 
 // staleAffinity lists the affinity entries whose real server may not take
 // new connections in e.
-func (p *Plane) staleAffinity(ctx context.Context, name string, e dataplane.Entry) ([]nftables.SetElement, error) {
-	withPort, err := portMode(e)
+func (p *Plane) staleAffinity(ctx context.Context, tb *nftables.Table, name string, e dataplane.Entry) ([]nftables.SetElement, error) {
+	method, err := methodOf(e)
 	if err != nil {
 		return nil, err
 	}
+	withPort := false
+	if method != dataplane.DR {
+		if withPort, err = portMode(e); err != nil {
+			return nil, err
+		}
+	}
 	var valid [][]byte
 	for _, d := range available(e) {
+		if method == dataplane.DR && !p.ready(d.Key.Addr) {
+			continue
+		}
 		valid = append(valid, destBytes(d.Key.Addr, destPort(e, d), withPort))
 	}
 	c, err := p.newConn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
-	elems, err := c.GetSetElements(&nftables.Set{Table: p.table, Name: name, IsMap: true, HasTimeout: true})
+	elems, err := c.GetSetElements(&nftables.Set{Table: tb, Name: name, IsMap: true, HasTimeout: true})
 	if err != nil {
 		return nil, fmt.Errorf("nftables: read affinity map %s: %w", name, err)
 	}

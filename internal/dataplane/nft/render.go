@@ -19,8 +19,14 @@ const maxRendered = 24
 func render(p program) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "chain %s\n", p.Chain)
+	if p.DR {
+		b.WriteString("  (netdev table)\n")
+	}
 	if p.Aff != nil {
 		b.WriteString(renderSet(*p.Aff))
+	}
+	if p.Flow != nil {
+		b.WriteString(renderSet(*p.Flow))
 	}
 	for i, r := range p.Rules {
 		fmt.Fprintf(&b, "rule %d\n", i)
@@ -77,6 +83,9 @@ func renderExpr(e expr.Any) string {
 	case *expr.Cmp:
 		return fmt.Sprintf("cmp op %d reg %d 0x%s", e.Op, e.Register, hex.EncodeToString(e.Data))
 	case *expr.Payload:
+		if e.OperationType == expr.PayloadWrite {
+			return fmt.Sprintf("payload write reg %d => %db @ base %d + %d", e.SourceRegister, e.Len, e.Base, e.Offset)
+		}
 		return fmt.Sprintf("payload load %db @ base %d + %d => reg %d", e.Len, e.Base, e.Offset, e.DestRegister)
 	case *expr.Bitwise:
 		return fmt.Sprintf("bitwise reg %d = (reg %d & 0x%s) ^ 0x%s", e.DestRegister, e.SourceRegister, hex.EncodeToString(e.Mask), hex.EncodeToString(e.Xor))
@@ -99,6 +108,8 @@ func renderExpr(e expr.Any) string {
 			s += fmt.Sprintf(" proto_min reg %d", e.RegProtoMin)
 		}
 		return s
+	case *expr.Dup:
+		return fmt.Sprintf("dup sreg_dev %d", e.RegDev)
 	case *expr.Verdict:
 		return fmt.Sprintf("immediate verdict %d %s", e.Kind, e.Chain)
 	}
