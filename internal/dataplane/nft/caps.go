@@ -39,7 +39,7 @@ import (
 var Caps = dataplane.Capabilities{
 	Name:        "nftables",
 	Schedulers:  schedulers,
-	Methods:     []dataplane.Method{dataplane.NAT},
+	Methods:     []dataplane.Method{dataplane.NAT, dataplane.DR},
 	Protocols:   []dataplane.Protocol{dataplane.ProtoTCP, dataplane.ProtoUDP},
 	Fwmark:      true,
 	IPv6:        true,
@@ -56,9 +56,6 @@ var suggestions = []struct {
 	{func(_ dataplane.Service, d *dataplane.Destination) bool {
 		return d != nil && d.Forwarding.Method == dataplane.Tunnel
 	}, "lb_kind TUN needs IPVS; nftables cannot encapsulate here"},
-	{func(_ dataplane.Service, d *dataplane.Destination) bool {
-		return d != nil && d.Forwarding.Method == dataplane.DR
-	}, "lb_kind DR needs IPVS on this version; use lb_kind NAT with the nftables plane"},
 	{func(s dataplane.Service, d *dataplane.Destination) bool {
 		if d != nil {
 			return false

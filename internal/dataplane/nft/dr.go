@@ -296,8 +296,9 @@ func (p *Plane) refresh(ctx context.Context, hops ...*hop) {
 	p.dirty = false
 }
 
-// tick asks for resolutions, drops hops whose linger time has passed and
-// retries a failed refresh.
+// tick asks for resolutions, picks up MACs the events missed (one
+// resolved before the subscription started), drops hops whose linger
+// time has passed and retries a failed refresh.
 func (p *Plane) tick(ctx context.Context, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -305,6 +306,13 @@ func (p *Plane) tick(ctx context.Context, now time.Time) {
 	var all []*hop
 	for a, h := range p.hops {
 		all = append(all, h)
+		if h.mac == nil {
+			if mac, err := p.nb.Lookup(h.link.Index, a); err == nil && mac != nil {
+				p.log.Info("DR real server's MAC", "rs", a, "mac", mac.String(), "interface", h.link.Name)
+				h.mac, redo = mac, true
+				continue
+			}
+		}
 		if h.mac == nil || now.Sub(h.confirmed) >= confirmEvery {
 			h.confirmed = now
 			if err := p.nb.Resolve(h.link.Index, a); err != nil {

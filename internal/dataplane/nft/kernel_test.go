@@ -81,15 +81,18 @@ func newLab(t *testing.T, nreals int) *lab {
 // serve answers every line on TCP and every datagram on UDP port rsPort
 // with name, until the test ends. Each connection is bounded in requests
 // and time.
-func serve(t *testing.T, h *netlab.Host, name string) {
+func serve(t *testing.T, h *netlab.Host, name string) { servePort(t, h, name, rsPort) }
+
+// servePort is serve on another port.
+func servePort(t *testing.T, h *netlab.Host, name string, port int) {
 	var ln net.Listener
 	var pc net.PacketConn
 	if err := h.Do(func() error {
 		var err error
-		if ln, err = net.Listen("tcp", fmt.Sprintf(":%d", rsPort)); err != nil {
+		if ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port)); err != nil {
 			return err
 		}
-		pc, err = net.ListenPacket("udp", fmt.Sprintf(":%d", rsPort))
+		pc, err = net.ListenPacket("udp", fmt.Sprintf(":%d", port))
 		return err
 	}); err != nil {
 		t.Fatal(err)
