@@ -24,8 +24,13 @@ const (
 	regPort6 = 12 // the port after an IPv6 address in regData
 	regHash  = 12 // scratch for the fields a hash reads (16-byte reg 2..3)
 	regKey   = 16 // the persistence key (16-byte reg 3)
-	regFlow  = 16 // DR: the flow key, client address . port (4-byte 16..20)
-	regHop   = 16 // DR: the hop found for the real server (4-byte 16..20)
+	// DR lays its registers out as nft itself does (keys from 4-byte 8,
+	// the data elsewhere), so that nft can list the rules back: it cannot
+	// parse a concatenated key that starts in another register.
+	regDRDest = 3 // DR: the chosen real server (16-byte reg 3)
+	regDRKey  = 8 // DR: the persistence key (4-byte 8..11)
+	regFlow   = 8 // DR: the flow key, client address . port (4-byte 8..12)
+	regHop    = 8 // DR: each part of the real server's hop in turn (4-byte 8..9)
 	regDisp  = 1  // dispatch keys
 )
 
@@ -46,8 +51,15 @@ const (
 	chainDRDispatch = "dr_dispatch"
 	mapDR4          = "dr4"
 	mapDR6          = "dr6"
-	mapMAC4         = "mac4"
-	mapMAC6         = "mac6"
+	// A real server's hop: its MAC (dmac), the director's MAC (smac) and
+	// interface index (oif) on the way to it, in three maps rather than
+	// one of concatenated data, which nft cannot list back.
+	mapDMAC4 = "dmac4"
+	mapSMAC4 = "smac4"
+	mapOIF4  = "oif4"
+	mapDMAC6 = "dmac6"
+	mapSMAC6 = "smac6"
+	mapOIF6  = "oif6"
 	// ingressPriority puts the DR chains after a netdev ingress filter of
 	// the host's at the usual priorities (-500..0): a frame they send is
 	// consumed, so nothing after them would see it.
@@ -102,17 +114,22 @@ func flowName(id uint32) string  { return fmt.Sprintf("f%d", id) }
 // ingressChain is the name of the DR ingress chain of an interface.
 func ingressChain(dev string) string { return "in_" + dev }
 
-// hopType is a mac map's data: the real server's MAC, the director's MAC
-// on the way out and that interface's index, as send reads them.
-var hopType = nftables.MustConcatSetType(nftables.TypeEtherAddr, nftables.TypeEtherAddr, nftables.TypeIFIndex)
+// hopMaps are a family's hop maps, dmac, smac and oif.
+func hopMaps(fam dataplane.Family) [3]string {
+	if fam == dataplane.IPv6 {
+		return [3]string{mapDMAC6, mapSMAC6, mapOIF6}
+	}
+	return [3]string{mapDMAC4, mapSMAC4, mapOIF4}
+}
 
-// hopBytes encodes a hop as hopType's data (each MAC padded to 8 bytes,
-// the index in host order as the dup expression reads it).
-func hopBytes(dst, src net.HardwareAddr, index int) []byte {
-	b := make([]byte, 0, 20)
-	b = append(append(b, dst[:6]...), 0, 0)
-	b = append(append(b, src[:6]...), 0, 0)
-	return binary.NativeEndian.AppendUint32(b, uint32(index))
+// hopValues are a hop's elements' data in the order of hopMaps: the MACs
+// and the index in host order, as the dup expression reads it.
+func hopValues(dst, src net.HardwareAddr, index int) [3][]byte {
+	return [3][]byte{
+		append([]byte{}, dst[:6]...),
+		append([]byte{}, src[:6]...),
+		binary.NativeEndian.AppendUint32(nil, uint32(index)),
+	}
 }
 
 // destType is the type of a scheduler map's data: the address, with the
@@ -272,9 +289,11 @@ func compile(e dataplane.Entry, id uint32, ok ready) (program, error) {
 			Timeout: s.Persistence, Key: addrType(fam), Data: dt,
 		}
 	}
-	// emit sends the packet to the destination in regData.
+	// emit sends the packet to the destination in dest.
+	dest, keyReg := uint32(regData), uint32(regKey)
 	emit := []expr.Any{dnat(fam, withPort)}
 	if p.DR {
+		dest, keyReg = regDRDest, regDRKey
 		timeout := flowTCP
 		if s.Key.Protocol == dataplane.ProtoUDP {
 			timeout = flowUDP
@@ -287,15 +306,17 @@ func compile(e dataplane.Entry, id uint32, ok ready) (program, error) {
 			saddr(fam, regFlow),
 			&expr.Payload{DestRegister: regFlow + alen(fam)/4, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
 		}
-		remember := &expr.Dynset{SrcRegKey: regFlow, SrcRegData: regData, SetName: p.Flow.Name, Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: timeout}
+		remember := &expr.Dynset{SrcRegKey: regFlow, SrcRegData: dest, SetName: p.Flow.Name, Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: timeout}
 		// A known flow keeps its real server, available or not: this is
 		// what conntrack does for NAT, so drained and removed real
 		// servers keep their connections. If that real server's MAC is
 		// unknown now, the frame is dropped (the second rule) rather than
 		// scheduled anew to a real server that knows nothing of the flow.
-		known := append(append([]expr.Any{}, key...),
-			&expr.Lookup{SourceRegister: regFlow, DestRegister: regData, IsDestRegSet: true, SetName: p.Flow.Name},
-			remember)
+		// The key is loaded again for the refresh: nft cannot list a
+		// rule that reads a key's registers twice.
+		known := append(append(append(append([]expr.Any{}, key...),
+			&expr.Lookup{SourceRegister: regFlow, DestRegister: dest, IsDestRegSet: true, SetName: p.Flow.Name}),
+			key...), remember)
 		p.Rules = append(p.Rules,
 			ruleDef{Exprs: append(known, send(fam)...)},
 			ruleDef{Exprs: append(append([]expr.Any{}, key...),
@@ -311,7 +332,7 @@ func compile(e dataplane.Entry, id uint32, ok ready) (program, error) {
 		return p, nil
 	}
 
-	var pick []expr.Any // puts the chosen destination into regData
+	var pick []expr.Any // puts the chosen destination into dest
 	var anon []setDef
 	slotMap := func(slots []int) setDef {
 		m := setDef{Name: "sched", Anonymous: true, IsMap: true, Key: nftables.TypeInteger, Data: dt}
@@ -322,7 +343,7 @@ func compile(e dataplane.Entry, id uint32, ok ready) (program, error) {
 		return m
 	}
 	lookup := func(src uint32) expr.Any {
-		return &expr.Lookup{SourceRegister: src, DestRegister: regData, IsDestRegSet: true, SetName: "sched"}
+		return &expr.Lookup{SourceRegister: src, DestRegister: dest, IsDestRegSet: true, SetName: "sched"}
 	}
 	switch s.Scheduler {
 	case "rr", "wrr":
@@ -363,7 +384,7 @@ func compile(e dataplane.Entry, id uint32, ok ready) (program, error) {
 			lookup(regAddr))
 	case "fo":
 		d := ds[firstByWeight(ds)]
-		pick = []expr.Any{&expr.Immediate{Register: regData, Data: destBytes(d.Key.Addr, destPort(e, d), withPort)}}
+		pick = []expr.Any{&expr.Immediate{Register: dest, Data: destBytes(d.Key.Addr, destPort(e, d), withPort)}}
 		if withPort {
 			b := destBytes(d.Key.Addr, destPort(e, d), true)
 			a := alen(fam)
@@ -381,15 +402,15 @@ func compile(e dataplane.Entry, id uint32, ok ready) (program, error) {
 		if bits == 0 || bits > int(alen(fam))*8 {
 			bits = int(alen(fam)) * 8
 		}
-		key := []expr.Any{saddr(fam, regKey)}
+		key := []expr.Any{saddr(fam, keyReg)}
 		if bits < int(alen(fam))*8 {
-			key = append(key, &expr.Bitwise{SourceRegister: regKey, DestRegister: regKey, Len: alen(fam), Mask: prefixMask(bits, int(alen(fam))), Xor: make([]byte, alen(fam))})
+			key = append(key, &expr.Bitwise{SourceRegister: keyReg, DestRegister: keyReg, Len: alen(fam), Mask: prefixMask(bits, int(alen(fam))), Xor: make([]byte, alen(fam))})
 		}
-		refresh := &expr.Dynset{SrcRegKey: regKey, SrcRegData: regData, SetName: p.Aff.Name, Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: s.Persistence}
+		refresh := &expr.Dynset{SrcRegKey: keyReg, SrcRegData: dest, SetName: p.Aff.Name, Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: s.Persistence}
 		// A known client: its destination from the affinity map, its
 		// timeout refreshed. A lookup miss ends the rule.
 		hit := append(append([]expr.Any{}, key...),
-			&expr.Lookup{SourceRegister: regKey, DestRegister: regData, IsDestRegSet: true, SetName: p.Aff.Name},
+			&expr.Lookup{SourceRegister: keyReg, DestRegister: dest, IsDestRegSet: true, SetName: p.Aff.Name},
 			refresh)
 		p.Rules = append(p.Rules, ruleDef{Exprs: append(hit, emit...)})
 		// A new client: scheduled, then remembered.
@@ -499,8 +520,12 @@ func drSets() []setDef {
 	return []setDef{
 		{Name: mapDR4, IsMap: true, Concat: true, Key: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService), Data: v},
 		{Name: mapDR6, IsMap: true, Concat: true, Key: nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetProto, nftables.TypeInetService), Data: v},
-		{Name: mapMAC4, IsMap: true, Key: nftables.TypeIPAddr, Data: hopType},
-		{Name: mapMAC6, IsMap: true, Key: nftables.TypeIP6Addr, Data: hopType},
+		{Name: mapDMAC4, IsMap: true, Key: nftables.TypeIPAddr, Data: nftables.TypeEtherAddr},
+		{Name: mapSMAC4, IsMap: true, Key: nftables.TypeIPAddr, Data: nftables.TypeEtherAddr},
+		{Name: mapOIF4, IsMap: true, Key: nftables.TypeIPAddr, Data: nftables.TypeIFIndex},
+		{Name: mapDMAC6, IsMap: true, Key: nftables.TypeIP6Addr, Data: nftables.TypeEtherAddr},
+		{Name: mapSMAC6, IsMap: true, Key: nftables.TypeIP6Addr, Data: nftables.TypeEtherAddr},
+		{Name: mapOIF6, IsMap: true, Key: nftables.TypeIP6Addr, Data: nftables.TypeIFIndex},
 	}
 }
 
@@ -525,7 +550,7 @@ func drDispatchRules() []ruleDef {
 	return []ruleDef{rule(unix.ETH_P_IP, dataplane.IPv4, mapDR4), rule(unix.ETH_P_IPV6, dataplane.IPv6, mapDR6)}
 }
 
-// send rewrites the frame for the real server in regData (destination
+// send rewrites the frame for the real server in regDRDest (destination
 // MAC: the real server's; source: the director's on the way out), sends a
 // copy out of that interface and drops the original, which would otherwise
 // reach the director's own stack. google/nftables has no fwd expression;
@@ -535,15 +560,14 @@ func drDispatchRules() []ruleDef {
 // a register no earlier expression of the same rule wrote, so a shared
 // chain cannot take the real server from its caller.
 func send(fam dataplane.Family) []expr.Any {
-	set := mapMAC4
-	if fam == dataplane.IPv6 {
-		set = mapMAC6
-	}
+	m := hopMaps(fam)
 	return []expr.Any{
-		&expr.Lookup{SourceRegister: regData, DestRegister: regHop, IsDestRegSet: true, SetName: set},
+		&expr.Lookup{SourceRegister: regDRDest, DestRegister: regHop, IsDestRegSet: true, SetName: m[0]},
 		&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: regHop, Base: expr.PayloadBaseLLHeader, Offset: 0, Len: 6},
-		&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: regHop + 2, Base: expr.PayloadBaseLLHeader, Offset: 6, Len: 6},
-		&expr.Dup{RegDev: regHop + 4, IsRegDevSet: true},
+		&expr.Lookup{SourceRegister: regDRDest, DestRegister: regHop, IsDestRegSet: true, SetName: m[1]},
+		&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: regHop, Base: expr.PayloadBaseLLHeader, Offset: 6, Len: 6},
+		&expr.Lookup{SourceRegister: regDRDest, DestRegister: regHop, IsDestRegSet: true, SetName: m[2]},
+		&expr.Dup{RegDev: regHop, IsRegDevSet: true},
 		&expr.Verdict{Kind: expr.VerdictDrop},
 	}
 }

@@ -27,6 +27,9 @@ const (
 	confirmEvery = 30 * time.Second
 )
 
+// hopElem is a hop's data in the kernel's three hop maps.
+type hopElem [3]string
+
 // hop is how the director reaches one DR real server.
 type hop struct {
 	link Link
@@ -148,7 +151,7 @@ func (p *Plane) retain(changes map[dataplane.ServiceKey]*dataplane.Entry) (undo 
 // gone with the old table).
 func (p *Plane) queueHops(t *txn, full bool) error {
 	now := p.now()
-	macs := map[netip.Addr][]byte{}
+	macs := map[netip.Addr]hopElem{}
 	devs := map[string]bool{}
 	for a, h := range p.hops {
 		if len(h.users) == 0 && (full || now.After(h.until)) {
@@ -157,26 +160,41 @@ func (p *Plane) queueHops(t *txn, full bool) error {
 		}
 		devs[h.link.Name] = true
 		if h.mac != nil {
-			macs[a] = hopBytes(h.mac, h.link.MAC, h.link.Index)
+			v := hopValues(h.mac, h.link.MAC, h.link.Index)
+			macs[a] = hopElem{string(v[0]), string(v[1]), string(v[2])}
 		}
 	}
-	macSet := func(a netip.Addr) *nftables.Set {
-		name := mapMAC4
+	// queue adds or deletes a's elements in its family's hop maps.
+	queue := func(a netip.Addr, v *hopElem) error {
+		fam := dataplane.IPv4
 		if !a.Is4() {
-			name = mapMAC6
+			fam = dataplane.IPv6
 		}
-		return &nftables.Set{Table: p.ntable, Name: name, IsMap: true}
+		for i, name := range hopMaps(fam) {
+			set := &nftables.Set{Table: p.ntable, Name: name, IsMap: true}
+			var err error
+			if v == nil {
+				err = t.c.SetDeleteElements(set, []nftables.SetElement{{Key: a.AsSlice()}})
+			} else {
+				err = t.c.SetAddElements(set, []nftables.SetElement{{Key: a.AsSlice(), Val: []byte(v[i])}})
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	for _, a := range slices.SortedFunc(maps.Keys(t.kmac), netip.Addr.Compare) {
-		if v, ok := macs[a]; !ok || !bytes.Equal(v, t.kmac[a]) {
-			if err := t.c.SetDeleteElements(macSet(a), []nftables.SetElement{{Key: a.AsSlice()}}); err != nil {
+		if v, ok := macs[a]; !ok || v != t.kmac[a] {
+			if err := queue(a, nil); err != nil {
 				return err
 			}
 		}
 	}
 	for _, a := range slices.SortedFunc(maps.Keys(macs), netip.Addr.Compare) {
-		if v, ok := t.kmac[a]; !ok || !bytes.Equal(v, macs[a]) {
-			if err := t.c.SetAddElements(macSet(a), []nftables.SetElement{{Key: a.AsSlice(), Val: macs[a]}}); err != nil {
+		if v, ok := t.kmac[a]; !ok || v != macs[a] {
+			v := macs[a]
+			if err := queue(a, &v); err != nil {
 				return err
 			}
 		}

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+
 	"vigil/internal/dataplane"
 	"vigil/internal/netlab"
 )
@@ -128,6 +131,9 @@ func TestKernelDR(t *testing.T) {
 	if out := lb.nft("list", "chain", "netdev", DefaultTable, "in_eth0"); !strings.Contains(out, "hook ingress device \"eth0\"") {
 		t.Fatalf("no ingress chain on eth0:\n%s", out)
 	}
+	if !lb.chainHas("s1", func(x expr.Any) bool { p, ok := x.(*expr.Payload); return ok && p.OperationType == expr.PayloadWrite }) {
+		t.Fatal("service chain s1 rewrites no MAC")
+	}
 
 	got := lb.names(drVIP, 30)
 	eq(t, "rr shares", count(got), map[string]int{"r1": 10, "r2": 10, "r3": 10})
@@ -168,4 +174,148 @@ func TestKernelDR(t *testing.T) {
 	if out := lb.nft("list", "tables"); strings.Contains(out, DefaultTable) {
 		t.Fatalf("tables left after Remove:\n%s", out)
 	}
+}
+
+// TestKernelDRIPv6UDPPersistence: DR for an IPv6 UDP service with
+// persistence (one client, one real server for every flow) and for an IPv4
+// sh service, side by side.
+func TestKernelDRIPv6UDPPersistence(t *testing.T) {
+	lb := newDRLab(t, 2)
+	// A DR real server must answer UDP from the VIP: a socket bound to
+	// the wildcard would answer from its own address.
+	for i, h := range lb.reals {
+		serveUDPOn(t, h, fmt.Sprintf("r%d", i+1), netip.AddrPortFrom(netip.MustParseAddr(drVIP6), 53))
+	}
+	s6 := drSvc(drVIP6, dataplane.ProtoUDP, "rr")
+	s6.Key.Port = 53
+	s6.Persistence, s6.PersistenceBits = time.Minute, 128
+	lb.add(s6, drRS53("fd78:1::11"), drRS53("fd78:1::12"))
+	s4 := drSvc(drVIP, dataplane.ProtoTCP, "sh")
+	lb.add(s4, drRS(lb.rsAddrs[0], 1), drRS(lb.rsAddrs[1], 1))
+	lb.waitReady("fd78:1::11", "fd78:1::12", lb.rsAddrs[0], lb.rsAddrs[1])
+	got := count(lb.udpPort(drVIP6, 53, 8))
+	if len(got) != 1 {
+		t.Fatalf("persistent client spread over %v", got)
+	}
+	got = count(lb.names(drVIP, 8))
+	if len(got) != 1 {
+		t.Fatalf("sh spread one client over %v", got)
+	}
+}
+
+// TestKernelDRNeighbourChanges drives the neighbour view by hand: the hop
+// element follows the MAC (known, changed, failed), a deleted entry keeps
+// the last MAC and asks for resolution, each change one transaction.
+func TestKernelDRNeighbourChanges(t *testing.T) {
+	lb := newDRLab(t, 0)
+	lb.plane.Close()
+	fake := newFakeNeighbours()
+	if err := lb.dir.Do(func() error {
+		var err error
+		lb.plane, err = New(Config{Neighbours: fake})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The lab's plane was closed and replaced: close this one too.
+	t.Cleanup(func() { lb.plane.Close() })
+	ctx := context.Background()
+	s := drSvc(drVIP, dataplane.ProtoTCP, "rr")
+	lb.add(s, drRS("10.78.1.11", 1))
+	if fake.resolves() == 0 {
+		t.Fatal("an unknown MAC did not start a resolution")
+	}
+	mac4 := func() string { return lb.nft("list", "map", "netdev", DefaultTable, "dmac4") }
+	// Unknown MAC: no hop, the service's chain schedules nothing new.
+	if strings.Contains(mac4(), "10.78.1.11") {
+		t.Fatalf("a hop for an unresolved real server:\n%s", mac4())
+	}
+	waitFor := func(what string, ok func(string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !ok(mac4()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not after 5 s:\n%s", what, mac4())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	fake.events <- NeighEvent{Index: fake.link.Index, Addr: netip.MustParseAddr("10.78.1.11"), MAC: mustMAC("02:00:00:00:00:11"), State: 0x02 /* REACHABLE */}
+	waitFor("resolved", func(s string) bool { return strings.Contains(s, "10.78.1.11 : 02:00:00:00:00:11") })
+	fake.events <- NeighEvent{Index: fake.link.Index, Addr: netip.MustParseAddr("10.78.1.11"), MAC: mustMAC("02:00:00:00:00:22"), State: 0x04 /* STALE */}
+	waitFor("changed", func(s string) bool { return strings.Contains(s, "10.78.1.11 : 02:00:00:00:00:22") })
+	before := fake.resolves()
+	fake.events <- NeighEvent{Index: fake.link.Index, Addr: netip.MustParseAddr("10.78.1.11"), Gone: true}
+	deadline := time.Now().Add(5 * time.Second)
+	for fake.resolves() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("a deleted neighbour entry did not start a resolution")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(mac4(), "02:00:00:00:00:22") {
+		t.Fatalf("a deleted entry dropped the last MAC:\n%s", mac4())
+	}
+	fake.events <- NeighEvent{Index: fake.link.Index, Addr: netip.MustParseAddr("10.78.1.11"), State: 0x20 /* FAILED */}
+	waitFor("failed", func(s string) bool { return !strings.Contains(s, "10.78.1.11") })
+	// The real server is out of the scheduler: its chain has the flow
+	// rules only.
+	if lb.chainHas("s1", func(x expr.Any) bool { _, ok := x.(*expr.Numgen); return ok }) {
+		t.Fatal("an unresolved real server is still scheduled")
+	}
+	lb.must(lb.plane.DeleteService(ctx, s.Key))
+}
+
+func drRS53(addr string) dataplane.Destination {
+	d := drRS(addr, 1)
+	d.Key.Port = 53
+	return d
+}
+
+// serveUDPOn answers every datagram to at with name, until the test ends.
+func serveUDPOn(t *testing.T, h *netlab.Host, name string, at netip.AddrPort) {
+	var pc *net.UDPConn
+	if err := h.Do(func() error {
+		var err error
+		pc, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(at))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64)
+		for {
+			_, from, err := pc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteToUDPAddrPort([]byte(name+"\n"), from)
+		}
+	}()
+}
+
+// chainHas reports whether a rule of the netdev table's chain has an
+// expression for which match is true. (Read through netlink: nft 1.0.6
+// cannot list a rule whose dynset stores a map lookup's result.)
+func (lb *drLab) chainHas(chain string, match func(expr.Any) bool) bool {
+	lb.t.Helper()
+	c, err := lb.plane.newConn(context.Background())
+	if err != nil {
+		lb.t.Fatal(err)
+	}
+	rules, err := c.GetRules(lb.plane.ntable, &nftables.Chain{Table: lb.plane.ntable, Name: chain})
+	if err != nil {
+		lb.t.Fatal(err)
+	}
+	for _, r := range rules {
+		for _, x := range r.Exprs {
+			if match(x) {
+				return true
+			}
+		}
+	}
+	return false
 }

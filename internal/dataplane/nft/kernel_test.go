@@ -201,11 +201,17 @@ func (lb *lab) names(addr string, n int) []string {
 // udpNames sends n datagrams, each from a new socket (a new flow).
 func (lb *lab) udpNames(addr string, n int) []string {
 	lb.t.Helper()
+	return lb.udpPort(addr, 80, n)
+}
+
+// udpPort is udpNames to another port.
+func (lb *lab) udpPort(addr string, port, n int) []string {
+	lb.t.Helper()
 	var out []string
 	for range n {
 		var name string
 		if err := lb.client.Do(func() error {
-			c, err := net.Dial("udp", net.JoinHostPort(addr, "80"))
+			c, err := net.Dial("udp", net.JoinHostPort(addr, fmt.Sprint(port)))
 			if err != nil {
 				return err
 			}

@@ -90,7 +90,7 @@ type Plane struct {
 	log       *slog.Logger
 	now       func() time.Time
 	hops      map[netip.Addr]*hop
-	kmac      map[netip.Addr][]byte
+	kmac      map[netip.Addr]hopElem
 	kdev      map[string]bool
 	stopWatch func()
 	closeNB   func()
@@ -127,7 +127,7 @@ func New(cfg Config) (*Plane, error) {
 		log:    cfg.Log,
 		now:    cfg.Now,
 		hops:   map[netip.Addr]*hop{},
-		kmac:   map[netip.Addr][]byte{},
+		kmac:   map[netip.Addr]hopElem{},
 		kdev:   map[string]bool{},
 	}
 	if p.log == nil {
@@ -386,7 +386,7 @@ func (p *Plane) Remove(ctx context.Context) error {
 	p.ids = map[dataplane.ServiceKey]uint32{}
 	p.maps = map[dataplane.ServiceKey][]string{}
 	p.hops = map[netip.Addr]*hop{}
-	p.kmac = map[netip.Addr][]byte{}
+	p.kmac = map[netip.Addr]hopElem{}
 	p.kdev = map[string]bool{}
 	p.built = false
 	return nil
@@ -465,7 +465,7 @@ type txn struct {
 	// maps are the scheduler maps made for each service changed.
 	maps map[dataplane.ServiceKey][]string
 	// kmac and kdev are the DR hop elements and ingress chains.
-	kmac map[netip.Addr][]byte
+	kmac map[netip.Addr]hopElem
 	kdev map[string]bool
 }
 
@@ -604,7 +604,7 @@ func (p *Plane) commit(ctx context.Context, full bool, queue func(t *txn) error)
 	t := &txn{c: c, maps: map[dataplane.ServiceKey][]string{}, kmac: maps.Clone(p.kmac), kdev: maps.Clone(p.kdev)}
 	if full {
 		p.base(c)
-		t.kmac, t.kdev = map[netip.Addr][]byte{}, map[string]bool{}
+		t.kmac, t.kdev = map[netip.Addr]hopElem{}, map[string]bool{}
 	}
 	if err := queue(t); err != nil {
 		// Dropping c drops what was queued: the kernel sees none of it.
