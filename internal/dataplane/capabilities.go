@@ -16,6 +16,10 @@ type Capabilities struct {
 	// name (the plane itself refuses an unknown one, as the kernel does).
 	Schedulers []string
 	Methods    []Method
+	// FwmarkMethods, if not nil, narrows Methods for the destinations of
+	// a fwmark service (nftables: DR runs at ingress, before any firewall
+	// marks the packet, so a fwmark service is NAT only).
+	FwmarkMethods []Method
 	// TunnelTypes lists the encapsulations of Tunnel forwarding.
 	TunnelTypes []TunnelType
 	// TunnelOptions is whether GUE ports and tunnel checksum options are
@@ -88,6 +92,8 @@ func (c Capabilities) CheckDestination(svc ServiceKey, d Destination) error {
 	f := d.Forwarding
 	if !slices.Contains(c.Methods, f.Method) {
 		no("forwarding method %s", f.Method)
+	} else if svc.Fwmark != 0 && c.FwmarkMethods != nil && !slices.Contains(c.FwmarkMethods, f.Method) {
+		no("forwarding method %s for a fwmark service", f.Method)
 	}
 	if f.Method == Tunnel && !slices.Contains(c.TunnelTypes, f.TunnelType) {
 		no("tunnel type %d", f.TunnelType)

@@ -15,6 +15,9 @@ func TestCapabilities(t *testing.T) {
 		Methods:    []Method{NAT},
 		Protocols:  []Protocol{ProtoTCP, ProtoUDP},
 	}
+	withDR := natOnly
+	withDR.Methods = []Method{NAT, DR}
+	withDR.FwmarkMethods = []Method{NAT}
 	v4 := ServiceKey{Family: IPv4, Protocol: ProtoTCP, Addr: netip.MustParseAddr("10.0.0.1"), Port: 80}
 	v6 := ServiceKey{Family: IPv6, Protocol: ProtoSCTP, Addr: netip.MustParseAddr("fd00::1"), Port: 80}
 	tests := []struct {
@@ -26,6 +29,10 @@ func TestCapabilities(t *testing.T) {
 		{"everything missing", natOnly.CheckService(Service{Key: v6, Scheduler: "sh", Flags: SHPort, OnePacket: true, Persistence: time.Second, PersistenceEngine: "sip"}),
 			[]string{"protocol SCTP", "IPv6", "scheduler sh", "scheduler flags", "one-packet", "persistence", "engine sip"}},
 		{"fwmark", natOnly.CheckService(Service{Key: ServiceKey{Family: IPv4, Fwmark: 1}, Scheduler: "rr"}), []string{"fwmark"}},
+		{"DR for a fwmark service", withDR.CheckDestination(ServiceKey{Family: IPv4, Fwmark: 1}, Destination{Key: DestKey{Addr: netip.MustParseAddr("10.0.1.1")}, Forwarding: Forwarding{Method: DR}}),
+			[]string{"forwarding method Route for a fwmark service"}},
+		{"DR for an address service", withDR.CheckDestination(v4, Destination{Key: DestKey{Addr: netip.MustParseAddr("10.0.1.1"), Port: 80}, Forwarding: Forwarding{Method: DR}}), nil},
+		{"NAT for a fwmark service", withDR.CheckDestination(ServiceKey{Family: IPv4, Fwmark: 1}, Destination{Key: DestKey{Addr: netip.MustParseAddr("10.0.1.1")}}), nil},
 		{"NAT destination", natOnly.CheckDestination(v4, Destination{Key: DestKey{Addr: netip.MustParseAddr("10.0.1.1"), Port: 80}}), nil},
 		{"tunnel destination", natOnly.CheckDestination(v4, Destination{Key: DestKey{Addr: netip.MustParseAddr("fd00::2")},
 			Forwarding: Forwarding{Method: Tunnel, TunnelType: GUE, TunnelPort: 1}, UpperThreshold: 1}),

@@ -31,7 +31,7 @@ const (
 	regDRKey  = 8 // DR: the persistence key (4-byte 8..11)
 	regFlow   = 8 // DR: the flow key, client address . port (4-byte 8..12)
 	regHop    = 8 // DR: each part of the real server's hop in turn (4-byte 8..9)
-	regDisp  = 1  // dispatch keys
+	regDisp   = 1 // dispatch keys
 )
 
 // Names of the objects in Vigil's table.

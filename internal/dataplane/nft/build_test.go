@@ -184,15 +184,15 @@ func TestCompileRefuses(t *testing.T) {
 func TestExplain(t *testing.T) {
 	tun := dst("10.1.0.1", 80, 1)
 	tun.Forwarding.Method = dataplane.Tunnel
-	dr := dst("10.1.0.2", 80, 1)
-	dr.Forwarding.Method = dataplane.DR
+	dr := drDst("10.1.0.2", 0, 1)
 	for _, tc := range []struct {
 		name string
 		e    dataplane.Entry
 		want []string
 	}{
 		{"tun", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "rr"), tun), []string{"forwarding method Tunnel", "lb_kind TUN needs IPVS; nftables cannot encapsulate here"}},
-		{"dr", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "rr"), dr), []string{"forwarding method Route", "lb_kind DR needs IPVS"}},
+		{"dr fwmark", entry(dataplane.Service{Key: dataplane.ServiceKey{Family: dataplane.IPv4, Fwmark: 3}, Scheduler: "rr"}, dr), []string{"lb_kind DR", "use an address virtual server, or lb_kind NAT"}},
+		{"dr mixed", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "rr"), dr, dst("10.1.0.3", 80, 1)), []string{"mixes lb_kind DR"}},
 		{"wlc", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "wlc")), []string{"scheduler wlc", "use wrr or mh"}},
 		{"sctp ops thresholds", entry(with(service("10.0.0.1", dataplane.ProtoSCTP, 80, "rr"), func(s *dataplane.Service) { s.OnePacket = true }),
 			dataplane.Destination{Key: dataplane.DestKey{Addr: netip.MustParseAddr("10.1.0.1"), Port: 80}, Weight: 1, UpperThreshold: 10}),
@@ -210,7 +210,9 @@ func TestExplain(t *testing.T) {
 			}
 		}
 	}
-	if err := Explain(compileCases[0].e); err != nil {
-		t.Errorf("a supported service is refused: %v", err)
+	for _, i := range []int{0, 10} {
+		if err := Explain(compileCases[i].e); err != nil {
+			t.Errorf("a supported service (%s) is refused: %v", compileCases[i].name, err)
+		}
 	}
 }

@@ -26,25 +26,43 @@ import (
 //   - A service with no real server available leaves new connections
 //     untranslated: they reach the director's own stack (a reset for TCP);
 //     IPVS answers with ICMP port unreachable.
+//   - DR (lb_kind DR) runs at netdev ingress on the interface of each DR
+//     real server's route (see dr.go): the real servers must be on a
+//     directly connected Ethernet network, as with IPVS, and the clients'
+//     frames must arrive on that same interface (the classic one-LAN DR
+//     layout); the VIP need not be local, but the director must answer ARP
+//     for it (VRRP does). A flow map per service is the connection table
+//     (client address and port, idle timeout 15 min for TCP and 5 min for
+//     UDP, IPVS's established and UDP defaults, refreshed by every packet;
+//     no TCP state tracking). Not carried over from IPVS DR: fwmark
+//     services (the firewall marks packets after ingress), connections
+//     from the director itself to the VIP (no ingress), fragments after
+//     the first (no port), and a restart (Replace) or Flush starts with
+//     empty flow maps, so rr/wrr flows may land on another real server
+//     (sh/dh/mh put them back on the same one). A real server whose MAC is
+//     unknown takes no new connection; its flows' frames are dropped until
+//     the kernel resolves it again.
 //
 // Not in it, with the reason:
-//   - DR: needs a netdev ingress chain per VIP interface, the real server's
-//     MAC and per-packet (conntrack-less) scheduling; not built yet.
-//   - TUN: nftables cannot encapsulate (and this kernel has no ipip).
+//   - TUN: nftables cannot encapsulate; an ipip device per real server and
+//     routing would, but the kernel here has no ipip module to test it on,
+//     so it is refused at start (IPVS, the VM lab's kernel, has it).
 //   - lc, wlc, sed, nq, lblc, lblcr, ovf: they need per-real-server
 //     connection counts at scheduling time; IPVS or the proxy plane.
 //   - ops, thresholds, persistence engines, lvs_timeouts (conntrack's are
 //     host-wide), lvs_sync_daemon (conntrackd's job), SCTP, a real server
-//     of another family than its service.
+//     of another family than its service, NAT and DR real servers in one
+//     service.
 var Caps = dataplane.Capabilities{
-	Name:        "nftables",
-	Schedulers:  schedulers,
-	Methods:     []dataplane.Method{dataplane.NAT, dataplane.DR},
-	Protocols:   []dataplane.Protocol{dataplane.ProtoTCP, dataplane.ProtoUDP},
-	Fwmark:      true,
-	IPv6:        true,
-	SchedFlags:  true,
-	Persistence: true,
+	Name:          "nftables",
+	Schedulers:    schedulers,
+	Methods:       []dataplane.Method{dataplane.NAT, dataplane.DR},
+	FwmarkMethods: []dataplane.Method{dataplane.NAT},
+	Protocols:     []dataplane.Protocol{dataplane.ProtoTCP, dataplane.ProtoUDP},
+	Fwmark:        true,
+	IPv6:          true,
+	SchedFlags:    true,
+	Persistence:   true,
 }
 
 // suggestions complete an unsupported feature's message with what a user
@@ -90,8 +108,13 @@ func Explain(e dataplane.Entry) error {
 			hint(&d)
 		}
 	}
-	if err := func() error { _, err := portMode(e); return err }(); err != nil {
-		errs = append(errs, err)
+	if len(errs) == 0 {
+		// What only the whole service shows: real servers' ports of a
+		// fwmark service, a wrr cycle, lb_kind DR with a fwmark or mixed
+		// with NAT.
+		if _, err := compile(e, 1, nil); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
