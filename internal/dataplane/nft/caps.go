@@ -75,6 +75,9 @@ var suggestions = []struct {
 		return d != nil && d.Forwarding.Method == dataplane.Tunnel
 	}, "lb_kind TUN needs IPVS; nftables cannot encapsulate here"},
 	{func(s dataplane.Service, d *dataplane.Destination) bool {
+		return d != nil && d.Forwarding.Method == dataplane.DR && s.Key.Fwmark != 0
+	}, "lb_kind DR with a fwmark service: the firewall marks packets after the ingress hook DR runs at; use an address virtual server, or lb_kind NAT"},
+	{func(s dataplane.Service, d *dataplane.Destination) bool {
 		if d != nil {
 			return false
 		}
@@ -84,6 +87,18 @@ var suggestions = []struct {
 		}
 		return false
 	}, "connection-count schedulers need IPVS or the proxy plane; use wrr or mh with nftables"},
+}
+
+// advise adds to err, a refusal of s or of its destination d, the
+// suggestions that apply.
+func advise(err error, s dataplane.Service, d *dataplane.Destination) error {
+	errs := []error{err}
+	for _, sg := range suggestions {
+		if sg.match(s, d) {
+			errs = append(errs, fmt.Errorf("%w: %s", dataplane.ErrUnsupported, sg.text))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Explain returns nil if the plane can serve e, else an error naming every

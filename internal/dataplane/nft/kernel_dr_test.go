@@ -319,3 +319,35 @@ func (lb *drLab) chainHas(chain string, match func(expr.Any) bool) bool {
 	}
 	return false
 }
+
+// TestKernelRefusals: what the plane cannot serve is refused with its
+// suggestion and changes nothing.
+func TestKernelRefusals(t *testing.T) {
+	lb := newDRLab(t, 0)
+	ctx := context.Background()
+	s := drSvc(drVIP, dataplane.ProtoTCP, "rr")
+	lb.add(s)
+	fw := dataplane.Service{Key: dataplane.ServiceKey{Family: dataplane.IPv4, Fwmark: 5}, Scheduler: "rr"}
+	lb.add(fw)
+	tun := drRS("10.78.1.11", 1)
+	tun.Forwarding.Method = dataplane.Tunnel
+	if out, err := lb.dir.Exec(ctx, "ip", "route", "add", "10.99.0.0/24", "via", "10.78.1.2"); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"TUN", lb.plane.AddDestination(ctx, s.Key, tun), "lb_kind TUN needs IPVS; nftables cannot encapsulate here"},
+		{"DR fwmark", lb.plane.AddDestination(ctx, fw.Key, drRS("10.78.1.11", 1)), "use an address virtual server, or lb_kind NAT"},
+		{"wlc", lb.plane.UpdateService(ctx, with(s, func(s *dataplane.Service) { s.Scheduler = "wlc" })), "need IPVS or the proxy plane"},
+		{"DR through a gateway", lb.plane.AddDestination(ctx, s.Key, drRS("10.99.0.1", 1)), "reached through the gateway 10.78.1.2: lb_kind DR needs it on a directly connected network"},
+		{"DR unreachable", lb.plane.AddDestination(ctx, s.Key, drRS("10.98.0.1", 1)), "network is unreachable"},
+	} {
+		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error with %q", tc.name, tc.err, tc.want)
+		}
+	}
+	eq(t, "table after refusals", len(lb.plane.Table()[s.Key].Dests)+len(lb.plane.Table()[fw.Key].Dests), 0)
+}

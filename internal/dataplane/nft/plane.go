@@ -252,7 +252,7 @@ func (p *Plane) AddService(ctx context.Context, s dataplane.Service) error {
 		return fmt.Errorf("add service %s: %w", s.Key, syscall.EEXIST)
 	}
 	if err := Caps.CheckService(s); err != nil {
-		return err
+		return advise(err, s, nil)
 	}
 	e := dataplane.Entry{Service: s, Dests: map[dataplane.DestKey]dataplane.Destination{}}
 	if err := p.sync(ctx, false, map[dataplane.ServiceKey]*dataplane.Entry{s.Key: &e}); err != nil {
@@ -270,7 +270,7 @@ func (p *Plane) UpdateService(ctx context.Context, s dataplane.Service) error {
 		return fmt.Errorf("update service %s: %w", s.Key, syscall.ESRCH)
 	}
 	if err := Caps.CheckService(s); err != nil {
-		return err
+		return advise(err, s, nil)
 	}
 	e := dataplane.Entry{Service: s, Dests: old.Dests}
 	if err := p.sync(ctx, false, map[dataplane.ServiceKey]*dataplane.Entry{s.Key: &e}); err != nil {
@@ -328,7 +328,7 @@ func (p *Plane) destination(ctx context.Context, op string, svc dataplane.Servic
 	e := dataplane.Entry{Service: old.Service, Dests: maps.Clone(old.Dests)}
 	if d != nil {
 		if err := Caps.CheckDestination(svc, *d); err != nil {
-			return err
+			return advise(err, old.Service, d)
 		}
 		e.Dests[key] = *d
 	} else {
