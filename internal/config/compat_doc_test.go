@@ -266,6 +266,14 @@ func compatSummary(t *testing.T, rows []compatRow) string {
 		b.WriteString("- " + f + "\n")
 	}
 	b.WriteString(`
+The LVS keywords act on every data plane (` + "`--dataplane`" + `) that can express them; a virtual
+server a plane cannot express is refused at start with its file:line and a suggestion, never
+approximated. The nftables plane serves lb_kind NAT and DR (DR: address virtual servers whose real
+servers are on a directly connected Ethernet network) with the schedulers rr, wrr, sh, dh, mh and
+fo; it refuses lb_kind TUN and the connection-count schedulers (lc, wlc, sed, nq, lblc, lblcr,
+ovf). docs/OPERATIONS.md ("The nftables plane") says how it differs from IPVS.
+`)
+	b.WriteString(`
 This file is generated from the parser's keyword tables (internal/config): run
 ` + "`go test ./internal/config -run TestCompatibilityDoc -update`" + ` after changing a table or
 what the daemon acts on (internal/config/support.go). TestCompatibilityDocMatchesLoad loads

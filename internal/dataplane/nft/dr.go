@@ -39,9 +39,17 @@ type hop struct {
 	confirmed time.Time
 	// users are the DR services that have it as a real server. Without
 	// any, it lingers until its flows have idled out (until), so that a
-	// removed real server keeps its connections as under IPVS.
-	users map[dataplane.ServiceKey]bool
-	until time.Time
+	// removed real server keeps its connections as under IPVS, but only
+	// while a service that may hold such flows (lingering) exists: a
+	// deleted service's flow map went with it.
+	users     map[dataplane.ServiceKey]bool
+	lingering map[dataplane.ServiceKey]bool
+	until     time.Time
+}
+
+// gone is whether nothing needs the hop any more at now.
+func (h *hop) gone(now time.Time) bool {
+	return len(h.users) == 0 && (len(h.lingering) == 0 || now.After(h.until))
 }
 
 // ready is whether a DR real server can be sent frames.
@@ -84,7 +92,7 @@ func (p *Plane) retain(changes map[dataplane.ServiceKey]*dataplane.Entry) (undo 
 			if err != nil {
 				return nil, fmt.Errorf("lb_kind DR: %w", err)
 			}
-			h := &hop{link: l, mac: mac, confirmed: now, users: map[dataplane.ServiceKey]bool{}}
+			h := &hop{link: l, mac: mac, confirmed: now, users: map[dataplane.ServiceKey]bool{}, lingering: map[dataplane.ServiceKey]bool{}}
 			if mac == nil {
 				p.log.Info("DR real server's MAC unknown: resolving; it takes no new connection until resolved", "rs", a, "interface", l.Name)
 				if err := p.nb.Resolve(l.Index, a); err != nil {
@@ -109,7 +117,7 @@ func (p *Plane) retain(changes map[dataplane.ServiceKey]*dataplane.Entry) (undo 
 			return h
 		}
 		c := *h
-		c.users = maps.Clone(h.users)
+		c.users, c.lingering = maps.Clone(h.users), maps.Clone(h.lingering)
 		log = append(log, saved{addr: a, h: h, copy: c})
 		return h
 	}
@@ -118,15 +126,23 @@ func (p *Plane) retain(changes map[dataplane.ServiceKey]*dataplane.Entry) (undo 
 			for _, a := range drAddrs(&old) {
 				h := save(a)
 				delete(h.users, k)
-				if len(h.users) == 0 {
+				if e != nil {
+					h.lingering[k] = true
 					h.until = now.Add(flowTCP)
+				}
+			}
+		}
+		if e == nil {
+			for a, h := range p.hops {
+				if h.lingering[k] {
+					delete(save(a).lingering, k)
 				}
 			}
 		}
 		for _, a := range drAddrs(e) {
 			h := save(a)
 			h.users[k] = true
-			h.until = time.Time{}
+			delete(h.lingering, k)
 		}
 	}
 	if len(p.hops) > 0 {
@@ -154,7 +170,7 @@ func (p *Plane) queueHops(t *txn, full bool) error {
 	macs := map[netip.Addr]hopElem{}
 	devs := map[string]bool{}
 	for a, h := range p.hops {
-		if len(h.users) == 0 && (full || now.After(h.until)) {
+		if h.gone(now) || (full && len(h.users) == 0) {
 			delete(p.hops, a)
 			continue
 		}
@@ -337,7 +353,7 @@ func (p *Plane) tick(ctx context.Context, now time.Time) {
 				p.log.Warn("DR real server: cannot start resolution", "rs", a, "err", err)
 			}
 		}
-		if len(h.users) == 0 && now.After(h.until) {
+		if h.gone(now) {
 			redo = true
 		}
 	}

@@ -53,7 +53,7 @@ func newDRLab(t *testing.T, nreals int) *drLab {
 			run(h, "sysctl", "-qw", kv)
 		}
 		run(h, "ip", "addr", "add", drVIP+"/32", "dev", "lo")
-		run(h, "ip", "-6", "addr", "add", drVIP6+"/128", "dev", "lo")
+		run(h, "ip", "-6", "addr", "add", drVIP6+"/128", "dev", "lo", "nodad")
 		servePort(t, h, name, 80)
 		lb.reals = append(lb.reals, h)
 		lb.rsAddrs = append(lb.rsAddrs, addr)
@@ -350,4 +350,30 @@ func TestKernelRefusals(t *testing.T) {
 		}
 	}
 	eq(t, "table after refusals", len(lb.plane.Table()[s.Key].Dests)+len(lb.plane.Table()[fw.Key].Dests), 0)
+}
+
+// TestKernelDRStop: the stop path (each real server, then each service
+// removed) leaves no ingress chain and no hop: the deleted services' flow
+// maps went with them, so nothing lingers.
+func TestKernelDRStop(t *testing.T) {
+	lb := newDRLab(t, 2)
+	ctx := context.Background()
+	s := drSvc(drVIP, dataplane.ProtoTCP, "wrr")
+	lb.add(s, drRS(lb.rsAddrs[0], 1), drRS(lb.rsAddrs[1], 2))
+	lb.waitReady(lb.rsAddrs...)
+	eq(t, "names", count(lb.names(drVIP, 6)), map[string]int{"r1": 2, "r2": 4})
+	for _, a := range lb.rsAddrs {
+		lb.must(lb.plane.DeleteDestination(ctx, s.Key, drRS(a, 0).Key))
+	}
+	// Removed from a service that stays: the hops linger for its flows.
+	if out := lb.nft("list", "chains", "netdev"); !strings.Contains(out, "in_eth0") {
+		t.Fatalf("a removed real server's hop did not linger:\n%s", out)
+	}
+	lb.must(lb.plane.DeleteService(ctx, s.Key))
+	if out := lb.nft("list", "chains", "netdev"); strings.Contains(out, "in_eth0") {
+		t.Fatalf("an ingress chain is left after the last service:\n%s", out)
+	}
+	if out := lb.nft("list", "map", "netdev", DefaultTable, "dmac4"); strings.Contains(out, "10.78.1.") {
+		t.Fatalf("hops left after the last service:\n%s", out)
+	}
 }
