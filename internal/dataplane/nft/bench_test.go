@@ -113,7 +113,7 @@ func BenchmarkReplace5000(b *testing.B) {
 func BenchmarkCompileMaglev(b *testing.B) {
 	e := compileCases[4].e
 	for range b.N {
-		if _, err := compile(e, 1, nil); err != nil {
+		if _, err := compile(e, 1, facts{}); err != nil {
 			b.Fatal(err)
 		}
 	}

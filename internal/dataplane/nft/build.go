@@ -104,6 +104,9 @@ type program struct {
 	Aff   *setDef
 	Flow  *setDef
 	Rules []ruleDef
+	// Plan is a connection-count scheduler's map, as indexes into the
+	// available real servers: the plane rewrites the map when it changes.
+	Plan []int
 }
 
 // names of one service's objects, from its stable id.
@@ -237,8 +240,8 @@ func alen(fam dataplane.Family) uint32 {
 	return 4
 }
 
-// schedulers the plane implements; the others need connection counts.
-var schedulers = []string{"rr", "wrr", "sh", "dh", "mh", "fo"}
+// schedulers the plane implements; lblc, lblcr and ovf are not among them.
+var schedulers = []string{"rr", "wrr", "sh", "dh", "mh", "fo", "lc", "wlc", "sed", "nq"}
 
 // methodOf is the forwarding method of a service's real servers: NAT for
 // a service without any. NAT and DR real servers cannot share a service,
@@ -254,13 +257,18 @@ func methodOf(e dataplane.Entry) (dataplane.Method, error) {
 	return m, nil
 }
 
-// ready says whether a DR real server can be sent frames (its MAC is
-// known); nil means every one can.
-type ready func(netip.Addr) bool
+// facts are what compile needs beyond the entry, from the plane's view of
+// the host: whether a DR real server can be sent frames (its MAC is known;
+// nil: every one can), and a real server's connection counts for the
+// connection-count schedulers (nil: none).
+type facts struct {
+	ready func(netip.Addr) bool
+	conns func(dataplane.DestKey) Conns
+}
 
 // compile turns one service into its program. It is pure: the same entry,
 // id and readiness always give the same rules, which the golden tests pin.
-func compile(e dataplane.Entry, id uint32, ok ready) (program, error) {
+func compile(e dataplane.Entry, id uint32, f facts) (program, error) {
 	s := e.Service
 	fam := s.Key.Family
 	p := program{Chain: chainName(id)}
@@ -279,8 +287,8 @@ func compile(e dataplane.Entry, id uint32, ok ready) (program, error) {
 	}
 	dt := destType(fam, withPort)
 	ds := available(e)
-	if p.DR && ok != nil {
-		ds = slices.DeleteFunc(ds, func(d dataplane.Destination) bool { return !ok(d.Key.Addr) })
+	if p.DR && f.ready != nil {
+		ds = slices.DeleteFunc(ds, func(d dataplane.Destination) bool { return !f.ready(d.Key.Addr) })
 	}
 
 	if s.Persistence > 0 {
@@ -382,6 +390,29 @@ func compile(e dataplane.Entry, id uint32, ok ready) (program, error) {
 		pick = append(pick,
 			&expr.Hash{SourceRegister: regHash, DestRegister: regAddr, Length: n, Modulus: uint32(len(table)), Seed: 0x76696769, Type: expr.HashTypeJenkins},
 			lookup(regAddr))
+	case "lc", "wlc", "sed", "nq":
+		// Counts are conntrack's, keyed by the service's address and
+		// port: DR frames never reach conntrack, and a fwmark service
+		// has no tuple of its own.
+		if p.DR || s.Key.Fwmark != 0 {
+			return p, fmt.Errorf("%w: scheduler %s of %s: connection counts come from conntrack, which sees lb_kind NAT address virtual servers only; use wlc with IPVS or the proxy plane, or wrr here", dataplane.ErrUnsupported, s.Scheduler, s.Key)
+		}
+		c := make([]Conns, len(ds))
+		if f.conns != nil {
+			for i, d := range ds {
+				c[i] = f.conns(d.Key)
+			}
+		}
+		seq, err := ccSequence(s.Scheduler, ds, c, ccWindow)
+		if err != nil {
+			return p, err
+		}
+		p.Plan = seq
+		anon = append(anon, slotMap(seq))
+		pick = []expr.Any{
+			&expr.Numgen{Register: regAddr, Modulus: uint32(len(seq)), Type: unix.NFT_NG_INCREMENTAL},
+			lookup(regAddr),
+		}
 	case "fo":
 		d := ds[firstByWeight(ds)]
 		pick = []expr.Any{&expr.Immediate{Register: dest, Data: destBytes(d.Key.Addr, destPort(e, d), withPort)}}
@@ -394,7 +425,7 @@ func compile(e dataplane.Entry, id uint32, ok ready) (program, error) {
 			}
 		}
 	default:
-		return p, fmt.Errorf("%w: scheduler %s needs connection counts (use IPVS or the proxy plane)", dataplane.ErrUnsupported, s.Scheduler)
+		return p, fmt.Errorf("%w: scheduler %s needs per-connection state nftables has no place for (use IPVS or the proxy plane)", dataplane.ErrUnsupported, s.Scheduler)
 	}
 
 	if p.Aff != nil {

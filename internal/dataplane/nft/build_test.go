@@ -42,10 +42,21 @@ func drDst(addr string, port uint16, w int32) dataplane.Destination {
 	return d
 }
 
+// goldenConns are the golden cases' connection counts.
+func goldenConns(d dataplane.DestKey) Conns {
+	switch d.Addr.String() {
+	case "10.1.0.1":
+		return Conns{Active: 2}
+	case "10.1.0.2":
+		return Conns{Active: 1, Inactive: 300}
+	}
+	return Conns{}
+}
+
 // unresolved are the real servers of the golden cases whose MAC is unknown.
 var unresolved = []string{"10.1.0.9", "fd00:1::9"}
 
-func notReady(addrs []string) ready {
+func notReady(addrs []string) func(netip.Addr) bool {
 	return func(a netip.Addr) bool {
 		for _, s := range addrs {
 			if netip.MustParseAddr(s) == a {
@@ -90,13 +101,17 @@ var compileCases = []struct {
 	{"dr_persistence_sh_ipv6_udp", entry(with(service("fd00::1", dataplane.ProtoUDP, 53, "sh"), func(s *dataplane.Service) {
 		s.Persistence, s.PersistenceBits = time.Minute, 64
 	}), drDst("fd00:1::1", 53, 2), drDst("fd00:1::2", 53, 1))},
+	// wlc 1:2:3 with r1 at 2 active, r2 at 1 active and 300 inactive:
+	// the plan IPVS's formula gives for the next 64 connections.
+	{"wlc_counts", entry(service("10.0.0.3", dataplane.ProtoTCP, 80, "wlc"),
+		dst("10.1.0.1", 80, 1), dst("10.1.0.2", 80, 2), dst("10.1.0.3", 80, 3))},
 	{"dr_all_drained", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "wrr"), drDst("10.1.0.1", 80, 0), drDst("10.1.0.9", 80, 1))},
 }
 
 func TestCompileGolden(t *testing.T) {
 	for i, tc := range compileCases {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := compile(tc.e, uint32(i+1), notReady(unresolved))
+			p, err := compile(tc.e, uint32(i+1), facts{ready: notReady(unresolved), conns: goldenConns})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -166,7 +181,9 @@ func TestCompileRefuses(t *testing.T) {
 		e    dataplane.Entry
 		want string
 	}{
-		{"lc", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "lc"), dst("10.1.0.1", 80, 1)), "needs connection counts"},
+		{"lblc", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "lblc"), dst("10.1.0.1", 80, 1)), "use IPVS or the proxy plane"},
+		{"wlc fwmark", entry(dataplane.Service{Key: dataplane.ServiceKey{Family: dataplane.IPv4, Fwmark: 1}, Scheduler: "wlc"}, dst("10.1.0.1", 0, 1)), "NAT address virtual servers only"},
+		{"lc DR", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "lc"), drDst("10.1.0.1", 80, 1)), "NAT address virtual servers only"},
 		{"fwmark mixed ports", entry(dataplane.Service{Key: dataplane.ServiceKey{Family: dataplane.IPv4, Fwmark: 1}, Scheduler: "rr"},
 			dst("10.1.0.1", 0, 1), dst("10.1.0.2", 80, 1)), "mixes real servers"},
 		{"dr fwmark", entry(dataplane.Service{Key: dataplane.ServiceKey{Family: dataplane.IPv4, Fwmark: 1}, Scheduler: "rr"},
@@ -174,7 +191,7 @@ func TestCompileRefuses(t *testing.T) {
 		{"dr mixed with nat", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "rr"), drDst("10.1.0.1", 80, 1), dst("10.1.0.2", 80, 1)), "mixes lb_kind DR"},
 		{"wrr cycle too long", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "wrr"), dst("10.1.0.1", 80, 65535), dst("10.1.0.2", 80, 65534), dst("10.1.0.3", 80, 3)), "cycle longer"},
 	} {
-		_, err := compile(tc.e, 1, nil)
+		_, err := compile(tc.e, 1, facts{})
 		if !errors.Is(err, dataplane.ErrUnsupported) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want ErrUnsupported with %q", tc.name, err, tc.want)
 		}
@@ -193,7 +210,7 @@ func TestExplain(t *testing.T) {
 		{"tun", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "rr"), tun), []string{"forwarding method Tunnel", "lb_kind TUN needs IPVS; nftables cannot encapsulate here"}},
 		{"dr fwmark", entry(dataplane.Service{Key: dataplane.ServiceKey{Family: dataplane.IPv4, Fwmark: 3}, Scheduler: "rr"}, dr), []string{"lb_kind DR", "use an address virtual server, or lb_kind NAT"}},
 		{"dr mixed", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "rr"), dr, dst("10.1.0.3", 80, 1)), []string{"mixes lb_kind DR"}},
-		{"wlc", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "wlc")), []string{"scheduler wlc", "use wrr or mh"}},
+		{"lblcr", entry(service("10.0.0.1", dataplane.ProtoTCP, 80, "lblcr")), []string{"scheduler lblcr", "--dataplane proxy"}},
 		{"sctp ops thresholds", entry(with(service("10.0.0.1", dataplane.ProtoSCTP, 80, "rr"), func(s *dataplane.Service) { s.OnePacket = true }),
 			dataplane.Destination{Key: dataplane.DestKey{Addr: netip.MustParseAddr("10.1.0.1"), Port: 80}, Weight: 1, UpperThreshold: 10}),
 			[]string{"protocol SCTP", "one-packet", "connection thresholds"}},

@@ -82,11 +82,11 @@ var suggestions = []struct {
 			return false
 		}
 		switch s.Scheduler {
-		case "lc", "wlc", "sed", "nq", "lblc", "lblcr", "ovf":
+		case "lblc", "lblcr", "ovf":
 			return true
 		}
 		return false
-	}, "connection-count schedulers need IPVS or the proxy plane; use wrr or mh with nftables"},
+	}, "lblc, lblcr and ovf need IPVS or the proxy plane (--dataplane ipvs or --dataplane proxy); with nftables use wlc, dh or mh"},
 }
 
 // advise adds to err, a refusal of s or of its destination d, the
@@ -127,7 +127,7 @@ func Explain(e dataplane.Entry) error {
 		// What only the whole service shows: real servers' ports of a
 		// fwmark service, a wrr cycle, lb_kind DR with a fwmark or mixed
 		// with NAT.
-		if _, err := compile(e, 1, nil); err != nil {
+		if _, err := compile(e, 1, facts{}); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -60,6 +60,9 @@ type Config struct {
 	Log *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Conns reads connection counts for lc, wlc, sed and nq; nil means
+	// conntrack's, in the plane's network namespace.
+	Conns ConnCounter
 }
 
 // Plane is the nftables data plane. Its methods are safe for concurrent
@@ -94,6 +97,13 @@ type Plane struct {
 	kdev      map[string]bool
 	stopWatch func()
 	closeNB   func()
+
+	// The connection-count schedulers: the counts last read, the plan
+	// each service's map holds, and the loop that refreshes them.
+	counter     ConnCounter
+	counts      map[dataplane.ServiceKey]map[dataplane.DestKey]Conns
+	plans       map[dataplane.ServiceKey][]int
+	stopBalance func()
 	// dirty is set when a neighbour change could not be applied.
 	dirty bool
 }
@@ -117,18 +127,20 @@ func New(cfg Config) (*Plane, error) {
 		return nil, fmt.Errorf("nftables: open the network namespace: %w", err)
 	}
 	p := &Plane{
-		netns:  ns,
-		table:  &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyINet},
-		ntable: &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyNetdev},
-		state:  dataplane.Table{},
-		ids:    map[dataplane.ServiceKey]uint32{},
-		maps:   map[dataplane.ServiceKey][]string{},
-		nb:     cfg.Neighbours,
-		log:    cfg.Log,
-		now:    cfg.Now,
-		hops:   map[netip.Addr]*hop{},
-		kmac:   map[netip.Addr]hopElem{},
-		kdev:   map[string]bool{},
+		netns:   ns,
+		table:   &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyINet},
+		ntable:  &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyNetdev},
+		state:   dataplane.Table{},
+		ids:     map[dataplane.ServiceKey]uint32{},
+		maps:    map[dataplane.ServiceKey][]string{},
+		nb:      cfg.Neighbours,
+		counter: cfg.Conns,
+		plans:   map[dataplane.ServiceKey][]int{},
+		log:     cfg.Log,
+		now:     cfg.Now,
+		hops:    map[netip.Addr]*hop{},
+		kmac:    map[netip.Addr]hopElem{},
+		kdev:    map[string]bool{},
 	}
 	if p.log == nil {
 		p.log = discard
@@ -195,11 +207,17 @@ func (p *Plane) newConn(ctx context.Context) (*nftables.Conn, error) {
 // It stops following the neighbour table: the DR hops stay as they are.
 func (p *Plane) Close() error {
 	p.mu.Lock()
-	stop := p.stopWatch
-	p.stopWatch = nil
+	stops := []func(){p.stopWatch, p.stopBalance}
+	p.stopWatch, p.stopBalance = nil, nil
+	counter := p.counter
 	p.mu.Unlock()
-	if stop != nil {
-		stop()
+	for _, stop := range stops {
+		if stop != nil {
+			stop()
+		}
+	}
+	if kc, ok := counter.(*kernelCounter); ok {
+		kc.close()
 	}
 	if p.closeNB != nil {
 		p.closeNB()
@@ -515,7 +533,7 @@ func (p *Plane) sync(ctx context.Context, full bool, changes map[dataplane.Servi
 				nextID++
 				id, ids[k] = nextID, nextID
 			}
-			prog, err := compile(e, id, p.ready)
+			prog, err := compile(e, id, p.facts(k))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("service %s: %w", k, err))
 			}
@@ -524,7 +542,7 @@ func (p *Plane) sync(ctx context.Context, full bool, changes map[dataplane.Servi
 			delete(ids, k)
 		}
 		if e, ok := p.state[k]; ok && !full {
-			olds[k], _ = compile(e, p.ids[k], p.ready)
+			olds[k], _ = compile(e, p.ids[k], p.facts(k))
 		}
 	}
 	if len(errs) > 0 {
@@ -575,14 +593,24 @@ func (p *Plane) sync(ctx context.Context, full bool, changes map[dataplane.Servi
 		undo()
 		return err
 	}
+	cc := false
 	for _, k := range touched {
 		if e, ok := next(k); ok {
 			p.state[k] = e
 		} else {
 			delete(p.state, k)
 		}
+		if prog, ok := progs[k]; ok && prog.Plan != nil {
+			p.plans[k] = prog.Plan
+			cc = true
+		} else {
+			delete(p.plans, k)
+		}
 	}
 	p.ids, p.next = ids, nextID
+	if cc {
+		p.startBalance()
+	}
 	return nil
 }
 
