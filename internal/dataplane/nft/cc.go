@@ -135,8 +135,15 @@ func newKernelCounter(ns interface{ Fd() uintptr }) (*kernelCounter, error) {
 	return &kernelCounter{c: c}, nil
 }
 
-// tcpEstablished is conntrack's TCP state ESTABLISHED.
-const tcpEstablished = 3
+// Conntrack's TCP states that count as active: ESTABLISHED, as IPVS
+// counts, and the handshake (SYN_SENT, SYN_RECV), which IPVS counts as
+// inactive: a plan is used after it is computed, by when a connection in
+// its handshake is established (IPVS decides at the very packet).
+const (
+	tcpSynSent     = 1
+	tcpSynRecv     = 2
+	tcpEstablished = 3
+)
 
 func (k *kernelCounter) Count(ctx context.Context, svcs []dataplane.ServiceKey) (map[dataplane.ServiceKey]map[dataplane.DestKey]Conns, error) {
 	want := map[dataplane.ServiceKey]bool{}
@@ -160,7 +167,7 @@ func (k *kernelCounter) Count(ctx context.Context, svcs []dataplane.ServiceKey) 
 		}
 		d := dataplane.DestKey{Addr: r.IP.SourceAddress.Unmap(), Port: r.Proto.SourcePort}
 		c := out[key][d]
-		if f.ProtoInfo.TCP != nil && f.ProtoInfo.TCP.State == tcpEstablished {
+		if t := f.ProtoInfo.TCP; t != nil && (t.State == tcpEstablished || t.State == tcpSynSent || t.State == tcpSynRecv) {
 			c.Active++
 		} else {
 			c.Inactive++

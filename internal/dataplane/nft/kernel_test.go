@@ -579,7 +579,7 @@ func TestKernelUnderReconciler(t *testing.T) {
 	ctx := context.Background()
 	r := lvs.NewReconciler(lb.plane, slog.New(slog.DiscardHandler))
 	ok := svc(vip4, dataplane.ProtoTCP, "wrr")
-	lc := svc(vip4b, dataplane.ProtoTCP, "lc")
+	lc := svc(vip4b, dataplane.ProtoTCP, "lblc")
 	desired := dataplane.Table{
 		ok.Key: {Service: ok, Dests: map[dataplane.DestKey]dataplane.Destination{
 			rs("10.77.2.11", 1).Key: rs("10.77.2.11", 1), rs("10.77.2.12", 2).Key: rs("10.77.2.12", 2)}},
@@ -589,7 +589,7 @@ func TestKernelUnderReconciler(t *testing.T) {
 	_, err := r.Apply(ctx, desired)
 	var unsup *lvs.UnsupportedError
 	if !errors.As(err, &unsup) || unsup.Key != lc.Key || !errors.Is(err, dataplane.ErrUnsupported) {
-		t.Fatalf("Apply: got %v, want the lc service refused as unsupported", err)
+		t.Fatalf("Apply: got %v, want the lblc service refused as unsupported", err)
 	}
 	eq(t, "wrr through the reconciler", lb.names(vip4, 3), "[r2 r1 r2]")
 
