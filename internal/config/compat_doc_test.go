@@ -270,8 +270,9 @@ The LVS keywords act on every data plane (` + "`--dataplane`" + `) that can expr
 server a plane cannot express is refused at start with its file:line and a suggestion, never
 approximated. The nftables plane serves lb_kind NAT and DR (DR: address virtual servers whose real
 servers are on a directly connected Ethernet network) with the schedulers rr, wrr, sh, dh, mh and
-fo; it refuses lb_kind TUN and the connection-count schedulers (lc, wlc, sed, nq, lblc, lblcr,
-ovf). docs/OPERATIONS.md ("The nftables plane") says how it differs from IPVS.
+fo, and lc, wlc, sed and nq from conntrack's counts (NAT address virtual servers); it refuses
+lb_kind TUN and the schedulers lblc, lblcr and ovf. docs/OPERATIONS.md ("The nftables plane") says
+how it differs from IPVS.
 `)
 	b.WriteString(`
 This file is generated from the parser's keyword tables (internal/config): run

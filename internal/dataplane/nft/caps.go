@@ -42,13 +42,22 @@ import (
 //     (sh/dh/mh put them back on the same one). A real server whose MAC is
 //     unknown takes no new connection; its flows' frames are dropped until
 //     the kernel resolves it again.
+//   - lc, wlc, sed, nq (cc.go, ccsched.go) follow IPVS's formulas over
+//     conntrack's counts (active: ESTABLISHED and the handshake; inactive:
+//     the rest, and UDP), read every 100 ms: the map is a plan of the next
+//     64 choices IPVS would make if no connection ended meanwhile, rewritten
+//     when it changes. IPVS decides at each connection from exact counts;
+//     here connections ending between two reads are seen up to 100 ms
+//     late. NAT address virtual servers only (conntrack sees neither DR
+//     frames nor a fwmark service's own tuple).
 //
 // Not in it, with the reason:
 //   - TUN: nftables cannot encapsulate; an ipip device per real server and
 //     routing would, but the kernel here has no ipip module to test it on,
 //     so it is refused at start (IPVS, the VM lab's kernel, has it).
-//   - lc, wlc, sed, nq, lblc, lblcr, ovf: they need per-real-server
-//     connection counts at scheduling time; IPVS or the proxy plane.
+//   - lblc, lblcr (a per-destination-address assignment that moves when
+//     its real server is overloaded: a decision per packet on live counts,
+//     which nftables cannot compare) and ovf: IPVS or the proxy plane.
 //   - ops, thresholds, persistence engines, lvs_timeouts (conntrack's are
 //     host-wide), lvs_sync_daemon (conntrackd's job), SCTP, a real server
 //     of another family than its service, NAT and DR real servers in one

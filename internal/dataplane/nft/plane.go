@@ -1,26 +1,35 @@
 // Package nft is a dataplane.Plane on nftables: Vigil's virtual services as
-// DNAT rules in one table of its own (inet vigil_lb by default), driven
-// through netlink (github.com/google/nftables), every change one atomic
-// transaction.
+// DNAT rules (lb_kind NAT) in a table of its own (inet vigil_lb by
+// default) and as MAC-rewriting ingress rules (lb_kind DR) in a netdev
+// table of the same name, driven through netlink
+// (github.com/google/nftables), every change one atomic transaction over
+// both.
 //
-// Layout of the table: base chains prerouting and output (nat, priority
-// dstnat) jump to a regular chain, dispatch, which looks each new
+// Layout of the inet table: base chains prerouting and output (nat,
+// priority dstnat) jump to a regular chain, dispatch, which looks each new
 // connection up in four verdict maps (fwmark services of either family
 // first, as IPVS does, then address . protocol . port of either family) and
 // jumps to the service's own chain. A service chain picks a real server
 // with its scheduler (numgen over a weight-expanded map for rr/wrr, jhash
-// over a bucket or Maglev table for sh/dh/mh, a constant for fo) and DNATs
-// to it; with persistence, a dynamic map with timeouts remembers each
+// over a bucket or Maglev table for sh/dh/mh, a constant for fo, numgen
+// over a plan recomputed from conntrack's counts for lc/wlc/sed/nq) and
+// DNATs to it; with persistence, a dynamic map with timeouts remembers each
 // client (masked by the granularity) from the packet path. Only the first
 // packet of a connection reaches a nat chain: conntrack keeps the binding,
 // so a drained (weight 0) or removed real server keeps its established
 // connections and gets no new ones.
 //
-// The plane keeps the table it has applied in memory (Services and
-// Destinations list it): it is the only writer of its table. The first
+// The netdev table (DR, dr.go) has an ingress chain per interface leading
+// to a DR real server; its service chains keep a flow map (the connection
+// table IPVS keeps for DR), rewrite the MACs and send the frame to the real
+// server.
+//
+// The plane keeps the tables it has applied in memory (Services and
+// Destinations list them): it is the only writer of its tables. The first
 // change after New (or Replace) deletes whatever a previous run left and
-// builds the table afresh in the same transaction; established connections
-// survive, as their translations live in conntrack, not in the rules.
+// builds the tables afresh in the same transaction; established NAT
+// connections survive, as their translations live in conntrack, not in the
+// rules.
 package nft
 
 import (
