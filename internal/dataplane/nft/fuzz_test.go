@@ -54,7 +54,9 @@ func FuzzCompile(f *testing.F) {
 			}
 			e.Dests[d.Key] = d
 		}
-		p, err := compile(e, 1, facts{ready: func(a netip.Addr) bool { return a.As16()[15]%5 != 0 }, conns: func(k dataplane.DestKey) Conns { return Conns{Active: uint32(k.Port), Inactive: uint32(k.Addr.As16()[15])} }})
+		p, err := compile(e, 1, facts{ready: func(a netip.Addr) bool { return a.As16()[15]%5 != 0 }, conns: func(k dataplane.DestKey) Conns {
+			return Conns{Active: uint32(k.Port), Inactive: uint32(k.Addr.As16()[15])}
+		}})
 		if err != nil {
 			return
 		}
