@@ -82,3 +82,15 @@ func ccSequence(sched string, ds []dataplane.Destination, counts []Conns, n int)
 	}
 	return out, nil
 }
+
+// Plan is the plan the plane loads for a connection-count scheduler:
+// ccSequence over real servers of the given weights (all > 0, in the
+// plane's order, by address) and counts. It is exported for the
+// comparison with IPVS's own choices in the VM lab (test/vmlab).
+func Plan(sched string, weights []int32, counts []Conns, n int) ([]int, error) {
+	ds := make([]dataplane.Destination, len(weights))
+	for i, w := range weights {
+		ds[i].Weight = w
+	}
+	return ccSequence(sched, ds, counts, n)
+}
