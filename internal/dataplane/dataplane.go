@@ -292,6 +292,18 @@ type Plane interface {
 	StopSyncDaemon(ctx context.Context, state SyncState) error
 }
 
+// Explainer is a plane that judges a whole service, its destinations
+// together, beyond what Capabilities can say one attribute at a time (for
+// nftables: NAT and DR real servers in one service, DR on a fwmark
+// service, a wrr cycle too long for a map). Explain returns nil if the
+// plane can serve e, else an error wrapping ErrUnsupported that covers the
+// Capabilities checks too, each refusal with what to do instead. The
+// reconciler asks it before sending anything, so a service is never
+// half-applied.
+type Explainer interface {
+	Explain(e Entry) error
+}
+
 // ErrUnsupported is wrapped by the errors of a plane asked for something
 // its Capabilities exclude.
 var ErrUnsupported = errors.New("not supported by this data plane")

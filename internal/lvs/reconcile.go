@@ -107,7 +107,7 @@ func (r *Reconciler) apply(ctx context.Context, desired dataplane.Table, scope m
 		refused, seen := r.refused[k]
 		if !seen || refused != e.Service {
 			delete(r.refused, k)
-			if err := supported(caps, e); err != nil {
+			if err := r.supported(caps, e); err != nil {
 				errs = append(errs, &UnsupportedError{Key: k, Err: err})
 				r.refused[k] = e.Service
 				seen = true
@@ -176,6 +176,15 @@ func (e *UnsupportedError) Error() string { return fmt.Sprintf("service %s: %v",
 
 // Unwrap returns the capability error (which wraps dataplane.ErrUnsupported).
 func (e *UnsupportedError) Unwrap() error { return e.Err }
+
+// supported checks a service and all its destinations: with the plane's
+// own judgement when it has one (dataplane.Explainer), else against caps.
+func (r *Reconciler) supported(caps dataplane.Capabilities, e dataplane.Entry) error {
+	if x, ok := r.plane.(dataplane.Explainer); ok {
+		return x.Explain(e)
+	}
+	return supported(caps, e)
+}
 
 // supported checks a service and all its destinations against caps.
 func supported(caps dataplane.Capabilities, e dataplane.Entry) error {

@@ -3,11 +3,14 @@ package lvs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -288,6 +291,54 @@ func TestReconcileUnsupported(t *testing.T) {
 	// Not retried, not reported again, while it does not change.
 	if n, err := r.Apply(context.Background(), e.Desired()); n != 0 || err != nil {
 		t.Errorf("second Apply: %d operations, %v", n, err)
+	}
+}
+
+// explainer is a fake plane that judges whole services: it refuses one
+// whose real servers mix forwarding methods, which no single capability
+// says.
+type explainer struct{ *fakeplane.Plane }
+
+func (x explainer) Explain(e dataplane.Entry) error {
+	seen := map[dataplane.Method]bool{}
+	for _, d := range e.Dests {
+		seen[d.Forwarding.Method] = true
+	}
+	if len(seen) > 1 {
+		return fmt.Errorf("%w: mixed forwarding methods", dataplane.ErrUnsupported)
+	}
+	return nil
+}
+
+// TestReconcileExplainer: a plane's whole-service judgement refuses the
+// service before any operation, as a capability would.
+func TestReconcileExplainer(t *testing.T) {
+	cfg := load(t, twoServices)
+	e := New(cfg)
+	e.Start()
+	p := fakeplane.New()
+	r := NewReconciler(explainer{p}, quiet)
+	desired := e.Desired()
+	var mixed dataplane.ServiceKey
+	for _, k := range desired.Keys() {
+		if ent := desired[k]; len(ent.Dests) > 1 && mixed == (dataplane.ServiceKey{}) {
+			mixed = k
+			dk := slices.SortedFunc(maps.Keys(ent.Dests), dataplane.CompareDest)[0]
+			d := ent.Dests[dk]
+			d.Forwarding.Method = dataplane.DR
+			ent.Dests[dk] = d
+		}
+	}
+	if mixed == (dataplane.ServiceKey{}) {
+		t.Fatal("no service with two real servers to mix")
+	}
+	_, err := r.Apply(context.Background(), desired)
+	var ue *UnsupportedError
+	if !errors.As(err, &ue) || ue.Key != mixed || !strings.Contains(err.Error(), "mixed forwarding methods") {
+		t.Fatalf("Apply: %v, want the mixed service %s refused", err, mixed)
+	}
+	if _, ok := p.Table()[mixed]; ok {
+		t.Errorf("the refused service was half-applied:\n%s", p.Table().Format())
 	}
 }
 

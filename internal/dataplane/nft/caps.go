@@ -142,3 +142,8 @@ func Explain(e dataplane.Entry) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Explain implements dataplane.Explainer: the package's Explain.
+func (p *Plane) Explain(e dataplane.Entry) error { return Explain(e) }
+
+var _ dataplane.Explainer = (*Plane)(nil)
