@@ -73,8 +73,9 @@ func TestCCMatchesIPVS(t *testing.T) {
 	for _, h := range l.rs {
 		serveHold(t, h, 81)
 	}
-	names := []string{l.rs[0].String(), l.rs[1].String()}
-	weights := []int32{1, 2}
+	// IPVS's list order: the real server added last first.
+	names := []string{l.rs[1].String(), l.rs[0].String()}
+	weights := []int32{2, 1}
 	for i, sched := range []string{"lc", "wlc", "sed", "nq"} {
 		t.Run(sched, func(t *testing.T) {
 			svc := net.JoinHostPort(vipNAT, fmt.Sprint(9100+i))
@@ -125,8 +126,9 @@ func TestCCMatchesIPVS(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("IPVS chose %v, the plan is %v", got, want)
 			}
-			n1, n2 := len(conns[names[0]]), len(conns[names[1]])
-			for _, c := range conns[names[1]] {
+			// rs2 (names[0]) loses its connections.
+			n2, n1 := len(conns[names[0]]), len(conns[names[1]])
+			for _, c := range conns[names[0]] {
 				c.Close()
 			}
 			// IPVS sees the closes (FIN both ways through the director)
@@ -134,7 +136,7 @@ func TestCCMatchesIPVS(t *testing.T) {
 			// emulated guest.
 			time.Sleep(time.Second)
 			got = open(3)
-			want = plan([]nft.Conns{{Active: uint32(n1)}, {Inactive: uint32(n2)}}, 3)
+			want = plan([]nft.Conns{{Inactive: uint32(n2)}, {Active: uint32(n1)}}, 3)
 			t.Logf("%s, then 3 more after rs2's closed: IPVS %v, plan %v", sched, got, want)
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("IPVS chose %v, the plan is %v", got, want)

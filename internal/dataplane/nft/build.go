@@ -397,15 +397,23 @@ func compile(e dataplane.Entry, id uint32, f facts) (program, error) {
 		if p.DR || s.Key.Fwmark != 0 {
 			return p, fmt.Errorf("%w: scheduler %s of %s: connection counts come from conntrack, which sees lb_kind NAT address virtual servers only; use wlc with IPVS or the proxy plane, or wrr here", dataplane.ErrUnsupported, s.Scheduler, s.Key)
 		}
-		c := make([]Conns, len(ds))
+		// IPVS breaks ties in its list's order, the last real server
+		// added first; Vigil adds them in address order, so the plan
+		// walks them in reverse.
+		rev := slices.Clone(ds)
+		slices.Reverse(rev)
+		c := make([]Conns, len(rev))
 		if f.conns != nil {
-			for i, d := range ds {
+			for i, d := range rev {
 				c[i] = f.conns(d.Key)
 			}
 		}
-		seq, err := ccSequence(s.Scheduler, ds, c, ccWindow)
+		seq, err := ccSequence(s.Scheduler, rev, c, ccWindow)
 		if err != nil {
 			return p, err
+		}
+		for i, v := range seq {
+			seq[i] = len(ds) - 1 - v
 		}
 		p.Plan = seq
 		anon = append(anon, slotMap(seq))

@@ -3,6 +3,7 @@ package nft
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -99,16 +100,19 @@ func (p *Plane) balance(ctx context.Context, done chan struct{}) {
 }
 
 // replan takes new counts and rewrites, in one transaction, the maps of
-// the connection-count services whose plan changed.
+// the connection-count services that are off their plan. A plan stays
+// while the counts are those it foresaw: the counts it was made from plus
+// one active connection on each real server of its first d slots, d being
+// the connections opened since (numgen has handed out exactly those
+// slots). So while connections only open, the map is never rewritten and
+// the choices are IPVS's; a connection ending (or going inactive, or one
+// scheduled between a count and its rewrite) puts the counts off the plan,
+// and the next read makes a new one.
 func (p *Plane) replan(ctx context.Context, counts map[dataplane.ServiceKey]map[dataplane.DestKey]Conns) {
 	p.counts = counts
 	changes := map[dataplane.ServiceKey]*dataplane.Entry{}
 	for k, e := range p.state {
-		if !isCC(e.Service) {
-			continue
-		}
-		prog, err := compile(e, p.ids[k], p.facts(k))
-		if err != nil || slices.Equal(prog.Plan, p.plans[k]) {
+		if !isCC(e.Service) || onPlan(available(e), p.plans[k], p.planBase[k], counts[k]) {
 			continue
 		}
 		changes[k] = &e
@@ -119,6 +123,43 @@ func (p *Plane) replan(ctx context.Context, counts map[dataplane.ServiceKey]map[
 	if err := p.sync(ctx, false, changes); err != nil && ctx.Err() == nil {
 		p.log.Error("connection-count schedulers not updated", "err", err)
 	}
+}
+
+// onPlan is whether cur are the counts plan (indexes into ds) foresaw from
+// base.
+func onPlan(ds []dataplane.Destination, plan []int, base, cur map[dataplane.DestKey]Conns) bool {
+	if len(plan) == 0 {
+		return len(ds) == 0
+	}
+	total := func(m map[dataplane.DestKey]Conns) int {
+		n := 0
+		for _, c := range m {
+			n += int(c.Active) + int(c.Inactive)
+		}
+		return n
+	}
+	d := total(cur) - total(base)
+	if d < 0 || d > len(plan) {
+		return false
+	}
+	want := map[dataplane.DestKey]Conns{}
+	for k, c := range base {
+		if c != (Conns{}) {
+			want[k] = c
+		}
+	}
+	for _, i := range plan[:d] {
+		c := want[ds[i].Key]
+		c.Active++
+		want[ds[i].Key] = c
+	}
+	have := map[dataplane.DestKey]Conns{}
+	for k, c := range cur {
+		if c != (Conns{}) {
+			have[k] = c
+		}
+	}
+	return maps.Equal(want, have)
 }
 
 // kernelCounter counts conntrack's entries in the plane's namespace: a

@@ -35,8 +35,8 @@ func overhead(sched string, c Conns) int64 {
 	return int64(c.Active)<<8 + int64(c.Inactive)
 }
 
-// ccPick is IPVS's choice among ds (all of weight > 0, in the plane's
-// order) given their counts: lc the least overhead; wlc and sed the least
+// ccPick is IPVS's choice among ds (all of weight > 0, in IPVS's list
+// order: the last added first) given their counts: lc the least overhead; wlc and sed the least
 // overhead per weight (compared as products, as IPVS does); nq the first
 // real server without active connections, else as sed. Ties go to the
 // first, as IPVS keeps the first least it finds.
@@ -84,9 +84,11 @@ func ccSequence(sched string, ds []dataplane.Destination, counts []Conns, n int)
 }
 
 // Plan is the plan the plane loads for a connection-count scheduler:
-// ccSequence over real servers of the given weights (all > 0, in the
-// plane's order, by address) and counts. It is exported for the
-// comparison with IPVS's own choices in the VM lab (test/vmlab).
+// ccSequence over real servers of the given weights (all > 0) and counts,
+// both in IPVS's list order (the last real server added first; the plane
+// takes its real servers in reverse address order, as Vigil adds them in
+// address order). The result indexes the same order. It is exported for
+// the comparison with IPVS's own choices in the VM lab (test/vmlab).
 func Plan(sched string, weights []int32, counts []Conns, n int) ([]int, error) {
 	ds := make([]dataplane.Destination, len(weights))
 	for i, w := range weights {

@@ -80,3 +80,27 @@ func TestCCSequence(t *testing.T) {
 		t.Error("lblc planned")
 	}
 }
+
+// TestOnPlan: a plan stays while the counts are the ones it foresaw.
+func TestOnPlan(t *testing.T) {
+	ds := []dataplane.Destination{dst("10.1.0.1", 80, 1), dst("10.1.0.2", 80, 1)}
+	a, b := ds[0].Key, ds[1].Key
+	plan := []int{1, 0, 1, 0}
+	base := map[dataplane.DestKey]Conns{a: {Active: 1}}
+	for _, tc := range []struct {
+		name string
+		cur  map[dataplane.DestKey]Conns
+		want bool
+	}{
+		{"nothing new", map[dataplane.DestKey]Conns{a: {Active: 1}}, true},
+		{"two new as planned", map[dataplane.DestKey]Conns{a: {Active: 2}, b: {Active: 1}}, true},
+		{"one new elsewhere", map[dataplane.DestKey]Conns{a: {Active: 2}}, false},
+		{"one ended", map[dataplane.DestKey]Conns{}, false},
+		{"one went inactive", map[dataplane.DestKey]Conns{a: {Inactive: 1}}, false},
+		{"past the plan", map[dataplane.DestKey]Conns{a: {Active: 4}, b: {Active: 2}}, false},
+	} {
+		if got := onPlan(ds, plan, base, tc.cur); got != tc.want {
+			t.Errorf("%s: onPlan %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

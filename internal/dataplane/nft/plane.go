@@ -112,6 +112,7 @@ type Plane struct {
 	counter     ConnCounter
 	counts      map[dataplane.ServiceKey]map[dataplane.DestKey]Conns
 	plans       map[dataplane.ServiceKey][]int
+	planBase    map[dataplane.ServiceKey]map[dataplane.DestKey]Conns
 	stopBalance func()
 	// dirty is set when a neighbour change could not be applied.
 	dirty bool
@@ -136,20 +137,21 @@ func New(cfg Config) (*Plane, error) {
 		return nil, fmt.Errorf("nftables: open the network namespace: %w", err)
 	}
 	p := &Plane{
-		netns:   ns,
-		table:   &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyINet},
-		ntable:  &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyNetdev},
-		state:   dataplane.Table{},
-		ids:     map[dataplane.ServiceKey]uint32{},
-		maps:    map[dataplane.ServiceKey][]string{},
-		nb:      cfg.Neighbours,
-		counter: cfg.Conns,
-		plans:   map[dataplane.ServiceKey][]int{},
-		log:     cfg.Log,
-		now:     cfg.Now,
-		hops:    map[netip.Addr]*hop{},
-		kmac:    map[netip.Addr]hopElem{},
-		kdev:    map[string]bool{},
+		netns:    ns,
+		table:    &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyINet},
+		ntable:   &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyNetdev},
+		state:    dataplane.Table{},
+		ids:      map[dataplane.ServiceKey]uint32{},
+		maps:     map[dataplane.ServiceKey][]string{},
+		nb:       cfg.Neighbours,
+		counter:  cfg.Conns,
+		plans:    map[dataplane.ServiceKey][]int{},
+		planBase: map[dataplane.ServiceKey]map[dataplane.DestKey]Conns{},
+		log:      cfg.Log,
+		now:      cfg.Now,
+		hops:     map[netip.Addr]*hop{},
+		kmac:     map[netip.Addr]hopElem{},
+		kdev:     map[string]bool{},
 	}
 	if p.log == nil {
 		p.log = discard
@@ -610,10 +612,11 @@ func (p *Plane) sync(ctx context.Context, full bool, changes map[dataplane.Servi
 			delete(p.state, k)
 		}
 		if prog, ok := progs[k]; ok && prog.Plan != nil {
-			p.plans[k] = prog.Plan
+			p.plans[k], p.planBase[k] = prog.Plan, maps.Clone(p.counts[k])
 			cc = true
 		} else {
 			delete(p.plans, k)
+			delete(p.planBase, k)
 		}
 	}
 	p.ids, p.next = ids, nextID
