@@ -285,6 +285,12 @@ func compile(e dataplane.Entry, id uint32, f facts) (program, error) {
 	} else if withPort, err = portMode(e); err != nil {
 		return p, err
 	}
+	// Connection counts are conntrack's, keyed by the service's address
+	// and port: DR frames never reach conntrack, and a fwmark service has
+	// no tuple of its own.
+	if slices.Contains(ccSchedulers, s.Scheduler) && (p.DR || s.Key.Fwmark != 0) {
+		return p, fmt.Errorf("%w: scheduler %s of %s: connection counts come from conntrack, which sees lb_kind NAT address virtual servers only; use wlc with IPVS or the proxy plane, or wrr here", dataplane.ErrUnsupported, s.Scheduler, s.Key)
+	}
 	dt := destType(fam, withPort)
 	ds := available(e)
 	if p.DR && f.ready != nil {
@@ -391,12 +397,6 @@ func compile(e dataplane.Entry, id uint32, f facts) (program, error) {
 			&expr.Hash{SourceRegister: regHash, DestRegister: regAddr, Length: n, Modulus: uint32(len(table)), Seed: 0x76696769, Type: expr.HashTypeJenkins},
 			lookup(regAddr))
 	case "lc", "wlc", "sed", "nq":
-		// Counts are conntrack's, keyed by the service's address and
-		// port: DR frames never reach conntrack, and a fwmark service
-		// has no tuple of its own.
-		if p.DR || s.Key.Fwmark != 0 {
-			return p, fmt.Errorf("%w: scheduler %s of %s: connection counts come from conntrack, which sees lb_kind NAT address virtual servers only; use wlc with IPVS or the proxy plane, or wrr here", dataplane.ErrUnsupported, s.Scheduler, s.Key)
-		}
 		// IPVS breaks ties in its list's order, the last real server
 		// added first; Vigil adds them in address order, so the plan
 		// walks them in reverse.

@@ -341,7 +341,8 @@ func TestKernelRefusals(t *testing.T) {
 	}{
 		{"TUN", lb.plane.AddDestination(ctx, s.Key, tun), "lb_kind TUN needs IPVS; nftables cannot encapsulate here"},
 		{"DR fwmark", lb.plane.AddDestination(ctx, fw.Key, drRS("10.78.1.11", 1)), "use an address virtual server, or lb_kind NAT"},
-		{"wlc", lb.plane.UpdateService(ctx, with(s, func(s *dataplane.Service) { s.Scheduler = "wlc" })), "need IPVS or the proxy plane"},
+		{"lblc", lb.plane.UpdateService(ctx, with(s, func(s *dataplane.Service) { s.Scheduler = "lblc" })), "need IPVS or the proxy plane"},
+		{"wlc on a fwmark service", lb.plane.UpdateService(ctx, with(fw, func(s *dataplane.Service) { s.Scheduler = "wlc" })), "NAT address virtual servers only"},
 		{"DR through a gateway", lb.plane.AddDestination(ctx, s.Key, drRS("10.99.0.1", 1)), "reached through the gateway 10.78.1.2: lb_kind DR needs it on a directly connected network"},
 		{"DR unreachable", lb.plane.AddDestination(ctx, s.Key, drRS("10.98.0.1", 1)), "network is unreachable"},
 	} {
