@@ -46,9 +46,9 @@ import (
 //     conntrack's counts (active: ESTABLISHED and the handshake; inactive:
 //     the rest, and UDP), read every 100 ms: the map is a plan of the next
 //     64 choices IPVS would make if no connection ended meanwhile, rewritten
-//     when it changes. IPVS decides at each connection from exact counts;
-//     here connections ending between two reads are seen up to 100 ms
-//     late. NAT address virtual servers only (conntrack sees neither DR
+//     when the counts leave it (ties as IPVS: the real server added last
+//     first). IPVS decides at each connection from exact counts; here
+//     connections ending between two reads are seen up to 100 ms late. NAT address virtual servers only (conntrack sees neither DR
 //     frames nor a fwmark service's own tuple).
 //
 // Not in it, with the reason:
