@@ -35,6 +35,7 @@ func TestExitCodes(t *testing.T) {
 	valid := writeConf(t, validConf)
 	invalid := writeConf(t, "vrrp_instance VI_1 {\n priorty 100\n}\n")
 	withInclude := writeConf(t, validConf+"include "+filepath.Join(dir, "absent.conf")+"\n")
+	tun := writeConf(t, "virtual_server 10.0.0.1 80 {\n lb_kind TUN\n protocol TCP\n real_server 10.0.1.1 80 {\n  weight 1\n }\n}\n")
 	// Process 1 is always alive: the pid file says another daemon runs.
 	heldPid := filepath.Join(dir, "held.pid")
 	if err := os.WriteFile(heldPid, []byte("1\n"), 0o644); err != nil {
@@ -48,6 +49,8 @@ func TestExitCodes(t *testing.T) {
 		without string // a text stderr must not have
 	}{
 		{"-t valid", []string{"-t", "-f", valid}, exitOK, "configuration is valid", ""},
+		{"-t --dataplane nftables: what the plane cannot serve is invalid", []string{"-t", "-f", tun, "--dataplane", "nftables"}, exitInvalid, "keepalived.conf:1: virtual_server: service TCP 10.0.0.1:80", ""},
+		{"-t: a TUN virtual server is valid for auto", []string{"-t", "-f", tun}, exitOK, "configuration is valid", "nftables"},
 		{"-t invalid: 5 as keepalived", []string{"-t", "-f", invalid}, exitInvalid, "configuration is invalid", ""},
 		{"-t missing file: not found, not line 0", []string{"-t", "-f", missing}, exitNoConfig, missing + ": configuration file not found", ":0:"},
 		{"-d missing file", []string{"-d", "-f", missing}, exitNoConfig, "configuration file not found", ""},

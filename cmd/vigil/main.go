@@ -19,6 +19,7 @@ import (
 
 	"vigil/internal/config"
 	"vigil/internal/daemon"
+	"vigil/internal/lvsproc"
 	"vigil/internal/logging"
 	"vigil/internal/runpath"
 )
@@ -357,6 +358,15 @@ func checkConfig(o *options, stdout, stderr io.Writer) int {
 	}
 	if len(probs) > 0 {
 		fmt.Fprintf(stderr, "vigil: %s: configuration is invalid (%d checker(s) cannot run)\n", o.configFile, len(probs))
+		return exitInvalid
+	}
+	// With --dataplane naming a plane whose verdict needs no kernel, what
+	// it cannot serve is reported as the daemon would refuse it at start.
+	if refused := lvsproc.CheckPlane(cfg, o.dataplane); len(refused) > 0 {
+		for _, err := range refused {
+			fmt.Fprintln(stderr, err.Error())
+		}
+		fmt.Fprintf(stderr, "vigil: %s: the %s data plane cannot serve %d virtual service(s)\n", o.configFile, o.dataplane, len(refused))
 		return exitInvalid
 	}
 	if o.configTest {

@@ -493,6 +493,39 @@ func (e *Engine) Desired() dataplane.Table {
 	return t
 }
 
+// Configured returns every service with every real server and sorry
+// server of the configuration at its configured weight, whatever their
+// health: what a plane must be able to express at some point, for a
+// configuration test to judge against a plane (vigil -t --dataplane).
+func (e *Engine) Configured() dataplane.Table {
+	t := dataplane.Table{}
+	for _, st := range e.vss {
+		all := *st
+		all.reals = nil
+		for _, rs := range st.reals {
+			c := *rs
+			c.alive = true
+			all.reals = append(all.reals, &c)
+		}
+		all.quorumUp = true
+		e.fill(t, &all)
+		if s := st.v.sorry; s != nil {
+			for _, k := range st.v.keys {
+				if ent, ok := t[k]; ok {
+					d := s.dest
+					if d.Forwarding.Method != dataplane.NAT {
+						d.Key.Port = k.Port
+					}
+					if _, dup := ent.Dests[d.Key]; !dup {
+						ent.Dests[d.Key] = d
+					}
+				}
+			}
+		}
+	}
+	return t
+}
+
 // fill adds the entries of one virtual server to t.
 func (e *Engine) fill(t dataplane.Table, st *vsState) {
 	dests := e.dests(st)
