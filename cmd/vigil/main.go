@@ -19,8 +19,8 @@ import (
 
 	"vigil/internal/config"
 	"vigil/internal/daemon"
-	"vigil/internal/lvsproc"
 	"vigil/internal/logging"
+	"vigil/internal/lvsproc"
 	"vigil/internal/runpath"
 )
 
