@@ -531,26 +531,27 @@ func (p *Plane) sync(ctx context.Context, full bool, changes map[dataplane.Servi
 	if err != nil {
 		return err
 	}
-	ids, nextID := maps.Clone(p.ids), p.next
+	// ids are the touched services' ids after the transaction (a full
+	// rebuild numbers them afresh); the others keep theirs.
+	ids, nextID := map[dataplane.ServiceKey]uint32{}, p.next
 	if full {
-		ids, nextID = map[dataplane.ServiceKey]uint32{}, 0
+		nextID = 0
 	}
 	progs, olds := map[dataplane.ServiceKey]program{}, map[dataplane.ServiceKey]program{}
 	var errs []error
 	for _, k := range touched {
 		if e, ok := next(k); ok {
-			id, ok := ids[k]
-			if !ok {
+			id, ok := p.ids[k]
+			if !ok || full {
 				nextID++
-				id, ids[k] = nextID, nextID
+				id = nextID
 			}
+			ids[k] = id
 			prog, err := compile(e, id, p.facts(k))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("service %s: %w", k, err))
 			}
 			progs[k] = prog
-		} else {
-			delete(ids, k)
 		}
 		if e, ok := p.state[k]; ok && !full {
 			olds[k], _ = compile(e, p.ids[k], p.facts(k))
@@ -619,7 +620,18 @@ func (p *Plane) sync(ctx context.Context, full bool, changes map[dataplane.Servi
 			delete(p.planBase, k)
 		}
 	}
-	p.ids, p.next = ids, nextID
+	if full {
+		p.ids = ids
+	} else {
+		for _, k := range touched {
+			if id, ok := ids[k]; ok {
+				p.ids[k] = id
+			} else {
+				delete(p.ids, k)
+			}
+		}
+	}
+	p.next = nextID
 	if cc {
 		p.startBalance()
 	}
