@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"maps"
 	"net"
 	"net/netip"
@@ -361,6 +360,3 @@ func (p *Plane) tick(ctx context.Context, now time.Time) {
 		p.refresh(ctx, all...)
 	}
 }
-
-// discard is the logger of a plane made without one.
-var discard = slog.New(slog.DiscardHandler)

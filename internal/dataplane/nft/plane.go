@@ -65,7 +65,8 @@ type Config struct {
 	// Neighbours is the view of routes and neighbours DR uses; nil means
 	// the kernel's, in the plane's network namespace.
 	Neighbours Neighbours
-	// Log receives the DR real servers' MAC changes; nil discards them.
+	// Log receives the DR real servers' MAC changes and the
+	// connection-count schedulers' failures; nil means slog.Default().
 	Log *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -154,7 +155,7 @@ func New(cfg Config) (*Plane, error) {
 		kdev:     map[string]bool{},
 	}
 	if p.log == nil {
-		p.log = discard
+		p.log = slog.Default()
 	}
 	if p.now == nil {
 		p.now = time.Now
