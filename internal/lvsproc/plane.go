@@ -8,6 +8,7 @@ package lvsproc
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"vigil/internal/dataplane"
@@ -26,11 +27,17 @@ type Candidate struct {
 
 // Candidates are the data planes in the order auto tries them: the
 // kernel's IPVS when it has it, else (as they land) nftables, else the
-// userspace proxy. A new plane is one line here.
-var Candidates = []Candidate{
-	{Name: "ipvs", Open: func() (dataplane.Plane, error) { return ipvs.Open(ipvs.Options{}) }},
-	{Name: "nftables", Open: func() (dataplane.Plane, error) { return nft.New(nft.Config{}) }},
-	{Name: "proxy", Open: func() (dataplane.Plane, error) { return proxy.New(proxy.Options{}), nil }},
+// userspace proxy. A new plane is one line in candidates.
+var Candidates = candidates(nil)
+
+// candidates are the data planes, those that log (nftables: its DR real
+// servers' MACs) logging to log (nil: slog's default).
+func candidates(log *slog.Logger) []Candidate {
+	return []Candidate{
+		{Name: "ipvs", Open: func() (dataplane.Plane, error) { return ipvs.Open(ipvs.Options{}) }},
+		{Name: "nftables", Open: func() (dataplane.Plane, error) { return nft.New(nft.Config{Log: log}) }},
+		{Name: "proxy", Open: func() (dataplane.Plane, error) { return proxy.New(proxy.Options{}), nil }},
+	}
 }
 
 // Known are the names --dataplane accepts, built or not.

@@ -67,7 +67,7 @@ func Run(ctx context.Context, o RunOptions) error {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.Candidates == nil {
-		o.Candidates = Candidates
+		o.Candidates = candidates(o.Log.With("dataplane", "nftables"))
 	}
 	if o.Publish == nil {
 		o.Publish = func(status.LVSJSON) {}
