@@ -2,7 +2,9 @@ package nft
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/google/nftables/expr"
 
 	"vigil/internal/dataplane"
+	"vigil/internal/lvs"
 	"vigil/internal/netlab"
 )
 
@@ -377,4 +380,31 @@ func TestKernelDRStop(t *testing.T) {
 	if out := lb.nft("list", "map", "netdev", DefaultTable, "dmac4"); strings.Contains(out, "10.78.1.") {
 		t.Fatalf("hops left after the last service:\n%s", out)
 	}
+}
+
+// TestKernelDRUnderReconciler: the LVS reconciler drives DR as it drives
+// NAT; a service mixing DR and NAT real servers is refused whole before
+// any operation (the plane's Explain), the others come up.
+func TestKernelDRUnderReconciler(t *testing.T) {
+	lb := newDRLab(t, 2)
+	ctx := context.Background()
+	r := lvs.NewReconciler(lb.plane, slog.New(slog.DiscardHandler))
+	dr := drSvc(drVIP, dataplane.ProtoTCP, "rr")
+	mixed := drSvc("10.78.1.101", dataplane.ProtoTCP, "rr")
+	desired := dataplane.Table{
+		dr.Key: {Service: dr, Dests: map[dataplane.DestKey]dataplane.Destination{
+			drRS(lb.rsAddrs[0], 1).Key: drRS(lb.rsAddrs[0], 1), drRS(lb.rsAddrs[1], 1).Key: drRS(lb.rsAddrs[1], 1)}},
+		mixed.Key: {Service: mixed, Dests: map[dataplane.DestKey]dataplane.Destination{
+			drRS(lb.rsAddrs[0], 1).Key: drRS(lb.rsAddrs[0], 1), {Addr: netip.MustParseAddr("10.78.1.20"), Port: 80}: {Key: dataplane.DestKey{Addr: netip.MustParseAddr("10.78.1.20"), Port: 80}, Weight: 1}}},
+	}
+	_, err := r.Apply(ctx, desired)
+	var unsup *lvs.UnsupportedError
+	if !errors.As(err, &unsup) || unsup.Key != mixed.Key || !strings.Contains(err.Error(), "mixes lb_kind DR") {
+		t.Fatalf("Apply: got %v, want the mixed service refused", err)
+	}
+	if _, ok := lb.plane.Table()[mixed.Key]; ok {
+		t.Fatal("the refused service was half-applied")
+	}
+	lb.waitReady(lb.rsAddrs...)
+	eq(t, "DR rr through the reconciler", count(lb.names(drVIP, 6)), map[string]int{"r1": 3, "r2": 3})
 }
