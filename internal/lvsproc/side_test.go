@@ -626,3 +626,31 @@ func TestStopRestoresTimeouts(t *testing.T) {
 		})
 	}
 }
+
+// TestLVSSyncDaemonNamedInstanceWithoutVRRP: with -C no VRRP side runs, so
+// an lvs_sync_daemon that follows an instance runs in no role, as with
+// keepalived 2.2.7 (its checker process starts the daemon only when no
+// instance is named); a reload that drops the instance starts both.
+func TestLVSSyncDaemonNamedInstanceWithoutVRRP(t *testing.T) {
+	p := fakeplane.New()
+	s := NewSide(load(t, syncConf+conf(false)), p, SideOptions{NoVRRP: true})
+	if _, err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := roles(p); len(got) != 0 {
+		t.Fatalf("after start under -C: %v, want no sync daemon", got)
+	}
+	if _, err := s.Reload(ctx, load(t, "global_defs {\n  lvs_sync_daemon eth0 id 7\n}\n"+conf(false))); err != nil {
+		t.Fatal(err)
+	}
+	both := map[dataplane.SyncState]uint32{dataplane.SyncMaster: 7, dataplane.SyncBackup: 7}
+	if got := roles(p); !maps.Equal(got, both) {
+		t.Fatalf("after a reload naming no instance: %v, want master and backup", got)
+	}
+	if _, err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.SyncDaemons()) != 0 {
+		t.Fatalf("after stop: %v still running", roles(p))
+	}
+}
