@@ -1,0 +1,181 @@
+package vmlab
+
+import (
+	"fmt"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"vigil/internal/status"
+)
+
+// childConf is a VRRP instance on the director's client side plus the
+// echo service: the daemon runs VRRP in its main process and the LVS side
+// in its supervised child.
+const childConf = `vrrp_instance VI_1 {
+    interface eth0
+    state MASTER
+    virtual_router_id 61
+    priority 150
+    advert_int 1
+    virtual_ipaddress {
+        10.3.0.150/24
+    }
+}
+virtual_server ` + vipNAT + ` 81 {
+    lvs_sched rr
+    lvs_method NAT
+    protocol TCP
+    real_server 10.1.0.11 81 {
+    }
+    real_server 10.1.0.12 81 {
+    }
+}
+`
+
+// TestDaemonLVSChildKilled is the VM version of the e2e
+// TestLVSChildKilledVRRPUndisturbed's IPVS branch, with traffic: with VRRP
+// and virtual servers, SIGKILL to the LVS child leaves the VRRP instance
+// MASTER with no transition, the IPVS service and its destinations stay
+// in the table at every look while the child is down (nothing flushes
+// it), an established connection through IPVS keeps working across the
+// restart, and the parent starts a new child, which adopts the table (no
+// operation) and shows in status.
+func TestDaemonLVSChildKilled(t *testing.T) {
+	needDaemon(t)
+	t.Parallel()
+	l := newLVSLab(t)
+	for _, h := range l.rs {
+		serveEcho(t, h, echoPort)
+	}
+	d := startDaemon(t, l.dir, "dir", childConf, false)
+	var st status.StatusJSON
+	eventually(t, daemonWait, "VI_1 is MASTER", func() (bool, error) {
+		var err error
+		st, err = d.status()
+		if err != nil {
+			return false, err
+		}
+		return len(st.Instances) == 1 && st.Instances[0].State == "MASTER", fmt.Errorf("instances %+v", st.Instances)
+	})
+	st = d.lvsRunning(1)
+	if st.LVS.Mode != "child" || st.LVS.PID == 0 || st.LVS.PID == d.proc.Pid() {
+		t.Fatalf("LVS side: mode %q pid %d (daemon %d); want a child process", st.LVS.Mode, st.LVS.PID, d.proc.Pid())
+	}
+	before := st.Instances[0]
+	if before.LastTransition == nil {
+		t.Fatal("a MASTER instance without a last transition")
+	}
+	table, err := ipvsadm(l.dir, "-Sn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := nonEmpty(table)
+	if len(lines) != 3 {
+		t.Fatalf("table %q, want the echo service and its two real servers", table)
+	}
+
+	conn := dialEcho(t, l.client, echoVIP)
+	first, err := conn.ask("before")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A looker reads the table and the connection's entry without pause
+	// from before the kill until the new child reports: every look must
+	// find them intact. The parent waits at least its first backoff
+	// (0.5 s) before it starts the new child, so looks fall while no LVS
+	// process runs.
+	type look struct {
+		table []string
+		conn  string
+		err   error
+	}
+	want, wantConn, err := procIPVS(l.dir, conn.localPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != 3 || wantConn != "ESTABLISHED" {
+		t.Fatalf("/proc/net/ip_vs: %q, connection %q; want the service, its two real servers and an established connection", want, wantConn)
+	}
+	var looks []look
+	stopLooking := make(chan struct{})
+	looked := make(chan struct{})
+	go func() {
+		defer close(looked)
+		for {
+			select {
+			case <-stopLooking:
+				return
+			default:
+			}
+			var lk look
+			lk.table, lk.conn, lk.err = procIPVS(l.dir, conn.localPort())
+			looks = append(looks, lk)
+			time.Sleep(pollEvery / 5)
+		}
+	}()
+	oldPID := st.LVS.PID
+	if err := syscall.Kill(oldPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	var downFor time.Duration
+	eventually(t, daemonWait, "the parent restarts the LVS child", func() (bool, error) {
+		var err error
+		if st, err = d.status(); err != nil {
+			return false, err
+		}
+		if st.LVS != nil && st.LVS.PID == oldPID {
+			downFor = time.Since(killed) // the parent has not seen it die yet
+		}
+		return st.LVS != nil && st.LVS.PID != 0 && st.LVS.PID != oldPID && st.LVS.Restarts == 1 && st.LVS.State == "running",
+			fmt.Errorf("lvs %+v", st.LVS)
+	})
+	close(stopLooking)
+	<-looked
+	for i, lk := range looks {
+		if lk.err != nil {
+			t.Fatalf("look %d: %v", i, lk.err)
+		}
+		if !slices.Equal(lk.table, want) {
+			t.Fatalf("look %d of %d: the table is %q, want %q", i, len(looks), lk.table, want)
+		}
+		if lk.conn != "ESTABLISHED" {
+			t.Fatalf("look %d of %d: the connection's entry is %q, want ESTABLISHED", i, len(looks), lk.conn)
+		}
+	}
+	if len(looks) == 0 {
+		t.Fatal("no look at the table while the child was replaced")
+	}
+	t.Logf("the table and the connection's entry were intact at each of %d looks while the child was replaced (pid %d -> %d; %v after the kill status still showed the dead child)",
+		len(looks), oldPID, st.LVS.PID, downFor.Round(time.Millisecond))
+	if syscall.Kill(oldPID, 0) != syscall.ESRCH {
+		t.Errorf("the killed child %d still exists", oldPID)
+	}
+	if st.LVS.Operations != 0 {
+		t.Errorf("the new child sent %d operations; it should adopt the table as it is", st.LVS.Operations)
+	}
+	after := st.Instances[0]
+	if after.State != "MASTER" || after.LastTransition == nil || !after.LastTransition.Equal(*before.LastTransition) ||
+		after.Counters.BecomeMaster != before.Counters.BecomeMaster || after.Counters.ReleaseMaster != before.Counters.ReleaseMaster {
+		t.Errorf("VI_1 moved while the LVS child died: %s at %v (became master %d times) -> %s at %v (%d)",
+			before.State, before.LastTransition, before.Counters.BecomeMaster, after.State, after.LastTransition, after.Counters.BecomeMaster)
+	}
+	if got, err := conn.ask("after"); err != nil || got != first[:len(first)-len("before")]+"after" {
+		t.Errorf("after the child's restart: answer %q (%v), want the server of %q", got, err, first)
+	}
+
+	// A clean stop stops the new child, which removes the service.
+	newPID := st.LVS.PID
+	if err := d.proc.Stop(); err != nil {
+		t.Errorf("vigil exited with %v on SIGTERM", err)
+	}
+	eventually(t, 10*time.Second, "the LVS child is gone", func() (bool, error) {
+		return syscall.Kill(newPID, 0) == syscall.ESRCH, nil
+	})
+	if table, err := ipvsTable(l.dir); err != nil || services(table) != 0 {
+		t.Errorf("services left after a clean stop (%v):\n%s", err, table)
+	}
+}
