@@ -298,8 +298,10 @@ func (s *Side) VRRPState(ctx context.Context, instance, state string) int {
 
 // syncDaemon runs global_defs lvs_sync_daemon in the roles it asks for,
 // as keepalived does: with a VRRP instance named, master while that
-// instance is MASTER and backup otherwise (its state not known yet
-// included), as keepalived's VRRP process switches it; with none, both
+// instance is MASTER and backup otherwise (from the parent's first word
+// on: the instance's state at the LVS process's start, INIT or BACKUP
+// for a new node, as keepalived's VRRP process starts the backup role
+// at its init), as keepalived's VRRP process switches it; with none, both
 // roles for as long as the LVS side runs, as keepalived's checker process
 // does. With an instance named and no VRRP side (-C), none: keepalived's
 // checker process leaves that daemon to the VRRP process, which -C does
@@ -315,9 +317,17 @@ func (s *Side) syncDaemon(ctx context.Context) {
 	} else if sd != nil {
 		roles := []dataplane.SyncState{dataplane.SyncMaster, dataplane.SyncBackup}
 		if sd.Instance != "" {
-			roles = []dataplane.SyncState{dataplane.SyncBackup}
-			if s.vrrp[sd.Instance] == "MASTER" {
+			switch state, told := s.vrrp[sd.Instance]; {
+			case !told:
+				// The parent's first word (all states, sent the moment
+				// the child starts) is awaited: a child that started
+				// the backup role first would run it beside the master
+				// daemon its SIGKILLed predecessor left, for nothing.
+				roles = nil
+			case state == "MASTER":
 				roles = []dataplane.SyncState{dataplane.SyncMaster}
+			default:
+				roles = []dataplane.SyncState{dataplane.SyncBackup}
 			}
 		}
 		for _, r := range roles {
