@@ -1,6 +1,7 @@
 package vmlab
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"syscall"
@@ -67,14 +68,16 @@ func TestDaemonCrashAdopt(t *testing.T) {
 	if st, err := ipvsConn(l.dir, conn.localPort(), echoVIP); err != nil || st != "ESTABLISHED" {
 		t.Fatalf("connection entry %q (%v), want ESTABLISHED", st, err)
 	}
-	stats, err := readIPVSStats(l.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns := stats[echoSvc].Conns
-	if conns != 1 {
-		t.Fatalf("the service counts %d connections, want 1", conns)
-	}
+	// The kernel sums its per-CPU counters every 2 s: wait for the
+	// connection to be counted.
+	const conns = 1
+	eventually(t, 30*time.Second, "the service counts the connection", func() (bool, error) {
+		stats, err := readIPVSStats(l.dir)
+		if err != nil {
+			return false, err
+		}
+		return stats[echoSvc].Conns == conns, fmt.Errorf("%d connections counted, want %d", stats[echoSvc].Conns, conns)
+	})
 	tableBefore, err := ipvsadm(l.dir, "-Sn")
 	if err != nil {
 		t.Fatal(err)
