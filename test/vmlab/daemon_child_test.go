@@ -53,7 +53,8 @@ virtual_server ` + vipNAT + ` 81 {
 // restart, the sync daemon stays master alone throughout (as with
 // keepalived, whose VRRP process owns it), and the parent starts a new
 // child, which adopts the table and the sync daemon (no change) and shows
-// in status.
+// in status. Then the whole daemon (parent and child) is SIGKILLed and
+// started again: the table is adopted and the connection goes on.
 func TestDaemonLVSChildKilled(t *testing.T) {
 	needDaemon(t)
 	t.Parallel()
@@ -229,6 +230,60 @@ func TestDaemonLVSChildKilled(t *testing.T) {
 	if got, err := conn.ask("after"); err != nil || got != first[:len(first)-len("before")]+"after" {
 		t.Errorf("after the child's restart: answer %q (%v), want the server of %q", got, err, first)
 	}
+
+	// Then the whole daemon: SIGKILL to the child first (its signal on
+	// the parent's death is SIGTERM, a clean stop), then to the parent.
+	// Started again on the same file, it adopts the table: the service
+	// keeps its counters (a re-created one starts from zero) and the
+	// connection goes on.
+	eventually(t, 30*time.Second, "the service counts the connection", func() (bool, error) {
+		stats, err := readIPVSStats(l.dir)
+		if err != nil {
+			return false, err
+		}
+		return stats[echoSvc].Conns == 1, fmt.Errorf("%d connections counted, want 1", stats[echoSvc].Conns)
+	})
+	if err := syscall.Kill(st.LVS.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.proc.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.proc.Done():
+	case <-time.After(daemonWait):
+		t.Fatal("vigil did not die of SIGKILL")
+	}
+	childPID := st.LVS.PID
+	eventually(t, 10*time.Second, "the killed LVS child is gone", func() (bool, error) {
+		return syscall.Kill(childPID, 0) == syscall.ESRCH, nil
+	})
+	if got, _, err := procIPVS(l.dir, conn.localPort()); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("with the whole daemon dead the table is %q (%v), want %q", got, err, want)
+	}
+	d.start()
+	eventually(t, daemonWait, "VI_1 is MASTER again", func() (bool, error) {
+		var err error
+		st, err = d.status()
+		if err != nil {
+			return false, err
+		}
+		return len(st.Instances) == 1 && st.Instances[0].State == "MASTER", fmt.Errorf("instances %+v", st.Instances)
+	})
+	st = d.lvsRunning(1)
+	if got, _, err := procIPVS(l.dir, conn.localPort()); err != nil || !slices.Equal(got, want) {
+		t.Errorf("after the daemon's restart the table is %q (%v), want %q", got, err, want)
+	}
+	if stats, err := readIPVSStats(l.dir); err != nil || stats[echoSvc].Conns != 1 {
+		t.Errorf("after the daemon's restart the service counts %d connections (%v), 1 before: it was re-created", stats[echoSvc].Conns, err)
+	}
+	if got, err := conn.ask("again"); err != nil || got != first[:len(first)-len("before")]+"again" {
+		t.Errorf("after the daemon's restart: answer %q (%v), want the server of %q", got, err, first)
+	}
+	eventually(t, daemonWait, "the sync daemon runs as master alone", func() (bool, error) {
+		d, err := syncDaemons(l.dir)
+		return err == nil && slices.Equal(syncRoles(d), master), fmt.Errorf("sync daemons %q (%v)", d, err)
+	})
 
 	// A clean stop stops the new child, which removes the service.
 	newPID := st.LVS.PID
