@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -175,17 +178,35 @@ func runLVSOnly(ctx context.Context, o Options, cfg *config.Config, diags config
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
+	// vigil_metrics_listen serves the LVS side's metrics (the traffic
+	// counters above all) under -C too: an LVS-only node is the one that
+	// has them.
+	var metrics net.Listener
+	if addr := cfg.Global.VigilMetricsListen; addr != "" {
+		if metrics, err = status.ListenMetrics(addr); err != nil {
+			ctl.Close()
+			return err
+		}
+	}
 	var last lvsState
 	last.set(status.LVSJSON{Mode: "only", PID: os.Getpid(), State: "starting", VirtualServers: []status.LVSVirtualServerJSON{}})
 	hub.SetLVSSource(last.get)
 	srvCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := status.Serve(srvCtx, ctl, hub.Handler(log)); err != nil && srvCtx.Err() == nil {
-			log.Error("status server stopped", "err", err)
-		}
-	}()
-	defer func() { cancel(); <-done }()
+	var wg sync.WaitGroup
+	serve := func(ln net.Listener, h http.Handler) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := status.Serve(srvCtx, ln, h); err != nil && srvCtx.Err() == nil {
+				log.Error("status server stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		}()
+	}
+	serve(ctl, hub.Handler(log))
+	if metrics != nil {
+		serve(metrics, hub.MetricsHandler())
+		log.Info("serving metrics", "addr", metrics.Addr().String())
+	}
+	defer func() { cancel(); wg.Wait() }()
 	return runLVS(ctx, o, log.With("side", "lvs"), "only", last.set, hub.Publish, nil)
 }

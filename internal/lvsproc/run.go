@@ -108,7 +108,7 @@ func Run(ctx context.Context, o RunOptions) error {
 		defer c.Close()
 	}
 	plan := reportBuild(cfg)
-	side := NewSide(cfg, plane, SideOptions{Log: o.Log, Notes: o.Notes, Emit: o.Emit})
+	side := NewSide(cfg, plane, SideOptions{Log: o.Log, Notes: o.Notes, Emit: o.Emit, NoVRRP: o.VRRP == nil})
 	reloads := 0
 	// counters are the plane's traffic counters as last read; a plane
 	// that keeps them is read again every countersEvery, so that the

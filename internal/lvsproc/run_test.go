@@ -238,8 +238,13 @@ func TestRunFollowsVRRPStates(t *testing.T) {
 			})
 		}()
 		synctest.Wait()
+		if got := roles(p); len(got) != 0 {
+			t.Fatalf("after start: %v, want none before the parent's word", got)
+		}
+		vrrp <- VRRPState{Instance: "VI_1", State: "BACKUP"}
+		synctest.Wait()
 		if got := roles(p); len(got) != 1 || got[dataplane.SyncBackup] != 7 {
-			t.Fatalf("after start: %v, want backup", got)
+			t.Fatalf("after BACKUP: %v, want backup", got)
 		}
 		vrrp <- VRRPState{Instance: "VI_1", State: "MASTER"}
 		synctest.Wait()

@@ -59,6 +59,9 @@ type Side struct {
 	// realNames caches the status names of the checkers' real servers
 	// (Checkers), for the keys of the running configuration.
 	realNames map[check.ServerKey]status.LVSCheckerRealJSON
+	// noVRRP is SideOptions.NoVRRP; warnedNoVRRP whether the sync daemon
+	// it keeps down was said.
+	noVRRP, warnedNoVRRP bool
 	// mail resolves smtp_alert of the running configuration; oldMail
 	// that of the configuration a reload replaces, for the real servers
 	// it removes.
@@ -72,6 +75,11 @@ type SideOptions struct {
 	// Emit receives real server and quorum changes, for `vigil events`.
 	Emit func(status.Event)
 	Now  func() time.Time
+	// NoVRRP says that no VRRP side runs (-C): no instance's state will
+	// ever come, so an lvs_sync_daemon that names one is not run at all,
+	// as keepalived 2.2.7's checker process leaves such a daemon to the
+	// VRRP process.
+	NoVRRP bool
 }
 
 // NewSide returns a Side for cfg (loaded without errors) on plane p.
@@ -88,7 +96,7 @@ func NewSide(cfg *config.Config, p dataplane.Plane, o SideOptions) *Side {
 	}
 	return &Side{plane: p, log: o.Log, engine: lvs.New(cfg), rec: lvs.NewReconciler(p, o.Log), keys: keysOf(cfg), cfg: cfg,
 		notes: o.Notes, emit: o.Emit, now: o.Now, mail: mailPolicyOf(cfg), vrrp: map[string]string{},
-		syncd: map[dataplane.SyncState]dataplane.SyncDaemon{}}
+		syncd: map[dataplane.SyncState]dataplane.SyncDaemon{}, noVRRP: o.NoVRRP}
 }
 
 // keysOf maps the checkers' keys of real servers to the Engine's.
@@ -290,19 +298,36 @@ func (s *Side) VRRPState(ctx context.Context, instance, state string) int {
 
 // syncDaemon runs global_defs lvs_sync_daemon in the roles it asks for,
 // as keepalived does: with a VRRP instance named, master while that
-// instance is MASTER and backup otherwise (its state not known yet
-// included), as keepalived's VRRP process switches it; with none, both
+// instance is MASTER and backup otherwise (from the parent's first word
+// on: the instance's state at the LVS process's start, INIT or BACKUP
+// for a new node, as keepalived's VRRP process starts the backup role
+// at its init), as keepalived's VRRP process switches it; with none, both
 // roles for as long as the LVS side runs, as keepalived's checker process
-// does. A role whose settings changed is stopped and started again; a
+// does. With an instance named and no VRRP side (-C), none: keepalived's
+// checker process leaves that daemon to the VRRP process, which -C does
+// not run. A role whose settings changed is stopped and started again; a
 // role no longer wanted is stopped first.
 func (s *Side) syncDaemon(ctx context.Context) {
 	want := map[dataplane.SyncState]dataplane.SyncDaemon{}
-	if sd := s.cfg.Global.LVSSyncDaemon; sd != nil {
+	if sd := s.cfg.Global.LVSSyncDaemon; sd != nil && sd.Instance != "" && s.noVRRP {
+		if !s.warnedNoVRRP {
+			s.warnedNoVRRP = true
+			s.log.Warn("lvs_sync_daemon not started: it follows a VRRP instance and no VRRP side runs (-C), as with keepalived", "instance", sd.Instance)
+		}
+	} else if sd != nil {
 		roles := []dataplane.SyncState{dataplane.SyncMaster, dataplane.SyncBackup}
 		if sd.Instance != "" {
-			roles = []dataplane.SyncState{dataplane.SyncBackup}
-			if s.vrrp[sd.Instance] == "MASTER" {
+			switch state, told := s.vrrp[sd.Instance]; {
+			case !told:
+				// The parent's first word (all states, sent the moment
+				// the child starts) is awaited: a child that started
+				// the backup role first would run it beside the master
+				// daemon its SIGKILLed predecessor left, for nothing.
+				roles = nil
+			case state == "MASTER":
 				roles = []dataplane.SyncState{dataplane.SyncMaster}
+			default:
+				roles = []dataplane.SyncState{dataplane.SyncBackup}
 			}
 		}
 		for _, r := range roles {

@@ -403,15 +403,18 @@ func TestLVSSyncDaemonFollowsVRRP(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Before the parent says anything the instance's state is unknown:
-	// backup, as keepalived starts it.
-	if got := roles(p); !maps.Equal(got, map[dataplane.SyncState]uint32{backup: 7}) {
-		t.Fatalf("after start: %v, want backup with id 7", got)
+	// nothing runs until its first word (sent the moment the LVS process
+	// starts), which starts backup for a new node, as keepalived does at
+	// its VRRP instance's init.
+	if got := roles(p); len(got) != 0 {
+		t.Fatalf("after start: %v, want none before the parent's first word", got)
 	}
 	for _, step := range []struct {
 		instance, state string
 		want            []fakeplane.Op
 		running         dataplane.SyncState
 	}{
+		{"VI_1", "INIT", []fakeplane.Op{start}, backup},
 		{"VI_1", "BACKUP", nil, backup},
 		{"VI_1", "MASTER", []fakeplane.Op{stop, start}, master},
 		{"VI_1", "MASTER", nil, master},
@@ -460,13 +463,21 @@ func TestLVSSyncDaemonAdoptedAfterCrash(t *testing.T) {
 	}
 	first.VRRPState(ctx, "VI_1", "MASTER")
 	// SIGKILL: the kernel's master daemon keeps running. The new child
-	// starts as backup until the parent's replay arrives, then finds the
-	// master daemon running and keeps it.
+	// starts no role until the parent's replay arrives, then finds the
+	// master daemon running and keeps it: at no moment does a backup
+	// daemon run beside it.
 	second := NewSide(cfg, p, SideOptions{})
+	p.Reset()
 	if _, err := second.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if got := writes(p.Calls()); len(got) != 0 {
+		t.Fatalf("the new child changed %v before the parent's word", got)
+	}
 	second.VRRPState(ctx, "VI_1", "MASTER")
+	if got := writes(p.Calls()); !slices.Equal(got, []fakeplane.Op{fakeplane.OpStartSync}) {
+		t.Fatalf("after the replay: %v, want one start of the master role (found running, adopted)", got)
+	}
 	if got := roles(p); !maps.Equal(got, map[dataplane.SyncState]uint32{dataplane.SyncMaster: 7}) {
 		t.Fatalf("after the replay: %v, want only the master daemon", got)
 	}
@@ -624,5 +635,33 @@ func TestStopRestoresTimeouts(t *testing.T) {
 				t.Errorf("stop made %d SetTimeouts calls, want %d", sets, tt.wantSets)
 			}
 		})
+	}
+}
+
+// TestLVSSyncDaemonNamedInstanceWithoutVRRP: with -C no VRRP side runs, so
+// an lvs_sync_daemon that follows an instance runs in no role, as with
+// keepalived 2.2.7 (its checker process starts the daemon only when no
+// instance is named); a reload that drops the instance starts both.
+func TestLVSSyncDaemonNamedInstanceWithoutVRRP(t *testing.T) {
+	p := fakeplane.New()
+	s := NewSide(load(t, syncConf+conf(false)), p, SideOptions{NoVRRP: true})
+	if _, err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := roles(p); len(got) != 0 {
+		t.Fatalf("after start under -C: %v, want no sync daemon", got)
+	}
+	if _, err := s.Reload(ctx, load(t, "global_defs {\n  lvs_sync_daemon eth0 id 7\n}\n"+conf(false))); err != nil {
+		t.Fatal(err)
+	}
+	both := map[dataplane.SyncState]uint32{dataplane.SyncMaster: 7, dataplane.SyncBackup: 7}
+	if got := roles(p); !maps.Equal(got, both) {
+		t.Fatalf("after a reload naming no instance: %v, want master and backup", got)
+	}
+	if _, err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.SyncDaemons()) != 0 {
+		t.Fatalf("after stop: %v still running", roles(p))
 	}
 }
