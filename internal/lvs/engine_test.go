@@ -209,8 +209,40 @@ func TestSnapshot(t *testing.T) {
 	if len(s) != 1 || s[0].QuorumUp || !s[0].SorryInUse || s[0].WeightSum != 5 || s[0].Quorum != 4 || s[0].Hysteresis != 2 {
 		t.Fatalf("snapshot %+v", s)
 	}
-	if r := s[0].Reals[1]; !r.Alive || r.Weight != 5 || s[0].Reals[0].Alive {
+	// The sorry server is in use: the live real server is out of the
+	// plane, so the weight the plane gives it is 0; its weight still
+	// counts towards quorum (WeightSum).
+	if r := s[0].Reals[1]; !r.Alive || r.Weight != 0 || s[0].Reals[0].Alive {
 		t.Errorf("reals %+v", s[0].Reals)
+	}
+	e.SetHealth(rid(cfg, 0, "10.0.1.1:80"), Health{Up: true, Weight: 4, Dynamic: true})
+	s = e.Snapshot()
+	if !s[0].QuorumUp || s[0].Reals[0].Weight != 4 || s[0].Reals[1].Weight != 5 || s[0].Reals[2].Weight != 0 {
+		t.Errorf("with quorum back: %+v", s[0].Reals)
+	}
+}
+
+// TestSnapshotInhibited: a failed real server under inhibit_on_failure is
+// in the plane at weight 0, and the snapshot says so (the status and the
+// real server weight metric read it), not its configured weight.
+func TestSnapshotInhibited(t *testing.T) {
+	cfg := load(t, fourReals("1", "0", " inhibit_on_failure\n"))
+	e := New(cfg)
+	e.Start()
+	e.SetHealth(rid(cfg, 0, "10.0.1.2:80"), Health{Up: false})
+	s := e.Snapshot()
+	desired := e.Desired().Format()
+	for _, r := range s[0].Reals {
+		want := int32(2)
+		if r.Real.String() == "10.0.1.2:80" {
+			want = 0
+		}
+		if r.Weight != want {
+			t.Errorf("%s: snapshot weight %d, want %d (the plane's:\n%s)", r.Real, r.Weight, want, desired)
+		}
+	}
+	if !strings.Contains(desired, "-r 10.0.1.2:80 -m -w 0") {
+		t.Fatalf("the inhibited real server is not in the plane at weight 0:\n%s", desired)
 	}
 }
 

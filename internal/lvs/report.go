@@ -62,7 +62,9 @@ type VSStatus struct {
 // RealStatus is the state of one real server.
 type RealStatus struct {
 	Real netip.AddrPort
-	// Alive is the health verdict; Weight the effective weight (0..2^31-1).
+	// Alive is the health verdict; Weight the weight the plane is given
+	// (0..2^31-1): 0 while the real server is out of the plane (down, or
+	// replaced by the sorry server) or inhibited (inhibit_on_failure).
 	Alive  bool
 	Weight int32
 	// Dest is the destination as configured; DestKey gives its key under
@@ -94,8 +96,15 @@ func (e *Engine) Snapshot() []VSStatus {
 			SorryInUse: st.v.sorry != nil && !st.quorumUp, Suspended: e.suspended(st),
 			Keys: st.v.keys,
 		}
+		// The weight each real server's destination is given, as Desired
+		// programs it: 0 when it is not in the plane (down, or replaced
+		// by the sorry server) or held at 0 (inhibit_on_failure).
+		given := map[dataplane.DestKey]int32{}
+		for _, d := range e.dests(st) {
+			given[d.Key] = d.Weight
+		}
 		for _, rs := range st.reals {
-			s.Reals = append(s.Reals, RealStatus{Real: rs.r.id.Real, Alive: rs.alive, Weight: rs.realWeight(), Dest: rs.r.dest})
+			s.Reals = append(s.Reals, RealStatus{Real: rs.r.id.Real, Alive: rs.alive, Weight: given[rs.r.dest.Key], Dest: rs.r.dest})
 		}
 		out = append(out, s)
 	}
