@@ -89,7 +89,7 @@ package-check:
 # 5 minutes on two idle cores; the limits leave room for a loaded machine
 # (17.6 minutes of guest time seen at a load average of 18 with the
 # daemon_*_test.go tests, which take about 3 of them).
-VMTEST_PKGS = test/vmlab internal/dataplane/ipvs
+VMTEST_PKGS = test/vmlab internal/dataplane/ipvs test/conformance
 VMTEST_TIMEOUT ?= 1800
 VMLAB = scripts/vmlab/vmlab.sh --timeout $(VMTEST_TIMEOUT) --out bin/vmlab-out \
 	--install ipvsadm --install keepalived --install iproute2
