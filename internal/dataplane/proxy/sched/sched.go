@@ -569,7 +569,9 @@ func (s *dh) Update(reals []*Real) {
 }
 
 func (s *dh) Pick(_ []*Real, c Conn) *Real {
-	r := s.buckets[(fold(c.VIP)*2654435761)%tableSize]
+	// The kernel's ip_vs_dh_hashkey: hash_32 of the folded address, as
+	// sh's (older kernels took the low byte of addr * 2654435761).
+	r := s.buckets[hash32(fold(c.VIP), 8)]
 	if r == nil || !available(r) {
 		return nil
 	}

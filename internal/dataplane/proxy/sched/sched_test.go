@@ -190,8 +190,9 @@ func TestWRRUpdate(t *testing.T) {
 
 // TestHashing checks sh and dh against buckets computed by hand:
 // hash_32(addr + port) of 10.0.0.1 is 39, of 10.0.0.2 137, of fd00::1 140,
-// of 10.0.0.1 with port 40000 203; the dh key of 10.0.0.100 is 36 and of
-// 10.0.0.101 213. sh with weights 3 and 1 fills buckets AAAB AAAB ...
+// of 10.0.0.1 with port 40000 203; dh's (hash_32 of the address too, as the
+// kernel's ip_vs_dh.c has it now) of 10.0.0.100 is 248 and of 10.0.0.102 187. sh with
+// weights 3 and 1 fills buckets AAAB AAAB ...
 func TestHashing(t *testing.T) {
 	client := func(s string) Conn { return Conn{Client: netip.MustParseAddrPort(s), VIP: c0.VIP} }
 	vip := func(s string) Conn { return Conn{Client: c0.Client, VIP: netip.MustParseAddr(s)} }
@@ -210,8 +211,12 @@ func TestHashing(t *testing.T) {
 		{"sh without port bucket 39", "sh", 0, []string{"A:2", "B:1"}, client("10.0.0.1:40000"), "A"},
 		{"sh unavailable", "sh", 0, []string{"A:3", "B:0"}, client("10.0.0.1:1"), "-"},
 		{"sh-fallback to bucket 78", "sh", dataplane.SHFallback, []string{"A:3", "B:0"}, client("10.0.0.1:1"), "A"},
-		{"dh bucket 36", "dh", 0, []string{"A:1", "B:1"}, vip("10.0.0.100"), "A"},
-		{"dh bucket 213", "dh", 0, []string{"A:1", "B:1"}, vip("10.0.0.101"), "B"},
+		{"dh bucket 248", "dh", 0, []string{"A:1", "B:1"}, vip("10.0.0.100"), "A"},
+		{"dh bucket 187", "dh", 0, []string{"A:1", "B:1"}, vip("10.0.0.102"), "B"},
+		// Older kernels took the product's low byte (bucket 36, A's);
+		// with hash_32 10.3.0.100 is bucket 139, B's of three, which is
+		// what Debian's 6.1 kernel picks (test/conformance, dh).
+		{"dh bucket 139", "dh", 0, []string{"A:1", "B:1", "C:1"}, vip("10.3.0.100"), "B"},
 		{"dh ignores weight", "dh", 0, []string{"A:1", "B:50"}, vip("10.0.0.100"), "A"},
 		{"dh unavailable", "dh", 0, []string{"A:0", "B:1"}, vip("10.0.0.100"), "-"},
 	}
@@ -355,9 +360,9 @@ func TestOverloaded(t *testing.T) {
 		}
 		s, _ := New(name, flags)
 		s.Update(list)
-		conn := Conn{Client: netip.MustParseAddrPort("10.0.0.2:1"), VIP: netip.MustParseAddr("10.0.0.101"), Now: c0.Now}
+		conn := Conn{Client: netip.MustParseAddrPort("10.0.0.2:1"), VIP: netip.MustParseAddr("10.0.0.102"), Now: c0.Now}
 		got := s.Pick(list, conn)
-		// sh hashes 10.0.0.2 to bucket 137 and dh 10.0.0.101 to 213: B's.
+		// sh hashes 10.0.0.2 to bucket 137 and dh 10.0.0.102 to 187: B's.
 		if got != list[1] {
 			t.Errorf("%s picked %v", name, got)
 		}
