@@ -219,17 +219,15 @@ func NewLab(t *testing.T, p Plane, o LabOpts) *Lab {
 		"echo 0 > /proc/sys/net/ipv6/conf/all/accept_redirects",
 		"echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_redirects",
 	}
-	client := append([]string{
-		"ip route add default via 10.3.0.1",
-		"ip -6 route add default via fd03::1",
-	}, noRedirects...)
+	// ip -batch: one process for every address and route (each exec
+	// costs a good fraction of a second in the emulated guest).
+	batch := []string{"route add default via 10.3.0.1", "route add ::/0 via fd03::1"}
 	for i := range o.Sources {
-		client = append(client, fmt.Sprintf("ip addr add %s/24 dev eth0", sourceAddr(i)))
+		batch = append(batch, fmt.Sprintf("addr add %s/24 dev eth0", sourceAddr(i)))
 	}
-	l.script(l.Client, client...)
+	l.script(l.Client, append([]string{ipBatch(batch...)}, noRedirects...)...)
 	l.script(l.Dir,
-		"ip addr add "+vip4+"/32 dev eth0",
-		"ip addr add "+vip6+"/128 dev eth0",
+		ipBatch("addr add "+vip4+"/32 dev eth0", "addr add "+vip6+"/128 dev eth0"),
 		"echo 1 > /proc/sys/net/ipv4/ip_forward",
 		"echo 1 > /proc/sys/net/ipv6/conf/all/forwarding",
 		// The director routes between two subnets on one link: it must
@@ -242,14 +240,16 @@ func NewLab(t *testing.T, p Plane, o LabOpts) *Lab {
 		servers = append(slices.Clone(servers), l.Sorry)
 	}
 	for _, h := range servers {
-		l.script(h, append([]string{
-			"ip route add default via 10.1.0.1",
-			"ip -6 route add default via fd01::1",
-		}, noRedirects...)...)
+		l.script(h, append([]string{ipBatch("route add default via 10.1.0.1", "route add ::/0 via fd01::1")}, noRedirects...)...)
 		h.ServeName(t, namePort)
 		l.checks[h.String()] = h.CheckPort(t, checkPort)
 	}
 	return l
+}
+
+// ipBatch is a shell command running the ip(8) commands in one process.
+func ipBatch(cmds ...string) string {
+	return "ip -batch - <<'EOF'\n" + strings.Join(cmds, "\n") + "\nEOF"
 }
 
 func (l *Lab) script(h *netlab.Host, cmds ...string) {
@@ -456,7 +456,9 @@ func (d *Director) Wait(timeout time.Duration, what string, cond func(Status) bo
 		select {
 		case <-d.proc.Done():
 			d.l.t.Fatalf("%s: the daemon exited: %s", what, tail(d.proc.Output(), 30))
-		case <-time.After(100 * time.Millisecond):
+		// Each poll is a process: slower polls in the emulated guest,
+		// where they would eat the CPU the daemons need.
+		case <-time.After(100 * time.Millisecond * slow):
 		}
 	}
 }

@@ -358,10 +358,15 @@ func testDrain(t *testing.T, p Plane) {
 		t.Errorf("after removing rs2 (rs1 at weight 0), 4 new connections went to %s; want rs3 only", fmtCounts(got))
 	}
 	pingAll(t, held, "rs1", "rs3")
-	// rs2's own established connections: every plane keeps them for a
-	// while (IPVS until they end, conntrack likewise, the proxy for its
-	// drain timeout, 30 s), which this checks at once after the removal.
-	pingAll(t, held, "rs2")
+	// rs2's own established connections went with it: what happens to them
+	// is the plane's (IPVS drops their packets, since their destination
+	// is gone; conntrack keeps the nftables plane's; the proxy cuts them
+	// after its drain timeout, 30 s). Recorded, not judged; see
+	// docs/COMPATIBILITY.md.
+	for i, h := range held["rs2"] {
+		n, err := h.c.Ping(ioTimeout())
+		t.Logf("%s plane: established connection %d to the removed rs2 right after the reload: answered %q, error %v", p.Name, i, n, err)
+	}
 }
 
 type heldConn struct {
@@ -393,36 +398,46 @@ func pingAll(t *testing.T, held map[string][]*heldConn, names ...string) {
 }
 
 // testChecker: a real server whose TCP_CHECK fails leaves the pool within
-// statusBound, and comes back within it when the check passes again.
+// statusBound, and comes back within it when the check passes again; one
+// virtual server of each family on the same real servers (one lab: labs
+// are what costs time in the emulated guest).
 func testChecker(t *testing.T, p Plane) {
+	var conf Conf
 	for _, v6 := range []bool{false, true} {
-		name := "ipv4"
-		if v6 {
-			name = "ipv6"
+		v := VSConf{V6: v6, Port: 80, Algo: "rr", Reals: []RSConf{{Index: 1, Check: true}, {Index: 2, Check: true}}}
+		if err := p.Caps.CheckService(v.Service()); err != nil {
+			t.Logf("left out, unsupported by the %s plane (its Capabilities): %v", p.Name, err)
+			continue
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			v := VSConf{V6: v6, Port: 80, Algo: "rr", Reals: []RSConf{{Index: 1, Check: true}, {Index: 2, Check: true}}}
-			needService(t, p, v)
-			l := NewLab(t, p, LabOpts{Reals: 2})
-			d := l.Start(Conf{v}.String())
-			d.WaitReady(allAlive)
-			if got := counts(l.AskN(4, v.VIP(), 80)); got["rs1"] != 2 || got["rs2"] != 2 {
-				t.Fatalf("4 connections with rr over 2 real servers: %s", fmtCounts(got))
+		conf = append(conf, v)
+	}
+	if len(conf) == 0 {
+		t.Skipf("the %s plane supports no virtual server of this scenario", p.Name)
+	}
+	l := NewLab(t, p, LabOpts{Reals: 2})
+	d := l.Start(conf.String())
+	d.WaitReady(allAlive)
+	ask := func(what string, want map[string]int) {
+		t.Helper()
+		for _, v := range conf {
+			if got := counts(l.AskN(4, v.VIP(), 80)); fmtCounts(got) != fmtCounts(want) {
+				t.Errorf("%s, 4 connections to %s went to %s; want %s", what, v.VIP(), fmtCounts(got), fmtCounts(want))
 			}
-			l.SetCheck("rs1", false)
-			took := waitAlive(t, d, v6, 80, 1, false)
-			t.Logf("rs1 down in the status %v after its check port closed (bound %v)", took, statusBound*slow)
-			if got := counts(l.AskN(4, v.VIP(), 80)); got["rs2"] != 4 {
-				t.Errorf("with rs1 down, 4 connections went to %s; want rs2 only", fmtCounts(got))
-			}
-			l.SetCheck("rs1", true)
-			took = waitAlive(t, d, v6, 80, 1, true)
-			t.Logf("rs1 up in the status %v after its check port opened (bound %v)", took, statusBound*slow)
-			if got := counts(l.AskN(4, v.VIP(), 80)); got["rs1"] != 2 || got["rs2"] != 2 {
-				t.Errorf("with rs1 back, 4 connections went to %s; want rs1:2 rs2:2", fmtCounts(got))
-			}
-		})
+		}
+	}
+	ask("with rr over 2 real servers", map[string]int{"rs1": 2, "rs2": 2})
+	for _, up := range []bool{false, true} {
+		l.SetCheck("rs1", up)
+		start := time.Now()
+		for _, v := range conf {
+			waitAlive(t, d, v.V6, 80, 1, up)
+			t.Logf("%s: rs1 alive=%v in the status %v after its check port changed (bound %v)", v.VIP(), up, time.Since(start), statusBound*slow)
+		}
+		if up {
+			ask("with rs1 back", map[string]int{"rs1": 2, "rs2": 2})
+		} else {
+			ask("with rs1 down", map[string]int{"rs2": 4})
+		}
 	}
 }
 
