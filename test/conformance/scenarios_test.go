@@ -23,8 +23,7 @@ var scenarios = []scenario{
 	{"schedulers", testSchedulers},
 	{"persistence", testPersistence},
 	{"drain", testDrain},
-	{"checker", testChecker},
-	{"quorum-sorry", testQuorumSorry},
+	{"checker-quorum-sorry", testCheckerQuorum},
 	{"reload-under-load", testReload},
 }
 
@@ -397,84 +396,69 @@ func pingAll(t *testing.T, held map[string][]*heldConn, names ...string) {
 	}
 }
 
-// testChecker: a real server whose TCP_CHECK fails leaves the pool within
-// statusBound, and comes back within it when the check passes again; one
-// virtual server of each family on the same real servers (one lab: labs
-// are what costs time in the emulated guest).
-func testChecker(t *testing.T, p Plane) {
-	var conf Conf
+// testCheckerQuorum: a real server whose TCP_CHECK fails leaves the pool
+// within statusBound, and comes back within it when the check passes
+// again (a virtual server of each family on the same real servers); a
+// third virtual server on them has quorum 2 and a sorry server: one down
+// loses quorum and the sorry server serves, both up again regain it. One
+// lab for both scenarios: labs are what costs time in the emulated guest.
+func testCheckerQuorum(t *testing.T, p Plane) {
+	var checked Conf
 	for _, v6 := range []bool{false, true} {
 		v := VSConf{V6: v6, Port: 80, Algo: "rr", Reals: []RSConf{{Index: 1, Check: true}, {Index: 2, Check: true}}}
 		if err := p.Caps.CheckService(v.Service()); err != nil {
 			t.Logf("left out, unsupported by the %s plane (its Capabilities): %v", p.Name, err)
 			continue
 		}
-		conf = append(conf, v)
+		checked = append(checked, v)
 	}
-	if len(conf) == 0 {
-		t.Skipf("the %s plane supports no virtual server of this scenario", p.Name)
-	}
-	l := NewLab(t, p, LabOpts{Reals: 2})
-	d := l.Start(conf.String())
-	d.WaitReady(allAlive)
-	ask := func(what string, want map[string]int) {
-		t.Helper()
-		for _, v := range conf {
-			if got := counts(l.AskN(4, v.VIP(), 80)); fmtCounts(got) != fmtCounts(want) {
-				t.Errorf("%s, 4 connections to %s went to %s; want %s", what, v.VIP(), fmtCounts(got), fmtCounts(want))
-			}
-		}
-	}
-	ask("with rr over 2 real servers", map[string]int{"rs1": 2, "rs2": 2})
-	for _, up := range []bool{false, true} {
-		l.SetCheck("rs1", up)
-		start := time.Now()
-		for _, v := range conf {
-			waitAlive(t, d, v.V6, 80, 1, up)
-			t.Logf("%s: rs1 alive=%v in the status %v after its check port changed (bound %v)", v.VIP(), up, time.Since(start), statusBound*slow)
-		}
-		if up {
-			ask("with rs1 back", map[string]int{"rs1": 2, "rs2": 2})
-		} else {
-			ask("with rs1 down", map[string]int{"rs2": 4})
-		}
-	}
-}
-
-// testQuorumSorry: quorum 2 over two real servers of weight 1; one down
-// loses quorum and the sorry server serves; back up, the real servers do.
-func testQuorumSorry(t *testing.T, p Plane) {
-	v := VSConf{Port: 80, Algo: "rr", Lines: []string{"quorum 2"}, Sorry: true,
+	q := VSConf{Port: 90, Algo: "rr", Lines: []string{"quorum 2"}, Sorry: true,
 		Reals: []RSConf{{Index: 1, Check: true}, {Index: 2, Check: true}}}
-	needService(t, p, v)
+	needService(t, p, q)
 	l := NewLab(t, p, LabOpts{Reals: 2, Sorry: true})
-	d := l.Start(Conf{v}.String())
+	d := l.Start(append(slices.Clone(checked), q).String())
 	d.WaitReady(allAlive)
+	ask := func(what string, v VSConf, want map[string]int) {
+		t.Helper()
+		if got := counts(l.AskN(4, v.VIP(), v.Port)); fmtCounts(got) != fmtCounts(want) {
+			t.Errorf("%s, 4 connections to %s port %d went to %s; want %s", what, v.VIP(), v.Port, fmtCounts(got), fmtCounts(want))
+		}
+	}
 	quorum := func(up bool) Status {
 		t.Helper()
 		return d.Wait(statusBound, fmt.Sprintf("quorum_up=%v, sorry server in use=%v", up, !up), func(s Status) bool {
-			v, ok := s.VS(vip4, 80)
+			v, ok := s.VS(vip4, q.Port)
 			return ok && v.QuorumUp == up && v.SorryInUse == !up
 		})
 	}
+	both := map[string]int{"rs1": 2, "rs2": 2}
 	quorum(true)
-	if got := counts(l.AskN(4, vip4, 80)); got["rs1"] != 2 || got["rs2"] != 2 {
-		t.Fatalf("with quorum, 4 connections went to %s", fmtCounts(got))
+	for _, v := range append(slices.Clone(checked), q) {
+		ask("with rr over 2 real servers", v, both)
 	}
-	l.SetCheck("rs1", false)
-	st := quorum(false)
-	// While the sorry server serves, the plane gives the real servers
-	// nothing, and the status says so.
-	if v, _ := st.VS(vip4, 80); len(v.Reals) != 2 || v.Reals[0].Weight != 0 || v.Reals[1].Weight != 0 {
-		t.Errorf("quorum lost: real servers in the status %+v; want both at weight 0", v.Reals)
-	}
-	if got := counts(l.AskN(4, vip4, 80)); got["sorry"] != 4 {
-		t.Errorf("quorum lost: 4 connections went to %s; want the sorry server only", fmtCounts(got))
-	}
-	l.SetCheck("rs1", true)
-	quorum(true)
-	if got := counts(l.AskN(4, vip4, 80)); got["rs1"] != 2 || got["rs2"] != 2 {
-		t.Errorf("quorum regained: 4 connections went to %s; want rs1:2 rs2:2", fmtCounts(got))
+	for _, up := range []bool{false, true} {
+		l.SetCheck("rs1", up)
+		start := time.Now()
+		for _, v := range checked {
+			waitAlive(t, d, v.V6, v.Port, 1, up)
+			t.Logf("%s: rs1 alive=%v in the status %v after its check port changed (bound %v)", v.VIP(), up, time.Since(start), statusBound*slow)
+		}
+		st := quorum(up)
+		if up {
+			for _, v := range append(slices.Clone(checked), q) {
+				ask("with rs1 back (quorum regained)", v, both)
+			}
+			continue
+		}
+		for _, v := range checked {
+			ask("with rs1 down", v, map[string]int{"rs2": 4})
+		}
+		ask("quorum lost", q, map[string]int{"sorry": 4})
+		// While the sorry server serves, the plane gives the real servers
+		// nothing, and the status says so.
+		if v, _ := st.VS(vip4, q.Port); len(v.Reals) != 2 || v.Reals[0].Weight != 0 || v.Reals[1].Weight != 0 {
+			t.Errorf("quorum lost: real servers in the status %+v; want both at weight 0", v.Reals)
+		}
 	}
 }
 
