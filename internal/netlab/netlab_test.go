@@ -305,3 +305,52 @@ func (f *fatalRecorder) Fatalf(format string, args ...any) {
 	f.failed = true
 	runtime.Goexit()
 }
+
+// TestNameServer: a client gets the server's name over TCP (then again on
+// a held connection) and UDP; a check port refuses while off.
+func TestNameServer(t *testing.T) {
+	l := New(t)
+	a := l.AddHost("a", "10.77.0.2/24", "fd00:77::2/64")
+	b := l.AddHost("b", "10.77.0.3/24", "fd00:77::3/64")
+	b.ServeName(t, 8000)
+	sw := b.CheckPort(t, 8080)
+	for _, addr := range []string{"10.77.0.3", "fd00:77::3"} {
+		to := netip.AddrPortFrom(netip.MustParseAddr(addr), 8000)
+		c, err := a.DialName(netip.Addr{}, to, 5*time.Second)
+		if err != nil || c.Name != "b" {
+			t.Fatalf("DialName %s: %v, %v", to, c, err)
+		}
+		if n, err := c.Ping(5 * time.Second); err != nil || n != "b" {
+			t.Errorf("Ping on a held connection to %s: %q, %v", to, n, err)
+		}
+		c.Close()
+		if n, err := a.AskNameUDP(to, 5*time.Second); err != nil || n != "b" {
+			t.Errorf("AskNameUDP %s: %q, %v", to, n, err)
+		}
+	}
+	check := netip.MustParseAddrPort("10.77.0.3:8080")
+	dial := func() error {
+		return a.Do(func() error {
+			c, err := net.DialTimeout("tcp", check.String(), 5*time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+	}
+	if err := dial(); err != nil {
+		t.Fatalf("check port on: %v", err)
+	}
+	if err := sw.Set(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(); err == nil {
+		t.Fatal("check port off: the connection was accepted")
+	}
+	if err := sw.Set(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(); err != nil {
+		t.Fatalf("check port on again: %v", err)
+	}
+}
