@@ -98,6 +98,7 @@ func TestMain(m *testing.M) {
 func runMain(m *testing.M) int {
 	if haveIPVS() {
 		slow = 4
+		labs = make(chan struct{}, 2)
 	}
 	if b := os.Getenv("VIGIL_BIN"); b != "" {
 		vigilBin = b
@@ -201,6 +202,8 @@ func NewLab(t *testing.T, p Plane, o LabOpts) *Lab {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
+	labs <- struct{}{}
+	t.Cleanup(func() { <-labs })
 	nl := netlab.New(t)
 	l := &Lab{t: t, Plane: p, checks: map[string]*netlab.Switch{}}
 	l.Client = nl.AddHost("client", "10.3.0.2/24", "fd03::2/64")
@@ -268,6 +271,31 @@ func (l *Lab) SetCheck(name string, on bool) {
 		l.t.Fatal(err)
 	}
 }
+
+// connectTimeout is the checkers' connect_timeout in seconds: 2 here, 5
+// in the emulated guest.
+func connectTimeout() int {
+	if slow > 1 {
+		return 5
+	}
+	return 2
+}
+
+// pollEvery is the interval of status polls: each is a process, and in
+// the emulated guest one costs a good part of a second of CPU that the
+// daemons need.
+func pollEvery() time.Duration {
+	if slow > 1 {
+		return time.Second
+	}
+	return 100 * time.Millisecond
+}
+
+// labs bounds how many labs run at once: in the emulated guest (two
+// virtual CPUs) more than two only make each slower (four at once took
+// longer in all than one after the other); here the test's -test.parallel
+// decides.
+var labs = make(chan struct{}, 64)
 
 // ioTimeout bounds one client exchange.
 func ioTimeout() time.Duration { return 3 * time.Second * slow }
@@ -456,9 +484,7 @@ func (d *Director) Wait(timeout time.Duration, what string, cond func(Status) bo
 		select {
 		case <-d.proc.Done():
 			d.l.t.Fatalf("%s: the daemon exited: %s", what, tail(d.proc.Output(), 30))
-		// Each poll is a process: slower polls in the emulated guest,
-		// where they would eat the CPU the daemons need.
-		case <-time.After(100 * time.Millisecond * slow):
+		case <-time.After(pollEvery()):
 		}
 	}
 }
@@ -558,7 +584,10 @@ func (c Conf) String() string {
 				fmt.Fprintf(&b, "        %s\n", l)
 			}
 			if r.Check {
-				fmt.Fprintf(&b, "        TCP_CHECK {\n            connect_port %d\n            connect_timeout 1\n            retry 1\n            delay_before_retry 1\n        }\n", checkPort)
+				// A refused port fails at once; the connect timeout only
+				// matters on a machine too busy to answer, where a short one
+				// fails a live real server (seen in the emulated guest).
+				fmt.Fprintf(&b, "        TCP_CHECK {\n            connect_port %d\n            connect_timeout %d\n            retry 1\n            delay_before_retry 1\n        }\n", checkPort, connectTimeout())
 			}
 			b.WriteString("    }\n")
 		}

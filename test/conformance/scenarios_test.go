@@ -246,7 +246,7 @@ func checkHashing(t *testing.T, l *Lab, p Plane, c schedCase, port int) {
 }
 
 // statusBound is the bound every checker-driven change must meet: TCP_CHECK
-// with delay_loop 1, connect_timeout 1, retry 1, delay_before_retry 1
+// with delay_loop 1, retry 1, delay_before_retry 1 on a refused port
 // declares a failure in about 3 s and a recovery in about 1 s; the bound
 // leaves room for a loaded machine (and is multiplied in the emulated
 // guest). It is a ceiling, not a timing target.
