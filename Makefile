@@ -79,8 +79,8 @@ package:
 package-check:
 	GO=$(GO) packaging/build-deb.sh --install-check
 
-# vmtest: the tests that need a kernel with IPVS (test/vmlab, and the IPVS
-# plane's kernel test), run in a qemu guest (TCG, no KVM needed) with
+# vmtest: the tests that need a kernel with IPVS (test/vmlab, the IPVS
+# plane's kernel test, and the data planes' conformance suite on IPVS), run in a qemu guest (TCG, no KVM needed) with
 # Debian's kernel and this machine's root file system
 # (scripts/vmlab/vmlab.sh). Root. The test binaries are built here: the
 # emulated guest is slow; so is bin/vmtest/vigil, the daemon that
@@ -88,7 +88,9 @@ package-check:
 # itself first (scripts/vmlab/selftest.sh). Logs: bin/vmlab-out. It takes about
 # 5 minutes on two idle cores; the limits leave room for a loaded machine
 # (17.6 minutes of guest time seen at a load average of 18 with the
-# daemon_*_test.go tests, which take about 3 of them).
+# daemon_*_test.go tests, which take about 3 of them). The conformance
+# suite (test/conformance) takes 1.5 to 2.5 minutes of it (92 s alone at a
+# load average of 4 to 8; 2m09s of a full run at 13 to 20).
 VMTEST_PKGS = test/vmlab internal/dataplane/ipvs test/conformance
 VMTEST_TIMEOUT ?= 1800
 VMLAB = scripts/vmlab/vmlab.sh --timeout $(VMTEST_TIMEOUT) --out bin/vmlab-out \
