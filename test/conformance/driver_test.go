@@ -532,14 +532,13 @@ type Conf []VSConf
 
 // VSConf is one virtual_server block.
 type VSConf struct {
-	V6     bool
-	Port   int
-	UDP    bool
-	Algo   string
-	Lines  []string // further lines of the block, verbatim
-	Reals  []RSConf
-	Sorry  bool // sorry_server: the lab's sorry server
-	NoRSOK bool // allow no real server (for removal steps)
+	V6    bool
+	Port  int
+	UDP   bool
+	Algo  string
+	Lines []string // further lines of the block, verbatim
+	Reals []RSConf
+	Sorry bool // sorry_server: the lab's sorry server
 }
 
 // RSConf is one real_server block: real server Index (1-based) with its
