@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -123,6 +124,12 @@ type Starter interface {
 type TCPProber struct {
 	Conn   Conn
 	Dialer Dialer
+
+	// sa caches the destination socket address (built on first use).
+	saOnce sync.Once
+	sa     unix.Sockaddr
+	family int
+	saErr  error
 }
 
 // Probe connects and closes.
@@ -140,7 +147,11 @@ func (p *TCPProber) Start(int) (Result, func(context.Context) Result) {
 	if p.Dialer != nil {
 		return Result{}, p.probeDialer
 	}
-	s, done, err := p.Conn.dialTCPStart()
+	p.saOnce.Do(func() { p.sa, p.family, p.saErr = p.Conn.sockaddr() })
+	if p.saErr != nil {
+		return p.outcome(p.saErr), nil
+	}
+	s, done, err := p.Conn.dialTCPStart(p.sa, p.family)
 	if done {
 		s.close()
 		return p.outcome(err), nil

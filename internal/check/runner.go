@@ -1,7 +1,6 @@
 package check
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"log/slog"
@@ -150,16 +149,48 @@ type timerEntry struct {
 	gen  uint64
 }
 
+// timerHeap is a min-heap of timer entries by time, typed so that
+// pushing and popping an entry allocates nothing (container/heap would
+// box each one).
 type timerHeap []timerEntry
 
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timerEntry)) }
-func (h *timerHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
+func (h timerHeap) less(i, j int) bool { return h[i].at.Before(h[j].at) }
+
+func (h *timerHeap) push(e timerEntry) {
+	*h = append(*h, e)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !s.less(i, p) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *timerHeap) pop() timerEntry {
+	s := *h
+	e := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s[n] = timerEntry{} // drop the pointer for the collector
+	s = s[:n]
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < n && s.less(l, m) {
+			m = l
+		}
+		if r := l + 1; r < n && s.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
 	return e
 }
 
@@ -416,7 +447,7 @@ func (r *Runner) arm(t *time.Timer) {
 // expire handles every timer entry that is due.
 func (r *Runner) expire(now time.Time) {
 	for len(r.timers) > 0 && !r.timers[0].at.After(now) {
-		e := heap.Pop(&r.timers).(timerEntry)
+		e := r.timers.pop()
 		ps := e.ps
 		if ps.removed {
 			continue
@@ -466,7 +497,7 @@ func (r *Runner) apply(now time.Time, ps *probeState, acts []Action) {
 		switch a := a.(type) {
 		case Wait:
 			ps.waitGen++
-			heap.Push(&r.timers, timerEntry{at: a.At, ps: ps, kind: timerWait, gen: ps.waitGen})
+			r.timers.push(timerEntry{at: a.At, ps: ps, kind: timerWait, gen: ps.waitGen})
 		case Run:
 			r.start(now, ps, a)
 		case Report:
@@ -504,7 +535,7 @@ func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 	}
 	ps.busy = true
 	j.gen = ps.gen
-	heap.Push(&r.timers, timerEntry{at: run.Deadline.Add(Grace), ps: ps, kind: timerDeadline, gen: j.gen})
+	r.timers.push(timerEntry{at: run.Deadline.Add(Grace), ps: ps, kind: timerDeadline, gen: j.gen})
 	select {
 	case r.jobs <- j: // an idle worker takes it
 	default:

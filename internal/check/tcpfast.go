@@ -28,20 +28,14 @@ import (
 // tcpSocket is a check's socket between its connect and its close.
 type tcpSocket struct {
 	fd int
-	// sa is the destination, for the error messages.
-	target string
 }
 
 // dialTCPStart opens a non-blocking socket with c's source options and
-// starts connecting it. done is true when the outcome is known at once:
+// starts connecting it to dst (c.sockaddr). done is true when the outcome is known at once:
 // err is then the check's error (nil: connected). When done is false the
 // connection is in progress and s must be waited on (wait) or closed.
-func (c Conn) dialTCPStart() (s tcpSocket, done bool, err error) {
+func (c Conn) dialTCPStart(dst unix.Sockaddr, family int) (s tcpSocket, done bool, err error) {
 	s.fd = -1
-	dst, family, err := c.sockaddr()
-	if err != nil {
-		return s, true, err
-	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return s, true, os.NewSyscallError("socket", err)
