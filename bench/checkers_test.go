@@ -50,18 +50,20 @@ type checkScenario struct {
 // Vigil's HTTP_GET and SSL_GET expect.
 const checkBody = "vigil checker benchmark\n"
 
-// checkScenarios: the loads. VIGIL_BENCH_CHECKS scales the TCP
-// one down for a short run.
+// checkScenarios: the loads. VIGIL_BENCH_CHECKS sets the number
+// of TCP checks (10,000; 2,000 with VIGIL_BENCH_QUICK), and
+// VIGIL_BENCH_HTTP_CHECKS that of HTTP and SSL checks (1,000).
 func checkScenarios() []checkScenario {
 	nTCP := 10000
 	if quick {
 		nTCP = 2000
 	}
 	nTCP = envInt("VIGIL_BENCH_CHECKS", nTCP)
+	nHTTP := envInt("VIGIL_BENCH_HTTP_CHECKS", 1000)
 	return []checkScenario{
 		{name: fmt.Sprintf("TCP_CHECK_%d", nTCP), desc: fmt.Sprintf("%d × TCP_CHECK", nTCP), kind: "tcp", n: nTCP, net: 201, port: 8080},
-		{name: "HTTP_GET_1000", desc: "1000 × HTTP_GET (digest)", kind: "http", n: 1000, net: 202, port: 8080},
-		{name: "SSL_GET_1000", desc: "1000 × SSL_GET (digest)", kind: "ssl", n: 1000, net: 203, port: 8443},
+		{name: fmt.Sprintf("HTTP_GET_%d", nHTTP), desc: fmt.Sprintf("%d × HTTP_GET (digest)", nHTTP), kind: "http", n: nHTTP, net: 202, port: 8080},
+		{name: fmt.Sprintf("SSL_GET_%d", nHTTP), desc: fmt.Sprintf("%d × SSL_GET (digest)", nHTTP), kind: "ssl", n: nHTTP, net: 203, port: 8443},
 	}
 }
 
@@ -316,6 +318,11 @@ func children(pid int) []int {
 	return res
 }
 
+// minRate is the share of N checks a second below which a run is void: a
+// check starts delay_loop (inter) after the previous one ends, so the
+// rate is a little under N/s (the HTTP and SSL exchanges take longer).
+const minRate = 0.9
+
 // checkRun is one measured window of one checker.
 type checkRun struct {
 	cpu   float64 // % of one core
@@ -325,7 +332,7 @@ type checkRun struct {
 }
 
 // measureChecker starts a checker (vigil or haproxy) on the scenario, waits
-// until the listener sees the full rate (or 30 s), and measures the
+// until the listener sees the full rate (or a minute), and measures the
 // checking process over the window.
 func measureChecker(b *testing.B, h *netlab.Host, s checkScenario, l *checkListener, who string, win time.Duration) checkRun {
 	b.Helper()
@@ -374,7 +381,7 @@ func measureChecker(b *testing.B, h *netlab.Host, s checkScenario, l *checkListe
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	// Wait for the full rate: two consecutive seconds at 95 % of n.
+	// Wait for the full rate: two consecutive seconds at minRate of n.
 	good := 0
 	for good < 2 {
 		select {
@@ -384,7 +391,7 @@ func measureChecker(b *testing.B, h *netlab.Host, s checkScenario, l *checkListe
 		}
 		c0 := l.count()
 		time.Sleep(time.Second)
-		if float64(l.count()-c0) >= 0.95*float64(s.n) {
+		if float64(l.count()-c0) >= minRate*float64(s.n) {
 			good++
 		} else {
 			good = 0
@@ -409,6 +416,19 @@ func measureChecker(b *testing.B, h *netlab.Host, s checkScenario, l *checkListe
 		b.Fatalf("%s: %v\n%s", who, err, tail(p.Output(), 30))
 	}
 	r := checkRun{cpu: CPUPercent(s1.ticks-s0.ticks, userHZ, wall), rss: mb(s1.rss), rate: float64(c1-c0) / wall.Seconds()}
+	if r.rate < minRate*float64(s.n) {
+		// Say why: the checker's own account of its failures.
+		var lines []string
+		for _, l := range strings.Split(p.Output(), "\n") {
+			if strings.Contains(l, "fail") || strings.Contains(l, "DOWN") || strings.Contains(l, "ALERT") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) > 5 {
+			lines = lines[len(lines)-5:]
+		}
+		b.Logf("%s: %.0f checks/s of %d; last failures:\n%s", who, r.rate, s.n, strings.Join(lines, "\n"))
+	}
 	if who == "vigil" {
 		parent1, _ := sampleProc(p.Pid())
 		r.other = fmt.Sprintf("VRRP parent: %.1f %% CPU, %.1f MB", CPUPercent(parent1.ticks-parent0.ticks, userHZ, wall), mb(parent1.rss))
@@ -425,7 +445,7 @@ func measureChecker(b *testing.B, h *netlab.Host, s checkScenario, l *checkListe
 // local to the namespace. It reports each one's CPU (utime+stime of all
 // threads, from /proc/PID/stat) and RSS over the window, and the rate of
 // checks the listeners served, which must be about N/s for the figures
-// to count (a run below 95 % is marked void). keepalived's checker process
+// to count (a run below 90 % is marked void). keepalived's checker process
 // cannot run here: it exits when the kernel has no IPVS.
 func BenchmarkCheckers(b *testing.B) {
 	if os.Geteuid() != 0 {
@@ -466,7 +486,7 @@ func BenchmarkCheckers(b *testing.B) {
 					r := measureChecker(b, h, s, l, who, win)
 					runs[who] = append(runs[who], r)
 					note := r.other
-					if r.rate < 0.95*float64(s.n) {
+					if r.rate < minRate*float64(s.n) {
 						note = strings.TrimPrefix(note+"; ", "; ") + fmt.Sprintf("VOID: %.0f checks/s, not %d", r.rate, s.n)
 					}
 					b.Logf("%s round %d: %s: %.0f checks/s, CPU %.1f %%, RSS %.1f MB (load %s) %s", s.name, round+1, who, r.rate, r.cpu, r.rss, loadAvg(), note)
