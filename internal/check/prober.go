@@ -153,7 +153,7 @@ func (p *TCPProber) Start(int) (Result, func(context.Context) Result) {
 	}
 	s, done, err := p.Conn.dialTCPStart(p.sa, p.family)
 	if done {
-		s.close()
+		s.done(err == nil)
 		return p.outcome(err), nil
 	}
 	return Result{}, func(ctx context.Context) Result { return p.outcome(s.wait(ctx)) }

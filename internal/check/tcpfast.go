@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,7 +29,82 @@ import (
 
 // tcpSocket is a check's socket between its connect and its close.
 type tcpSocket struct {
-	fd int
+	fd     int
+	family int
+	// reusable: no source option was set on it (see spareSockets).
+	reusable bool
+}
+
+// spareSockets keeps a few sockets of finished checks for the next ones.
+// A connected TCP socket that connects to AF_UNSPEC is reset (the peer
+// gets the same RST as from close with SO_LINGER 0) and returns to its
+// fresh state, ready to connect again: the next check saves socket(2) and
+// close(2), about a quarter of a check's system time. Only sockets with no
+// source option (bindto, bind_port, bind_if, fwmark) are kept, and only
+// after a check that connected.
+var spareSockets struct {
+	mu     sync.Mutex
+	v4, v6 []int
+}
+
+// maxSpare bounds the sockets kept per family: as many as checks finish
+// at once on the Runner's goroutine (one) with room for the workers'.
+const maxSpare = 16
+
+func takeSpare(family int) int {
+	spareSockets.mu.Lock()
+	defer spareSockets.mu.Unlock()
+	l := &spareSockets.v4
+	if family == unix.AF_INET6 {
+		l = &spareSockets.v6
+	}
+	if n := len(*l); n > 0 {
+		fd := (*l)[n-1]
+		*l = (*l)[:n-1]
+		return fd
+	}
+	return -1
+}
+
+func putSpare(family, fd int) bool {
+	spareSockets.mu.Lock()
+	defer spareSockets.mu.Unlock()
+	l := &spareSockets.v4
+	if family == unix.AF_INET6 {
+		l = &spareSockets.v6
+	}
+	if len(*l) >= maxSpare {
+		return false
+	}
+	*l = append(*l, fd)
+	return true
+}
+
+// unspec is the address that dissolves a socket's connection.
+var unspec = unix.RawSockaddr{Family: unix.AF_UNSPEC}
+
+// disconnect resets a connected socket and leaves it ready to connect
+// again (connect(2) to AF_UNSPEC).
+func disconnect(fd int) error {
+	_, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&unspec)), unsafe.Sizeof(unspec))
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// done ends a check's socket after an outcome known at once: a socket
+// that connected and has no source option is reset and kept for the next
+// check; any other is closed with a reset.
+func (s *tcpSocket) done(connected bool) {
+	if s.fd < 0 {
+		return
+	}
+	if connected && s.reusable && disconnect(s.fd) == nil && putSpare(s.family, s.fd) {
+		s.fd = -1
+		return
+	}
+	s.close()
 }
 
 // dialTCPStart opens a non-blocking socket with c's source options and
@@ -35,16 +112,24 @@ type tcpSocket struct {
 // err is then the check's error (nil: connected). When done is false the
 // connection is in progress and s must be waited on (wait) or closed.
 func (c Conn) dialTCPStart(dst unix.Sockaddr, family int) (s tcpSocket, done bool, err error) {
-	s.fd = -1
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return s, true, os.NewSyscallError("socket", err)
+	s.fd, s.family = -1, family
+	s.reusable = c.BindIf == "" && c.Fwmark == 0 && !c.BindTo.IsValid() && c.BindPort == 0
+	fd := -1
+	if s.reusable {
+		fd = takeSpare(family)
+	}
+	if fd < 0 {
+		if fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
+			return s, true, os.NewSyscallError("socket", err)
+		}
+		s.fd = fd
+		if err := c.sourceOptions(fd, family); err != nil {
+			return s, true, err
+		}
 	}
 	s.fd = fd
-	if err := c.sourceOptions(fd, family); err != nil {
-		return s, true, err
-	}
-	// No quick ACK: the last ACK of the handshake waits for data that
+	// No quick ACK (set again on a reused socket, which the disconnect
+	// resets): the last ACK of the handshake waits for data that
 	// never comes, and the reset at close ends the connection before the
 	// real server's kernel queues it for accept(2). The check still needs
 	// the server's SYN-ACK, so it passes and fails exactly when a full
