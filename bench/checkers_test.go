@@ -29,9 +29,6 @@ import (
 	"vigil/internal/netlab"
 )
 
-// haproxyBin is the other reference for health checks: Debian's HAProxy 2.6.
-const haproxyBin = "/usr/sbin/haproxy"
-
 // secCheckers is the report section of BenchmarkCheckers.
 const secCheckers = "Health checks: Vigil's LVS process and HAProxy, same real servers, checks every 1 s"
 
