@@ -174,3 +174,51 @@ func TestTCPCheckWaitsAndTimesOut(t *testing.T) {
 		t.Errorf("the check ended after %v, past its 300 ms deadline", el)
 	}
 }
+
+// A check that waits on the poller passes once the SYN is answered: here
+// the listener's full queue drops the first SYN, room is made, and the
+// retransmitted SYN (about 1 s later) gets its answer.
+func TestTCPCheckWaitsThenConnects(t *testing.T) {
+	l, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rc, _ := l.SyscallConn()
+	rc.Control(func(fd uintptr) { unix.Listen(int(fd), 0) })
+	target := addrPort(t, l.Addr())
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 4 {
+		c, err := net.DialTimeout("tcp4", target.String(), 200*time.Millisecond)
+		if err != nil {
+			break
+		}
+		held = append(held, c)
+	}
+	r, wait := (&TCPProber{Conn: Conn{Target: target}}).Start(0)
+	if wait == nil {
+		t.Skipf("the kernel answered at once (%+v); cannot make a check wait here", r)
+	}
+	// Empty the accept queue: the retransmitted SYN finds room.
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	// Bound: SYN retransmission comes after 1 s; 10 s is generous for a
+	// loaded machine and still ends a hung check.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if r = wait(ctx); !r.OK {
+		t.Errorf("check after a dropped SYN: %+v, want it to pass on the retransmission", r)
+	}
+}
