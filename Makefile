@@ -35,12 +35,13 @@ fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz.sh
 
 # bench: the measurements of docs/BENCHMARKS.md, Vigil and keepalived side
-# by side (root; keepalived installed). They report, they never gate.
+# by side (root; keepalived installed; HAProxy for BenchmarkCheckers, whose
+# short version is VIGIL_BENCH_QUICK=1). They report, they never gate.
 # BenchmarkDataplanes, in the same package, is bench-dataplane's: a new
 # benchmark of bench/ must be added to the list here.
 bench:
 	$(GO) test -run '^$$' -bench '^BenchmarkParse$$' -benchtime 10x ./internal/config
-	VIGIL_BENCH_NORACE=1 $(GO) test -run '^$$' -bench '^Benchmark(CheckTCP|ConfigCheck|Failover|Idle200|Spurious)' -benchmem -timeout 60m ./bench/...
+	VIGIL_BENCH_NORACE=1 $(GO) test -run '^$$' -bench '^Benchmark(CheckTCP|Checkers|ConfigCheck|Failover|Idle200|Spurious)' -benchmem -timeout 60m ./bench/...
 
 # bench-dataplane: the data planes' own measurements (root; nftables in the
 # kernel; apt-get install nginx-light haproxy wrk): wrk through a VIP to

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"vigil/internal/daemon"
@@ -24,6 +25,14 @@ func runLVSChild(argv []string, stderr io.Writer, getenv func(string) string) in
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil: LVS process: %v\n", err)
 		return exitUsage
+	}
+	if getenv("GOGC") == "" {
+		// The LVS process's heap is mostly its configuration, which
+		// lives as long as it does, and its checks allocate little: a
+		// collection at half the live heap (not at all of it) costs
+		// little CPU and keeps the memory of 10,000 real servers tens
+		// of MB lower. GOGC in the environment still wins.
+		debug.SetGCPercent(50)
 	}
 	if o.configID == "" {
 		o.configID = shortHostname()

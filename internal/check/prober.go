@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -106,18 +107,70 @@ func failure(format string, args ...any) Result {
 	return Result{Why: fmt.Sprintf(format, args...)}
 }
 
+// Starter is a Prober that can often end a check without blocking. The
+// Runner calls Start on its own goroutine: a check whose outcome is known
+// at once costs no goroutine, no channel and no timer. Only when the check
+// must wait does the Runner hand wait to a worker goroutine, as it would a
+// Probe.
+type Starter interface {
+	Prober
+	// Start begins check step. When wait is nil the check is over and r
+	// is its outcome; otherwise wait finishes it by ctx's deadline and
+	// must be called exactly once. Start must not block.
+	Start(step int) (r Result, wait func(ctx context.Context) Result)
+}
+
 // TCPProber is TCP_CHECK: the check passes when a connection opens.
 type TCPProber struct {
 	Conn   Conn
 	Dialer Dialer
+
+	// sa caches the destination socket address (built on first use).
+	saOnce sync.Once
+	sa     unix.Sockaddr
+	family int
+	saErr  error
 }
 
 // Probe connects and closes.
-func (p *TCPProber) Probe(ctx context.Context, _ int) Result {
-	c, err := dialerFor(p.Dialer, p.Conn, "tcp").DialContext(ctx, "tcp", p.Conn.address())
+func (p *TCPProber) Probe(ctx context.Context, step int) Result {
+	r, wait := p.Start(step)
+	if wait != nil {
+		return wait(ctx)
+	}
+	return r
+}
+
+// Start connects without blocking (see dialTCPStart); with a Dialer
+// given (tests), the check always waits and uses it.
+func (p *TCPProber) Start(int) (Result, func(context.Context) Result) {
+	if p.Dialer != nil {
+		return Result{}, p.probeDialer
+	}
+	p.saOnce.Do(func() { p.sa, p.family, p.saErr = p.Conn.sockaddr() })
+	if p.saErr != nil {
+		return p.outcome(p.saErr), nil
+	}
+	s, done, err := p.Conn.dialTCPStart(p.sa, p.family)
+	if done {
+		s.done(err == nil)
+		return p.outcome(err), nil
+	}
+	return Result{}, func(ctx context.Context) Result { return p.outcome(s.wait(ctx)) }
+}
+
+func (p *TCPProber) probeDialer(ctx context.Context) Result {
+	c, err := p.Dialer.DialContext(ctx, "tcp", p.Conn.address())
+	if err != nil {
+		return p.outcome(err)
+	}
+	c.Close()
+	return Result{OK: true}
+}
+
+func (p *TCPProber) outcome(err error) Result {
 	if err != nil {
 		return failure("TCP connection to %s failed: %v", p.Conn.Target, err)
 	}
-	c.Close()
 	return Result{OK: true}
 }

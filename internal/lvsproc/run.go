@@ -3,6 +3,7 @@ package lvsproc
 import (
 	"context"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"vigil/internal/check"
@@ -125,7 +126,23 @@ func Run(ctx context.Context, o RunOptions) error {
 	var checkers []status.LVSCheckerJSON
 	var runner *check.Runner
 	var outputs chan check.Output
+	// Verdicts are recorded as they come and applied to the plane once
+	// per batch of outputs (flush, which every status publishes first),
+	// and before anything that follows them (a notify script, a mail, a
+	// reload), so that those still run after their real server's change
+	// is in the plane.
+	pending := false
+	flush := func() {
+		if !pending {
+			return
+		}
+		pending = false
+		if _, err := side.ApplyHealth(ctx); err != nil {
+			o.Log.Error("applying a health change", "err", err)
+		}
+	}
 	publish := func() {
+		flush()
 		o.Publish(status.LVSJSON{State: "running", Dataplane: choice.Name, DataplaneWhy: choice.Why,
 			Operations: side.Operations(), Reloads: reloads, VirtualServers: side.SnapshotWith(counters), Checkers: checkers,
 			CheckerProblems: problems})
@@ -164,6 +181,10 @@ func Run(ctx context.Context, o RunOptions) error {
 	o.Log.Info("LVS side started", "dataplane", choice.Name, "why", choice.Why, "operations", n, "virtual_servers", len(cfg.VirtualServers))
 	counters = side.Counters(ctx)
 	publish()
+	// Loading and applying a large file leaves garbage several times the
+	// size of what stays (the parse, the first table): give it back to
+	// the system now rather than over the next minutes.
+	debug.FreeOSMemory()
 
 	outputs = make(chan check.Output, 1024)
 	rctx, rcancel := context.WithCancel(context.Background())
@@ -180,12 +201,13 @@ func Run(ctx context.Context, o RunOptions) error {
 	handle := func(out check.Output) {
 		switch out := out.(type) {
 		case check.Health:
-			if _, err := side.Health(ctx, out); err != nil {
-				o.Log.Error("applying a health change", "err", err)
-			}
+			side.SetHealth(out)
+			pending = true
 		case check.Notify:
+			flush()
 			side.Notify(out)
 		case check.CheckerChange:
+			flush()
 			side.CheckerChange(out)
 		}
 	}
@@ -245,6 +267,7 @@ func Run(ctx context.Context, o RunOptions) error {
 				o.Log.Error("reload refused; the LVS side keeps its configuration", "err", err)
 				continue
 			}
+			flush()
 			n, err := side.Reload(ctx, c)
 			if err != nil {
 				o.Log.Error("reload applied in part", "err", err)
@@ -277,6 +300,7 @@ func Run(ctx context.Context, o RunOptions) error {
 					break drain
 				}
 			}
+			flush()
 			n += side.Operations() - before
 			reloads++
 			o.Log.Info("LVS side reloaded", "operations", n)

@@ -147,15 +147,28 @@ func (s *Side) Start(ctx context.Context) (int, error) {
 
 // Health applies one checker verdict and returns the operations it cost.
 func (s *Side) Health(ctx context.Context, h check.Health) (int, error) {
+	s.SetHealth(h)
+	return s.apply(ctx)
+}
+
+// SetHealth records one checker verdict in the Engine (its events are
+// logged and emitted at once) without touching the plane; ApplyHealth
+// applies every verdict recorded since. Many verdicts at once (the
+// initial health of 10,000 real servers) then cost one pass over each
+// virtual server they touch, not one per verdict.
+func (s *Side) SetHealth(h check.Health) {
 	id, ok := s.keys[h.Server]
 	if !ok {
 		// A verdict of a real server a reload removed, still in flight.
 		s.log.Debug("health of an unknown real server", "rs", h.Server.String(), "vs", h.Server.VS)
-		return 0, nil
+		return
 	}
 	s.events(s.engine.SetHealth(id, lvs.Health{Up: h.Up, Weight: int64(h.Weight), Dynamic: true}))
-	return s.apply(ctx)
 }
+
+// ApplyHealth applies the verdicts SetHealth recorded and returns the
+// operations they cost.
+func (s *Side) ApplyHealth(ctx context.Context) (int, error) { return s.apply(ctx) }
 
 // Notify runs a real server's notify_up/notify_down and writes its FIFO
 // line. The checkers' Notify is the one source of these scripts: the
