@@ -1,0 +1,627 @@
+package vmlab
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"vigil/internal/config"
+	"vigil/internal/netlab"
+)
+
+// The checkers' timing in every scenario: short, so that a step settles in
+// seconds, and the same for every checker so that one bound covers all.
+const (
+	ckDelayLoop        = 1 // seconds
+	ckConnectTimeout   = 1
+	ckRetry            = 1
+	ckDelayBeforeRetry = 1
+)
+
+// ckBound is how long keepalived's semantics give a checker to act on a
+// change of its real server: retry × (connect_timeout +
+// delay_before_retry) + delay_loop. A step's table may change until then.
+const ckBound = (ckRetry*(ckConnectTimeout+ckDelayBeforeRetry) + ckDelayLoop) * time.Second
+
+// ckSlack is what the test adds to ckBound before it says a daemon was
+// late: the guest is emulated (TCG) and shared by parallel scenarios, so a
+// script or a check can take a second or two longer than on hardware. A
+// daemon whose last change of a step comes later than ckBound + ckSlack
+// fails the test.
+const ckSlack = 6 * time.Second
+
+// ckQuiet is how long a table, the notify log and the FIFO must stay the
+// same, after ckBound has passed, for a step to count as settled.
+const ckQuiet = 1500 * time.Millisecond
+
+// ckGiveUp bounds the wait for one step to settle.
+const ckGiveUp = ckBound + 40*time.Second
+
+// The lab of every scenario: the director, where the daemon runs and
+// checks from, and up to three real servers on its link.
+const (
+	ckDir = "10.7.0.1/24"
+	ckVIP = "10.7.0.100"
+)
+
+// ckPage is the page rs2 serves at /page; its MD5 is the digest
+// HTTP_GET expects.
+const ckPage = "vigil checker lab page\n"
+
+// ckScenario is one configuration and the failures scripted against it.
+// The config is a template: DIR is the scenario's directory (scripts,
+// notify log, FIFO, MISC_CHECK exit codes), VIP the virtual address.
+type ckScenario struct {
+	name   string
+	conf   string
+	closed []int // real servers (1-based) whose port starts closed
+	steps  []ckStep
+	// stop records the notifications of a clean stop as a last step
+	// (omega: keepalived runs notify_down at shutdown).
+	stop bool
+}
+
+// ckStep changes the real servers' world; the daemon's reaction is
+// recorded once the lab has settled.
+type ckStep struct {
+	name string
+	do   func(r *ckLab) error
+}
+
+// realServer is the common block of every real server of the scenarios:
+// its weight, notify scripts and a checker block.
+func realServer(n, weight int, extra, checker string) string {
+	return fmt.Sprintf(`	real_server 10.7.0.1%d 80 {
+		weight %d
+		notify_up "DIR/notify.sh up rs%d"
+		notify_down "DIR/notify.sh down rs%d"
+%s		%s
+	}
+`, n, weight, n, n, extra, checker)
+}
+
+// timing is the checker options every checker gets.
+var timing = fmt.Sprintf("connect_timeout %d\n\t\t\tretry %d\n\t\t\tdelay_before_retry %d",
+	ckConnectTimeout, ckRetry, ckDelayBeforeRetry)
+
+// miscTiming is timing for MISC_CHECK, whose misc_timeout (set to
+// connect_timeout's value in the scenarios) stands for connect_timeout.
+var miscTiming = fmt.Sprintf("retry %d\n\t\t\tdelay_before_retry %d", ckRetry, ckDelayBeforeRetry)
+
+func tcpCheck() string { return "TCP_CHECK {\n\t\t\t" + timing + "\n\t\t}" }
+
+func virtualServer(extra string, reals ...string) string {
+	return fmt.Sprintf(`global_defs {
+	lvs_notify_fifo DIR/fifo
+	script_user root
+	enable_script_security
+}
+virtual_server VIP 80 {
+	delay_loop %d
+	lb_algo wrr
+	lb_kind NAT
+	protocol TCP
+%s%s}
+`, ckDelayLoop, extra, strings.Join(reals, ""))
+}
+
+func closePort(n int) ckStep {
+	return ckStep{fmt.Sprintf("rs%d closes its port", n), func(r *ckLab) error { return r.rs[n-1].close() }}
+}
+
+func openPort(n int) ckStep {
+	return ckStep{fmt.Sprintf("rs%d listens again", n), func(r *ckLab) error { return r.rs[n-1].listen() }}
+}
+
+func miscExit(n, code int) ckStep {
+	return ckStep{fmt.Sprintf("rs%d's MISC_CHECK script exits %d", n, code), func(r *ckLab) error { return r.setMisc(n, code) }}
+}
+
+// ckScenarios covers TCP_CHECK, HTTP_GET (status and digest), MISC_CHECK
+// (plain and misc_dynamic), inhibit_on_failure, quorum with hysteresis and
+// a sorry server, and alpha/omega.
+var ckScenarios = []ckScenario{
+	{
+		name: "tcp",
+		conf: virtualServer("",
+			realServer(1, 1, "", tcpCheck()),
+			realServer(2, 2, "\t\tinhibit_on_failure\n", tcpCheck())),
+		steps: []ckStep{closePort(1), closePort(2), openPort(1), openPort(2)},
+	},
+	{
+		name: "http",
+		conf: virtualServer("",
+			realServer(1, 1, "", "HTTP_GET {\n\t\t\turl {\n\t\t\t\tpath /health\n\t\t\t\tstatus_code 200\n\t\t\t}\n\t\t\t"+timing+"\n\t\t}"),
+			realServer(2, 1, "", "HTTP_GET {\n\t\t\turl {\n\t\t\t\tpath /page\n\t\t\t\tdigest "+md5hex(ckPage)+"\n\t\t\t}\n\t\t\t"+timing+"\n\t\t}")),
+		steps: []ckStep{
+			{"rs1 answers 500", func(r *ckLab) error { r.rs[0].set(500, ""); return nil }},
+			{"rs1 answers 200 again", func(r *ckLab) error { r.rs[0].set(200, ""); return nil }},
+			{"rs2 serves another page (wrong digest)", func(r *ckLab) error { r.rs[1].set(200, "another page\n"); return nil }},
+			{"rs2 serves its page again", func(r *ckLab) error { r.rs[1].set(200, ckPage); return nil }},
+			{"rs2 answers 404", func(r *ckLab) error { r.rs[1].set(404, ckPage); return nil }},
+			{"rs2 answers 200 again", func(r *ckLab) error { r.rs[1].set(200, ckPage); return nil }},
+		},
+	},
+	{
+		name: "misc",
+		conf: virtualServer("",
+			realServer(1, 1, "", "MISC_CHECK {\n\t\t\tmisc_path \"DIR/misc.sh rs1\"\n\t\t\tmisc_timeout 1\n\t\t\t"+miscTiming+"\n\t\t}"),
+			realServer(2, 10, "", "MISC_CHECK {\n\t\t\tmisc_path \"DIR/misc.sh rs2\"\n\t\t\tmisc_timeout 1\n\t\t\tmisc_dynamic\n\t\t\t"+miscTiming+"\n\t\t}")),
+		steps: []ckStep{
+			miscExit(1, 1), miscExit(1, 0),
+			miscExit(2, 7), // misc_dynamic: weight 7-2
+			miscExit(2, 1), // down
+			miscExit(2, 0), // up again
+			miscExit(2, 2), // weight 0
+		},
+	},
+	{
+		name: "quorum",
+		conf: virtualServer(`	quorum 2
+	hysteresis 0
+	sorry_server 10.7.0.13 80
+	quorum_up "DIR/notify.sh quorum_up vs"
+	quorum_down "DIR/notify.sh quorum_down vs"
+`,
+			realServer(1, 1, "", tcpCheck()),
+			realServer(2, 1, "", tcpCheck())),
+		steps: []ckStep{closePort(1), openPort(1), closePort(1), closePort(2), openPort(2), openPort(1)},
+	},
+	{
+		name: "alpha-omega",
+		conf: virtualServer(`	alpha
+	omega
+	quorum 1
+	quorum_up "DIR/notify.sh quorum_up vs"
+	quorum_down "DIR/notify.sh quorum_down vs"
+`,
+			realServer(1, 1, "", tcpCheck()),
+			realServer(2, 1, "", tcpCheck())),
+		closed: []int{2},
+		steps:  []ckStep{openPort(2), closePort(1)},
+		stop:   true,
+	},
+}
+
+func md5hex(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// TestCheckers runs keepalived and then Vigil on each scenario's config,
+// with the same scripted failures of the real servers, and checks that
+// both produce the same sequence of IPVS tables (ipvsadm -Sn, sorted, one
+// per step once the lab has settled) and the same notify script and
+// lvs_notify_fifo lines per step, each step settling within keepalived's
+// timing bound (ckBound, plus ckSlack for the emulated guest).
+func TestCheckers(t *testing.T) {
+	needLab(t, "keepalived")
+	if *vigilBin == "" {
+		t.Skip("TestCheckers compares the vigil daemon with keepalived; set VIGIL_BIN (make vmtest does)")
+	}
+	for _, sc := range ckScenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newCkLab(t, sc)
+			ka := r.run(t, keepalivedPlane)
+			vg := r.run(t, vigilPlane)
+			if k, v := ka.String(), vg.String(); k != v {
+				t.Errorf("vigil and keepalived differ on %s\n--- keepalived:\n%s--- vigil:\n%s", sc.name, k, v)
+			}
+		})
+	}
+}
+
+// ckLab is one scenario's lab: the director and its real servers, the
+// scenario's directory and the FIFO's reader.
+type ckLab struct {
+	sc   ckScenario
+	dir  *netlab.Host
+	rs   []*ckServer
+	path string // the scenario's directory
+	conf string
+	fifo *fifoReader
+}
+
+func newCkLab(t *testing.T, sc ckScenario) *ckLab {
+	t.Helper()
+	lab := netlab.New(t)
+	r := &ckLab{sc: sc, dir: lab.AddHost("dir", ckDir), path: t.TempDir()}
+	for i := range 3 {
+		h := lab.AddHost(fmt.Sprintf("rs%d", i+1), fmt.Sprintf("10.7.0.1%d/24", i+1))
+		s := &ckServer{h: h, status: 200, body: ckPage}
+		t.Cleanup(func() { _ = s.close() })
+		r.rs = append(r.rs, s)
+	}
+	files := map[string]string{
+		"notify.sh": "#!/bin/sh\necho \"$*\" >> " + r.path + "/notify.log\n",
+		"misc.sh":   "#!/bin/sh\nexit $(cat " + r.path + "/misc-$1)\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(r.path, name), []byte(text), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := strings.NewReplacer("DIR", r.path, "VIP", ckVIP).Replace(sc.conf)
+	r.conf = filepath.Join(r.path, "keepalived.conf")
+	if err := os.WriteFile(r.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(r.path, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if r.fifo, err = openFIFO(fifo); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.fifo.close)
+	return r
+}
+
+// reset puts the real servers in the scenario's initial state and empties
+// the notify log and the FIFO's record.
+func (r *ckLab) reset(t *testing.T) {
+	t.Helper()
+	for i, s := range r.rs {
+		s.set(200, ckPage)
+		var err error
+		if slices.Contains(r.sc.closed, i+1) {
+			err = s.close()
+		} else {
+			err = s.listen()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.setMisc(i+1, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(r.path, "notify.log"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.fifo.take()
+}
+
+// setMisc sets the exit code of real server n's MISC_CHECK script.
+func (r *ckLab) setMisc(n, code int) error {
+	return os.WriteFile(filepath.Join(r.path, fmt.Sprintf("misc-rs%d", n)), []byte(fmt.Sprintf("%d\n", code)), 0o644)
+}
+
+// ckStepRecord is what one step left: the settled table, the notify
+// script lines and the FIFO lines it produced (each sorted: scripts of
+// different servers run concurrently), and when its last change came.
+type ckStepRecord struct {
+	step   string
+	table  string
+	notify []string
+	fifo   []string
+	last   time.Duration // from the step to its last change
+}
+
+// ckRecording is one daemon's run of a scenario.
+type ckRecording []ckStepRecord
+
+// String renders the recording for comparison: per step its name, the
+// table when it differs from the previous step's (consecutive duplicates
+// collapsed), the notify and FIFO lines. Timing is left out: it is
+// checked against the bound on its own.
+func (rec ckRecording) String() string {
+	var b strings.Builder
+	prev := "\x00"
+	for _, s := range rec {
+		fmt.Fprintf(&b, "== %s\n", s.step)
+		if s.table != prev {
+			b.WriteString(indent(s.table, "   table: "))
+			prev = s.table
+		}
+		for _, l := range s.notify {
+			fmt.Fprintf(&b, "   notify: %s\n", l)
+		}
+		for _, l := range s.fifo {
+			fmt.Fprintf(&b, "   fifo: %s\n", l)
+		}
+	}
+	return b.String()
+}
+
+func indent(s, prefix string) string {
+	lines := nonEmpty(s)
+	if len(lines) == 0 {
+		return prefix + "(empty)\n"
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(prefix + l + "\n")
+	}
+	return b.String()
+}
+
+// run starts p on the scenario's config, plays the steps and stops it,
+// and returns what it recorded. The namespace's table is empty before and
+// must be empty again after the clean stop.
+func (r *ckLab) run(t *testing.T, p plane) ckRecording {
+	t.Helper()
+	r.reset(t)
+	if table, err := ipvsadm(r.dir, "-Sn"); err != nil || strings.TrimSpace(table) != "" {
+		t.Fatalf("the director's table is not empty before %s (%v):\n%s", p.name, err, table)
+	}
+	var rec ckRecording
+	notifyAt := 0
+	record := func(step string, since time.Time, proc *netlab.Proc) {
+		t.Helper()
+		s := r.settle(t, p.name, step, since, proc)
+		log := r.notifyLog(t)
+		s.notify = sortedLines(log[notifyAt:])
+		notifyAt = len(log)
+		s.fifo = sortedLines(r.fifo.take())
+		if s.last > ckBound+ckSlack {
+			t.Errorf("%s, step %q: the last change came %v after the step, past keepalived's bound %v (retry × (connect_timeout + delay_before_retry) + delay_loop) + %v for the emulated guest",
+				p.name, step, s.last.Round(time.Millisecond), ckBound, ckSlack)
+		}
+		rec = append(rec, s)
+	}
+	start := time.Now()
+	proc, err := p.start(r.dir, t.TempDir(), r.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { keepLog(t, "checkers."+r.sc.name+"."+p.name+".log", proc.Output()) }()
+	// The first checks come up to delay_loop (warmup) after the start.
+	record("start", start, proc)
+	for _, st := range r.sc.steps {
+		since := time.Now()
+		if err := st.do(r); err != nil {
+			t.Fatalf("step %q: %v", st.name, err)
+		}
+		record(st.name, since, proc)
+	}
+	if err := proc.Stop(); err != nil {
+		t.Errorf("%s exited with %v on SIGTERM:\n%s", p.name, err, proc.Output())
+	}
+	table, err := ipvsadm(r.dir, "-Sn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(table) != "" {
+		t.Errorf("%s left services behind after a clean stop:\n%s", p.name, table)
+		_, _ = ipvsadm(r.dir, "-C")
+	}
+	if r.sc.stop {
+		// Scripts of the stop may still be running in their own
+		// process group: wait until the log is quiet.
+		log := r.quietLog(t)
+		rec = append(rec, ckStepRecord{step: "clean stop", table: table,
+			notify: sortedLines(log[notifyAt:]), fifo: sortedLines(r.fifo.take())})
+	}
+	t.Logf("%s:\n%s", p.name, rec)
+	return rec
+}
+
+// settle waits until the step's effects are over: ckBound has passed
+// since the step and the table, the notify log and the FIFO have not
+// changed for ckQuiet. It returns the table and when it last changed.
+func (r *ckLab) settle(t *testing.T, name, step string, since time.Time, proc *netlab.Proc) ckStepRecord {
+	t.Helper()
+	last, changed := "", since
+	var table string
+	for {
+		var err error
+		table, err = ipvsadm(r.dir, "-Sn")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := nonEmpty(table)
+		slices.Sort(lines)
+		table = strings.Join(lines, "\n")
+		snap := table + "\x00" + r.notifyLog(t) + "\x00" + r.fifo.peek()
+		now := time.Now()
+		if snap != last {
+			last, changed = snap, now
+		}
+		if now.Sub(since) >= ckBound+time.Second && now.Sub(changed) >= ckQuiet {
+			break
+		}
+		if now.Sub(since) > ckGiveUp {
+			t.Fatalf("%s, step %q: the lab did not settle within %v:\n%s", name, step, ckGiveUp, proc.Output())
+		}
+		select {
+		case <-proc.Done():
+			t.Fatalf("%s exited during step %q:\n%s", name, step, proc.Output())
+		case <-time.After(2 * pollEvery):
+		}
+	}
+	return ckStepRecord{step: step, table: table, last: changed.Sub(since)}
+}
+
+func (r *ckLab) notifyLog(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(r.path, "notify.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// quietLog waits (bounded) until the notify log has not changed for
+// ckQuiet and returns it.
+func (r *ckLab) quietLog(t *testing.T) string {
+	t.Helper()
+	last, changed, start := r.notifyLog(t), time.Now(), time.Now()
+	for time.Since(changed) < ckQuiet && time.Since(start) < ckGiveUp {
+		time.Sleep(2 * pollEvery)
+		if l := r.notifyLog(t); l != last {
+			last, changed = l, time.Now()
+		}
+	}
+	return last
+}
+
+func sortedLines(s string) []string {
+	l := nonEmpty(s)
+	slices.Sort(l)
+	return l
+}
+
+// ckServer is a real server: an HTTP server on port 80 of its namespace
+// whose status and body the steps set, and whose port they close and
+// open again (TCP_CHECK connects to the same port).
+type ckServer struct {
+	h      *netlab.Host
+	mu     sync.Mutex
+	status int
+	body   string
+	srv    *http.Server
+}
+
+func (s *ckServer) set(status int, body string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status = status
+	if body != "" {
+		s.body = body
+	}
+}
+
+func (s *ckServer) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	status, body := s.status, s.body
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+// listen opens port 80 (a no-op when it is open).
+func (s *ckServer) listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		return nil
+	}
+	var ln net.Listener
+	if err := s.h.Do(func() error {
+		var err error
+		ln, err = net.Listen("tcp4", ":80")
+		return err
+	}); err != nil {
+		return fmt.Errorf("listen on %s: %w", s.h, err)
+	}
+	srv := &http.Server{Handler: s, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
+	srv.SetKeepAlivesEnabled(false)
+	go func() { _ = srv.Serve(ln) }()
+	s.srv = srv
+	return nil
+}
+
+// close closes port 80 and every open connection: a connect is refused.
+func (s *ckServer) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return nil
+	}
+	err := s.srv.Close()
+	s.srv = nil
+	return err
+}
+
+// fifoReader reads a FIFO's lines as they come. It holds the FIFO open
+// for writing as well, so it never sees an end of file between the
+// daemons' runs.
+type fifoReader struct {
+	f    *os.File
+	mu   sync.Mutex
+	buf  strings.Builder
+	done chan struct{}
+}
+
+func openFIFO(path string) (*fifoReader, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	r := &fifoReader{f: f, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		b := make([]byte, 4096)
+		for {
+			n, err := f.Read(b)
+			if n > 0 {
+				r.mu.Lock()
+				r.buf.Write(b[:n])
+				r.mu.Unlock()
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return r, nil
+}
+
+// peek returns what was read since the last take.
+func (r *fifoReader) peek() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.String()
+}
+
+// take returns what was read since the last take and forgets it.
+func (r *fifoReader) take() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.buf.String()
+	r.buf.Reset()
+	return s
+}
+
+func (r *fifoReader) close() {
+	r.f.Close()
+	<-r.done
+}
+
+// TestCheckersConfigs checks the scenarios' configs themselves (it runs
+// anywhere): Vigil loads each without an error or a warning, so no
+// keyword a scenario relies on is parsed and left unacted; and where
+// keepalived is installed, `keepalived -t` accepts each too.
+func TestCheckersConfigs(t *testing.T) {
+	for _, sc := range ckScenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range []string{"notify.sh", "misc.sh"} {
+				if err := os.WriteFile(filepath.Join(dir, f), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			conf := filepath.Join(dir, "keepalived.conf")
+			text := strings.NewReplacer("DIR", dir, "VIP", ckVIP).Replace(sc.conf)
+			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, diags := config.Load(conf, config.LoadOptions{})
+			for _, d := range diags {
+				t.Errorf("%s", d)
+			}
+			if _, err := exec.LookPath("keepalived"); err != nil {
+				return
+			}
+			out, err := exec.Command("keepalived", "-t", "-f", conf).CombinedOutput()
+			if err != nil {
+				t.Errorf("keepalived -t refuses the %s config: %v\n%s\n%s", sc.name, err, out, text)
+			}
+		})
+	}
+}
