@@ -38,9 +38,13 @@ type Side struct {
 	engine *lvs.Engine
 	rec    *lvs.Reconciler
 	keys   map[check.ServerKey]lvs.RealID
-	notes  Notes
-	emit   func(status.Event)
-	now    func() time.Time
+	// vsNames are keepalived's names of the virtual servers (FMT_VS) for
+	// the FIFO's VS lines; a reload adds and never removes, so the last
+	// events of a removed virtual server still find theirs.
+	vsNames map[lvs.VSID]string
+	notes   Notes
+	emit    func(status.Event)
+	now     func() time.Time
 	// ops counts the operations sent since Start.
 	ops int
 	// cfg is the running configuration (for global_defs).
@@ -94,7 +98,7 @@ func NewSide(cfg *config.Config, p dataplane.Plane, o SideOptions) *Side {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Side{plane: p, log: o.Log, engine: lvs.New(cfg), rec: lvs.NewReconciler(p, o.Log), keys: keysOf(cfg), cfg: cfg,
+	return &Side{plane: p, log: o.Log, engine: lvs.New(cfg), rec: lvs.NewReconciler(p, o.Log), keys: keysOf(cfg), vsNames: vsNamesOf(cfg, nil), cfg: cfg,
 		notes: o.Notes, emit: o.Emit, now: o.Now, mail: mailPolicyOf(cfg), vrrp: map[string]string{},
 		syncd: map[dataplane.SyncState]dataplane.SyncDaemon{}, noVRRP: o.NoVRRP}
 }
@@ -109,6 +113,17 @@ func keysOf(cfg *config.Config) map[check.ServerKey]lvs.RealID {
 		}
 	}
 	return m
+}
+
+// vsNamesOf adds cfg's virtual servers to names (a new map when nil).
+func vsNamesOf(cfg *config.Config, names map[lvs.VSID]string) map[lvs.VSID]string {
+	if names == nil {
+		names = map[lvs.VSID]string{}
+	}
+	for _, vs := range cfg.VirtualServers {
+		names[lvs.IDOf(vs)] = check.VSName(vs)
+	}
+	return names
 }
 
 // Start adopts what the plane holds (a restarted LVS process finds its
@@ -198,6 +213,7 @@ func (s *Side) Reload(ctx context.Context, cfg *config.Config) (int, error) {
 	s.syncDaemon(ctx)
 	s.keys = keysOf(cfg)
 	s.realNames = nil
+	s.vsNames = vsNamesOf(cfg, s.vsNames)
 	s.oldMail, s.mail = s.mail, mailPolicyOf(cfg)
 	s.events(s.engine.Reload(cfg))
 	s.oldMail = mailPolicy{}
@@ -433,6 +449,20 @@ func (s *Side) events(evs []lvs.Event) {
 					what = "quorum_up"
 				}
 				s.notes.Script(ev.Script, what+" of VS "+vs, ev.Stopping)
+			}
+			if s.notes != nil {
+				// keepalived writes a VS line for each quorum change,
+				// the first evaluation's and omega's at stop included
+				// (the Engine reports those only with omega).
+				st := "DOWN"
+				if up {
+					st = "UP"
+				}
+				name, ok := s.vsNames[ev.VS]
+				if !ok {
+					name = vs
+				}
+				s.notes.FIFO("VS " + name + " " + st + "\n")
 			}
 			q, h := s.quorumOf(ev.VS)
 			s.sendMail(s.mail.quorumMail(ev, q, h))

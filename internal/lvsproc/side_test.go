@@ -187,7 +187,11 @@ func TestNotifyAndQuorumScripts(t *testing.T) {
 	notes := &recNotes{}
 	cfg := load(t, strings.Replace(conf(false), "quorum_up", "quorum 3\n  quorum_down \"/bin/true down\"\n  quorum_up", 1))
 	s := started(t, cfg, p, notes, nil)
-	notes.scripts = nil
+	// The first evaluation's quorum has its VS line too, as keepalived's.
+	if want := []string{"VS [10.0.0.1]:tcp:80 UP\n"}; strings.Join(notes.lines, "") != strings.Join(want, "") {
+		t.Fatalf("FIFO lines at start %q, want %q", notes.lines, want)
+	}
+	notes.scripts, notes.lines = nil, nil
 	// 10.0.0.3 (weight 3) down leaves weight 2 < quorum 3.
 	s.Health(ctx, check.Health{Server: check.ServerKey{VS: vsKey.VS, RS: netip.MustParseAddrPort("10.0.0.3:80")}, Up: false, Weight: 3})
 	s.Notify(check.Notify{Server: vsKey, Up: false, Script: &config.Script{Command: "/bin/true rs"}})
@@ -195,8 +199,11 @@ func TestNotifyAndQuorumScripts(t *testing.T) {
 	if strings.Join(notes.scripts, "|") != strings.Join(want, "|") {
 		t.Fatalf("scripts %q, want %q", notes.scripts, want)
 	}
-	if len(notes.lines) != 1 || !strings.Contains(notes.lines[0], "DOWN") {
-		t.Fatalf("FIFO lines %q, want one DOWN line", notes.lines)
+	// keepalived's FIFO lines: the quorum change (FMT_VS), then the real
+	// server (FMT_RS, with the protocol).
+	wantLines := []string{"VS [10.0.0.1]:tcp:80 DOWN\n", "RS [10.0.0.2]:tcp:80 [10.0.0.1]:tcp:80 DOWN\n"}
+	if strings.Join(notes.lines, "") != strings.Join(wantLines, "") {
+		t.Fatalf("FIFO lines %q, want %q", notes.lines, wantLines)
 	}
 }
 
