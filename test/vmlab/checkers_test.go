@@ -1,10 +1,12 @@
 package vmlab
 
 import (
+	"bufio"
 	"cmp"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -13,9 +15,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"vigil/internal/config"
 	"vigil/internal/netlab"
@@ -164,8 +169,9 @@ func miscExit(n, code int) ckStep {
 }
 
 // ckScenarios covers TCP_CHECK, HTTP_GET (status and digest), MISC_CHECK
-// (plain and misc_dynamic), inhibit_on_failure, quorum with hysteresis and
-// a sorry server, and alpha/omega.
+// (plain and misc_dynamic), SMTP_CHECK, DNS_CHECK, UDP_CHECK (two checkers
+// on one real server), inhibit_on_failure, quorum with hysteresis and a
+// sorry server, and alpha/omega.
 var ckScenarios = []ckScenario{
 	{
 		name: "tcp",
@@ -209,6 +215,27 @@ var ckScenarios = []ckScenario{
 			realServer(1, 1, "", tcpCheck()),
 			realServer(2, 1, "", tcpCheck())),
 		steps: []ckStep{closePort(1), closePort(2), together(openPort(1), openPort(2))},
+	},
+	{
+		name: "smtp-dns-udp",
+		conf: virtualServer("",
+			realServer(1, 1, "", "SMTP_CHECK {\n\t\t\thelo_name lab.test\n\t\t\tconnect_port 25\n\t\t\t"+timing+"\n\t\t}\n\t\t"+
+				"UDP_CHECK {\n\t\t\tconnect_port 5353\n\t\t\tpayload 68656c6c6f\n\t\t\trequire_reply\n\t\t\t"+timing+"\n\t\t}"),
+			realServer(2, 1, "", "DNS_CHECK {\n\t\t\ttype A\n\t\t\tname lab.test\n\t\t\tconnect_port 53\n\t\t\t"+timing+"\n\t\t}")),
+		steps: []ckStep{
+			{"rs1's SMTP server greets with garbage, rs2's DNS server answers SERVFAIL", func(r *ckLab) error {
+				r.proto.smtpGarbage.Store(true)
+				r.proto.dnsFail.Store(true)
+				return nil
+			}},
+			{"rs1's SMTP and rs2's DNS servers answer well again", func(r *ckLab) error {
+				r.proto.smtpGarbage.Store(false)
+				r.proto.dnsFail.Store(false)
+				return nil
+			}},
+			{"rs1's UDP echo stops replying", func(r *ckLab) error { r.proto.udpSilent.Store(true); return nil }},
+			{"rs1's UDP echo replies again", func(r *ckLab) error { r.proto.udpSilent.Store(false); return nil }},
+		},
 	},
 	{
 		name: "alpha-omega",
@@ -274,12 +301,13 @@ func TestCheckers(t *testing.T) {
 // ckLab is one scenario's part of the lab: its director and real
 // servers, the scenario's directory and the FIFO's reader.
 type ckLab struct {
-	sc   ckScenario
-	dir  *netlab.Host
-	rs   []*ckServer
-	path string // the scenario's directory
-	conf string
-	fifo *fifoReader
+	sc    ckScenario
+	dir   *netlab.Host
+	rs    []*ckServer
+	path  string // the scenario's directory
+	conf  string
+	fifo  *fifoReader
+	proto *ckProto
 }
 
 func newCkLab(t *testing.T, sc ckScenario, i int, dir, rsHost *netlab.Host) *ckLab {
@@ -289,6 +317,10 @@ func newCkLab(t *testing.T, sc ckScenario, i int, dir, rsHost *netlab.Host) *ckL
 		s := &ckServer{h: rsHost, addr: fmt.Sprintf("%s.1%d:80", ckNet(i), n+1), status: 200, body: ckPage}
 		t.Cleanup(func() { _ = s.close() })
 		r.rs = append(r.rs, s)
+	}
+	r.proto = &ckProto{}
+	if err := r.proto.start(t, rsHost, ckNet(i)+".11", ckNet(i)+".12"); err != nil {
+		t.Fatal(err)
 	}
 	files := map[string]string{
 		"notify.sh": "#!/bin/sh\necho \"$*\" >> " + r.path + "/notify.log\n",
@@ -336,6 +368,9 @@ func (r *ckLab) reset(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	r.proto.smtpGarbage.Store(false)
+	r.proto.dnsFail.Store(false)
+	r.proto.udpSilent.Store(false)
 	if err := os.WriteFile(filepath.Join(r.path, "notify.log"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -752,5 +787,110 @@ func TestCheckersConfigs(t *testing.T) {
 				t.Errorf("keepalived -t refuses the %s config: %v\n%s\n%s", sc.name, err, out, text)
 			}
 		})
+	}
+}
+
+// ckProto are the real servers of SMTP_CHECK and UDP_CHECK (on rs1:25 and
+// rs1:5353) and of DNS_CHECK (rs2:53), each with the fault a step turns
+// on.
+type ckProto struct {
+	smtpGarbage atomic.Bool // greet with garbage instead of 220
+	dnsFail     atomic.Bool // answer SERVFAIL
+	udpSilent   atomic.Bool // read and never reply
+}
+
+func (p *ckProto) start(t *testing.T, h *netlab.Host, rs1, rs2 string) error {
+	var smtp net.Listener
+	var echo, dnsConn net.PacketConn
+	if err := h.Do(func() error {
+		var err error
+		if smtp, err = net.Listen("tcp4", rs1+":25"); err != nil {
+			return err
+		}
+		if echo, err = net.ListenPacket("udp4", rs1+":5353"); err != nil {
+			return err
+		}
+		dnsConn, err = net.ListenPacket("udp4", rs2+":53")
+		return err
+	}); err != nil {
+		return fmt.Errorf("listen in %s: %w", h, err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := smtp.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.smtpSession(c)
+			}()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		b := make([]byte, 2048)
+		for {
+			n, from, err := echo.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			if !p.udpSilent.Load() {
+				_, _ = echo.WriteTo(b[:n], from)
+			}
+		}
+	}()
+	srv := &dns.Server{PacketConn: dnsConn, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		if p.dnsFail.Load() {
+			m.SetRcode(req, dns.RcodeServerFailure)
+		} else {
+			m.SetReply(req)
+			if rr, err := dns.NewRR(req.Question[0].Name + " 60 IN A 10.0.0.1"); err == nil {
+				m.Answer = append(m.Answer, rr)
+			}
+		}
+		_ = w.WriteMsg(m)
+	})}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = srv.ActivateAndServe()
+	}()
+	t.Cleanup(func() {
+		smtp.Close()
+		echo.Close()
+		_ = srv.Shutdown()
+		dnsConn.Close()
+		wg.Wait()
+	})
+	return nil
+}
+
+// smtpSession is a minimal SMTP server's side of one connection: the
+// greeting, then 250 to everything but QUIT.
+func (p *ckProto) smtpSession(c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if p.smtpGarbage.Load() {
+		_, _ = io.WriteString(c, "hello, this is no mail server\r\n")
+		return
+	}
+	_, _ = io.WriteString(c, "220 lab.test ESMTP\r\n")
+	br := bufio.NewReader(c)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if strings.HasPrefix(strings.ToUpper(line), "QUIT") {
+			_, _ = io.WriteString(c, "221 bye\r\n")
+			return
+		}
+		_, _ = io.WriteString(c, "250 ok\r\n")
 	}
 }
