@@ -54,9 +54,9 @@ func ckBound(timeout int) time.Duration {
 const ckSlack = 8 * time.Second
 
 // ckQuiet is how long the table, the notify log and the FIFO must stay the
-// same, once the step has changed them, for the step to count as settled:
-// a daemon makes one change's table update, scripts and FIFO lines
-// together, and the guest runs a script within this.
+// same, once the step has changed them, for the step to count as settled
+// (a daemon makes one change's table update and FIFO lines together; its
+// scripts are waited for on their own, see scriptsDue).
 const ckQuiet = 2 * time.Second
 
 // ckGiveUp bounds the wait for a daemon to program its virtual server at
@@ -505,13 +505,16 @@ func (r *ckLab) run(t *testing.T, p plane) ckRecording {
 	// within delay_loop (warmup) and act within the bound; nothing need
 	// change.
 	since := r.waitService(t, p.name, proc)
-	record("start", r.settle(t, p.name, "start", since, bound, false, proc))
+	scriptsDone := func() bool {
+		return len(nonEmpty(r.notifyLog(t)[notifyAt:])) >= r.scriptsDue(r.fifo.peek())
+	}
+	record("start", r.settle(t, p.name, "start", since, bound, false, scriptsDone, proc))
 	for _, st := range r.sc.steps {
 		since := time.Now()
 		if err := st.do(r); err != nil {
 			t.Fatalf("step %q: %v", st.name, err)
 		}
-		record(st.name, r.settle(t, p.name, st.name, since, bound, true, proc))
+		record(st.name, r.settle(t, p.name, st.name, since, bound, true, scriptsDone, proc))
 	}
 	if err := proc.Stop(); err != nil {
 		t.Errorf("%s exited with %v on SIGTERM:\n%s", p.name, err, proc.Output())
@@ -558,28 +561,33 @@ func (r *ckLab) waitService(t *testing.T, name string, proc *netlab.Proc) time.T
 // ckPoll is the interval of the waits for a step to settle.
 const ckPoll = 250 * time.Millisecond
 
-// settle waits until a step's effects are over and says when they last
-// changed something. With changes set, the step is one that keepalived
-// acts on (a table, a script or a FIFO line): the wait ends ckQuiet after
-// the last change, or after the bound + ckSlack when nothing changed.
-// Without, it lasts the bound and then until nothing changed for ckQuiet.
-func (r *ckLab) settle(t *testing.T, name, step string, since time.Time, bound time.Duration, changes bool, proc *netlab.Proc) ckStepRecord {
+// settle waits until a step's effects are over and says when the table
+// or the FIFO last changed. With changes set, the step is one that
+// keepalived acts on (a table, a script or a FIFO line): the wait ends
+// ckQuiet after the last change, or after the bound + ckSlack when nothing
+// changed. Without, it lasts the bound and then until nothing changed for
+// ckQuiet. Either way it also waits (up to ckScripts) until scriptsDone:
+// a notify script runs after its change, and in the busy guest its line
+// can come seconds later.
+func (r *ckLab) settle(t *testing.T, name, step string, since time.Time, bound time.Duration, changes bool, scriptsDone func() bool, proc *netlab.Proc) ckStepRecord {
 	t.Helper()
-	snapshot := func() string {
-		return r.procTable(t) + "\x00" + r.notifyLog(t) + "\x00" + r.fifo.peek()
-	}
-	first := snapshot()
-	last, changed, moved := first, since, false
+	snapshot := func() string { return r.procTable(t) + "\x00" + r.fifo.peek() }
+	last, changed, moved := snapshot(), since, false
+	log, logChanged := r.notifyLog(t), since
 	for {
 		now := time.Now()
 		if snap := snapshot(); snap != last {
 			last, changed, moved = snap, now, true
 		}
-		quiet := now.Sub(changed) >= ckQuiet
+		if l := r.notifyLog(t); l != log {
+			log, logChanged = l, now
+		}
+		quiet := now.Sub(changed) >= ckQuiet && now.Sub(logChanged) >= ckQuiet
+		done := quiet && (scriptsDone() || now.Sub(changed) >= ckScripts)
 		switch {
-		case changes && moved && quiet:
+		case changes && moved && done:
 			return ckStepRecord{last: changed.Sub(since)}
-		case now.Sub(since) >= bound && quiet && (!changes || !moved && now.Sub(since) >= bound+ckSlack):
+		case now.Sub(since) >= bound && done && (!changes || !moved && now.Sub(since) >= bound+ckSlack):
 			return ckStepRecord{last: changed.Sub(since)}
 		case now.Sub(since) > bound+ckSlack+ckGiveUp:
 			t.Fatalf("%s, step %q: the lab did not settle within %v:\n%s", name, step, bound+ckSlack+ckGiveUp, proc.Output())
@@ -590,6 +598,24 @@ func (r *ckLab) settle(t *testing.T, name, step string, since time.Time, bound t
 		case <-time.After(ckPoll):
 		}
 	}
+}
+
+// ckScripts bounds the wait for the notify scripts of a step's changes.
+const ckScripts = 20 * time.Second
+
+// scriptsDue is how many notify script lines the FIFO lines so far call
+// for: every real server of the scenarios has notify_up and notify_down,
+// so one per RS line; one per VS line where the scenario has quorum
+// scripts.
+func (r *ckLab) scriptsDue(fifo string) int {
+	n := 0
+	quorum := strings.Contains(r.sc.conf, "quorum_up")
+	for _, l := range nonEmpty(fifo) {
+		if strings.HasPrefix(l, "RS ") || quorum && strings.HasPrefix(l, "VS ") {
+			n++
+		}
+	}
+	return n
 }
 
 // procTable is the director's IPVS table as the kernel shows it in
