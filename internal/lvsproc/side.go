@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,10 +39,11 @@ type Side struct {
 	engine *lvs.Engine
 	rec    *lvs.Reconciler
 	keys   map[check.ServerKey]lvs.RealID
-	// vsNames are keepalived's names of the virtual servers (FMT_VS) for
-	// the FIFO's VS lines; a reload adds and never removes, so the last
-	// events of a removed virtual server still find theirs.
-	vsNames map[lvs.VSID]string
+	// vsNames are keepalived's names of the virtual servers (FMT_VS) and
+	// their protocols, for the FIFO's VS lines and the logs; a reload adds
+	// and never removes, so the last events of a removed virtual server
+	// still find theirs.
+	vsNames map[lvs.VSID]vsName
 	notes   Notes
 	emit    func(status.Event)
 	now     func() time.Time
@@ -115,15 +117,29 @@ func keysOf(cfg *config.Config) map[check.ServerKey]lvs.RealID {
 	return m
 }
 
+// vsName is how keepalived names a virtual server (FMT_VS) and the
+// protocol it names its real servers with (FMT_RS).
+type vsName struct{ name, proto string }
+
 // vsNamesOf adds cfg's virtual servers to names (a new map when nil).
-func vsNamesOf(cfg *config.Config, names map[lvs.VSID]string) map[lvs.VSID]string {
+func vsNamesOf(cfg *config.Config, names map[lvs.VSID]vsName) map[lvs.VSID]vsName {
 	if names == nil {
-		names = map[lvs.VSID]string{}
+		names = map[lvs.VSID]vsName{}
 	}
 	for _, vs := range cfg.VirtualServers {
-		names[lvs.IDOf(vs)] = check.VSName(vs)
+		names[lvs.IDOf(vs)] = vsName{check.VSName(vs), check.ProtoName(vs)}
 	}
 	return names
+}
+
+// names returns keepalived's names of ev's virtual server and real
+// server ("[addr]:proto:port"), as its logs and FIFO lines have them.
+func (s *Side) names(ev lvs.Event) (vs, rs string) {
+	n, ok := s.vsNames[ev.VS]
+	if !ok {
+		n = vsName{ev.VS.String(), strings.ToLower(ev.VS.Protocol.String())}
+	}
+	return n.name, check.RSTrio(ev.Real, n.proto)
 }
 
 // Start adopts what the plane holds (a restarted LVS process finds its
@@ -424,10 +440,12 @@ func (s *Side) events(evs []lvs.Event) {
 		switch ev.Kind {
 		case lvs.RealUp:
 			out.RealServer = ev.Real.String()
-			s.log.Info("Adding service "+rsName(ev)+" to VS "+vs, "vs", vs, "rs", out.RealServer, "pos", ev.Pos.String())
+			kvs, krs := s.names(ev)
+			s.log.Info("Adding service "+krs+" to VS "+kvs, "vs", vs, "rs", out.RealServer, "pos", ev.Pos.String())
 		case lvs.RealDown:
 			out.RealServer = ev.Real.String()
-			s.log.Info("Removing service "+rsName(ev)+" from VS "+vs, "vs", vs, "rs", out.RealServer, "pos", ev.Pos.String())
+			kvs, krs := s.names(ev)
+			s.log.Info("Removing service "+krs+" from VS "+kvs, "vs", vs, "rs", out.RealServer, "pos", ev.Pos.String())
 			if ev.Stopping {
 				// omega: the checkers' mails end with this one.
 				s.sendMail(s.mail.stopMail(ev))
@@ -458,10 +476,7 @@ func (s *Side) events(evs []lvs.Event) {
 				if up {
 					st = "UP"
 				}
-				name, ok := s.vsNames[ev.VS]
-				if !ok {
-					name = vs
-				}
+				name, _ := s.names(ev)
 				s.notes.FIFO("VS " + name + " " + st + "\n")
 			}
 			q, h := s.quorumOf(ev.VS)
@@ -487,9 +502,6 @@ func (s *Side) quorumOf(id lvs.VSID) (int64, int64) {
 	}
 	return 0, 0
 }
-
-// rsName is keepalived's "[addr]:port" of a real server.
-func rsName(ev lvs.Event) string { return check.RSName(ev.Real) }
 
 // Snapshot returns the virtual servers for status.
 func (s *Side) Snapshot() []status.LVSVirtualServerJSON { return s.SnapshotWith(nil) }

@@ -3,6 +3,7 @@ package lvsproc
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"maps"
 	"net/netip"
 	"slices"
@@ -672,3 +673,36 @@ func TestLVSSyncDaemonNamedInstanceWithoutVRRP(t *testing.T) {
 		t.Fatalf("after stop: %v still running", roles(p))
 	}
 }
+
+// TestServiceLogLines: the real servers' changes are logged with
+// keepalived's wording and names (FMT_RS with the protocol, FMT_VS).
+func TestServiceLogLines(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), nil))
+	s := NewSide(load(t, conf(false)), fakeplane.New(), SideOptions{Log: log})
+	if _, err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := check.ServerKey{VS: vsKey.VS, RS: netip.MustParseAddrPort("10.0.0.3:80")}
+	s.Health(ctx, check.Health{Server: key, Up: false, Weight: 3})
+	s.Health(ctx, check.Health{Server: key, Up: true, Weight: 3})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{
+		`msg="Removing service [10.0.0.3]:tcp:80 from VS [10.0.0.1]:tcp:80"`,
+		`msg="Adding service [10.0.0.3]:tcp:80 to VS [10.0.0.1]:tcp:80"`,
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, buf.String())
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
