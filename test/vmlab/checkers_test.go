@@ -563,8 +563,9 @@ const ckPoll = 250 * time.Millisecond
 // settle waits until a step's effects are over and says when the table
 // or the FIFO last changed. With changes set, the step is one that
 // keepalived acts on (a table, a script or a FIFO line): the wait ends
-// ckQuiet after the last change, or after the bound + ckSlack when nothing
-// changed. Without, it lasts the bound and then until nothing changed for
+// ckQuiet after the last change once the bound has passed (a step of two
+// changes may make its quick one first), or after the bound + ckSlack
+// when nothing changed. Without, it lasts the bound and then until nothing changed for
 // ckQuiet. Either way it also waits (up to ckScripts) until scriptsDone:
 // a notify script runs after its change, and in the busy guest its line
 // can come seconds later.
@@ -584,7 +585,7 @@ func (r *ckLab) settle(t *testing.T, name, step string, since time.Time, bound t
 		quiet := now.Sub(changed) >= ckQuiet && now.Sub(logChanged) >= ckQuiet
 		done := quiet && (scriptsDone() || now.Sub(changed) >= ckScripts)
 		switch {
-		case changes && moved && done:
+		case changes && moved && done && now.Sub(since) >= bound:
 			return ckStepRecord{last: changed.Sub(since)}
 		case now.Sub(since) >= bound && done && (!changes || !moved && now.Sub(since) >= bound+ckSlack):
 			return ckStepRecord{last: changed.Sub(since)}
