@@ -117,9 +117,23 @@ func realServer(n, weight int, extra, checker string) string {
 `, n, weight, n, n, extra, checker)
 }
 
-// timing is the checker options every checker gets.
-var timing = fmt.Sprintf("connect_timeout %d\n\t\t\tretry %d\n\t\t\tdelay_before_retry %d",
-	ckConnectTimeout, ckRetry, ckDelayBeforeRetry)
+// timing is the checker options of TCP_CHECK.
+var timing = timingWith(ckConnectTimeout)
+
+// ckServedTimeout is connect_timeout for the checkers whose servers are
+// this test's own goroutines (HTTP, SMTP, DNS, UDP): with six scenarios
+// starting at once, the busy guest has been seen to keep an answer past
+// two seconds, which fails a first check at once (keepalived starts a
+// checker with its retries spent).
+const ckServedTimeout = 5
+
+// served is the checker options of the checkers this test serves.
+var served = timingWith(ckServedTimeout)
+
+func timingWith(connectTimeout int) string {
+	return fmt.Sprintf("connect_timeout %d\n\t\t\tretry %d\n\t\t\tdelay_before_retry %d",
+		connectTimeout, ckRetry, ckDelayBeforeRetry)
+}
 
 // miscTiming is timing for MISC_CHECK, whose misc_timeout (set to
 // connect_timeout's value in the scenarios) stands for connect_timeout.
@@ -185,14 +199,15 @@ var ckScenarios = []ckScenario{
 	{
 		name: "http",
 		conf: virtualServer("",
-			realServer(1, 1, "", "HTTP_GET {\n\t\t\turl {\n\t\t\t\tpath /health\n\t\t\t\tstatus_code 200\n\t\t\t}\n\t\t\t"+timing+"\n\t\t}"),
-			realServer(2, 1, "", "HTTP_GET {\n\t\t\turl {\n\t\t\t\tpath /page\n\t\t\t\tdigest "+md5hex(ckPage)+"\n\t\t\t}\n\t\t\t"+timing+"\n\t\t}")),
+			realServer(1, 1, "", "HTTP_GET {\n\t\t\turl {\n\t\t\t\tpath /health\n\t\t\t\tstatus_code 200\n\t\t\t}\n\t\t\t"+served+"\n\t\t}"),
+			realServer(2, 1, "", "HTTP_GET {\n\t\t\turl {\n\t\t\t\tpath /page\n\t\t\t\tdigest "+md5hex(ckPage)+"\n\t\t\t}\n\t\t\t"+served+"\n\t\t}")),
 		steps: []ckStep{
 			{"rs1 answers 500", func(r *ckLab) error { r.rs[0].set(500, ""); return nil }},
 			{"rs1 answers 200 again", func(r *ckLab) error { r.rs[0].set(200, ""); return nil }},
 			{"rs2 serves another page (wrong digest)", func(r *ckLab) error { r.rs[1].set(200, "another page\n"); return nil }},
 			{"rs2 serves its page again", func(r *ckLab) error { r.rs[1].set(200, ckPage); return nil }},
 		},
+		timeout: ckServedTimeout,
 	},
 	{
 		name: "misc",
@@ -221,9 +236,9 @@ var ckScenarios = []ckScenario{
 	{
 		name: "smtp-dns-udp",
 		conf: virtualServer("",
-			realServer(1, 1, "", "SMTP_CHECK {\n\t\t\thelo_name lab.test\n\t\t\tconnect_port 25\n\t\t\t"+timing+"\n\t\t}\n\t\t"+
-				"UDP_CHECK {\n\t\t\tconnect_port 5353\n\t\t\tpayload 68656c6c6f\n\t\t\trequire_reply\n\t\t\t"+timing+"\n\t\t}"),
-			realServer(2, 1, "", "DNS_CHECK {\n\t\t\ttype A\n\t\t\tname lab.test\n\t\t\tconnect_port 53\n\t\t\t"+timing+"\n\t\t}")),
+			realServer(1, 1, "", "SMTP_CHECK {\n\t\t\thelo_name lab.test\n\t\t\tconnect_port 25\n\t\t\t"+served+"\n\t\t}\n\t\t"+
+				"UDP_CHECK {\n\t\t\tconnect_port 5353\n\t\t\tpayload 68656c6c6f\n\t\t\trequire_reply\n\t\t\t"+served+"\n\t\t}"),
+			realServer(2, 1, "", "DNS_CHECK {\n\t\t\ttype A\n\t\t\tname lab.test\n\t\t\tconnect_port 53\n\t\t\t"+served+"\n\t\t}")),
 		steps: []ckStep{
 			{"rs1's SMTP server greets with garbage, rs2's DNS server answers SERVFAIL", func(r *ckLab) error {
 				r.proto.smtpGarbage.Store(true)
@@ -238,6 +253,7 @@ var ckScenarios = []ckScenario{
 			{"rs1's UDP echo stops replying", func(r *ckLab) error { r.proto.udpSilent.Store(true); return nil }},
 			{"rs1's UDP echo replies again", func(r *ckLab) error { r.proto.udpSilent.Store(false); return nil }},
 		},
+		timeout: ckServedTimeout,
 	},
 	{
 		name: "alpha-omega",
