@@ -96,6 +96,7 @@ func (b *builder) server(vs *config.VirtualServer, rs *config.RealServer) {
 		NotifyUp:   rs.NotifyUp,
 		NotifyDown: rs.NotifyDown,
 		Omega:      vs.Omega,
+		Proto:      ProtoName(vs),
 	}}
 	si := len(b.plan.Servers)
 	b.plan.Servers = append(b.plan.Servers, spec)

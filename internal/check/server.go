@@ -44,6 +44,9 @@ type Notify struct {
 	// Stopping is set for the notifications of omega at shutdown, which
 	// keepalived runs with a one second time limit.
 	Stopping bool
+	// Proto is the virtual server's protocol as keepalived names it in
+	// a real server ("tcp", "udp", "sctp"; empty is tcp, its default).
+	Proto string
 }
 
 // FIFOLine is the notify_fifo line keepalived writes for this change,
@@ -53,7 +56,7 @@ func (n Notify) FIFOLine() string {
 	if n.Up {
 		st = "UP"
 	}
-	return fmt.Sprintf("RS %s %s %s\n", RSName(n.Server.RS), n.Server.VS, st)
+	return fmt.Sprintf("RS %s %s %s\n", RSTrio(n.Server.RS, n.Proto), n.Server.VS, st)
 }
 
 // CheckerChange reports that one checker of a real server changed state,
@@ -87,6 +90,8 @@ type ServerConfig struct {
 	// Omega is the virtual server's omega: at shutdown, a real server that
 	// is up gets its notify_down.
 	Omega bool
+	// Proto is the virtual server's protocol, for the FIFO line (ProtoName).
+	Proto string
 	// Checkers are the kinds of the server's checkers, indexed like them;
 	// when set, Handle reports each checker's changes (CheckerChange).
 	Checkers []config.CheckerKind
@@ -202,7 +207,7 @@ func (s *Server) Handle(i int, r Report) []Output {
 }
 
 func (s *Server) notify() Notify {
-	n := Notify{Server: s.cfg.Key, Up: s.alive, Script: s.cfg.NotifyDown}
+	n := Notify{Server: s.cfg.Key, Up: s.alive, Script: s.cfg.NotifyDown, Proto: s.cfg.Proto}
 	if s.alive {
 		n.Script = s.cfg.NotifyUp
 	}
@@ -215,7 +220,7 @@ func (s *Server) Stop() []Output {
 	if !s.cfg.Omega || !s.alive {
 		return nil
 	}
-	return []Output{Notify{Server: s.cfg.Key, Up: false, Script: s.cfg.NotifyDown, Stopping: true}}
+	return []Output{Notify{Server: s.cfg.Key, Up: false, Script: s.cfg.NotifyDown, Stopping: true, Proto: s.cfg.Proto}}
 }
 
 // RSName is keepalived's "[addr]:port" form of a real server.
@@ -223,6 +228,29 @@ func RSName(ap netip.AddrPort) string {
 	// Concatenated, not formatted: a configuration test names every
 	// checker of every real server (docs/BENCHMARKS.md).
 	return "[" + ap.Addr().String() + "]:" + strconv.Itoa(int(ap.Port()))
+}
+
+// RSTrio is keepalived's "[addr]:proto:port" form of a real server, with
+// its virtual server's protocol (empty is tcp), as notify_fifo lines and
+// its logs name it.
+func RSTrio(ap netip.AddrPort, proto string) string {
+	if proto == "" {
+		proto = "tcp"
+	}
+	return "[" + ap.Addr().String() + "]:" + proto + ":" + strconv.Itoa(int(ap.Port()))
+}
+
+// ProtoName is keepalived's name of a virtual server's protocol ("tcp",
+// "udp", "sctp"); a fwmark or group virtual server has one too (tcp unless
+// set).
+func ProtoName(vs *config.VirtualServer) string {
+	switch vs.Protocol {
+	case config.ProtoUDP:
+		return "udp"
+	case config.ProtoSCTP:
+		return "sctp"
+	}
+	return "tcp"
 }
 
 // VSName is keepalived's form of a virtual server: "[addr]:proto:port",
@@ -234,13 +262,6 @@ func VSName(vs *config.VirtualServer) string {
 	case vs.Fwmark != 0:
 		return "FWM " + strconv.FormatUint(uint64(vs.Fwmark), 10)
 	default:
-		proto := "tcp"
-		switch vs.Protocol {
-		case config.ProtoUDP:
-			proto = "udp"
-		case config.ProtoSCTP:
-			proto = "sctp"
-		}
-		return "[" + vs.Addr.String() + "]:" + proto + ":" + strconv.Itoa(int(vs.Port))
+		return "[" + vs.Addr.String() + "]:" + ProtoName(vs) + ":" + strconv.Itoa(int(vs.Port))
 	}
 }

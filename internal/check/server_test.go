@@ -114,7 +114,13 @@ func TestServerInitialAndOmega(t *testing.T) {
 
 func TestNames(t *testing.T) {
 	n := Notify{Server: ServerKey{VS: "[10.0.0.1]:tcp:80", RS: netip.MustParseAddrPort("10.0.0.2:8080")}, Up: true}
-	if got, want := n.FIFOLine(), "RS [10.0.0.2]:8080 [10.0.0.1]:tcp:80 UP\n"; got != want {
+	// keepalived names the real server with its virtual server's
+	// protocol (FMT_RS), tcp when none is set.
+	if got, want := n.FIFOLine(), "RS [10.0.0.2]:tcp:8080 [10.0.0.1]:tcp:80 UP\n"; got != want {
+		t.Errorf("FIFOLine = %q, want %q", got, want)
+	}
+	n = Notify{Server: ServerKey{VS: "FWM 7", RS: netip.MustParseAddrPort("[fd00::2]:53")}, Proto: "udp"}
+	if got, want := n.FIFOLine(), "RS [fd00::2]:udp:53 FWM 7 DOWN\n"; got != want {
 		t.Errorf("FIFOLine = %q, want %q", got, want)
 	}
 	for _, c := range []struct {

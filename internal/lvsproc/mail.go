@@ -26,11 +26,14 @@ type mailPolicy struct {
 	// vsName is keepalived's name of each virtual server, as in the
 	// checkers' mails.
 	vsName map[lvs.VSID]string
+	// vsProto is the protocol keepalived names each virtual server's
+	// real servers with ("[addr]:proto:port", FMT_RS).
+	vsProto map[lvs.VSID]string
 }
 
 func mailPolicyOf(cfg *config.Config) mailPolicy {
 	g := cfg.Global
-	p := mailPolicy{routerID: g.RouterID, rs: map[lvs.RealID]bool{}, vs: map[lvs.VSID]bool{}, vsName: map[lvs.VSID]string{}, noCheckerEmails: g.NoCheckerEmails}
+	p := mailPolicy{routerID: g.RouterID, rs: map[lvs.RealID]bool{}, vs: map[lvs.VSID]bool{}, vsName: map[lvs.VSID]string{}, vsProto: map[lvs.VSID]string{}, noCheckerEmails: g.NoCheckerEmails}
 	resolve := func(own *bool, dflt bool) bool {
 		switch {
 		case own != nil:
@@ -45,6 +48,7 @@ func mailPolicyOf(cfg *config.Config) mailPolicy {
 	for _, vs := range cfg.VirtualServers {
 		p.vs[lvs.IDOf(vs)] = resolve(vs.SMTPAlert, false)
 		p.vsName[lvs.IDOf(vs)] = check.VSName(vs)
+		p.vsProto[lvs.IDOf(vs)] = check.ProtoName(vs)
 		for _, rs := range vs.RealServers {
 			p.rs[lvs.RealIDOf(vs, rs)] = resolve(rs.SMTPAlert, true)
 		}
@@ -59,12 +63,13 @@ func (p mailPolicy) checkerMail(id lvs.RealID, c check.CheckerChange) (subject, 
 	if !p.rs[id] || (p.noCheckerEmails && !c.AliveChanged) {
 		return "", "", false
 	}
-	return p.rsSubject(c.Server, c.Alive), checkerBody(c.Kind, c.Up, c.Why), true
+	return p.rsSubject(id.VS, c.Server, c.Alive), checkerBody(c.Kind, c.Up, c.Why), true
 }
 
-// rsSubject is "[router_id] Realserver [addr]:port of virtual server VS - UP".
-func (p mailPolicy) rsSubject(k check.ServerKey, alive bool) string {
-	return fmt.Sprintf("[%s] Realserver %s of virtual server %s - %s", p.routerID, check.RSName(k.RS), k.VS, upDown(alive))
+// rsSubject is "[router_id] Realserver [addr]:proto:port of virtual
+// server VS - UP"; vs gives the protocol.
+func (p mailPolicy) rsSubject(vs lvs.VSID, k check.ServerKey, alive bool) string {
+	return fmt.Sprintf("[%s] Realserver %s of virtual server %s - %s", p.routerID, check.RSTrio(k.RS, p.vsProto[vs]), k.VS, upDown(alive))
 }
 
 // stopMail is the mail of a real server that omega takes down at a clean
@@ -73,7 +78,7 @@ func (p mailPolicy) stopMail(ev lvs.Event) (subject, body string, ok bool) {
 	if !p.rs[lvs.RealID{VS: ev.VS, Real: ev.Real}] {
 		return "", "", false
 	}
-	return p.rsSubject(check.ServerKey{VS: p.name(ev.VS), RS: ev.Real}, false), "=> Shutting down <=", true
+	return p.rsSubject(ev.VS, check.ServerKey{VS: p.name(ev.VS), RS: ev.Real}, false), "=> Shutting down <=", true
 }
 
 // has tells whether the configuration has this real server.
@@ -87,7 +92,7 @@ func (p mailPolicy) removeMail(ev lvs.Event) (subject, body string, ok bool) {
 	if !p.rs[lvs.RealID{VS: ev.VS, Real: ev.Real}] {
 		return "", "", false
 	}
-	return p.rsSubject(check.ServerKey{VS: p.name(ev.VS), RS: ev.Real}, false), "=> Removing <=", true
+	return p.rsSubject(ev.VS, check.ServerKey{VS: p.name(ev.VS), RS: ev.Real}, false), "=> Removing <=", true
 }
 
 // quorumMail is the mail of a virtual server's quorum change;

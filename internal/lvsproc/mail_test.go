@@ -51,8 +51,8 @@ func mailConfig(g, vs, rs string) string {
 }
 
 const (
-	rsDownTCP  = "[LVS_T] Realserver [10.0.0.2]:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> TCP CHECK failed on service <="
-	rsDownHTTP = "[LVS_T] Realserver [10.0.0.2]:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> CHECK failed on service <="
+	rsDownTCP  = "[LVS_T] Realserver [10.0.0.2]:tcp:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> TCP CHECK failed on service <="
+	rsDownHTTP = "[LVS_T] Realserver [10.0.0.2]:tcp:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> CHECK failed on service <="
 	vsLost     = "[LVS_T] Virtualserver [10.0.0.1]:tcp:80 - DOWN|=> Lost quorum 3+0=3 <= 2 <="
 )
 
@@ -123,12 +123,12 @@ func TestMailOverSMTP(t *testing.T) {
 		"[LVS_T] Virtualserver [10.0.0.1]:tcp:80 - UP|=> Starting with quorum up 3+0=3 <= 5 <=",
 		// The reason the check saw, on one line, as keepalived words
 		// SMTP_CHECK's.
-		"[LVS_T] Realserver [10.0.0.2]:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> CHECK failed on service : url /health: HTTP status 503 not in 200-299 <=",
-		"[LVS_T] Realserver [10.0.0.2]:80 of virtual server [10.0.0.1]:tcp:80 - UP|=> CHECK succeed on service <=",
+		"[LVS_T] Realserver [10.0.0.2]:tcp:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> CHECK failed on service : url /health: HTTP status 503 not in 200-299 <=",
+		"[LVS_T] Realserver [10.0.0.2]:tcp:80 of virtual server [10.0.0.1]:tcp:80 - UP|=> CHECK succeed on service <=",
 		vsLost,
 		"[LVS_T] Virtualserver [10.0.0.1]:tcp:80 - UP|=> Gained quorum 3+0=3 <= 5 <=",
-		"[LVS_T] Realserver [10.0.0.2]:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> Shutting down <=",
-		"[LVS_T] Realserver [10.0.0.3]:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> Shutting down <=",
+		"[LVS_T] Realserver [10.0.0.2]:tcp:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> Shutting down <=",
+		"[LVS_T] Realserver [10.0.0.3]:tcp:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> Shutting down <=",
 		"[LVS_T] Virtualserver [10.0.0.1]:tcp:80 - DOWN|=> Shutting down <=",
 	}
 	for i, w := range want {
@@ -161,7 +161,7 @@ func TestMailRemoved(t *testing.T) {
 		name, rs string
 		want     []string
 	}{
-		{name: "smtp_alert", want: []string{"[LVS_T] Realserver [10.0.0.2]:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> Removing <="}},
+		{name: "smtp_alert", want: []string{"[LVS_T] Realserver [10.0.0.2]:tcp:80 of virtual server [10.0.0.1]:tcp:80 - DOWN|=> Removing <="}},
 		{name: "smtp_alert off", rs: "smtp_alert off", want: nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

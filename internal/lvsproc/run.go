@@ -189,6 +189,14 @@ func Run(ctx context.Context, o RunOptions) error {
 	outputs = make(chan check.Output, 1024)
 	rctx, rcancel := context.WithCancel(context.Background())
 	runner = check.NewRunner(plan, check.RunnerOptions{Log: o.Log, Output: func(out check.Output) {
+		// Room in the buffer first: once stopping, the Runner's last
+		// outputs (omega's notify_down) must not lose a coin toss with
+		// rctx.Done; only a full buffer nobody drains any more drops.
+		select {
+		case outputs <- out:
+			return
+		default:
+		}
 		select {
 		case outputs <- out:
 		case <-rctx.Done():
@@ -216,6 +224,19 @@ func Run(ctx context.Context, o RunOptions) error {
 		case <-ctx.Done():
 			rcancel()
 			<-runDone
+			// The notifications of a clean stop the Runner sent last
+			// (omega: notify_down of each live real server), before the
+			// Engine's quorum ones, in keepalived's order.
+			for drained := false; !drained; {
+				select {
+				case out := <-outputs:
+					if n, ok := out.(check.Notify); ok {
+						side.Notify(n)
+					}
+				default:
+					drained = true
+				}
+			}
 			sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 			n, err := side.Stop(sctx)
 			cancel()

@@ -326,3 +326,55 @@ func TestRunPublishesCheckersBetweenOutputs(t *testing.T) {
 		<-done
 	})
 }
+
+// TestRunOmegaStop: a clean stop with omega runs notify_down of each live
+// real server and writes its FIFO line, then the quorum's, as keepalived
+// does (the Runner's last outputs were once dropped on the way out).
+func TestRunOmegaStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		text := strings.Replace(conf(false), "%INHIBIT%", "", 1)
+		text = strings.Replace(text, "lb_kind NAT", "lb_kind NAT\n  omega\n  quorum_down \"/bin/true qdown\"", 1)
+		text = strings.Replace(text, "weight 2", "weight 2\n    notify_down \"/bin/true rs2\"", 1)
+		text = strings.Replace(text, "weight 3", "weight 3\n    notify_down \"/bin/true rs3\"", 1)
+		cfg := load(t, text)
+		notes := &recNotes{}
+		d := &fakeDialer{down: map[string]bool{}}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() {
+			done <- Run(ctx, RunOptions{
+				Config: cfg, Load: func(context.Context) (*config.Config, error) { return cfg, nil },
+				Candidates: []Candidate{{Name: "ipvs", Open: func() (dataplane.Plane, error) { return fakeplane.New(), nil }}},
+				Dialer:     d, Notes: notes,
+			})
+		}()
+		time.Sleep(5 * time.Second) // the first checks pass
+		synctest.Wait()
+		notes.mu.Lock()
+		notes.scripts, notes.lines = nil, nil
+		notes.mu.Unlock()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		notes.mu.Lock()
+		defer notes.mu.Unlock()
+		realsSorted := func(l []string) string {
+			c := append([]string(nil), l...)
+			// The real servers' order is the Runner's; the quorum's
+			// comes after them.
+			if len(c) > 2 && c[0] > c[1] {
+				c[0], c[1] = c[1], c[0]
+			}
+			return strings.Join(c, "|")
+		}
+		wantScripts := "notify_down of [10.0.0.2]:80 in VS [10.0.0.1]:tcp:80: /bin/true rs2|notify_down of [10.0.0.3]:80 in VS [10.0.0.1]:tcp:80: /bin/true rs3|quorum_down of VS [10.0.0.1]:TCP:80: /bin/true qdown"
+		if got := realsSorted(notes.scripts); got != wantScripts {
+			t.Errorf("scripts at stop:\n%s\nwant\n%s", got, wantScripts)
+		}
+		wantLines := "RS [10.0.0.2]:tcp:80 [10.0.0.1]:tcp:80 DOWN\n|RS [10.0.0.3]:tcp:80 [10.0.0.1]:tcp:80 DOWN\n|VS [10.0.0.1]:tcp:80 DOWN\n"
+		if got := realsSorted(notes.lines); got != wantLines {
+			t.Errorf("FIFO lines at stop:\n%q\nwant\n%q", got, wantLines)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,9 +39,14 @@ type Side struct {
 	engine *lvs.Engine
 	rec    *lvs.Reconciler
 	keys   map[check.ServerKey]lvs.RealID
-	notes  Notes
-	emit   func(status.Event)
-	now    func() time.Time
+	// vsNames are keepalived's names of the virtual servers (FMT_VS) and
+	// their protocols, for the FIFO's VS lines and the logs; a reload adds
+	// and never removes, so the last events of a removed virtual server
+	// still find theirs.
+	vsNames map[lvs.VSID]vsName
+	notes   Notes
+	emit    func(status.Event)
+	now     func() time.Time
 	// ops counts the operations sent since Start.
 	ops int
 	// cfg is the running configuration (for global_defs).
@@ -94,7 +100,7 @@ func NewSide(cfg *config.Config, p dataplane.Plane, o SideOptions) *Side {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Side{plane: p, log: o.Log, engine: lvs.New(cfg), rec: lvs.NewReconciler(p, o.Log), keys: keysOf(cfg), cfg: cfg,
+	return &Side{plane: p, log: o.Log, engine: lvs.New(cfg), rec: lvs.NewReconciler(p, o.Log), keys: keysOf(cfg), vsNames: vsNamesOf(cfg, nil), cfg: cfg,
 		notes: o.Notes, emit: o.Emit, now: o.Now, mail: mailPolicyOf(cfg), vrrp: map[string]string{},
 		syncd: map[dataplane.SyncState]dataplane.SyncDaemon{}, noVRRP: o.NoVRRP}
 }
@@ -109,6 +115,31 @@ func keysOf(cfg *config.Config) map[check.ServerKey]lvs.RealID {
 		}
 	}
 	return m
+}
+
+// vsName is how keepalived names a virtual server (FMT_VS) and the
+// protocol it names its real servers with (FMT_RS).
+type vsName struct{ name, proto string }
+
+// vsNamesOf adds cfg's virtual servers to names (a new map when nil).
+func vsNamesOf(cfg *config.Config, names map[lvs.VSID]vsName) map[lvs.VSID]vsName {
+	if names == nil {
+		names = map[lvs.VSID]vsName{}
+	}
+	for _, vs := range cfg.VirtualServers {
+		names[lvs.IDOf(vs)] = vsName{check.VSName(vs), check.ProtoName(vs)}
+	}
+	return names
+}
+
+// names returns keepalived's names of ev's virtual server and real
+// server ("[addr]:proto:port"), as its logs and FIFO lines have them.
+func (s *Side) names(ev lvs.Event) (vs, rs string) {
+	n, ok := s.vsNames[ev.VS]
+	if !ok {
+		n = vsName{ev.VS.String(), strings.ToLower(ev.VS.Protocol.String())}
+	}
+	return n.name, check.RSTrio(ev.Real, n.proto)
 }
 
 // Start adopts what the plane holds (a restarted LVS process finds its
@@ -211,6 +242,7 @@ func (s *Side) Reload(ctx context.Context, cfg *config.Config) (int, error) {
 	s.syncDaemon(ctx)
 	s.keys = keysOf(cfg)
 	s.realNames = nil
+	s.vsNames = vsNamesOf(cfg, s.vsNames)
 	s.oldMail, s.mail = s.mail, mailPolicyOf(cfg)
 	s.events(s.engine.Reload(cfg))
 	s.oldMail = mailPolicy{}
@@ -421,10 +453,12 @@ func (s *Side) events(evs []lvs.Event) {
 		switch ev.Kind {
 		case lvs.RealUp:
 			out.RealServer = ev.Real.String()
-			s.log.Info("Adding service "+rsName(ev)+" to VS "+vs, "vs", vs, "rs", out.RealServer, "pos", ev.Pos.String())
+			kvs, krs := s.names(ev)
+			s.log.Info("Adding service "+krs+" to VS "+kvs, "vs", vs, "rs", out.RealServer, "pos", ev.Pos.String())
 		case lvs.RealDown:
 			out.RealServer = ev.Real.String()
-			s.log.Info("Removing service "+rsName(ev)+" from VS "+vs, "vs", vs, "rs", out.RealServer, "pos", ev.Pos.String())
+			kvs, krs := s.names(ev)
+			s.log.Info("Removing service "+krs+" from VS "+kvs, "vs", vs, "rs", out.RealServer, "pos", ev.Pos.String())
 			if ev.Stopping {
 				// omega: the checkers' mails end with this one.
 				s.sendMail(s.mail.stopMail(ev))
@@ -446,6 +480,17 @@ func (s *Side) events(evs []lvs.Event) {
 					what = "quorum_up"
 				}
 				s.notes.Script(ev.Script, what+" of VS "+vs, ev.Stopping)
+			}
+			if s.notes != nil {
+				// keepalived writes a VS line for each quorum change,
+				// the first evaluation's and omega's at stop included
+				// (the Engine reports those only with omega).
+				st := "DOWN"
+				if up {
+					st = "UP"
+				}
+				name, _ := s.names(ev)
+				s.notes.FIFO("VS " + name + " " + st + "\n")
 			}
 			q, h := s.quorumOf(ev.VS)
 			s.sendMail(s.mail.quorumMail(ev, q, h))
@@ -470,9 +515,6 @@ func (s *Side) quorumOf(id lvs.VSID) (int64, int64) {
 	}
 	return 0, 0
 }
-
-// rsName is keepalived's "[addr]:port" of a real server.
-func rsName(ev lvs.Event) string { return check.RSName(ev.Real) }
 
 // Snapshot returns the virtual servers for status.
 func (s *Side) Snapshot() []status.LVSVirtualServerJSON { return s.SnapshotWith(nil) }

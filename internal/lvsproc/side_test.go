@@ -3,6 +3,7 @@ package lvsproc
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"maps"
 	"net/netip"
 	"slices"
@@ -187,7 +188,11 @@ func TestNotifyAndQuorumScripts(t *testing.T) {
 	notes := &recNotes{}
 	cfg := load(t, strings.Replace(conf(false), "quorum_up", "quorum 3\n  quorum_down \"/bin/true down\"\n  quorum_up", 1))
 	s := started(t, cfg, p, notes, nil)
-	notes.scripts = nil
+	// The first evaluation's quorum has its VS line too, as keepalived's.
+	if want := []string{"VS [10.0.0.1]:tcp:80 UP\n"}; strings.Join(notes.lines, "") != strings.Join(want, "") {
+		t.Fatalf("FIFO lines at start %q, want %q", notes.lines, want)
+	}
+	notes.scripts, notes.lines = nil, nil
 	// 10.0.0.3 (weight 3) down leaves weight 2 < quorum 3.
 	s.Health(ctx, check.Health{Server: check.ServerKey{VS: vsKey.VS, RS: netip.MustParseAddrPort("10.0.0.3:80")}, Up: false, Weight: 3})
 	s.Notify(check.Notify{Server: vsKey, Up: false, Script: &config.Script{Command: "/bin/true rs"}})
@@ -195,8 +200,11 @@ func TestNotifyAndQuorumScripts(t *testing.T) {
 	if strings.Join(notes.scripts, "|") != strings.Join(want, "|") {
 		t.Fatalf("scripts %q, want %q", notes.scripts, want)
 	}
-	if len(notes.lines) != 1 || !strings.Contains(notes.lines[0], "DOWN") {
-		t.Fatalf("FIFO lines %q, want one DOWN line", notes.lines)
+	// keepalived's FIFO lines: the quorum change (FMT_VS), then the real
+	// server (FMT_RS, with the protocol).
+	wantLines := []string{"VS [10.0.0.1]:tcp:80 DOWN\n", "RS [10.0.0.2]:tcp:80 [10.0.0.1]:tcp:80 DOWN\n"}
+	if strings.Join(notes.lines, "") != strings.Join(wantLines, "") {
+		t.Fatalf("FIFO lines %q, want %q", notes.lines, wantLines)
 	}
 }
 
@@ -665,3 +673,36 @@ func TestLVSSyncDaemonNamedInstanceWithoutVRRP(t *testing.T) {
 		t.Fatalf("after stop: %v still running", roles(p))
 	}
 }
+
+// TestServiceLogLines: the real servers' changes are logged with
+// keepalived's wording and names (FMT_RS with the protocol, FMT_VS).
+func TestServiceLogLines(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), nil))
+	s := NewSide(load(t, conf(false)), fakeplane.New(), SideOptions{Log: log})
+	if _, err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := check.ServerKey{VS: vsKey.VS, RS: netip.MustParseAddrPort("10.0.0.3:80")}
+	s.Health(ctx, check.Health{Server: key, Up: false, Weight: 3})
+	s.Health(ctx, check.Health{Server: key, Up: true, Weight: 3})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{
+		`msg="Removing service [10.0.0.3]:tcp:80 from VS [10.0.0.1]:tcp:80"`,
+		`msg="Adding service [10.0.0.3]:tcp:80 to VS [10.0.0.1]:tcp:80"`,
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, buf.String())
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
