@@ -6,7 +6,7 @@ BIN := bin/vigil
 PKGS := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build test unit lint fuzz bench bench-dataplane chaos demo package package-check vmtest vmtest-update clean
+.PHONY: build test unit lint fuzz bench bench-dataplane chaos demo package package-check vmtest vmtest-update vmtest-bench clean
 
 # build: the same static binary as the Debian package's (scripts/build.sh).
 build:
@@ -113,6 +113,28 @@ vmtest-update:
 	$(GO) test -c -o bin/vmtest/test_vmlab.test ./test/vmlab
 	$(VMLAB) --rw test/vmlab/testdata/ipvs-golden -- scripts/vmlab/gotests.sh bin/vmtest test/vmlab -- \
 		-test.parallel 4 -test.timeout 18m -test.run '^TestKeepalivedGolden$$' -update
+
+# vmtest-bench: Vigil's LVS process next to keepalived's checker process in
+# the IPVS lab, on the same files, one after the other in one guest
+# (test/vmlab/vmbench_test.go, TestVMBench): time to a complete table of
+# 5,000 services x 4 real servers, a reload that changes one real server
+# (and the operations Vigil sends for it, which must be 1), memory, and
+# 1,000 TCP_CHECKs every second. VMBENCH=short is the small version
+# (500 services, 100 checks). It prints a markdown table, also left in
+# bin/vmlab-bench/vmbench.md; see docs/BENCHMARKS.md. It reports, it does
+# not gate, except for the operation count.
+VMBENCH ?= full
+VMBENCH_TIMEOUT ?= 3600
+vmtest-bench:
+	@mkdir -p bin/vmtest
+	$(GO) test -c -o bin/vmtest/test_vmlab.test ./test/vmlab
+	CGO_ENABLED=0 $(GO) build -o bin/vmtest/vigil ./cmd/vigil
+	@echo "vmtest-bench: host load average before: $$(cat /proc/loadavg)"
+	scripts/vmlab/vmlab.sh --timeout $(VMBENCH_TIMEOUT) --out bin/vmlab-bench \
+		--install ipvsadm --install keepalived --install iproute2 -- \
+		env VIGIL_BIN=$(CURDIR)/bin/vmtest/vigil VIGIL_VMBENCH=$(VMBENCH) \
+		scripts/vmlab/gotests.sh bin/vmtest test/vmlab -- -test.run '^TestVMBench$$' -test.timeout 55m
+	@echo "vmtest-bench: host load average after: $$(cat /proc/loadavg)"
 
 clean:
 	rm -rf bin dist

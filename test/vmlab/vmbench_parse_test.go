@@ -1,0 +1,172 @@
+package vmlab
+
+import (
+	"bufio"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// ipvsCount is what the benchmark reads from a namespace's /proc/net/ip_vs:
+// how many services and destinations the kernel holds, and the weight of
+// one destination it looks for (-1 while that one is absent).
+type ipvsCount struct {
+	services, dests int
+	weight          int
+}
+
+// ipvsProcKey is the kernel's /proc/net/ip_vs form of an IPv4 address and
+// port ("0A010001:0050"), which is how the benchmark names the service and
+// destination it watches.
+func ipvsProcKey(ap netip.AddrPort) string {
+	a := ap.Addr().As4()
+	return fmt.Sprintf("%02X%02X%02X%02X:%04X", a[0], a[1], a[2], a[3], ap.Port())
+}
+
+// parseIPVSProc counts the services and destinations of /proc/net/ip_vs
+// and finds the weight of destination dest of service svc (both in
+// ipvsProcKey's form; empty: none looked for). Reading this one file costs
+// the guest far less than a netlink dump per service or an ipvsadm run,
+// which matters when the table has 20,000 entries and is read every few
+// hundred milliseconds by the same two emulated CPUs that are filling it.
+//
+// The format (net/netfilter/ipvs/ip_vs_ctl.c): three header lines, then
+// per service "TCP  0A010001:0050 wrr ..." (or "FWM  00000001 ...") and per
+// destination "  -> 0A020001:1F90      Masq    1      0          0".
+func parseIPVSProc(text, svc, dest string) (ipvsCount, error) {
+	c := ipvsCount{weight: -1}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	cur := ""
+	for n := 1; sc.Scan(); n++ {
+		f := strings.Fields(sc.Text())
+		if n <= 3 || len(f) == 0 {
+			continue
+		}
+		switch f[0] {
+		case "TCP", "UDP", "SCTP", "FWM":
+			if len(f) < 2 {
+				return c, fmt.Errorf("ip_vs line %d: short service line %q", n, sc.Text())
+			}
+			c.services++
+			cur = f[1]
+		case "->":
+			if len(f) < 4 {
+				return c, fmt.Errorf("ip_vs line %d: short destination line %q", n, sc.Text())
+			}
+			if c.services == 0 {
+				return c, fmt.Errorf("ip_vs line %d: a destination before any service", n)
+			}
+			c.dests++
+			if svc != "" && cur == svc && f[1] == dest {
+				w, err := strconv.Atoi(f[3])
+				if err != nil {
+					return c, fmt.Errorf("ip_vs line %d: weight %q: %w", n, f[3], err)
+				}
+				c.weight = w
+			}
+		default:
+			return c, fmt.Errorf("ip_vs line %d: unknown line %q", n, sc.Text())
+		}
+	}
+	return c, sc.Err()
+}
+
+// TestParseIPVSProc checks the reader of /proc/net/ip_vs on the kernel's
+// own output (recorded in the lab): counts, the weight of the destination
+// looked for, -1 for one that is absent, and errors for lines it does not
+// know, so that a format change shows up as a failure rather than as a
+// table that never completes.
+func TestParseIPVSProc(t *testing.T) {
+	const text = `IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port Forward Weight ActiveConn InActConn
+TCP  0A010001:0050 wrr 
+  -> 0A020001:1F90      Masq    1      0          0         
+  -> 0A030001:1F90      Masq    3      0          0         
+TCP  0A010002:0050 wrr persistent 300
+  -> 0A020001:1F90      Masq    7      0          0         
+FWM  00000001 rr 
+`
+	svc := ipvsProcKey(netip.MustParseAddrPort("10.1.0.1:80"))
+	if svc != "0A010001:0050" {
+		t.Fatalf("ipvsProcKey = %q, want 0A010001:0050", svc)
+	}
+	dest := ipvsProcKey(netip.MustParseAddrPort("10.3.0.1:8080"))
+	c, err := parseIPVSProc(text, svc, dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c != (ipvsCount{services: 3, dests: 3, weight: 3}) {
+		t.Errorf("parseIPVSProc = %+v, want 3 services, 3 destinations, weight 3", c)
+	}
+	// The same destination under another service is not the one looked for.
+	c, err = parseIPVSProc(text, svc, ipvsProcKey(netip.MustParseAddrPort("10.9.9.9:8080")))
+	if err != nil || c.weight != -1 {
+		t.Errorf("absent destination: %+v, %v; want weight -1", c, err)
+	}
+	c, err = parseIPVSProc(text, "0A010002:0050", "0A020001:1F90")
+	if err != nil || c.weight != 7 {
+		t.Errorf("second service's destination: %+v, %v; want weight 7", c, err)
+	}
+	for _, bad := range []string{
+		"h\nh\nh\nXYZ 0A010001:0050 rr\n",
+		"h\nh\nh\n  -> 0A020001:1F90 Masq 1 0 0\n",
+		"h\nh\nh\nTCP  0A010001:0050 rr\n  -> 0A020001:1F90 Masq x 0 0\n",
+	} {
+		if _, err := parseIPVSProc(bad, "0A010001:0050", "0A020001:1F90"); err == nil {
+			t.Errorf("parseIPVSProc(%q) accepted it", bad)
+		}
+	}
+}
+
+// TestBenchConfig checks the benchmark's configuration generator: the
+// counts of services, real servers and checkers it writes, and that the
+// one real server the reload changes is the only difference between the
+// two files.
+func TestBenchConfig(t *testing.T) {
+	a := benchConfig(10, 4, 1, 0)
+	b := benchConfig(10, 4, 2, 0)
+	if n := strings.Count(a, "virtual_server "); n != 10 {
+		t.Errorf("%d virtual servers, want 10", n)
+	}
+	if n := strings.Count(a, "real_server "); n != 40 {
+		t.Errorf("%d real servers, want 40", n)
+	}
+	if strings.Contains(a, "TCP_CHECK") {
+		t.Errorf("a table-only config has checkers")
+	}
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	if len(al) != len(bl) {
+		t.Fatalf("the reloaded file has %d lines, the first %d", len(bl), len(al))
+	}
+	var diff []string
+	changed := -1
+	for i := range al {
+		if al[i] != bl[i] {
+			diff = append(diff, al[i]+" => "+bl[i])
+			changed = i
+		}
+	}
+	if len(diff) != 1 || !strings.Contains(diff[0], "weight 1 => ") || !strings.Contains(diff[0], "weight 2") {
+		t.Fatalf("the reload changes %q, want exactly one weight 1 => 2", diff)
+	}
+	// The changed line belongs to the real server benchChanged names, in
+	// the virtual server it names.
+	vs, rs := benchChanged(10, 4)
+	vsAt := slices.Index(al, fmt.Sprintf("virtual_server %s %d {", vs.Addr(), vs.Port()))
+	rsAt := slices.Index(al, fmt.Sprintf("    real_server %s %d {", rs.Addr(), rs.Port()))
+	if vsAt < 0 || rsAt < vsAt || changed != rsAt+1 {
+		t.Errorf("the changed weight (line %d) is not that of %s in %s (lines %d, %d)", changed+1, rs, vs, rsAt+1, vsAt+1)
+	}
+	c := benchConfig(3, 4, 1, 12345)
+	if n := strings.Count(c, "TCP_CHECK"); n != 12 {
+		t.Errorf("%d TCP_CHECKs, want 12", n)
+	}
+	if !strings.Contains(c, "connect_port 12345") || !strings.Contains(c, "delay_loop 1\n") {
+		t.Errorf("the checks do not go to the listener every second:\n%s", c)
+	}
+}
