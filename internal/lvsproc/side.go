@@ -506,14 +506,12 @@ func (s *Side) sendMail(subject, body string, ok bool) {
 }
 
 // quorumOf is a virtual server's quorum and hysteresis as the Engine
-// applies them (0, 0 once stopped, when no mail needs them).
+// applies them (0, 0 once stopped, when no mail needs them). It is asked
+// once per quorum event, that is once per virtual server at start: it
+// must not cost a walk over all of them.
 func (s *Side) quorumOf(id lvs.VSID) (int64, int64) {
-	for _, v := range s.engine.Snapshot() {
-		if v.ID == id {
-			return v.Quorum, v.Hysteresis
-		}
-	}
-	return 0, 0
+	q, h, _ := s.engine.Quorum(id)
+	return q, h
 }
 
 // Snapshot returns the virtual servers for status.
