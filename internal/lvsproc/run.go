@@ -112,15 +112,12 @@ func Run(ctx context.Context, o RunOptions) error {
 	side := NewSide(cfg, plane, SideOptions{Log: o.Log, Notes: o.Notes, Emit: o.Emit, NoVRRP: o.VRRP == nil})
 	reloads := 0
 	// counters are the plane's traffic counters as last read; a plane
-	// that keeps them is read again every countersEvery, so that the
+	// that keeps them is read again every countersEvery (longer for a
+	// table that takes long to read: countersInterval), so that the
 	// status and the metrics follow the traffic between changes.
 	var counters dataplane.Table
 	var countersTick <-chan time.Time
-	if plane.Capabilities().Stats {
-		tk := time.NewTicker(countersEvery)
-		defer tk.Stop()
-		countersTick = tk.C
-	}
+	var countersTimer *time.Timer
 	// checkers are the checks as last read from the Runner (see
 	// refreshCheckers).
 	var checkers []status.LVSCheckerJSON
@@ -179,7 +176,15 @@ func Run(ctx context.Context, o RunOptions) error {
 		o.Log.Error("some services were refused", "err", err)
 	}
 	o.Log.Info("LVS side started", "dataplane", choice.Name, "why", choice.Why, "operations", n, "virtual_servers", len(cfg.VirtualServers))
+	t0 := time.Now()
 	counters = side.Counters(ctx)
+	if plane.Capabilities().Stats {
+		// From the end of this first read: a start that took minutes
+		// must not be followed by a second read at once.
+		countersTimer = time.NewTimer(countersInterval(time.Since(t0)))
+		defer countersTimer.Stop()
+		countersTick = countersTimer.C
+	}
 	publish()
 	// Loading and applying a large file leaves garbage several times the
 	// size of what stays (the parse, the first table): give it back to
@@ -260,7 +265,9 @@ func Run(ctx context.Context, o RunOptions) error {
 				publish()
 			}
 		case <-countersTick:
+			t0 := time.Now()
 			counters = side.Counters(ctx)
+			countersTimer.Reset(countersInterval(time.Since(t0)))
 			publish()
 		case ev, ok := <-o.Addrs:
 			if !ok {
@@ -289,16 +296,22 @@ func Run(ctx context.Context, o RunOptions) error {
 				continue
 			}
 			flush()
-			n, err := side.Reload(ctx, c)
-			if err != nil {
-				o.Log.Error("reload applied in part", "err", err)
-			}
-			// Replace reports, before it returns, the servers whose health
-			// or weight the new file changed: apply them now, so that the
-			// status published for this reload is its whole effect.
-			// The Runner may block on outputs while it switches (a reload
-			// that changes thousands of servers fills the buffer): keep
-			// applying them until Replace returns.
+			// The Runner switches first, and the Side follows. Until the
+			// switch every output is the old file's and goes in under it:
+			// a health from before the reload carries the old weight, and
+			// applied after the Side's reload it would put that weight
+			// back (an operation to undo the reload, another to redo it).
+			// That includes outputs not even sent yet: the Runner may be
+			// in the middle of its first report of every server (20,000
+			// outputs for a large table) and switches only after it.
+			// Replace reports, before it returns, the servers whose
+			// health or weight the new file changed; those of servers the
+			// old file has go in at once (the Side's reload then finds
+			// them done), those of new servers are what the Side's
+			// reload starts them with anyway. The Runner may block on
+			// outputs while it switches (a reload that changes thousands
+			// of servers fills the buffer): keep applying them until
+			// Replace returns.
 			before := side.Operations()
 			replaced := make(chan struct{})
 			next := reportBuild(c)
@@ -312,6 +325,10 @@ func Run(ctx context.Context, o RunOptions) error {
 					break wait
 				}
 			}
+			flush() // the old file's reports, under the old file
+			if _, err := side.Reload(ctx, c); err != nil {
+				o.Log.Error("reload applied in part", "err", err)
+			}
 		drain:
 			for {
 				select {
@@ -322,7 +339,7 @@ func Run(ctx context.Context, o RunOptions) error {
 				}
 			}
 			flush()
-			n += side.Operations() - before
+			n := side.Operations() - before
 			reloads++
 			o.Log.Info("LVS side reloaded", "operations", n)
 			refreshCheckers()

@@ -169,4 +169,18 @@ func TestBenchConfig(t *testing.T) {
 	if !strings.Contains(c, "connect_port 12345") || !strings.Contains(c, "delay_loop 1\n") {
 		t.Errorf("the checks do not go to the listener every second:\n%s", c)
 	}
+	// Each check connects to an address of its own (identical checks
+	// would be one check for Vigil), all of them local.
+	ips := map[string]bool{}
+	for _, l := range strings.Split(c, "\n") {
+		if ip, ok := strings.CutPrefix(strings.TrimSpace(l), "connect_ip "); ok {
+			if !netip.MustParseAddr(ip).IsLoopback() {
+				t.Errorf("connect_ip %s is not local", ip)
+			}
+			ips[ip] = true
+		}
+	}
+	if len(ips) != 12 {
+		t.Errorf("%d distinct connect_ip, want 12", len(ips))
+	}
 }

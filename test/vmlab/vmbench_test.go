@@ -90,12 +90,23 @@ func benchChanged(services, reals int) (vs, rs netip.AddrPort) {
 	return benchVS(i), benchRS(i, min(1, reals-1))
 }
 
+// benchCheckIP is where the TCP_CHECK of real server r of virtual server
+// i connects: an address of its own in 127.0.0.0/8 (all of it is local),
+// so that every check is a check of its own. With one address for all,
+// Vigil would run one check for the lot (it shares a probe among real
+// servers whose checks are identical), which is not the load measured.
+func benchCheckIP(i, r int) netip.Addr {
+	n := i*8 + r + 1
+	return netip.AddrFrom4([4]byte{127, byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
 // benchConfig is a keepalived.conf of services virtual servers (wrr, NAT,
 // TCP), each with reals real servers of weight 1, but the one of
 // benchChanged with weight changedWeight. With checkPort > 0 every real
 // server has a TCP_CHECK every second (delay_loop 1) that connects to
-// 127.0.0.1:checkPort (connect_ip, connect_port) instead of the real
-// server, so that every check of the run reaches the one local listener;
+// benchCheckIP:checkPort (connect_ip, connect_port) instead of the real
+// server, so that every check of the run reaches the one local listener
+// (bound to the namespace's 0.0.0.0);
 // with 0 there are no checkers, and the table is all that is measured.
 func benchConfig(services, reals, changedWeight, checkPort int) string {
 	var b strings.Builder
@@ -116,7 +127,7 @@ func benchConfig(services, reals, changedWeight, checkPort int) string {
 			}
 			fmt.Fprintf(&b, "    real_server %s %d {\n        weight %d\n", rs.Addr(), rs.Port(), w)
 			if checkPort > 0 {
-				fmt.Fprintf(&b, "        TCP_CHECK {\n            connect_ip 127.0.0.1\n            connect_port %d\n            connect_timeout 3\n        }\n", checkPort)
+				fmt.Fprintf(&b, "        TCP_CHECK {\n            connect_ip %s\n            connect_port %d\n            connect_timeout 3\n        }\n", benchCheckIP(i, r), checkPort)
 			}
 			b.WriteString("    }\n")
 		}
@@ -344,7 +355,19 @@ func benchTable(t *testing.T, lab *netlab.Lab, host string, d benchDaemon, p ben
 	var ops0, reloads0 int
 	client := status.NewClient(filepath.Join(dir, "vigil.sock"))
 	if d.name == benchVigil.name {
+		// The table is in the kernel before Vigil publishes the status
+		// of its start: wait for that, so that the reload is measured on
+		// a daemon done starting, and its operations counted alone.
+		deadline := time.Now().Add(p.bound)
 		l := vigilLVS(t, client)
+		for (l.State != "running" || l.Operations < want.services+want.dests) && time.Now().Before(deadline) {
+			time.Sleep(benchPoll)
+			l = vigilLVS(t, client)
+		}
+		if l.State != "running" || l.Operations != want.services+want.dests {
+			t.Fatalf("vigil's status after the start: %s, %d operations; want running, %d (a service and a destination each)",
+				l.State, l.Operations, want.services+want.dests)
+		}
 		ops0, reloads0 = l.Operations, l.Reloads
 	}
 	if err := os.WriteFile(conf, []byte(benchConfig(p.services, p.reals, 2, 0)), 0o644); err != nil {
@@ -448,7 +471,7 @@ func benchChecks(t *testing.T, lab *netlab.Lab, host string, d benchDaemon, p be
 	var ln net.Listener
 	if err := h.Do(func() error {
 		var err error
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		ln, err = net.Listen("tcp4", "0.0.0.0:0")
 		return err
 	}); err != nil {
 		t.Fatal(err)
