@@ -259,6 +259,7 @@ func collectLVS(ch chan<- prometheus.Metric, l *LVSJSON) {
 	}
 	ch <- prometheus.MustNewConstMetric(descLVSUp, prometheus.GaugeValue, b(l.State == "running"), l.Dataplane)
 	ch <- prometheus.MustNewConstMetric(descLVSRestarts, prometheus.CounterValue, float64(l.Restarts))
+	ch <- prometheus.MustNewConstMetric(descLVSOps, prometheus.CounterValue, float64(l.Operations))
 	for _, vs := range l.VirtualServers {
 		ch <- prometheus.MustNewConstMetric(descLVSQuorum, prometheus.GaugeValue, b(vs.QuorumUp), vs.Name)
 		ch <- prometheus.MustNewConstMetric(descLVSSorry, prometheus.GaugeValue, b(vs.SorryInUse), vs.Name)

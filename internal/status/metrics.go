@@ -63,7 +63,7 @@ func (collector) Describe(ch chan<- *prometheus.Desc) {
 		descInvalidType, descAddrListErr, descAuthFailure, descPrioZeroRx, descPrioZeroTx,
 		descDrops, descEffPrio, descBasePrio, descSendErrors, descAddressErrors,
 		descAnnounceErrors, descLastTrans, descConfigTolerated, descConfigWarnings,
-		descLVSUp, descLVSRestarts, descLVSQuorum, descLVSSorry, descLVSWeightSum, descLVSRealUp, descLVSRealWeight,
+		descLVSUp, descLVSRestarts, descLVSOps, descLVSQuorum, descLVSSorry, descLVSWeightSum, descLVSRealUp, descLVSRealWeight,
 	} {
 		ch <- d
 	}
