@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"vigil/bench"
+	"vigil/internal/dataplane"
+	"vigil/internal/dataplane/ipvs"
 	"vigil/internal/netlab"
 	"vigil/internal/status"
 )
@@ -216,33 +218,122 @@ func readTicks(pid int) (uint64, error) {
 // on every architecture Debian builds for.
 const clkTck = 100
 
-// benchPoll is how often a table is read while waiting: a read of 20,000
-// entries costs the emulated guest tens of milliseconds, and it competes
-// with the daemon that fills the table.
+// benchPoll is how often a table is read while waiting.
 const benchPoll = 200 * time.Millisecond
 
-// waitIPVS reads pid's namespace's /proc/net/ip_vs every benchPoll until
-// done says the count is what it waits for, or bound passes (an error with
-// the last count). It returns the count and when it was read.
-func waitIPVS(pid int, svc, dest string, bound time.Duration, done func(ipvsCount) bool) (ipvsCount, time.Time, error) {
+// benchWatch reads one namespace's IPVS table for the benchmark, as
+// cheaply as it can, because it reads it often on the same two emulated
+// CPUs that the daemon measured fills it with: the service count from one
+// netlink dump (one request, whatever the size), the destination count
+// from /proc/net/ip_vs only once every service is there (that file costs
+// the kernel a walk from the start for every page it returns, quadratic
+// in the table), and one destination's weight from a dump of its one
+// service.
+type benchWatch struct {
+	h     *netlab.Host
+	plane *ipvs.Plane
+}
+
+func newBenchWatch(t *testing.T, h *netlab.Host) *benchWatch {
+	t.Helper()
+	w := &benchWatch{h: h}
+	// The netlink socket belongs to the namespace it is opened in.
+	if err := h.Do(func() error {
+		var err error
+		w.plane, err = ipvs.Open(ipvs.Options{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.plane.Close() })
+	return w
+}
+
+func (w *benchWatch) services() (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	svcs, err := w.plane.Services(ctx)
+	return len(svcs), err
+}
+
+// weight is the weight of destination rs of service vs, -1 while absent.
+func (w *benchWatch) weight(vs, rs netip.AddrPort) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	key := dataplane.ServiceKey{Family: dataplane.IPv4, Protocol: dataplane.ProtoTCP, Addr: vs.Addr(), Port: vs.Port()}
+	ds, err := w.plane.Destinations(ctx, key)
+	if err != nil {
+		return -1, nil // the service is not there (yet)
+	}
+	for _, d := range ds {
+		if d.Key.Addr == rs.Addr() && d.Key.Port == rs.Port() {
+			return int(d.Weight), nil
+		}
+	}
+	return -1, nil
+}
+
+// count reads the namespace's /proc/net/ip_vs (from a thread in it).
+func (w *benchWatch) count() (ipvsCount, error) {
+	var c ipvsCount
+	err := w.h.Do(func() error {
+		b, err := os.ReadFile("/proc/thread-self/net/ip_vs")
+		if err != nil {
+			return err
+		}
+		c, err = parseIPVSProc(string(b), "", "")
+		return err
+	})
+	return c, err
+}
+
+// waitComplete waits until the namespace holds want's services and
+// destinations, or bound passes (an error with what it holds), and
+// returns when it saw the table complete.
+func (w *benchWatch) waitComplete(want ipvsCount, bound time.Duration, proc *netlab.Proc) (time.Time, error) {
 	deadline := time.Now().Add(bound)
 	var c ipvsCount
 	for {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/ip_vs", pid))
+		n, err := w.services()
 		if err != nil {
-			return c, time.Time{}, err
+			return time.Time{}, err
 		}
 		at := time.Now()
-		if c, err = parseIPVSProc(string(b), svc, dest); err != nil {
-			return c, at, err
-		}
-		if done(c) {
-			return c, at, nil
+		if n == want.services {
+			if c, err = w.count(); err != nil {
+				return at, err
+			}
+			if c.services == want.services && c.dests == want.dests {
+				return at, nil
+			}
 		}
 		if at.After(deadline) {
-			return c, at, fmt.Errorf("not reached within %v: %d services, %d destinations, weight %d", bound, c.services, c.dests, c.weight)
+			return at, fmt.Errorf("not complete within %v: %d services (%d destinations when last counted)", bound, n, c.dests)
 		}
-		time.Sleep(benchPoll)
+		select {
+		case <-proc.Done():
+			return at, fmt.Errorf("the daemon exited with %d services", n)
+		case <-time.After(benchPoll):
+		}
+	}
+}
+
+// waitWeight waits until destination rs of service vs has weight want.
+func (w *benchWatch) waitWeight(vs, rs netip.AddrPort, want int, bound time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(bound)
+	for {
+		got, err := w.weight(vs, rs)
+		if err != nil {
+			return time.Time{}, err
+		}
+		at := time.Now()
+		if got == want {
+			return at, nil
+		}
+		if at.After(deadline) {
+			return at, fmt.Errorf("weight of %s in %s is %d after %v, want %d", rs, vs, got, bound, want)
+		}
+		time.Sleep(benchPoll / 4)
 	}
 }
 
@@ -381,9 +472,8 @@ func benchTable(t *testing.T, lab *netlab.Lab, host string, d benchDaemon, p ben
 		t.Fatal(err)
 	}
 	cvs, crs := benchChanged(p.services, p.reals)
-	svc, dest := ipvsProcKey(cvs), ipvsProcKey(crs)
 	want := ipvsCount{services: p.services, dests: p.services * p.reals}
-	complete := func(c ipvsCount) bool { return c.services == want.services && c.dests == want.dests }
+	w := newBenchWatch(t, h)
 
 	t0 := time.Now()
 	proc, err := d.start(h, dir, conf)
@@ -394,7 +484,7 @@ func benchTable(t *testing.T, lab *netlab.Lab, host string, d benchDaemon, p ben
 		keepLog(t, "vmbench-"+host+"-"+d.name+".log", proc.Output())
 		benchKill(t, h, proc)
 	}()
-	_, at, err := waitIPVS(proc.Pid(), svc, dest, p.bound, complete)
+	at, err := w.waitComplete(want, p.bound, proc)
 	if err != nil {
 		t.Fatalf("%s: the table did not complete: %v\n%s", d.name, err, tail(proc.Output()))
 	}
@@ -431,7 +521,7 @@ func benchTable(t *testing.T, lab *netlab.Lab, host string, d benchDaemon, p ben
 	if err := syscall.Kill(proc.Pid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	_, at, err = waitIPVS(proc.Pid(), svc, dest, p.bound, func(c ipvsCount) bool { return c.weight == 2 })
+	at, err = w.waitWeight(cvs, crs, 2, p.bound)
 	if err != nil {
 		t.Fatalf("%s: the reload did not reach the kernel: %v\n%s", d.name, err, tail(proc.Output()))
 	}
@@ -453,10 +543,10 @@ func benchTable(t *testing.T, lab *netlab.Lab, host string, d benchDaemon, p ben
 		}
 	}
 	// The rest of the table is as it was.
-	c, _, err := waitIPVS(proc.Pid(), svc, dest, 0, func(ipvsCount) bool { return true })
-	if err != nil || !complete(c) || c.weight != 2 {
-		t.Errorf("%s: after the reload the table has %d services, %d destinations (weight %d), want %d, %d (2); %v",
-			d.name, c.services, c.dests, c.weight, want.services, want.dests, err)
+	c, err := w.count()
+	if err != nil || c.services != want.services || c.dests != want.dests {
+		t.Errorf("%s: after the reload the table has %d services, %d destinations, want %d, %d; %v",
+			d.name, c.services, c.dests, want.services, want.dests, err)
 	}
 	return res
 }
@@ -560,8 +650,8 @@ func benchChecks(t *testing.T, lab *netlab.Lab, host string, d benchDaemon, p be
 		benchKill(t, h, proc)
 	}()
 	want := ipvsCount{services: services, dests: services * p.reals}
-	complete := func(c ipvsCount) bool { return c.services == want.services && c.dests == want.dests }
-	if _, _, err := waitIPVS(proc.Pid(), "", "", p.bound, complete); err != nil {
+	w := newBenchWatch(t, h)
+	if _, err := w.waitComplete(want, p.bound, proc); err != nil {
 		t.Fatalf("%s: the table did not complete: %v\n%s", d.name, err, tail(proc.Output()))
 	}
 	// Past the first round of checks (which both spread over the first
@@ -598,7 +688,7 @@ func benchChecks(t *testing.T, lab *netlab.Lab, host string, d benchDaemon, p be
 	res.lvs, res.parent, res.parentIsSame = benchMems(t, d, dir, proc)
 	// Every check passed all along: a failed one would have taken its
 	// real server out of the table.
-	if c, _, err := waitIPVS(proc.Pid(), "", "", 0, func(ipvsCount) bool { return true }); err != nil || !complete(c) {
+	if c, err := w.count(); err != nil || c.services != want.services || c.dests != want.dests {
 		t.Errorf("%s: after the window the table has %d services, %d destinations, want %d, %d (checks failed?); %v",
 			d.name, c.services, c.dests, want.services, want.dests, err)
 	}
