@@ -5,42 +5,29 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 )
 
-// ipvsCount is what the benchmark reads from a namespace's /proc/net/ip_vs:
-// how many services and destinations the kernel holds, and the weight of
-// one destination it looks for (-1 while that one is absent).
+// ipvsCount is how many services and destinations a namespace's IPVS
+// table holds.
 type ipvsCount struct {
 	services, dests int
-	weight          int
 }
 
-// ipvsProcKey is the kernel's /proc/net/ip_vs form of an IPv4 address and
-// port ("0A010001:0050"), which is how the benchmark names the service and
-// destination it watches.
-func ipvsProcKey(ap netip.AddrPort) string {
-	a := ap.Addr().As4()
-	return fmt.Sprintf("%02X%02X%02X%02X:%04X", a[0], a[1], a[2], a[3], ap.Port())
-}
-
-// parseIPVSProc counts the services and destinations of /proc/net/ip_vs
-// and finds the weight of destination dest of service svc (both in
-// ipvsProcKey's form; empty: none looked for). Reading this one file costs
-// the guest far less than a netlink dump per service or an ipvsadm run,
-// which matters when the table has 20,000 entries and is read every few
-// hundred milliseconds by the same two emulated CPUs that are filling it.
+// parseIPVSProc counts the services and destinations of /proc/net/ip_vs.
+// One read of this file gives the whole table where netlink would take a
+// dump per service; but it costs the kernel a walk from the start of its
+// service table for every page it returns, so the benchmark reads it only
+// once the service count (one netlink dump) is complete.
 //
 // The format (net/netfilter/ipvs/ip_vs_ctl.c): three header lines, then
 // per service "TCP  0A010001:0050 wrr ..." (or "FWM  00000001 ...") and per
 // destination "  -> 0A020001:1F90      Masq    1      0          0".
-func parseIPVSProc(text, svc, dest string) (ipvsCount, error) {
-	c := ipvsCount{weight: -1}
+func parseIPVSProc(text string) (ipvsCount, error) {
+	var c ipvsCount
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	cur := ""
 	for n := 1; sc.Scan(); n++ {
 		f := strings.Fields(sc.Text())
 		if n <= 3 || len(f) == 0 {
@@ -52,7 +39,6 @@ func parseIPVSProc(text, svc, dest string) (ipvsCount, error) {
 				return c, fmt.Errorf("ip_vs line %d: short service line %q", n, sc.Text())
 			}
 			c.services++
-			cur = f[1]
 		case "->":
 			if len(f) < 4 {
 				return c, fmt.Errorf("ip_vs line %d: short destination line %q", n, sc.Text())
@@ -61,13 +47,6 @@ func parseIPVSProc(text, svc, dest string) (ipvsCount, error) {
 				return c, fmt.Errorf("ip_vs line %d: a destination before any service", n)
 			}
 			c.dests++
-			if svc != "" && cur == svc && f[1] == dest {
-				w, err := strconv.Atoi(f[3])
-				if err != nil {
-					return c, fmt.Errorf("ip_vs line %d: weight %q: %w", n, f[3], err)
-				}
-				c.weight = w
-			}
 		default:
 			return c, fmt.Errorf("ip_vs line %d: unknown line %q", n, sc.Text())
 		}
@@ -76,10 +55,9 @@ func parseIPVSProc(text, svc, dest string) (ipvsCount, error) {
 }
 
 // TestParseIPVSProc checks the reader of /proc/net/ip_vs on the kernel's
-// own output (recorded in the lab): counts, the weight of the destination
-// looked for, -1 for one that is absent, and errors for lines it does not
-// know, so that a format change shows up as a failure rather than as a
-// table that never completes.
+// format, and that it refuses lines it does not know, so that a format
+// change shows up as a failure rather than as a table that never
+// completes.
 func TestParseIPVSProc(t *testing.T) {
 	const text = `IP Virtual Server version 1.2.1 (size=4096)
 Prot LocalAddress:Port Scheduler Flags
@@ -91,33 +69,19 @@ TCP  0A010002:0050 wrr persistent 300
   -> 0A020001:1F90      Masq    7      0          0         
 FWM  00000001 rr 
 `
-	svc := ipvsProcKey(netip.MustParseAddrPort("10.1.0.1:80"))
-	if svc != "0A010001:0050" {
-		t.Fatalf("ipvsProcKey = %q, want 0A010001:0050", svc)
-	}
-	dest := ipvsProcKey(netip.MustParseAddrPort("10.3.0.1:8080"))
-	c, err := parseIPVSProc(text, svc, dest)
+	c, err := parseIPVSProc(text)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c != (ipvsCount{services: 3, dests: 3, weight: 3}) {
-		t.Errorf("parseIPVSProc = %+v, want 3 services, 3 destinations, weight 3", c)
-	}
-	// The same destination under another service is not the one looked for.
-	c, err = parseIPVSProc(text, svc, ipvsProcKey(netip.MustParseAddrPort("10.9.9.9:8080")))
-	if err != nil || c.weight != -1 {
-		t.Errorf("absent destination: %+v, %v; want weight -1", c, err)
-	}
-	c, err = parseIPVSProc(text, "0A010002:0050", "0A020001:1F90")
-	if err != nil || c.weight != 7 {
-		t.Errorf("second service's destination: %+v, %v; want weight 7", c, err)
+	if c != (ipvsCount{services: 3, dests: 3}) {
+		t.Errorf("parseIPVSProc = %+v, want 3 services, 3 destinations", c)
 	}
 	for _, bad := range []string{
 		"h\nh\nh\nXYZ 0A010001:0050 rr\n",
 		"h\nh\nh\n  -> 0A020001:1F90 Masq 1 0 0\n",
-		"h\nh\nh\nTCP  0A010001:0050 rr\n  -> 0A020001:1F90 Masq x 0 0\n",
+		"h\nh\nh\nTCP  0A010001:0050 rr\n  -> 0A020001:1F90\n",
 	} {
-		if _, err := parseIPVSProc(bad, "0A010001:0050", "0A020001:1F90"); err == nil {
+		if _, err := parseIPVSProc(bad); err == nil {
 			t.Errorf("parseIPVSProc(%q) accepted it", bad)
 		}
 	}

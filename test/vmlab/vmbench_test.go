@@ -281,7 +281,7 @@ func (w *benchWatch) count() (ipvsCount, error) {
 		if err != nil {
 			return err
 		}
-		c, err = parseIPVSProc(string(b), "", "")
+		c, err = parseIPVSProc(string(b))
 		return err
 	})
 	return c, err
@@ -369,7 +369,7 @@ func benchRestore(t *testing.T, lab *netlab.Lab, host string, p benchParams) tim
 		if err != nil {
 			return err
 		}
-		count, err = parseIPVSProc(string(b), "", "")
+		count, err = parseIPVSProc(string(b))
 		return err
 	})
 	if err != nil {
