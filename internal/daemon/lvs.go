@@ -58,7 +58,8 @@ func RunLVSChild(ctx context.Context, o Options) error {
 	log = log.With("side", "lvs", "pid", os.Getpid())
 	// keepalived's checkers pid file (-c) names this process. The parent
 	// has entered the network namespace already; the child inherits it.
-	if cfg, _, err := loadConfig(ctx, o, slog.New(slog.DiscardHandler)); err == nil {
+	cfg, _, err := loadConfig(ctx, o, slog.New(slog.DiscardHandler))
+	if err == nil {
 		in := o.Paths
 		if in.Namespace == "" {
 			in.Namespace = cfg.Global.NetNamespace
@@ -72,7 +73,10 @@ func RunLVSChild(ctx context.Context, o Options) error {
 		}
 	}
 	rep := lvsproc.NewReporter(lvsproc.Pipe())
-	return runLVS(ctx, o, log, "child", rep.Publish, rep.Emit, lvsproc.ReadVRRPStates(lvsproc.ControlPipe()))
+	if err != nil {
+		cfg = nil // runLVS loads it again and reports why it cannot
+	}
+	return runLVS(ctx, o, cfg, log, "child", rep.Publish, rep.Emit, lvsproc.ReadVRRPStates(lvsproc.ControlPipe()))
 }
 
 // vrrpStateSink is what followVRRP tells (lvsproc.Supervisor).
@@ -110,7 +114,7 @@ func followVRRP(ctx context.Context, hub *status.Hub, sup vrrpStateSink) {
 
 // runLVS loads the configuration and runs the LVS loop in this process.
 // vrrp carries the VRRP instances' states (nil under -C: no VRRP side).
-func runLVS(ctx context.Context, o Options, log *slog.Logger, mode string, publish func(status.LVSJSON), emit func(status.Event), vrrp <-chan lvsproc.VRRPState) error {
+func runLVS(ctx context.Context, o Options, cfg *config.Config, log *slog.Logger, mode string, publish func(status.LVSJSON), emit func(status.Event), vrrp <-chan lvsproc.VRRPState) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -120,9 +124,14 @@ func runLVS(ctx context.Context, o Options, log *slog.Logger, mode string, publi
 		cfg, _, err := loadConfig(ctx, o, quiet)
 		return cfg, err
 	}
-	cfg, err := load(ctx)
-	if err != nil {
-		return err
+	// The caller has usually loaded the file already: a second parse of
+	// a large one is not free (seconds for 5,000 virtual servers in an
+	// emulated guest).
+	if cfg == nil {
+		var err error
+		if cfg, err = load(ctx); err != nil {
+			return err
+		}
 	}
 	reload := make(chan struct{}, 1)
 	go func() {
@@ -208,5 +217,5 @@ func runLVSOnly(ctx context.Context, o Options, cfg *config.Config, diags config
 		log.Info("serving metrics", "addr", metrics.Addr().String())
 	}
 	defer func() { cancel(); wg.Wait() }()
-	return runLVS(ctx, o, log.With("side", "lvs"), "only", last.set, hub.Publish, nil)
+	return runLVS(ctx, o, cfg, log.With("side", "lvs"), "only", last.set, hub.Publish, nil)
 }
