@@ -170,8 +170,8 @@ func TestReconcileBatchRefused(t *testing.T) {
 	if c := strings.Count(err.Error(), "\n") + 1; c != 1 {
 		t.Errorf("%d errors reported, want 1: %v", c, err)
 	}
-	if n != 50 {
-		t.Errorf("counted %d operations, want 50 (every service's, once)", n)
+	if n != 46 {
+		t.Errorf("counted %d operations, want 46 (nine services' five, the refused add)", n)
 	}
 	if len(p.batches) != 11 {
 		t.Errorf("%d transactions, want 11 (the batch, then one per service)", len(p.batches))

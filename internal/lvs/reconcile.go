@@ -337,7 +337,7 @@ type serviceOps struct {
 // bad service does not keep the others from coming up, and each refusal
 // is reported as an *OpError of its service's first operation; a service
 // is applied whole or not at all. The count is of operations, as run
-// counts them, not of transactions.
+// counts them (a refused service as one), not of transactions.
 func (r *Reconciler) runBatch(ctx context.Context, b batcher, ops []Op) (int, []error) {
 	var groups []*serviceOps
 	byKey := map[dataplane.ServiceKey]*serviceOps{}
@@ -401,23 +401,26 @@ func (r *Reconciler) runBatch(ctx context.Context, b batcher, ops []Op) (int, []
 			errs = append(errs, err)
 			break
 		}
-		sent += len(g.ops)
+		gerr := err // a batch of one service was this one's answer
 		if len(all) > 1 {
-			err = b.ApplyBatch(ctx, map[dataplane.ServiceKey]*dataplane.Entry{g.key: g.entry})
+			gerr = b.ApplyBatch(ctx, map[dataplane.ServiceKey]*dataplane.Entry{g.key: g.entry})
 		}
-		if err != nil {
+		if gerr != nil {
+			// Counted as one, the operation reported, as run counts a
+			// refused add whose destinations it skips.
+			sent++
 			first := g.ops[0]
-			errs = append(errs, &OpError{Op: first, Err: err})
+			errs = append(errs, &OpError{Op: first, Err: gerr})
 			if first.Kind == AddService {
 				// The plane holds nothing for the service, as believed.
 				r.refused[g.key] = first.Service
 			}
 			// Otherwise it holds the service as before: the belief
 			// stands, and the next Apply tries again.
-			r.log.Warn("data plane refused a service's operations", "vs", g.key.String(), "ops", len(g.ops), "err", err)
-			err = nil
+			r.log.Warn("data plane refused a service's operations", "vs", g.key.String(), "ops", len(g.ops), "err", gerr)
 			continue
 		}
+		sent += len(g.ops)
 		for _, op := range g.ops {
 			r.note(op)
 		}
