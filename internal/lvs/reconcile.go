@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"syscall"
 
 	"vigil/internal/dataplane"
 )
@@ -231,8 +233,21 @@ func (r *Reconciler) RemoveOwnedReals(ctx context.Context) (int, error) {
 	return sent, errors.Join(errs...)
 }
 
+// batcher is a plane that can apply the changes of many services in one
+// transaction (the nftables plane, where every call is a transaction that
+// rebuilds a service's rules and the kernel validates the whole table):
+// changes holds each changed service's whole new entry, nil to delete it.
+// It applies all of them or none.
+type batcher interface {
+	ApplyBatch(ctx context.Context, changes map[dataplane.ServiceKey]*dataplane.Entry) error
+}
+
 // run sends ops in order and keeps the belief and the owned set in step.
+// A plane that batches gets them in one transaction (runBatch).
 func (r *Reconciler) run(ctx context.Context, ops []Op) (int, []error) {
+	if b, ok := r.plane.(batcher); ok && len(ops) > 0 {
+		return r.runBatch(ctx, b, ops)
+	}
 	var errs []error
 	failed := map[dataplane.ServiceKey]bool{}
 	sent := 0
@@ -304,4 +319,134 @@ func (r *Reconciler) note(op Op) {
 	case DeleteDest:
 		delete(r.actual[k].Dests, op.Dest.Key)
 	}
+}
+
+// serviceOps are the operations of one service, in order, and the entry
+// the service has once they are applied (nil: deleted).
+type serviceOps struct {
+	key   dataplane.ServiceKey
+	ops   []Op
+	entry *dataplane.Entry
+	// bad is set when the operations do not fit the belief.
+	bad error
+}
+
+// runBatch is run for a plane that batches: every service's operations
+// are folded into its new entry and all of them go in one transaction. If
+// the plane refuses it, each service is applied on its own, so that one
+// bad service does not keep the others from coming up, and each refusal
+// is reported as an *OpError of its service's first operation; a service
+// is applied whole or not at all. The count is of operations, as run
+// counts them (a refused service as one), not of transactions.
+func (r *Reconciler) runBatch(ctx context.Context, b batcher, ops []Op) (int, []error) {
+	var groups []*serviceOps
+	byKey := map[dataplane.ServiceKey]*serviceOps{}
+	for _, op := range ops {
+		k := op.Service.Key
+		g, ok := byKey[k]
+		if !ok {
+			g = &serviceOps{key: k}
+			if have, ok := r.actual[k]; ok {
+				g.entry = &dataplane.Entry{Service: have.Service, Dests: maps.Clone(have.Dests)}
+			}
+			byKey[k] = g
+			groups = append(groups, g)
+		}
+		g.ops = append(g.ops, op)
+		if g.bad == nil {
+			var ok bool
+			if g.entry, ok = fold(g.entry, op); !ok {
+				g.bad = &OpError{Op: op, Err: fmt.Errorf("the service is not in the table: %w", syscall.ESRCH)}
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, []error{err}
+	}
+	var errs []error
+	all := make(map[dataplane.ServiceKey]*dataplane.Entry, len(groups))
+	for _, g := range groups {
+		if g.bad != nil {
+			// Not sent: the belief is in doubt, read the plane again.
+			errs = append(errs, g.bad)
+			r.synced = false
+			continue
+		}
+		all[g.key] = g.entry
+	}
+	if len(all) == 0 {
+		return 0, errs
+	}
+	sent := 0
+	err := b.ApplyBatch(ctx, all)
+	if err == nil {
+		for _, g := range groups {
+			if g.bad == nil {
+				sent += len(g.ops)
+				for _, op := range g.ops {
+					r.note(op)
+				}
+			}
+		}
+		return sent, errs
+	}
+	if len(all) > 1 {
+		r.log.Warn("data plane refused a batch; applying its services one by one", "services", len(all), "err", err)
+	}
+	for _, g := range groups {
+		if g.bad != nil {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		gerr := err // a batch of one service was this one's answer
+		if len(all) > 1 {
+			gerr = b.ApplyBatch(ctx, map[dataplane.ServiceKey]*dataplane.Entry{g.key: g.entry})
+		}
+		if gerr != nil {
+			// Counted as one, the operation reported, as run counts a
+			// refused add whose destinations it skips.
+			sent++
+			first := g.ops[0]
+			errs = append(errs, &OpError{Op: first, Err: gerr})
+			if first.Kind == AddService {
+				// The plane holds nothing for the service, as believed.
+				r.refused[g.key] = first.Service
+			}
+			// Otherwise it holds the service as before: the belief
+			// stands, and the next Apply tries again.
+			r.log.Warn("data plane refused a service's operations", "vs", g.key.String(), "ops", len(g.ops), "err", gerr)
+			continue
+		}
+		sent += len(g.ops)
+		for _, op := range g.ops {
+			r.note(op)
+		}
+	}
+	return sent, errs
+}
+
+// fold returns e (nil: no service) after op, false if op needs a service
+// e does not hold (which Diff never asks).
+func fold(e *dataplane.Entry, op Op) (*dataplane.Entry, bool) {
+	switch op.Kind {
+	case AddService:
+		return &dataplane.Entry{Service: op.Service, Dests: map[dataplane.DestKey]dataplane.Destination{}}, true
+	case DeleteService:
+		return nil, e != nil
+	}
+	if e == nil {
+		return nil, false
+	}
+	switch op.Kind {
+	case UpdateService:
+		e.Service = op.Service
+	case AddDest, UpdateDest:
+		e.Dests[op.Dest.Key] = op.Dest
+	case DeleteDest:
+		delete(e.Dests, op.Dest.Key)
+	}
+	return e, true
 }

@@ -370,6 +370,56 @@ func (p *Plane) destination(ctx context.Context, op string, svc dataplane.Servic
 	return nil
 }
 
+// ApplyBatch makes each service of changes hold its entry (nil: deletes
+// it) in one transaction: all of them or, if any is refused, none. It is
+// how the reconciler applies many operations at once (a start with
+// thousands of services is one transaction, not one per real server, each
+// of which the kernel validates against the whole table).
+func (p *Plane) ApplyBatch(ctx context.Context, changes map[dataplane.ServiceKey]*dataplane.Entry) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	own := make(map[dataplane.ServiceKey]*dataplane.Entry, len(changes))
+	var errs []error
+	for _, k := range slices.SortedFunc(maps.Keys(changes), dataplane.Compare) {
+		e := changes[k]
+		if e == nil {
+			if _, ok := p.state[k]; !ok {
+				errs = append(errs, fmt.Errorf("delete service %s: %w", k, syscall.ESRCH))
+			}
+			own[k] = nil
+			continue
+		}
+		if e.Service.Key != k {
+			errs = append(errs, fmt.Errorf("service %s: entry of service %s", k, e.Service.Key))
+			continue
+		}
+		c := dataplane.Entry{Service: e.Service, Dests: maps.Clone(e.Dests)}
+		if c.Dests == nil {
+			c.Dests = map[dataplane.DestKey]dataplane.Destination{}
+		}
+		if err := supported(c); err != nil {
+			errs = append(errs, fmt.Errorf("service %s: %w", k, err))
+			continue
+		}
+		own[k] = &c
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if len(own) == 0 {
+		return nil
+	}
+	if err := p.sync(ctx, false, own); err != nil {
+		if len(own) == 1 {
+			for k := range own {
+				return fmt.Errorf("service %s: %w", k, err)
+			}
+		}
+		return fmt.Errorf("apply %d services: %w", len(own), err)
+	}
+	return nil
+}
+
 // Flush implements dataplane.Plane: it removes every service, in one
 // transaction that rebuilds Vigil's tables empty. The empty inet table
 // keeps its nat hooks and a conntrack reference, so connections already
