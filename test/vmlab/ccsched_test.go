@@ -18,14 +18,7 @@ import (
 // counts it active.
 func serveHold(t *testing.T, h *netlab.Host, port int) {
 	t.Helper()
-	var ln net.Listener
-	if err := h.Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", port))
-		return err
-	}); err != nil {
-		t.Fatalf("listen on %s: %v", h, err)
-	}
+	ln := listenTCP(t, h, port)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	open := map[net.Conn]bool{}

@@ -167,14 +167,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 // connections that must survive a restart.
 func serveEcho(t *testing.T, h *netlab.Host, port int) {
 	t.Helper()
-	var ln net.Listener
-	if err := h.Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", port))
-		return err
-	}); err != nil {
-		t.Fatalf("listen on %s: %v", h, err)
-	}
+	ln := listenTCP(t, h, port)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn

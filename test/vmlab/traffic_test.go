@@ -85,8 +85,9 @@ func newLVSLab(t *testing.T) *lvsLab {
 	return l
 }
 
-// serveName answers every TCP connection to port on h with h's name.
-func serveName(t *testing.T, h *netlab.Host, port int) {
+// listenTCP listens on TCP port of every IPv4 address of h, inside h's
+// namespace; the test fails if it cannot.
+func listenTCP(t *testing.T, h *netlab.Host, port int) net.Listener {
 	t.Helper()
 	var ln net.Listener
 	if err := h.Do(func() error {
@@ -96,6 +97,13 @@ func serveName(t *testing.T, h *netlab.Host, port int) {
 	}); err != nil {
 		t.Fatalf("listen on %s: %v", h, err)
 	}
+	return ln
+}
+
+// serveName answers every TCP connection to port on h with h's name.
+func serveName(t *testing.T, h *netlab.Host, port int) {
+	t.Helper()
+	ln := listenTCP(t, h, port)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
