@@ -1,18 +1,17 @@
 package bench
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"vigil/internal/netlab"
 )
 
 // vigilBin is the Vigil binary built once by TestMain for the benchmarks.
@@ -44,28 +43,12 @@ func TestMain(m *testing.M) {
 		// conditions; it is used as it is.
 		vigilBin = bin
 	} else if benching && os.Geteuid() == 0 {
-		bin := filepath.Join(dir, "vigil")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		// Built with the race detector, as for the e2e tests, unless
 		// VIGIL_BENCH_NORACE is set (make bench sets it): the detector
 		// multiplies CPU time and memory, so the figures for
 		// docs/BENCHMARKS.md are taken from the binary the package ships
 		// (packaging/build-deb.sh): static, without cgo.
-		args := []string{"build", "-race", "-o", bin, "vigil/cmd/vigil"}
-		env := "CGO_ENABLED=1"
-		if noRace {
-			args = []string{"build", "-trimpath", "-o", bin, "vigil/cmd/vigil"}
-			env = "CGO_ENABLED=0"
-		}
-		cmd := exec.CommandContext(ctx, goTool(), args...)
-		cmd.Env = append(os.Environ(), env)
-		out, err := cmd.CombinedOutput()
-		cancel()
-		if err != nil {
-			buildErr = fmt.Errorf("go build vigil/cmd/vigil: %v\n%s", err, out)
-		} else {
-			vigilBin = bin
-		}
+		vigilBin, buildErr = netlab.BuildDaemon(dir, !noRace, 5*time.Minute)
 	}
 	cleanupOnSignal(func() { os.RemoveAll(dir) })
 	rep.start = time.Now()
@@ -79,15 +62,6 @@ func TestMain(m *testing.M) {
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// goTool is the go command on PATH, else the one of the toolchain that
-// built this binary (root's PATH under sudo often lacks it).
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
 // need skips without root or keepalived and fails if Vigil did not build.

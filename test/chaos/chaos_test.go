@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"vigil/internal/netlab"
 	"vigil/internal/status"
 )
 
@@ -46,15 +45,7 @@ func runMain(m *testing.M) int {
 	// Only a root run without -short runs the campaign; do not spend a
 	// race build on one that skips.
 	if os.Geteuid() == 0 && !testing.Short() && wantsCampaign() {
-		bin := filepath.Join(dir, "vigil")
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		out, err := exec.CommandContext(ctx, goTool(), "build", "-race", "-o", bin, "vigil/cmd/vigil").CombinedOutput()
-		cancel()
-		if err != nil {
-			buildErr = fmt.Errorf("go build -race vigil/cmd/vigil: %v\n%s", err, out)
-		} else {
-			vigilBin = bin
-		}
+		vigilBin, buildErr = netlab.BuildDaemon(dir, true, 10*time.Minute)
 	}
 	return m.Run()
 }
@@ -68,15 +59,6 @@ func wantsCampaign() bool {
 	}
 	re, err := regexp.Compile(strings.SplitN(f.Value.String(), "/", 2)[0])
 	return err != nil || re.MatchString("TestChaos")
-}
-
-// goTool is the go command: the one on PATH, else the one of the toolchain
-// that built this test.
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
 // campaignParams returns the seed (drawn when none is given) and the event

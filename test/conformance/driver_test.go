@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -113,27 +112,10 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "vigil")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	// -race, as the e2e tests: a race in the daemon is a defect the suite
 	// must catch (see the check at each daemon's stop).
-	build := exec.CommandContext(ctx, goTool(), "build", "-race", "-o", bin, "vigil/cmd/vigil")
-	build.Env = append(os.Environ(), "CGO_ENABLED=1")
-	out, err := build.CombinedOutput()
-	cancel()
-	if err != nil {
-		buildErr = fmt.Errorf("go build -race vigil/cmd/vigil: %v\n%s", err, out)
-	} else {
-		vigilBin = bin
-	}
+	vigilBin, buildErr = netlab.BuildDaemon(dir, true, 5*time.Minute)
 	return m.Run()
-}
-
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
 // The lab's addresses. The client and the real servers are on one bridge

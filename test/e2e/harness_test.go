@@ -9,7 +9,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,32 +52,12 @@ func runMain(m *testing.M) int {
 	// Only root can run these tests; do not spend a build on a run that
 	// will skip everything.
 	if os.Geteuid() == 0 {
-		bin := filepath.Join(dir, "vigil")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		// With the race detector: the daemon's goroutines (the VRRP loop,
 		// the link watcher, the status handlers, reload) share state, and
 		// a race there is a defect these tests must catch (see raceCheck).
-		// It needs cgo for its runtime, though Vigil's own code uses none.
-		build := exec.CommandContext(ctx, goTool(), "build", "-race", "-o", bin, "vigil/cmd/vigil")
-		build.Env = append(os.Environ(), "CGO_ENABLED=1")
-		out, err := build.CombinedOutput()
-		cancel()
-		if err != nil {
-			buildErr = fmt.Errorf("go build -race vigil/cmd/vigil (the e2e tests run the daemon under the race detector, which needs a C compiler): %v\n%s", err, out)
-		} else {
-			vigilBin = bin
-		}
+		vigilBin, buildErr = netlab.BuildDaemon(dir, true, 5*time.Minute)
 	}
 	return m.Run()
-}
-
-// goTool is the go command: the one on PATH, else the one of the toolchain
-// that built this test (root's PATH under sudo often lacks it).
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
 // needVigil skips without root and fails when the binary could not be built.
