@@ -854,7 +854,7 @@ func TestCheckersFaults(t *testing.T) {
 	mailMu.Lock()
 	defer mailMu.Unlock()
 	for _, c := range []ckCase{cases[3], cases[9]} {
-		subject := fmt.Sprintf("Realserver [%s]:%d of virtual server [%s]:tcp:%d - DOWN", ckRS, c.port, ckVIP, c.port)
+		subject := fmt.Sprintf("Realserver [%s]:tcp:%d of virtual server [%s]:tcp:%d - DOWN", ckRS, c.port, ckVIP, c.port)
 		found := false
 		for _, m := range gotMails {
 			if strings.Contains(m.Data, subject) && strings.Contains(m.Data, "=> CHECK failed on service : ") && ckSays(m.Data, c.why) {
