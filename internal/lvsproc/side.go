@@ -521,11 +521,14 @@ func (s *Side) Snapshot() []status.LVSVirtualServerJSON { return s.SnapshotWith(
 // Counters returns them; nil for none): a virtual server's are the sum over
 // its services, a real server's the sum over its destinations in them.
 func (s *Side) SnapshotWith(counters dataplane.Table) []status.LVSVirtualServerJSON {
-	out := []status.LVSVirtualServerJSON{}
-	for _, v := range s.engine.Snapshot() {
+	snap := s.engine.Snapshot()
+	// Sized once: the daemon keeps the last status, so a slice grown by
+	// append would keep its slack for good.
+	out := make([]status.LVSVirtualServerJSON, 0, len(snap))
+	for _, v := range snap {
 		j := status.LVSVirtualServerJSON{Name: v.ID.String(), QuorumUp: v.QuorumUp, WeightSum: v.WeightSum,
 			Quorum: v.Quorum, Hysteresis: v.Hysteresis, SorryInUse: v.SorryInUse, Suspended: v.Suspended,
-			Reals: []status.LVSRealJSON{}}
+			Reals: make([]status.LVSRealJSON, 0, len(v.Reals))}
 		if len(v.Keys) > 0 && v.Keys[0].Fwmark == 0 {
 			j.Protocol = v.Keys[0].Protocol.String()
 		}

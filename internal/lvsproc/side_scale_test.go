@@ -42,3 +42,36 @@ func TestStartCostIsLinear(t *testing.T) {
 		t.Errorf("Start allocates %.0f times for 200 virtual servers and %.0f for 800 (%.1f×): more than linear (want at most 6×)", small, large, ratio)
 	}
 }
+
+// TestSnapshotHasNoSlack checks that the status of a large table is built
+// at its size: the daemon keeps the last status for as long as nothing
+// changes, so slices grown by append would keep their slack (a quarter
+// of a 5,000-entry list, half of a list of three real servers) for good.
+func TestSnapshotHasNoSlack(t *testing.T) {
+	var b strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&b, "virtual_server 10.1.%d.%d 80 {\n lb_algo wrr\n lb_kind NAT\n protocol TCP\n", i/250, i%250+1)
+		for r := range 3 {
+			fmt.Fprintf(&b, " real_server 10.%d.%d.%d 8080 {\n }\n", 2+r, i/250, i%250+1)
+		}
+		b.WriteString("}\n")
+	}
+	s := NewSide(load(t, b.String()), fakeplane.New(), SideOptions{})
+	if _, err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	snap := s.SnapshotWith(nil)
+	if len(snap) != 1000 || cap(snap) != len(snap) {
+		t.Fatalf("status of 1000 virtual servers: length %d, capacity %d; want 1000 and 1000", len(snap), cap(snap))
+	}
+	for _, v := range snap {
+		if len(v.Reals) != 3 || cap(v.Reals) != 3 {
+			t.Fatalf("%s: %d real servers, capacity %d; want 3 and 3", v.Name, len(v.Reals), cap(v.Reals))
+		}
+	}
+	for _, v := range s.engine.Snapshot() {
+		if len(v.Reals) != 3 || cap(v.Reals) != 3 {
+			t.Fatalf("Engine.Snapshot %s: %d real servers, capacity %d; want 3 and 3", v.ID, len(v.Reals), cap(v.Reals))
+		}
+	}
+}
