@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"vigil/internal/check"
 	"vigil/internal/dataplane/fakeplane"
+	"vigil/internal/lvs"
 )
 
 // manyVS is a configuration of n virtual servers with two real servers
@@ -73,5 +75,55 @@ func TestSnapshotHasNoSlack(t *testing.T) {
 		if len(v.Reals) != 3 || cap(v.Reals) != 3 {
 			t.Fatalf("Engine.Snapshot %s: %d real servers, capacity %d; want 3 and 3", v.ID, len(v.Reals), cap(v.Reals))
 		}
+	}
+}
+
+// TestKeysAndMailIDsAreTheEngines checks that the maps NewSide builds
+// once per real server (the checkers' keys, the mail policy) name each
+// real server by the Engine's own id (lvs.RealIDOf), for an address, a
+// fwmark and a group virtual server alike: they compute the virtual
+// server's id once and share it among its real servers.
+func TestKeysAndMailIDsAreTheEngines(t *testing.T) {
+	cfg := load(t, `
+virtual_server_group G {
+  10.9.0.1 80
+}
+virtual_server 10.1.0.1 80 {
+  protocol TCP
+  real_server 10.2.0.1 8080 {
+  }
+  real_server 10.2.0.2 8080 {
+    smtp_alert off
+  }
+}
+virtual_server fwmark 7 {
+  real_server 10.3.0.1 80 {
+  }
+}
+virtual_server group G {
+  protocol UDP
+  real_server 10.4.0.1 53 {
+  }
+}
+`)
+	keys, mail := keysOf(cfg), mailPolicyOf(cfg)
+	want := 0
+	for _, vs := range cfg.VirtualServers {
+		for _, rs := range vs.RealServers {
+			want++
+			id := lvs.RealIDOf(vs, rs)
+			if got, ok := keys[check.ServerKey{VS: check.VSName(vs), RS: id.Real}]; !ok || got != id {
+				t.Errorf("keysOf: %s is %v (%v), want %v", id, got, ok, id)
+			}
+			if !mail.has(id) {
+				t.Errorf("mailPolicyOf has no %s", id)
+			}
+			if wantMail := rs.SMTPAlert == nil || *rs.SMTPAlert; mail.rs[id] != wantMail {
+				t.Errorf("mailPolicyOf: %s mails %v, want %v", id, mail.rs[id], wantMail)
+			}
+		}
+	}
+	if want != 4 || len(keys) != want || len(mail.rs) != want || realsOf(cfg) != want {
+		t.Errorf("%d real servers: keysOf has %d, mailPolicyOf %d, realsOf counts %d; want 4", want, len(keys), len(mail.rs), realsOf(cfg))
 	}
 }
