@@ -185,7 +185,7 @@ func (s *Side) Start(ctx context.Context) (int, error) {
 	s.syncDaemon(ctx)
 	s.events(s.engine.Start())
 	n, err := s.rec.Apply(ctx, s.engine.Desired())
-	s.engine.Changes() // the whole table was compared: nothing is pending
+	s.engine.Settle() // the whole table was compared: nothing is pending
 	s.ops += n
 	return n, s.engine.Explain(err)
 }
