@@ -54,7 +54,15 @@ func (o Op) String() string {
 // survive. Operations come in a stable order: services by key, and within a
 // service deletions, then updates, then additions.
 func Diff(desired, actual dataplane.Table, owned map[dataplane.ServiceKey]bool) []Op {
+	// A start adds the whole table: room for the services the plane
+	// lacks, and their destinations, up front, rather than growing a
+	// slice of tens of thousands of large Ops a quarter at a time (a
+	// start's largest allocation, and most of its copying). A reload of
+	// services the plane has reserves nothing.
 	var ops []Op
+	if n := addsOf(desired, actual); n > 0 {
+		ops = make([]Op, 0, n)
+	}
 	for _, k := range actual.Keys() {
 		if _, want := desired[k]; !want && owned[k] {
 			ops = append(ops, Op{Kind: DeleteService, Service: dataplane.Service{Key: k}})
@@ -91,6 +99,18 @@ func Diff(desired, actual dataplane.Table, owned map[dataplane.ServiceKey]bool) 
 		}
 	}
 	return ops
+}
+
+// addsOf counts the operations that add desired's services missing from
+// actual, with their destinations.
+func addsOf(desired, actual dataplane.Table) int {
+	n := 0
+	for k, want := range desired {
+		if _, ok := actual[k]; !ok {
+			n += 1 + len(want.Dests)
+		}
+	}
+	return n
 }
 
 func sortedDests(m map[dataplane.DestKey]dataplane.Destination) []dataplane.DestKey {

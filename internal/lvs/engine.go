@@ -473,6 +473,24 @@ func (e *Engine) Changes() (dataplane.Table, []dataplane.ServiceKey) {
 	return t, keys
 }
 
+// Settle forgets what changed, as Changes does, without building the
+// entries: for a caller that has just applied the whole Desired table
+// (a start), where Changes would build every entry again only for it to
+// be dropped. A virtual server not started yet stays marked, as with
+// Changes.
+func (e *Engine) Settle() {
+	e.gone = nil
+	var later []*vsState
+	for _, st := range e.dirtyList {
+		if !st.started {
+			later = append(later, st)
+			continue
+		}
+		st.dirty = false
+	}
+	e.dirtyList = later
+}
+
 // Stop returns the events of a clean stop: with omega, every real server in
 // the pool reports RealDown and every virtual server QuorumDown, as
 // keepalived runs those notifications on its way out; without omega, none.

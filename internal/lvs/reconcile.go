@@ -219,7 +219,15 @@ func (r *Reconciler) RemoveOwnedReals(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("read the data plane's table: %w", err)
 		}
 	}
-	var ops []Op
+	// Room for every owned destination and service at once: a stop of a
+	// large table must not grow a slice of large Ops step by step.
+	n := 0
+	for k, svc := range r.actual {
+		if r.owned[k] {
+			n += 1 + len(svc.Dests)
+		}
+	}
+	ops := make([]Op, 0, n)
 	for _, k := range r.actual.Keys() {
 		if !r.owned[k] {
 			continue

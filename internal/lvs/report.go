@@ -85,7 +85,12 @@ func (r RealStatus) DestKey(k dataplane.ServiceKey) dataplane.DestKey {
 // Snapshot returns the state of every started virtual server, in
 // configuration order.
 func (e *Engine) Snapshot() []VSStatus {
+	// Sized once: a status of thousands of virtual servers is built on
+	// every publish, and the daemon keeps the last one.
 	var out []VSStatus
+	if len(e.vss) > 0 {
+		out = make([]VSStatus, 0, len(e.vss))
+	}
 	for _, st := range e.vss {
 		if !st.started {
 			continue
@@ -102,6 +107,9 @@ func (e *Engine) Snapshot() []VSStatus {
 		given := map[dataplane.DestKey]int32{}
 		for _, d := range e.dests(st) {
 			given[d.Key] = d.Weight
+		}
+		if len(st.reals) > 0 {
+			s.Reals = make([]RealStatus, 0, len(st.reals))
 		}
 		for _, rs := range st.reals {
 			s.Reals = append(s.Reals, RealStatus{Real: rs.r.id.Real, Alive: rs.alive, Weight: given[rs.r.dest.Key], Dest: rs.r.dest})

@@ -2,6 +2,7 @@ package lvsproc
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"vigil/internal/check"
@@ -33,7 +34,9 @@ type mailPolicy struct {
 
 func mailPolicyOf(cfg *config.Config) mailPolicy {
 	g := cfg.Global
-	p := mailPolicy{routerID: g.RouterID, rs: map[lvs.RealID]bool{}, vs: map[lvs.VSID]bool{}, vsName: map[lvs.VSID]string{}, vsProto: map[lvs.VSID]string{}, noCheckerEmails: g.NoCheckerEmails}
+	nvs := len(cfg.VirtualServers)
+	p := mailPolicy{routerID: g.RouterID, rs: make(map[lvs.RealID]bool, realsOf(cfg)), vs: make(map[lvs.VSID]bool, nvs),
+		vsName: make(map[lvs.VSID]string, nvs), vsProto: make(map[lvs.VSID]string, nvs), noCheckerEmails: g.NoCheckerEmails}
 	resolve := func(own *bool, dflt bool) bool {
 		switch {
 		case own != nil:
@@ -46,11 +49,12 @@ func mailPolicyOf(cfg *config.Config) mailPolicy {
 		return dflt
 	}
 	for _, vs := range cfg.VirtualServers {
-		p.vs[lvs.IDOf(vs)] = resolve(vs.SMTPAlert, false)
-		p.vsName[lvs.IDOf(vs)] = check.VSName(vs)
-		p.vsProto[lvs.IDOf(vs)] = check.ProtoName(vs)
+		id := lvs.IDOf(vs)
+		p.vs[id] = resolve(vs.SMTPAlert, false)
+		p.vsName[id] = check.VSName(vs)
+		p.vsProto[id] = check.ProtoName(vs)
 		for _, rs := range vs.RealServers {
-			p.rs[lvs.RealIDOf(vs, rs)] = resolve(rs.SMTPAlert, true)
+			p.rs[lvs.RealID{VS: id, Real: netip.AddrPortFrom(rs.Addr, rs.Port)}] = resolve(rs.SMTPAlert, true)
 		}
 	}
 	return p

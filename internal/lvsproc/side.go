@@ -107,14 +107,28 @@ func NewSide(cfg *config.Config, p dataplane.Plane, o SideOptions) *Side {
 
 // keysOf maps the checkers' keys of real servers to the Engine's.
 func keysOf(cfg *config.Config) map[check.ServerKey]lvs.RealID {
-	m := map[check.ServerKey]lvs.RealID{}
+	m := make(map[check.ServerKey]lvs.RealID, realsOf(cfg))
 	for _, vs := range cfg.VirtualServers {
+		// One id and one name per virtual server, shared by its real
+		// servers' keys.
+		vid, name := lvs.IDOf(vs), check.VSName(vs)
 		for _, rs := range vs.RealServers {
-			id := lvs.RealIDOf(vs, rs)
-			m[check.ServerKey{VS: check.VSName(vs), RS: id.Real}] = id
+			id := lvs.RealID{VS: vid, Real: netip.AddrPortFrom(rs.Addr, rs.Port)}
+			m[check.ServerKey{VS: name, RS: id.Real}] = id
 		}
 	}
 	return m
+}
+
+// realsOf counts cfg's real servers, to size the maps that hold one entry
+// each: a map grown entry by entry rehashes itself over and over, which
+// was a good part of a large start's time before its first request.
+func realsOf(cfg *config.Config) int {
+	n := 0
+	for _, vs := range cfg.VirtualServers {
+		n += len(vs.RealServers)
+	}
+	return n
 }
 
 // vsName is how keepalived names a virtual server (FMT_VS) and the
@@ -124,7 +138,7 @@ type vsName struct{ name, proto string }
 // vsNamesOf adds cfg's virtual servers to names (a new map when nil).
 func vsNamesOf(cfg *config.Config, names map[lvs.VSID]vsName) map[lvs.VSID]vsName {
 	if names == nil {
-		names = map[lvs.VSID]vsName{}
+		names = make(map[lvs.VSID]vsName, len(cfg.VirtualServers))
 	}
 	for _, vs := range cfg.VirtualServers {
 		names[lvs.IDOf(vs)] = vsName{check.VSName(vs), check.ProtoName(vs)}
@@ -171,7 +185,7 @@ func (s *Side) Start(ctx context.Context) (int, error) {
 	s.syncDaemon(ctx)
 	s.events(s.engine.Start())
 	n, err := s.rec.Apply(ctx, s.engine.Desired())
-	s.engine.Changes() // the whole table was compared: nothing is pending
+	s.engine.Settle() // the whole table was compared: nothing is pending
 	s.ops += n
 	return n, s.engine.Explain(err)
 }
@@ -521,11 +535,14 @@ func (s *Side) Snapshot() []status.LVSVirtualServerJSON { return s.SnapshotWith(
 // Counters returns them; nil for none): a virtual server's are the sum over
 // its services, a real server's the sum over its destinations in them.
 func (s *Side) SnapshotWith(counters dataplane.Table) []status.LVSVirtualServerJSON {
-	out := []status.LVSVirtualServerJSON{}
-	for _, v := range s.engine.Snapshot() {
+	snap := s.engine.Snapshot()
+	// Sized once: the daemon keeps the last status, so a slice grown by
+	// append would keep its slack for good.
+	out := make([]status.LVSVirtualServerJSON, 0, len(snap))
+	for _, v := range snap {
 		j := status.LVSVirtualServerJSON{Name: v.ID.String(), QuorumUp: v.QuorumUp, WeightSum: v.WeightSum,
 			Quorum: v.Quorum, Hysteresis: v.Hysteresis, SorryInUse: v.SorryInUse, Suspended: v.Suspended,
-			Reals: []status.LVSRealJSON{}}
+			Reals: make([]status.LVSRealJSON, 0, len(v.Reals))}
 		if len(v.Keys) > 0 && v.Keys[0].Fwmark == 0 {
 			j.Protocol = v.Keys[0].Protocol.String()
 		}

@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"vigil/internal/check"
 	"vigil/internal/dataplane/fakeplane"
+	"vigil/internal/lvs"
 )
 
 // manyVS is a configuration of n virtual servers with two real servers
@@ -40,5 +42,88 @@ func TestStartCostIsLinear(t *testing.T) {
 	small, large := cost(200), cost(800)
 	if ratio := large / small; ratio > 6 {
 		t.Errorf("Start allocates %.0f times for 200 virtual servers and %.0f for 800 (%.1f×): more than linear (want at most 6×)", small, large, ratio)
+	}
+}
+
+// TestSnapshotHasNoSlack checks that the status of a large table is built
+// at its size: the daemon keeps the last status for as long as nothing
+// changes, so slices grown by append would keep their slack (a quarter
+// of a 5,000-entry list, half of a list of three real servers) for good.
+func TestSnapshotHasNoSlack(t *testing.T) {
+	var b strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&b, "virtual_server 10.1.%d.%d 80 {\n lb_algo wrr\n lb_kind NAT\n protocol TCP\n", i/250, i%250+1)
+		for r := range 3 {
+			fmt.Fprintf(&b, " real_server 10.%d.%d.%d 8080 {\n }\n", 2+r, i/250, i%250+1)
+		}
+		b.WriteString("}\n")
+	}
+	s := NewSide(load(t, b.String()), fakeplane.New(), SideOptions{})
+	if _, err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	snap := s.SnapshotWith(nil)
+	if len(snap) != 1000 || cap(snap) != len(snap) {
+		t.Fatalf("status of 1000 virtual servers: length %d, capacity %d; want 1000 and 1000", len(snap), cap(snap))
+	}
+	for _, v := range snap {
+		if len(v.Reals) != 3 || cap(v.Reals) != 3 {
+			t.Fatalf("%s: %d real servers, capacity %d; want 3 and 3", v.Name, len(v.Reals), cap(v.Reals))
+		}
+	}
+	for _, v := range s.engine.Snapshot() {
+		if len(v.Reals) != 3 || cap(v.Reals) != 3 {
+			t.Fatalf("Engine.Snapshot %s: %d real servers, capacity %d; want 3 and 3", v.ID, len(v.Reals), cap(v.Reals))
+		}
+	}
+}
+
+// TestKeysAndMailIDsAreTheEngines checks that the maps NewSide builds
+// once per real server (the checkers' keys, the mail policy) name each
+// real server by the Engine's own id (lvs.RealIDOf), for an address, a
+// fwmark and a group virtual server alike: they compute the virtual
+// server's id once and share it among its real servers.
+func TestKeysAndMailIDsAreTheEngines(t *testing.T) {
+	cfg := load(t, `
+virtual_server_group G {
+  10.9.0.1 80
+}
+virtual_server 10.1.0.1 80 {
+  protocol TCP
+  real_server 10.2.0.1 8080 {
+  }
+  real_server 10.2.0.2 8080 {
+    smtp_alert off
+  }
+}
+virtual_server fwmark 7 {
+  real_server 10.3.0.1 80 {
+  }
+}
+virtual_server group G {
+  protocol UDP
+  real_server 10.4.0.1 53 {
+  }
+}
+`)
+	keys, mail := keysOf(cfg), mailPolicyOf(cfg)
+	want := 0
+	for _, vs := range cfg.VirtualServers {
+		for _, rs := range vs.RealServers {
+			want++
+			id := lvs.RealIDOf(vs, rs)
+			if got, ok := keys[check.ServerKey{VS: check.VSName(vs), RS: id.Real}]; !ok || got != id {
+				t.Errorf("keysOf: %s is %v (%v), want %v", id, got, ok, id)
+			}
+			if !mail.has(id) {
+				t.Errorf("mailPolicyOf has no %s", id)
+			}
+			if wantMail := rs.SMTPAlert == nil || *rs.SMTPAlert; mail.rs[id] != wantMail {
+				t.Errorf("mailPolicyOf: %s mails %v, want %v", id, mail.rs[id], wantMail)
+			}
+		}
+	}
+	if want != 4 || len(keys) != want || len(mail.rs) != want || realsOf(cfg) != want {
+		t.Errorf("%d real servers: keysOf has %d, mailPolicyOf %d, realsOf counts %d; want 4", want, len(keys), len(mail.rs), realsOf(cfg))
 	}
 }
