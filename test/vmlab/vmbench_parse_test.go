@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"vigil/internal/netlab"
 )
 
 // ipvsCount is how many services and destinations a namespace's IPVS
@@ -146,5 +149,61 @@ func TestBenchConfig(t *testing.T) {
 	}
 	if len(ips) != 12 {
 		t.Errorf("%d distinct connect_ip, want 12", len(ips))
+	}
+}
+
+// activeOpens reads the TCP active opens (connect calls that sent a SYN)
+// of h's namespace from the thread's /proc/net/snmp.
+func activeOpens(h *netlab.Host) (int64, error) {
+	var b []byte
+	if err := h.Do(func() error {
+		var err error
+		b, err = os.ReadFile("/proc/thread-self/net/snmp")
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	return parseActiveOpens(string(b))
+}
+
+// parseActiveOpens finds ActiveOpens in the two "Tcp:" lines of
+// /proc/net/snmp (names, then values).
+func parseActiveOpens(snmp string) (int64, error) {
+	var names []string
+	for _, line := range strings.Split(snmp, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Tcp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "ActiveOpens" && i < len(f) {
+				return strconv.ParseInt(f[i], 10, 64)
+			}
+		}
+		break
+	}
+	return 0, fmt.Errorf("no Tcp ActiveOpens in /proc/net/snmp")
+}
+
+func TestParseActiveOpens(t *testing.T) {
+	snmp := "Ip: Forwarding DefaultTTL\nIp: 1 64\n" +
+		"Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens\n" +
+		"Tcp: 1 200 120000 -1 4711 12\nUdp: InDatagrams\nUdp: 3\n"
+	n, err := parseActiveOpens(snmp)
+	if err != nil || n != 4711 {
+		t.Fatalf("parseActiveOpens = %d, %v; want 4711", n, err)
+	}
+	if _, err := parseActiveOpens("Udp: InDatagrams\nUdp: 3\n"); err == nil {
+		t.Fatal("parseActiveOpens without a Tcp line: no error")
+	}
+	// Against this machine's own file: a number, not an error.
+	if b, err := os.ReadFile("/proc/net/snmp"); err == nil {
+		if _, err := parseActiveOpens(string(b)); err != nil {
+			t.Fatalf("this machine's /proc/net/snmp: %v", err)
+		}
 	}
 }
