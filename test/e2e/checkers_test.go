@@ -15,7 +15,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -94,17 +93,11 @@ type ckStatus struct {
 
 func ckStatusOf(h *netlab.Host, v *Vigil) (ckStatus, error) {
 	var st ckStatus
-	out, err := opsCLI(h, nil, "status", "--json", "--socket", opsSocket(v))
-	if err != nil {
-		return st, err
+	out, err := statusInto(h, v, &st)
+	if err == nil && st.LVS == nil {
+		err = fmt.Errorf("no lvs in %q", out)
 	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		return st, fmt.Errorf("vigil status --json: %v in %q", err, out)
-	}
-	if st.LVS == nil {
-		return st, fmt.Errorf("no lvs in %q", out)
-	}
-	return st, nil
+	return st, err
 }
 
 // ckReal is a real server's state in a status, by its address ("ip:port").

@@ -46,17 +46,11 @@ type lvsStatus struct {
 
 func lvsStatusJSON(h *netlab.Host, v *Vigil) (lvsStatus, error) {
 	var st lvsStatus
-	out, err := opsCLI(h, nil, "status", "--json", "--socket", opsSocket(v))
-	if err != nil {
-		return st, err
+	out, err := statusInto(h, v, &st)
+	if err == nil && st.LVS == nil {
+		err = fmt.Errorf("no lvs in %q", out)
 	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		return st, fmt.Errorf("vigil status --json: %v in %q", err, out)
-	}
-	if st.LVS == nil {
-		return st, fmt.Errorf("no lvs in %q", out)
-	}
-	return st, nil
+	return st, err
 }
 
 // haveIPVS reports whether this kernel has IPVS (the VM lab's has).

@@ -136,17 +136,25 @@ func opsCLI(h *netlab.Host, env []string, args ...string) (string, error) {
 	return string(out), err
 }
 
+// statusInto runs `vigil status --json --socket ...` in h and decodes it
+// into into, which names the fields its test reads; it returns the text too,
+// for the test's messages.
+func statusInto(h *netlab.Host, v *Vigil, into any) (string, error) {
+	out, err := opsCLI(h, nil, "status", "--json", "--socket", opsSocket(v))
+	if err != nil {
+		return out, err
+	}
+	if err := json.Unmarshal([]byte(out), into); err != nil {
+		return out, fmt.Errorf("vigil status --json: %v in %q", err, out)
+	}
+	return out, nil
+}
+
 // opsStatusJSON runs `vigil status --json --socket ...` in h.
 func opsStatusJSON(h *netlab.Host, v *Vigil) (opsStatus, error) {
 	var st opsStatus
-	out, err := opsCLI(h, nil, "status", "--json", "--socket", opsSocket(v))
-	if err != nil {
-		return st, err
-	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		return st, fmt.Errorf("vigil status --json: %v in %q", err, out)
-	}
-	return st, nil
+	_, err := statusInto(h, v, &st)
+	return st, err
 }
 
 // opsWaitStates polls `vigil status --json` until every named instance is

@@ -70,12 +70,8 @@ func TestTolerantStartAndReload(t *testing.T) {
 	WaitVIP(t, 10*time.Second, []*netlab.Host{a}, "eth0", vip4, a)
 	where := fmt.Sprintf("%s:%d", v.ConfFile, lineOf(t, conf, typo))
 	var st tolerantStatus
-	out, err := opsCLI(a, nil, "status", "--json", "--socket", opsSocket(v))
-	if err != nil {
+	if out, err := statusInto(a, v, &st); err != nil {
 		t.Fatalf("vigil status --json: %v: %s", err, out)
-	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("vigil status --json: %v in %q", err, out)
 	}
 	if st.Config == nil || st.Config.ToleratedErrors != 1 || st.Config.File != v.ConfFile ||
 		len(st.Config.Diagnostics) == 0 || !strings.HasPrefix(st.Config.Diagnostics[0], where+": error: unknown keyword \"nopreemt\"") {
@@ -88,7 +84,7 @@ func TestTolerantStartAndReload(t *testing.T) {
 	in2 := Instance{Name: "VI_2", State: "MASTER", VRID: 52, Priority: 150, AdvertInt: "1", VIPs: []string{"10.77.0.102/24"}, Extra: []string{typo2}}
 	conf2 := Conf(nil, in, in2)
 	writeConf(t, v, conf2)
-	out, err = opsCLI(a, nil, "reload", "--json", "--socket", opsSocket(v))
+	out, err := opsCLI(a, nil, "reload", "--json", "--socket", opsSocket(v))
 	if err != nil {
 		t.Fatalf("vigil reload --json: %v: %s", err, out)
 	}
