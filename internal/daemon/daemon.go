@@ -9,11 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -104,32 +101,11 @@ func Run(ctx context.Context, o Options) error {
 	hub.SetConfigReport(configReport(o.ConfigFile, diags, time.Now()))
 	// The control socket comes up before the instances, so a second Vigil
 	// started by mistake fails here, before it touches any address.
-	ctl, err := status.ListenControl(files.Socket)
+	ops, err := listenOps(files.Socket, cfg.Global.VigilMetricsListen, log)
 	if err != nil {
-		return fmt.Errorf("control socket: %w", err)
+		return err
 	}
-	var metrics net.Listener
-	if addr := cfg.Global.VigilMetricsListen; addr != "" {
-		if metrics, err = status.ListenMetrics(addr); err != nil {
-			ctl.Close()
-			return fmt.Errorf("metrics listener: %w", err)
-		}
-	}
-	srvCtx, srvCancel := context.WithCancel(context.Background())
-	var srvWG sync.WaitGroup
-	serve := func(ln net.Listener, h http.Handler) {
-		srvWG.Add(1)
-		go func() {
-			defer srvWG.Done()
-			if err := status.Serve(srvCtx, ln, h); err != nil && srvCtx.Err() == nil {
-				log.Error("status server stopped", "addr", ln.Addr().String(), "err", err)
-			}
-		}()
-	}
-	defer func() {
-		srvCancel()
-		srvWG.Wait()
-	}()
+	defer ops.stop()
 
 	// Real-time scheduling and locked memory (vrrp_rt_priority,
 	// vrrp_no_swap, ...) before the instances start, so every thread they
@@ -139,10 +115,6 @@ func Run(ctx context.Context, o Options) error {
 	}
 	v, err := startVRRP(ctx, cfg, files.StateFile, hub, log)
 	if err != nil {
-		ctl.Close()
-		if metrics != nil {
-			metrics.Close()
-		}
 		return err
 	}
 	hub.SetSource(v.statusInstances)
@@ -163,11 +135,7 @@ func Run(ctx context.Context, o Options) error {
 	d := &daemon{o: o, log: log, vrrp: v, hub: hub, sd: sdnotify.FromEnv(), reloads: make(chan reloadRequest), metricsAddr: cfg.Global.VigilMetricsListen,
 		namespace: cfg.Global.NetNamespace, instance: cfg.Global.Instance, reloadLVS: hupLVS}
 	hub.SetReload(d.requestReload)
-	serve(ctl, hub.Handler(log))
-	if metrics != nil {
-		serve(metrics, hub.MetricsHandler())
-		log.Info("serving metrics", "addr", metrics.Addr().String())
-	}
+	ops.serve(hub)
 	log.Info("vigil started", "config", o.ConfigFile, "instances", len(cfg.Instances), "socket", files.Socket,
 		"pid_file", files.PidFile, "state_file", files.StateFile,
 		"tolerated_errors", len(diags.Tolerated()), "warnings", len(diags.Warnings()))

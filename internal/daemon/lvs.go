@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -183,39 +180,17 @@ func runLVSOnly(ctx context.Context, o Options, cfg *config.Config, diags config
 	defer removePidFile(files.CheckersPidFile)
 	hub := status.NewHub()
 	hub.SetConfigReport(configReport(o.ConfigFile, diags, time.Now()))
-	ctl, err := status.ListenControl(files.Socket)
-	if err != nil {
-		return fmt.Errorf("control socket: %w", err)
-	}
 	// vigil_metrics_listen serves the LVS side's metrics (the traffic
 	// counters above all) under -C too: an LVS-only node is the one that
 	// has them.
-	var metrics net.Listener
-	if addr := cfg.Global.VigilMetricsListen; addr != "" {
-		if metrics, err = status.ListenMetrics(addr); err != nil {
-			ctl.Close()
-			return err
-		}
+	ops, err := listenOps(files.Socket, cfg.Global.VigilMetricsListen, log)
+	if err != nil {
+		return err
 	}
+	defer ops.stop()
 	var last lvsState
 	last.set(status.LVSJSON{Mode: "only", PID: os.Getpid(), State: "starting", VirtualServers: []status.LVSVirtualServerJSON{}})
 	hub.SetLVSSource(last.get)
-	srvCtx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	serve := func(ln net.Listener, h http.Handler) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := status.Serve(srvCtx, ln, h); err != nil && srvCtx.Err() == nil {
-				log.Error("status server stopped", "addr", ln.Addr().String(), "err", err)
-			}
-		}()
-	}
-	serve(ctl, hub.Handler(log))
-	if metrics != nil {
-		serve(metrics, hub.MetricsHandler())
-		log.Info("serving metrics", "addr", metrics.Addr().String())
-	}
-	defer func() { cancel(); wg.Wait() }()
+	ops.serve(hub)
 	return runLVS(ctx, o, cfg, log.With("side", "lvs"), "only", last.set, hub.Publish, nil)
 }
