@@ -8,17 +8,13 @@
 package e2e
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -348,60 +344,14 @@ func WaitVIP(t testing.TB, timeout time.Duration, hosts []*netlab.Host, ifname, 
 	})
 }
 
-// ServeName listens on TCP port in h's namespace, on every address (so a
-// VIP that arrives later is served too), and answers every connection with
-// the host's short name and a newline. The listener closes at cleanup.
-func ServeName(t testing.TB, h *netlab.Host, port int) {
-	t.Helper()
-	var ln net.Listener
-	err := h.Do(func() error {
-		var err error
-		// "tcp" on [::] takes IPv4 too (v4-mapped), unless bindv6only.
-		ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port))
-		return err
-	})
-	if err != nil {
-		t.Fatalf("e2e: listen on %s: %v", h, err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-			_, _ = io.WriteString(c, h.String()+"\n")
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-}
-
 // AskName connects from client's namespace to addr:port (a server started
-// by ServeName) and returns the name it answers with.
+// by netlab's ServeName) and returns the name it answers with.
 func AskName(client *netlab.Host, addr string, port int) (string, error) {
-	var c net.Conn
-	err := client.Do(func() error {
-		var err error
-		c, err = net.DialTimeout("tcp", net.JoinHostPort(addr, fmt.Sprint(port)), time.Second)
-		return err
-	})
+	to, err := netip.ParseAddr(addr)
 	if err != nil {
 		return "", err
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(line), nil
+	return client.AskName(netip.Addr{}, netip.AddrPortFrom(to, uint16(port)), 3*time.Second)
 }
 
 // WaitServedBy waits until a client connecting to addr:port is answered by

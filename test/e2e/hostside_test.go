@@ -203,8 +203,8 @@ func TestHostVMAC(t *testing.T) {
 	t.Parallel()
 	hs := hsLab(t, "a", "b", "c")
 	a, b, c := hs["a"], hs["b"], hs["c"]
-	ServeName(t, a, hsPort)
-	ServeName(t, b, hsPort)
+	a.ServeName(t, hsPort)
+	b.ServeName(t, hsPort)
 	nodes := []*netlab.Host{a, b}
 	// The base's ARP settings before any VMAC, to be put back on stop.
 	arpBefore := map[*netlab.Host]string{}
@@ -473,7 +473,7 @@ func TestHostStrict(t *testing.T) {
 			t.Parallel()
 			hs := hsLab(t, "a", "c")
 			a, c := hs["a"], hs["c"]
-			ServeName(t, a, hsPort)
+			a.ServeName(t, hsPort)
 			conf := Conf(tc.global, Instance{AdvertInt: "1", Priority: 150, VIPs: []string{hsVIP + "/24"}, Extra: tc.extra})
 			var stop func() error
 			if tc.keepalive {

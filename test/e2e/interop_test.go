@@ -50,8 +50,8 @@ func newIOPLab(t *testing.T) iopLab {
 		client: l.AddHost("client", "10.77.0.9/24", "fd00:77::9/64"),
 	}
 	lab.nodes = []*netlab.Host{lab.vigil, lab.ka}
-	ServeName(t, lab.vigil, iopPort)
-	ServeName(t, lab.ka, iopPort)
+	lab.vigil.ServeName(t, iopPort)
+	lab.ka.ServeName(t, iopPort)
 	return lab
 }
 

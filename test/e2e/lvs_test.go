@@ -163,7 +163,7 @@ func TestLVSChildKilledVRRPUndisturbed(t *testing.T) {
 func TestLVSAutoPlane(t *testing.T) {
 	hs := lab(t, "a", "b")
 	a, b := hs["a"], hs["b"]
-	ServeName(t, b, 80)
+	b.ServeName(t, 80)
 	// alpha: the real server starts down, so "up" below is its checker's word.
 	conf := strings.Replace(lvsVirtualServer, "delay_loop 1", "delay_loop 1\n    alpha", 1)
 	va := StartVigil(t, a, Conf(nil, Instance{State: "MASTER", Priority: 150, VIPs: []string{vip4 + "/24"}})+conf)

@@ -89,8 +89,8 @@ func failoverPair(t *testing.T, in Instance, vip string) (a, b, c *netlab.Host, 
 	t.Helper()
 	hs := lab(t, "a", "b", "c")
 	a, b, c = hs["a"], hs["b"], hs["c"]
-	ServeName(t, a, namePort)
-	ServeName(t, b, namePort)
+	a.ServeName(t, namePort)
+	b.ServeName(t, namePort)
 	hi, lo := in, in
 	hi.Priority, lo.Priority = 150, 100
 	// a first and alone, so it is master before b even starts: nopreempt

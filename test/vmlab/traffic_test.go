@@ -1,13 +1,11 @@
 package vmlab
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
+	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -80,7 +78,7 @@ func newLVSLab(t *testing.T) *lvsLab {
 			"echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter",
 			"echo 0 > /proc/sys/net/ipv4/conf/tunl0/rp_filter",
 		)
-		serveName(t, h, 80)
+		h.ServeName(t, 80)
 	}
 	return l
 }
@@ -100,48 +98,14 @@ func listenTCP(t *testing.T, h *netlab.Host, port int) net.Listener {
 	return ln
 }
 
-// serveName answers every TCP connection to port on h with h's name.
-func serveName(t *testing.T, h *netlab.Host, port int) {
-	t.Helper()
-	ln := listenTCP(t, h, port)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			_, _ = io.WriteString(c, h.String()+"\n")
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-}
-
 // askName opens one connection from the client to addr and returns the
 // name of the real server that answered.
 func (l *lvsLab) askName(addr string) (string, error) {
-	var c net.Conn
-	if err := l.client.Do(func() error {
-		var err error
-		c, err = net.DialTimeout("tcp4", addr, 5*time.Second)
-		return err
-	}); err != nil {
+	to, err := netip.ParseAddrPort(addr)
+	if err != nil {
 		return "", err
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return "", fmt.Errorf("read from %s: %w", addr, err)
-	}
-	return strings.TrimSpace(line), nil
+	return l.client.AskName(netip.Addr{}, to, 10*time.Second)
 }
 
 // names asks addr (host:port) n times, over n new connections, and
