@@ -1,8 +1,8 @@
 // Package proxy is the userspace data plane: a dataplane.Plane that serves
 // virtual services by accepting connections on the virtual address itself
 // and relaying them to real servers, for hosts where neither IPVS nor
-// nftables may be used. TCP is relayed with splice(2) (Go's
-// (*net.TCPConn).ReadFrom between two TCP sockets), UDP as per-client flows.
+// nftables may be used. TCP is relayed by event loops over epoll on raw
+// non-blocking sockets (loop.go), UDP as per-client flows.
 // Destinations are chosen by the schedulers of package sched, which pick
 // what IPVS would; the connection counts they read are the proxy's own.
 //
@@ -104,7 +104,21 @@ type Plane struct {
 
 	mu       sync.Mutex
 	services map[dataplane.ServiceKey]*service
+	loops    []*loop // made with the first TCP service
 	closed   bool
+}
+
+// tcpLoops returns the plane's event loops, making them the first time.
+// The caller holds mu.
+func (p *Plane) tcpLoops() ([]*loop, error) {
+	if p.loops == nil {
+		ls, err := newLoops(p)
+		if err != nil {
+			return nil, fmt.Errorf("event loop: %w", err)
+		}
+		p.loops = ls
+	}
+	return p.loops, nil
 }
 
 // New returns an empty proxy plane. It listens on nothing until services
@@ -271,9 +285,14 @@ func (p *Plane) Close() error {
 	all := p.services
 	p.services = map[dataplane.ServiceKey]*service{}
 	p.closed = true
+	loops := p.loops
+	p.loops = nil
 	p.mu.Unlock()
 	for _, s := range all {
 		s.stop(-1)
+	}
+	for _, l := range loops {
+		l.shutdown()
 	}
 	return nil
 }
@@ -290,6 +309,23 @@ func (p *Plane) SetTimeouts(ctx context.Context, t dataplane.Timeouts) error {
 	}
 	if t.UDP > 0 {
 		p.udpTimeout.Store(int64(t.UDP))
+	}
+	// Established connections take shorter limits at once.
+	p.mu.Lock()
+	loops := p.loops
+	p.mu.Unlock()
+	for _, l := range loops {
+		l.post(func() {
+			var cs []*conn
+			for _, t := range l.timers {
+				if c, ok := t.f.(*conn); ok {
+					cs = append(cs, c)
+				}
+			}
+			for _, c := range cs {
+				c.retime(l)
+			}
+		})
 	}
 	return nil
 }

@@ -430,13 +430,13 @@ func TestReconcileKeepsUntouched(t *testing.T) {
 	}
 	c, _ := dial(t, k1, "")
 	s1, _ := p.service(k1)
-	listener := s1.tcp
+	listener := s1.listeners[0]
 	n, err := r.Apply(ctx, table(5, "wlc"))
 	if err != nil || n != 2 {
 		t.Fatalf("second apply: %d operations, %v (want 2)", n, err)
 	}
 	c.echo(t)
-	if s, _ := p.service(k1); s != s1 || s.tcp != listener {
+	if s, _ := p.service(k1); s != s1 || s.listeners[0] != listener {
 		t.Error("untouched service got a new listener")
 	}
 	if _, name := dial(t, k2, ""); name != "B" {

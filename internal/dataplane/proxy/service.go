@@ -7,8 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
-	"runtime"
-	"slices"
+		"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -27,13 +26,13 @@ type service struct {
 	key dataplane.ServiceKey
 	log *slog.Logger
 
-	tcp *net.TCPListener
-	// more are further listeners on the same address (SO_REUSEPORT), one
-	// per P beyond the first up to maxListeners in all, each with its own
-	// accept loop: the kernel spreads new connections over them.
-	more []*net.TCPListener
-	udp  *net.UDPConn
-	wg   sync.WaitGroup // the accept or read loop
+	// listeners are the TCP service's listening sockets (SO_REUSEPORT),
+	// listeners[i] in loops[i]: the kernel spreads new connections over
+	// the plane's loops.
+	listeners []*listener
+	loops     []*loop
+	udp       *net.UDPConn
+	wg        sync.WaitGroup // the UDP read loop
 
 	mu        sync.Mutex
 	cfg       dataplane.Service
@@ -135,7 +134,7 @@ func (s *service) destinations() []dataplane.Destination {
 	return out
 }
 
-// listenControl makes a listening socket shareable (SO_REUSEPORT) and
+// listenControl makes a UDP service's socket shareable (SO_REUSEPORT) and
 // bindable to an address the host does not have yet (IP_FREEBIND).
 func listenControl(network, address string, c syscall.RawConn) error {
 	var serr error
@@ -155,39 +154,21 @@ func listenControl(network, address string, c syscall.RawConn) error {
 	return serr
 }
 
-// maxListeners bounds the listeners of one TCP service: each is a
-// descriptor and a goroutine, and a plane may serve thousands of services.
-// (Measured on two CPUs only: docs/BENCHMARKS.md.)
-const maxListeners = 4
-
 func (s *service) listen() error {
-	// KeepAlive -1: accepted connections get no TCP keep-alive probes
-	// (see serveTCP).
-	lc := net.ListenConfig{Control: listenControl, KeepAlive: -1}
-	addr := netip.AddrPortFrom(s.key.Addr, s.key.Port).String()
-	six := dataplane.FamilyOf(s.key.Addr) == dataplane.IPv6
 	switch s.key.Protocol {
 	case dataplane.ProtoTCP:
-		network := map[bool]string{false: "tcp4", true: "tcp6"}[six]
-		l, err := lc.Listen(context.Background(), network, addr)
+		ls, err := s.p.tcpLoops()
 		if err != nil {
 			return err
 		}
-		s.tcp = l.(*net.TCPListener)
-		for range min(runtime.GOMAXPROCS(0), maxListeners) - 1 {
-			l, err := lc.Listen(context.Background(), network, addr)
-			if err != nil {
-				s.tcp.Close()
-				for _, m := range s.more {
-					m.Close()
-				}
-				return err
-			}
-			s.more = append(s.more, l.(*net.TCPListener))
-		}
+		return s.startListeners(ls)
 	case dataplane.ProtoUDP:
-		network := map[bool]string{false: "udp4", true: "udp6"}[six]
-		c, err := lc.ListenPacket(context.Background(), network, addr)
+		lc := net.ListenConfig{Control: listenControl}
+		network := "udp4"
+		if dataplane.FamilyOf(s.key.Addr) == dataplane.IPv6 {
+			network = "udp6"
+		}
+		c, err := lc.ListenPacket(context.Background(), network, netip.AddrPortFrom(s.key.Addr, s.key.Port).String())
 		if err != nil {
 			return err
 		}
@@ -198,15 +179,11 @@ func (s *service) listen() error {
 	return nil
 }
 
+// start starts the UDP read loop (TCP listeners are served by the loops
+// from listen on).
 func (s *service) start() {
-	s.wg.Add(1)
-	if s.tcp != nil {
-		go s.acceptLoop(s.tcp)
-		for _, l := range s.more {
-			s.wg.Add(1)
-			go s.acceptLoop(l)
-		}
-	} else {
+	if s.udp != nil {
+		s.wg.Add(1)
 		go s.readLoop()
 	}
 }
@@ -225,12 +202,7 @@ func (s *service) stop(drain time.Duration) {
 	s.order = nil
 	flows := slices.Collect(maps.Values(s.flows))
 	s.mu.Unlock()
-	if s.tcp != nil {
-		s.tcp.Close()
-		for _, l := range s.more {
-			l.Close()
-		}
-	}
+	s.stopListeners()
 	if s.udp != nil {
 		s.udp.Close()
 		for _, f := range flows {

@@ -2,205 +2,523 @@ package proxy
 
 import (
 	"errors"
-	"net"
 	"net/netip"
-	"os"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"vigil/internal/dataplane/proxy/proxyproto"
 )
 
-func (s *service) acceptLoop(l *net.TCPListener) {
-	defer s.wg.Done()
-	for {
-		c, err := l.AcceptTCP()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// EMFILE and the like: wait a little instead of spinning.
-			s.log.Warn("accept", "err", err)
-			time.Sleep(50 * time.Millisecond)
-			continue
+// listener is one of a TCP service's listening sockets, in one loop.
+type listener struct {
+	s  *service
+	fd int
+}
+
+// tcpListen makes a non-blocking listening socket on ap, shareable
+// (SO_REUSEPORT) and bindable before the address is the host's
+// (IP_FREEBIND, IPV6_FREEBIND).
+func tcpListen(ap netip.AddrPort) (int, error) {
+	six := !ap.Addr().Is4()
+	dom := unix.AF_INET
+	if six {
+		dom = unix.AF_INET6
+	}
+	fd, err := unix.Socket(dom, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	opts := [][3]int{
+		{unix.SOL_SOCKET, unix.SO_REUSEADDR, 1},
+		{unix.SOL_SOCKET, unix.SO_REUSEPORT, 1},
+		// Accepted sockets inherit it: no Nagle delay on answers.
+		{unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
+	}
+	if six {
+		opts = append(opts, [3]int{unix.SOL_IPV6, unix.IPV6_V6ONLY, 1}, [3]int{unix.SOL_IPV6, unix.IPV6_FREEBIND, 1})
+	} else {
+		opts = append(opts, [3]int{unix.SOL_IP, unix.IP_FREEBIND, 1})
+	}
+	for _, o := range opts {
+		if err := unix.SetsockoptInt(fd, o[0], o[1], o[2]); err != nil {
+			unix.Close(fd)
+			return -1, err
 		}
-		go s.serveTCP(c)
+	}
+	if err := unix.Bind(fd, sockaddr(ap)); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if err := unix.Listen(fd, 4096); err != nil { // the kernel caps it at somaxconn
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+func sockaddr(ap netip.AddrPort) unix.Sockaddr {
+	a := ap.Addr()
+	if a.Is4() || a.Is4In6() {
+		return &unix.SockaddrInet4{Addr: a.Unmap().As4(), Port: int(ap.Port())}
+	}
+	return &unix.SockaddrInet6{Addr: a.As16(), Port: int(ap.Port())}
+}
+
+func fromSockaddr(sa unix.Sockaddr) netip.AddrPort {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// acceptPause is how long a listener stops accepting after the process
+// ran out of descriptors or memory (level-triggered, it would spin).
+const acceptPause = 50 * time.Millisecond
+
+// maxAccepts bounds the connections accepted per readiness of a listener.
+const maxAccepts = 16
+
+func (ln *listener) event(l *loop, fd int, ev uint32) {
+	for range maxAccepts {
+		nfd, sa, err := unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		switch {
+		case err == nil:
+			ln.s.open(l, nfd, fromSockaddr(sa))
+		case err == unix.EINTR || err == unix.ECONNABORTED:
+		case err == unix.EAGAIN:
+			return
+		default:
+			// EMFILE and the like: pause the listener instead of spinning.
+			ln.s.log.Warn("accept", "err", err)
+			l.want(fd, 0)
+			ps := &pause{ln: ln, timer: timer{idx: -1}}
+			ps.f = ps
+			l.arm(&ps.timer, l.now+int64(acceptPause))
+			return
+		}
 	}
 }
 
-// tcpConn is one proxied TCP connection.
-type tcpConn struct {
-	client *net.TCPConn
-	mu     sync.Mutex
-	up     *net.TCPConn // nil until connected
-	dead   bool
-	half   atomic.Bool  // one direction has ended
-	ends   atomic.Int32 // directions that have returned
-	last   atomic.Int64 // unix nanoseconds of the last progress
+// pause re-enables a paused listener.
+type pause struct {
+	timer
+	ln *listener
 }
 
-// cut closes both sides; the copies then end.
-func (c *tcpConn) cut() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.dead = true
-	c.client.Close()
-	if c.up != nil {
-		c.up.Close()
+func (p *pause) expire(l *loop, now int64) {
+	if l.byFd[p.ln.fd] == p.ln {
+		l.want(p.ln.fd, unix.EPOLLIN)
 	}
 }
 
-func (s *service) serveTCP(client *net.TCPConn) {
-	now := time.Now()
-	from := addrPort(client.RemoteAddr())
-	c := &tcpConn{client: client}
+// Connection states.
+const (
+	connecting = iota
+	open
+	dead
+)
+
+// Directions: bytes from the client to the real server, and back.
+const (
+	toReal = iota
+	toClient
+)
+
+// conn is one proxied TCP connection, owned by its loop.
+type conn struct {
+	timer
+	s     *service
+	d     *dest
+	t     *template
+	l     *loop
+	from  netip.AddrPort
+	fd    [2]int // the client's socket, the real server's
+	state uint8
+	// Per direction: eof once its source has ended, shut once its
+	// destination was shut down for writing after it, pend the bytes
+	// its destination has not taken yet.
+	eof, shut [2]bool
+	pend      [2][]byte
+	start     int64 // unix nanoseconds
+	last      int64 // unix nanoseconds of the last progress either way
+}
+
+// src and dst are the sockets a direction reads and writes.
+func (c *conn) src(dir int) int { return c.fd[dir] }
+func (c *conn) dst(dir int) int { return c.fd[1-dir] }
+
+// cut closes the connection; any goroutine may call it.
+func (c *conn) cut() { c.l.post(func() { c.kill(c.l, false) }) }
+
+// open serves a connection just accepted on l: picks the real server
+// and connects to it.
+func (s *service) open(l *loop, cfd int, from netip.AddrPort) {
+	now := time.Unix(0, l.now)
+	c := &conn{s: s, l: l, from: from, fd: [2]int{cfd, -1}, start: l.now, last: l.now, timer: timer{idx: -1}}
+	c.f = c
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
-		client.Close()
+		unix.Close(cfd)
 		return
 	}
 	d, t := s.pick(from, now)
 	if d == nil {
 		s.mu.Unlock()
 		// As IPVS without a destination: the client is refused.
-		client.SetLinger(0)
-		client.Close()
+		reset(cfd)
 		return
 	}
 	d.bind(true)
 	d.conns[c] = struct{}{}
-	target := d.cfg.Key
+	c.d, c.t = d, t
+	target := netip.AddrPortFrom(d.cfg.Key.Addr, d.cfg.Key.Port)
 	s.mu.Unlock()
-	handed := false // to the two directions, the last of which releases
-	defer func() {
-		if !handed {
-			s.release(d, t, c, true, time.Now())
-		}
-	}()
+	l.set(cfd, c)
 
-	// No TCP keep-alive probes on either side (IPVS sends none; the idle
-	// timeouts end dead connections): they cost four setsockopt calls per
-	// socket.
-	dialer := net.Dialer{Timeout: s.p.opts.DialTimeout, KeepAlive: -1}
-	uc, err := dialer.Dial("tcp", netip.AddrPortFrom(target.Addr, target.Port).String())
+	dom := unix.AF_INET
+	if !target.Addr().Unmap().Is4() {
+		dom = unix.AF_INET6
+	}
+	ufd, err := unix.Socket(dom, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		s.log.Warn("connect to real server", "real_server", target.String(), "err", err)
-		client.SetLinger(0)
-		client.Close()
+		c.failed(l, err)
 		return
 	}
-	up := uc.(*net.TCPConn)
-	c.mu.Lock()
-	if c.dead {
-		c.mu.Unlock()
-		up.Close()
-		return
+	c.fd[1] = ufd
+	l.set(ufd, c)
+	unix.SetsockoptInt(ufd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	err = unix.Connect(ufd, sockaddr(target))
+	switch {
+	case err == nil:
+		c.connected(l)
+	case err == unix.EINPROGRESS:
+		if err := l.want(ufd, unix.EPOLLOUT); err != nil {
+			c.failed(l, err)
+			return
+		}
+		l.arm(&c.timer, l.now+int64(s.p.opts.DialTimeout))
+	default:
+		c.failed(l, err)
 	}
-	c.up = up
-	c.mu.Unlock()
-	if v := s.p.opts.ProxyProtocol; v != proxyproto.None {
+}
+
+// reset closes fd with an RST (SO_LINGER 0).
+func reset(fd int) {
+	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	unix.Close(fd)
+}
+
+// failed ends a connection whose real server could not be reached: the
+// client gets an RST, as from the net package's dial path before.
+func (c *conn) failed(l *loop, err error) {
+	c.s.log.Warn("connect to real server", "real_server", c.d.cfg.Key.String(), "err", err)
+	c.kill(l, true)
+}
+
+// connected starts relaying: the PROXY protocol header first, then both
+// directions. The client has usually sent its first bytes already, so
+// they are read now rather than after another epoll_wait.
+func (c *conn) connected(l *loop) {
+	c.state = open
+	c.last = l.now
+	if v := c.s.p.opts.ProxyProtocol; v != proxyproto.None {
 		hdr, err := proxyproto.Append(nil, proxyproto.Header{Version: v, Stream: true,
-			Source: from, Dest: addrPort(client.LocalAddr())})
-		if err == nil {
-			_, err = up.Write(hdr)
+			Source: c.from, Dest: netip.AddrPortFrom(c.s.key.Addr, c.s.key.Port)})
+		if err != nil {
+			c.kill(l, false)
+			return
+		}
+		if !c.send(l, toReal, hdr, true) {
+			return
+		}
+	}
+	l.arm(&c.timer, c.last+c.limit())
+	if c.pend[toReal] == nil {
+		c.pump(l, toReal)
+	}
+	if c.state == open {
+		c.update(l)
+	}
+}
+
+// limit is the idle time allowed in the connection's state: the TCP
+// timeout, or the FIN timeout once either side has closed its half.
+func (c *conn) limit() int64 {
+	if c.eof[toReal] || c.eof[toClient] {
+		return c.s.p.finTimeout.Load()
+	}
+	return c.s.p.tcpTimeout.Load()
+}
+
+// expire is the connection's timer: the connect timeout, then the idle
+// timeouts. Progress only stamps last; the timer is moved when it falls
+// due, to the last progress plus the limit in force.
+func (c *conn) expire(l *loop, now int64) {
+	switch c.state {
+	case connecting:
+		c.failed(l, unix.ETIMEDOUT)
+	case open:
+		if due := c.last + c.limit(); due > now {
+			l.arm(&c.timer, due)
+			return
+		}
+		c.kill(l, false)
+	}
+}
+
+// retime applies new timeouts at once (lvs_timeouts changed).
+func (c *conn) retime(l *loop) {
+	if c.state == open {
+		if due := c.last + c.limit(); due < c.due {
+			l.arm(&c.timer, due)
+		}
+	}
+}
+
+func (c *conn) event(l *loop, fd int, ev uint32) {
+	if c.state == dead {
+		return
+	}
+	if c.state == connecting {
+		if fd != c.fd[1] {
+			return
+		}
+		if ev&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+			err, gerr := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+			if gerr != nil {
+				c.failed(l, gerr)
+			} else {
+				c.failed(l, unix.Errno(err))
+			}
+			return
+		}
+		if ev&unix.EPOLLOUT != 0 {
+			c.connected(l)
+		}
+		return
+	}
+	// fd's side: 0 the client's, 1 the real server's. The direction
+	// that reads it has the same number, the one that writes it the
+	// other.
+	side := 0
+	if fd == c.fd[1] {
+		side = 1
+	}
+	in, out := side, 1-side
+	if c.pend[out] != nil && ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		if !c.flush(l, out) {
+			return
+		}
+	}
+	if c.reading(in) && ev&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		c.pump(l, in)
+	}
+	if c.state == open {
+		c.update(l)
+	}
+}
+
+// reading reports whether direction dir wants its source's bytes: not
+// after its end, nor while its destination has not taken the last ones.
+func (c *conn) reading(dir int) bool {
+	return c.state == open && !c.eof[dir] && c.pend[dir] == nil
+}
+
+// update registers the interest each socket needs now.
+func (c *conn) update(l *loop) {
+	for side := range 2 {
+		var ev uint32
+		if c.reading(side) {
+			ev |= unix.EPOLLIN
+		}
+		if c.pend[1-side] != nil {
+			ev |= unix.EPOLLOUT
+		}
+		if err := l.want(c.fd[side], ev); err != nil {
+			c.kill(l, false)
+			return
+		}
+	}
+}
+
+// pump moves what direction dir's source holds to its destination: a
+// read shorter than the buffer emptied the source.
+func (c *conn) pump(l *loop, dir int) {
+	src := c.src(dir)
+	for range maxReads {
+		n, err := unix.Read(src, l.buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return
+		case err != nil:
+			c.kill(l, false)
+			return
+		case n == 0:
+			c.ended(l, dir)
+			return
+		}
+		c.last = l.now
+		if !c.send(l, dir, l.buf[:n], false) || c.pend[dir] != nil {
+			return
+		}
+		if n < len(l.buf) {
+			return
+		}
+	}
+}
+
+// send writes b to direction dir's destination; what it does not take
+// is kept (copied unless own) until it is writable. False if the
+// connection died.
+func (c *conn) send(l *loop, dir int, b []byte, own bool) bool {
+	dst := c.dst(dir)
+	for len(b) > 0 {
+		w, err := unix.Write(dst, b)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			if !own {
+				b = append([]byte(nil), b...)
+			}
+			c.pend[dir] = b
+			return true
+		case err != nil:
+			c.kill(l, false)
+			return false
+		}
+		b = b[w:]
+	}
+	return true
+}
+
+// flush writes what direction dir holds; false if the connection died.
+func (c *conn) flush(l *loop, dir int) bool {
+	b := c.pend[dir]
+	c.pend[dir] = nil
+	if !c.send(l, dir, b, true) {
+		return false
+	}
+	c.last = l.now
+	if c.pend[dir] == nil && c.eof[dir] {
+		return c.shutdown(l, dir)
+	}
+	return true
+}
+
+// ended handles the end of direction dir's source: its destination is
+// shut down for writing once it has taken every byte, and the
+// connection now lives on the FIN timeout.
+func (c *conn) ended(l *loop, dir int) {
+	first := !c.eof[1-dir]
+	c.eof[dir] = true
+	if first {
+		// The FIN timeout may come before the timer's due time.
+		if due := c.last + c.limit(); due < c.due {
+			l.arm(&c.timer, due)
+		}
+	}
+	if c.pend[dir] == nil {
+		c.shutdown(l, dir)
+	}
+}
+
+// shutdown sends direction dir's FIN; once both directions have sent
+// theirs, the connection is closed. False if the connection died.
+func (c *conn) shutdown(l *loop, dir int) bool {
+	c.shut[dir] = true
+	if c.shut[1-dir] {
+		// Both ended: the close sends this last FIN.
+		c.kill(l, false)
+		return false
+	}
+	if err := unix.Shutdown(c.dst(dir), unix.SHUT_WR); err != nil {
+		c.kill(l, false)
+		return false
+	}
+	return true
+}
+
+// kill closes both sockets (the client's with an RST if rst) and releases
+// the connection.
+func (c *conn) kill(l *loop, rst bool) {
+	if c.state == dead {
+		return
+	}
+	c.state = dead
+	l.disarm(&c.timer)
+	c.pend = [2][]byte{}
+	if rst {
+		unix.SetsockoptLinger(c.fd[0], unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	}
+	l.forget(c.fd[0])
+	l.forget(c.fd[1])
+	c.s.release(c.d, c.t, c, true, time.Unix(0, l.now))
+}
+
+// startListeners creates the service's listeners, one per loop, on its
+// address (a port of 0 takes the one the first gets).
+func (s *service) startListeners(ls []*loop) error {
+	ap := netip.AddrPortFrom(s.key.Addr, s.key.Port)
+	var fds []int
+	for range ls {
+		fd, err := tcpListen(ap)
+		if err != nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return err
+		}
+		if ap.Port() == 0 {
+			if sa, err := unix.Getsockname(fd); err == nil {
+				ap = fromSockaddr(sa)
+			}
+		}
+		fds = append(fds, fd)
+	}
+	for i, l := range ls {
+		ln := &listener{s: s, fd: fds[i]}
+		var err error
+		if !l.call(func() {
+			l.set(ln.fd, ln)
+			err = l.want(ln.fd, unix.EPOLLIN)
+		}) {
+			err = errors.New("proxy plane closed")
 		}
 		if err != nil {
-			c.cut()
-			return
+			s.listeners = append(s.listeners, ln)
+			s.loops = ls[:i+1]
+			s.stopListeners()
+			for _, fd := range fds[i+1:] {
+				unix.Close(fd)
+			}
+			return err
 		}
+		s.listeners = append(s.listeners, ln)
 	}
-	c.last.Store(now.UnixNano())
-	// Each direction runs on a goroutine of its own, and this one ends:
-	// its stack grew while dialing, and fresh goroutines idle on small
-	// stacks (2 kB less Go memory per idle connection). The direction
-	// that ends last closes both sockets and releases the connection, so
-	// neither waits for the other.
-	handed = true
-	finish := func() {
-		if c.ends.Add(1) == 2 {
-			c.cut()
-			s.release(d, t, c, true, time.Now())
-		}
-	}
-	go func() {
-		s.pipe(c, up, client)
-		finish()
-	}()
-	go func() {
-		s.pipe(c, client, up)
-		finish()
-	}()
+	s.loops = ls
+	return nil
 }
 
-// pipe relays src to dst until src ends, then half-closes dst. While both
-// halves are open the idle limit is the TCP timeout, after either closed
-// the TCP FIN timeout; a connection idle for it is cut.
-//
-// The read deadline is not moved on every read (a timer update per
-// request costs as much as a system call): it is set to the last
-// progress plus the idle limit, and when it fires with progress since, it
-// is set again from there. A half-close moves the other direction's
-// deadline to the FIN timeout; a new lvs_timeouts is applied at the next
-// read or deadline.
-func (s *service) pipe(c *tcpConn, dst, src *net.TCPConn) {
-	r, err := newRelay(dst, src)
-	if err != nil {
-		c.cut()
-		return
-	}
-	limit := func() time.Duration {
-		if c.half.Load() {
-			return time.Duration(s.p.finTimeout.Load())
-		}
-		return time.Duration(s.p.tcpTimeout.Load())
-	}
-	var idle time.Duration
-	for {
-		if l := limit(); l != idle {
-			idle = l
-			src.SetReadDeadline(time.Unix(0, c.last.Load()).Add(idle))
-		}
-		err := r.run(&c.last)
-		switch {
-		case err == errEOF:
-			if c.half.Swap(true) {
-				// The other direction ended first: the close of both
-				// sockets, next, sends dst its FIN.
-				return
+// stopListeners closes the service's listeners, each on its loop.
+func (s *service) stopListeners() {
+	for i, ln := range s.listeners {
+		l := s.loops[i]
+		if !l.call(func() {
+			if l.byFd[ln.fd] == ln {
+				l.forget(ln.fd)
 			}
-			dst.CloseWrite()
-			// The other direction (reading dst) now has the FIN
-			// timeout: move its deadline rather than wake it; when it
-			// fires, it takes the new limit.
-			dst.SetReadDeadline(time.Unix(0, c.last.Load()).Add(limit()))
-			return
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			// Progress since the deadline was set (either direction),
-			// or the other direction's half-close moved it to the FIN
-			// timeout: go on until the last progress plus the limit in
-			// force, and cut the connection once that has passed.
-			idle = limit()
-			if next := time.Unix(0, c.last.Load()).Add(idle); time.Until(next) > 0 {
-				src.SetReadDeadline(next)
-				continue
-			}
-			c.cut()
-			return
-		default:
-			c.cut()
-			return
+		}) {
+			// The loop has ended and closed what it held.
+			continue
 		}
 	}
-}
-
-func addrPort(a net.Addr) netip.AddrPort {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.AddrPort()
-	}
-	if ua, ok := a.(*net.UDPAddr); ok {
-		return ua.AddrPort()
-	}
-	return netip.AddrPort{}
+	s.listeners = nil
 }

@@ -1,0 +1,323 @@
+package proxy
+
+import (
+	"container/heap"
+	"errors"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TCP is served by event loops, HAProxy's way: one loop per P (at most
+// maxLoops), each a goroutine around an epoll set of its own, on raw
+// non-blocking sockets:
+//   - every TCP service has one SO_REUSEPORT listener per loop, in that
+//     loop's set, so the kernel spreads new connections over the loops and
+//     a connection lives its whole life on the loop that accepted it;
+//   - the real server is reached with a non-blocking connect (EINPROGRESS,
+//     then EPOLLOUT);
+//   - the set is level-triggered, so a read shorter than the buffer means
+//     the socket is empty and the loop goes back to epoll_wait: a request
+//     costs one read and one write per direction. Bytes go through the
+//     loop's one buffer; a connection holds a buffer of its own only while
+//     a write is partial (and asks for EPOLLOUT only then);
+//   - idle, FIN and connect timeouts are one heap per loop, moved only when
+//     an entry falls due (progress only stamps the connection), so no Go
+//     timer exists per connection.
+// epoll_wait goes through the ordinary (not Raw) system call path, so a
+// loop blocked in it never holds up the garbage collector.
+
+// maxLoops bounds the loops of a plane (and so the listeners of a TCP
+// service, one per loop). Measured on two CPUs only: docs/BENCHMARKS.md.
+const maxLoops = 4
+
+// loopBufSize is the size of a loop's relay buffer.
+const loopBufSize = 64 << 10
+
+// maxReads bounds the reads of one socket per readiness, so that a bulk
+// transfer does not starve the loop's other connections (level-triggered:
+// what is left is reported again at the next epoll_wait).
+const maxReads = 4
+
+// handler is what owns a descriptor in a loop's epoll set.
+type handler interface {
+	event(l *loop, fd int, ev uint32)
+}
+
+// timer is an entry of a loop's timer heap.
+type timer struct {
+	due int64 // unix nanoseconds
+	idx int   // index in the heap, -1 when not in it
+	f   expirer
+}
+
+// expirer is told when its timer falls due; it re-arms it or not.
+type expirer interface {
+	expire(l *loop, now int64)
+}
+
+type timerHeap []*timer
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].due < h[j].due }
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx = i
+	h[j].idx = j
+}
+func (h *timerHeap) Push(x any) {
+	t := x.(*timer)
+	t.idx = len(*h)
+	*h = append(*h, t)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	t.idx = -1
+	return t
+}
+
+// loop is one event loop. Everything below mu is its goroutine's alone;
+// other goroutines reach it through post.
+type loop struct {
+	p    *Plane
+	epfd int
+	evfd int // eventfd: post wakes the loop with it
+
+	mu     sync.Mutex
+	cmds   []func()
+	woken  bool
+	closed bool
+
+	byFd    []handler // indexed by descriptor
+	events  []uint32  // the interest registered per descriptor (0: not in the set)
+	buf     []byte
+	timers  timerHeap
+	now     int64 // unix nanoseconds, read once per wake-up
+	closing []int // descriptors to close once the current batch is done
+	done    chan struct{}
+	stop    bool
+}
+
+func newLoop(p *Plane) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	l := &loop{p: p, epfd: epfd, evfd: evfd, buf: make([]byte, loopBufSize), done: make(chan struct{})}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return nil, err
+	}
+	return l, nil
+}
+
+// newLoops makes the plane's loops, one per P up to maxLoops, and starts
+// them.
+func newLoops(p *Plane) ([]*loop, error) {
+	var ls []*loop
+	for range min(runtime.GOMAXPROCS(0), maxLoops) {
+		l, err := newLoop(p)
+		if err != nil {
+			for _, l := range ls {
+				l.shutdown()
+			}
+			return nil, err
+		}
+		ls = append(ls, l)
+		go l.run()
+	}
+	return ls, nil
+}
+
+// post runs f on the loop's goroutine, soon; false if the loop has ended
+// (f is then not run).
+func (l *loop) post(f func()) bool {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return false
+	}
+	l.cmds = append(l.cmds, f)
+	wake := !l.woken
+	l.woken = true
+	l.mu.Unlock()
+	if wake {
+		var one = [8]byte{1}
+		unix.Write(l.evfd, one[:])
+	}
+	return true
+}
+
+// call runs f on the loop's goroutine and waits for it; false if the
+// loop has ended.
+func (l *loop) call(f func()) bool {
+	done := make(chan struct{})
+	if !l.post(func() { f(); close(done) }) {
+		return false
+	}
+	<-done
+	return true
+}
+
+// shutdown ends the loop and waits for it; the descriptors it still owns
+// are closed.
+func (l *loop) shutdown() {
+	if l.post(func() { l.stop = true }) {
+		<-l.done
+	}
+}
+
+// set registers fd's handler.
+func (l *loop) set(fd int, h handler) {
+	for fd >= len(l.byFd) {
+		l.byFd = append(l.byFd, nil)
+		l.events = append(l.events, 0)
+	}
+	l.byFd[fd] = h
+}
+
+// want makes ev fd's interest: added to the set, modified, or removed
+// from it when ev is 0 (a descriptor in the set is always told of errors
+// and hang-ups, which level-triggered would report again and again).
+func (l *loop) want(fd int, ev uint32) error {
+	old := l.events[fd]
+	if old == ev {
+		return nil
+	}
+	var err error
+	switch {
+	case ev == 0:
+		err = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	case old == 0:
+		err = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: ev, Fd: int32(fd)})
+	default:
+		err = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &unix.EpollEvent{Events: ev, Fd: int32(fd)})
+	}
+	if err != nil {
+		return err
+	}
+	l.events[fd] = ev
+	return nil
+}
+
+// forget drops fd from the loop and closes it once the current batch of
+// events is handled (so that no event of this batch reaches a new
+// descriptor of the same number).
+func (l *loop) forget(fd int) {
+	if fd < 0 {
+		return
+	}
+	if l.events[fd] != 0 {
+		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+		l.events[fd] = 0
+	}
+	l.byFd[fd] = nil
+	l.closing = append(l.closing, fd)
+}
+
+func (l *loop) arm(t *timer, due int64) {
+	t.due = due
+	if t.idx >= 0 {
+		heap.Fix(&l.timers, t.idx)
+	} else {
+		heap.Push(&l.timers, t)
+	}
+}
+
+func (l *loop) disarm(t *timer) {
+	if t.idx >= 0 {
+		heap.Remove(&l.timers, t.idx)
+	}
+}
+
+func (l *loop) run() {
+	defer close(l.done)
+	events := make([]syscall.EpollEvent, 256)
+	for {
+		wait := -1
+		if len(l.timers) > 0 {
+			d := l.timers[0].due - time.Now().UnixNano()
+			wait = max(0, int((d+int64(time.Millisecond)-1)/int64(time.Millisecond)))
+		}
+		n, err := syscall.EpollWait(l.epfd, events, wait)
+		if err != nil && !errors.Is(err, syscall.EINTR) {
+			l.p.log.Error("epoll_wait", "err", err)
+			time.Sleep(10 * time.Millisecond)
+		}
+		l.now = time.Now().UnixNano()
+		for i := range max(n, 0) {
+			fd := int(events[i].Fd)
+			if fd == l.evfd {
+				l.commands()
+				continue
+			}
+			if fd < len(l.byFd) {
+				if h := l.byFd[fd]; h != nil {
+					h.event(l, fd, events[i].Events)
+				}
+			}
+		}
+		for len(l.timers) > 0 && l.timers[0].due <= l.now {
+			t := heap.Pop(&l.timers).(*timer)
+			t.f.expire(l, l.now)
+		}
+		for _, fd := range l.closing {
+			unix.Close(fd)
+		}
+		l.closing = l.closing[:0]
+		if l.stop {
+			l.end()
+			return
+		}
+	}
+}
+
+func (l *loop) commands() {
+	var b [8]byte
+	unix.Read(l.evfd, b[:])
+	l.mu.Lock()
+	cmds := l.cmds
+	l.cmds = nil
+	l.woken = false
+	l.mu.Unlock()
+	for _, f := range cmds {
+		f()
+	}
+}
+
+// end closes what the loop still owns; commands posted meanwhile are run
+// first (their connections are then closed here too).
+func (l *loop) end() {
+	l.mu.Lock()
+	l.closed = true
+	cmds := l.cmds
+	l.cmds = nil
+	l.mu.Unlock()
+	for _, f := range cmds {
+		f()
+	}
+	for fd, h := range l.byFd {
+		if c, ok := h.(*conn); ok {
+			c.kill(l, false)
+		} else if h != nil {
+			l.forget(fd)
+		}
+	}
+	for _, fd := range l.closing {
+		unix.Close(fd)
+	}
+	unix.Close(l.epfd)
+	unix.Close(l.evfd)
+}
