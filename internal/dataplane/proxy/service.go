@@ -7,7 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
-		"slices"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
