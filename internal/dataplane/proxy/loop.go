@@ -219,10 +219,9 @@ func (l *loop) forget(fd int) {
 	if fd < 0 {
 		return
 	}
-	if l.events[fd] != 0 {
-		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
-		l.events[fd] = 0
-	}
+	// No EPOLL_CTL_DEL: closing the descriptor (never duplicated) takes
+	// it out of the set, and no event of it is handled meanwhile.
+	l.events[fd] = 0
 	l.byFd[fd] = nil
 	l.closing = append(l.closing, fd)
 }
