@@ -84,10 +84,10 @@ const maxAccepts = 16
 
 func (ln *listener) event(l *loop, fd int, ev uint32) {
 	for range maxAccepts {
-		nfd, sa, err := unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		nfd, from, err := accept4(fd)
 		switch {
 		case err == nil:
-			ln.s.open(l, nfd, fromSockaddr(sa))
+			ln.s.open(l, nfd, from)
 		case err == unix.EINTR || err == unix.ECONNABORTED:
 		case err == unix.EAGAIN:
 			return
