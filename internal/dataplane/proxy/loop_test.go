@@ -392,3 +392,99 @@ func TestLoopShorterTimeoutApplies(t *testing.T) {
 	}
 	waitActive(t, p, svc, real, 0)
 }
+
+// TestLoopAcceptOutOfDescriptors: when accept4 fails for want of
+// descriptors (EMFILE), the listener stops accepting for a while instead
+// of spinning on its level-triggered readiness, and serves the waiting
+// client once descriptors are free again.
+func TestLoopAcceptOutOfDescriptors(t *testing.T) {
+	p, svc, _ := oneServer(t, Options{}, func(c net.Conn) { fmt.Fprintf(c, "hello\n") })
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	old := lim
+	// Fill every free descriptor below a lowered limit, then free one:
+	// the client's dial takes it, and the proxy's accept4 finds none.
+	probe, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(probe)
+	lim.Cur = uint64(probe) + 256
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skipf("cannot lower RLIMIT_NOFILE: %v", err)
+	}
+	var fill []int
+	release := func(n int) {
+		for ; n > 0 && len(fill) > 0; n-- {
+			unix.Close(fill[len(fill)-1])
+			fill = fill[:len(fill)-1]
+		}
+	}
+	t.Cleanup(func() {
+		release(len(fill))
+		unix.Setrlimit(unix.RLIMIT_NOFILE, &old)
+	})
+	for {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			break
+		}
+		fill = append(fill, fd)
+	}
+	release(1)
+	type result struct {
+		line string
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		c, err := net.DialTimeout("tcp", netip.AddrPortFrom(svc.Addr, svc.Port).String(), ioTimeout)
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * ioTimeout))
+		l, err := bufio.NewReader(c).ReadString('\n')
+		got <- result{l, err}
+	}()
+	// A listener pauses: its interest is taken out of its loop's set.
+	paused := func() bool {
+		s, err := p.service(svc)
+		if err != nil {
+			return false
+		}
+		for i, ln := range s.listeners {
+			l := s.loops[i]
+			var ev uint32 = unix.EPOLLIN
+			l.call(func() { ev = l.events[ln.fd] })
+			if ev == 0 {
+				return true
+			}
+		}
+		return false
+	}
+	end := time.Now().Add(ioTimeout)
+	for !paused() {
+		select {
+		case r := <-got:
+			t.Fatalf("the client finished while descriptors were short: %q, %v", r.line, r.err)
+		default:
+		}
+		if time.Now().After(end) {
+			t.Fatal("no listener paused while accept4 had no descriptor")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	release(len(fill))
+	select {
+	case r := <-got:
+		if r.err != nil || r.line != "hello\n" {
+			t.Fatalf("after descriptors were freed: %q, %v", r.line, r.err)
+		}
+	case <-time.After(3 * ioTimeout):
+		t.Fatal("the waiting client was never served")
+	}
+}
