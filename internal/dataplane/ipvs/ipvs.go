@@ -48,6 +48,10 @@ type Options struct {
 type Plane struct {
 	conn   Conn
 	family uint16
+	// pipe is the socket under conn for Pipeline, nil where there is
+	// none (Pipeline then makes each change its Plane call).
+	pipe   pipeConn
+	pstate pipeState
 }
 
 // Open connects to the kernel's IPVS. Looking the family up makes the kernel
@@ -57,7 +61,14 @@ func Open(opts Options) (*Plane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open generic netlink: %w", err)
 	}
-	return openOn(c)
+	p, err := openOn(c)
+	if err != nil {
+		return nil, err
+	}
+	if pipe, err := newSockPipe(c); err == nil {
+		p.pipe = pipe
+	}
+	return p, nil
 }
 
 // familyConn is a Conn that can also look up generic netlink families.
@@ -79,8 +90,16 @@ func openOn(c familyConn) (*Plane, error) {
 	return New(c, f.ID), nil
 }
 
-// New returns a plane that talks to the IPVS family id over c.
-func New(c Conn, family uint16) *Plane { return &Plane{conn: c, family: family} }
+// New returns a plane that talks to the IPVS family id over c. A c that
+// can also write and read whole buffers of messages (the tests' fake
+// kernel) is the pipe of Pipeline too.
+func New(c Conn, family uint16) *Plane {
+	p := &Plane{conn: c, family: family}
+	if pc, ok := c.(pipeConn); ok {
+		p.pipe = pc
+	}
+	return p
+}
 
 // Close closes the netlink connection.
 func (p *Plane) Close() error { return p.conn.Close() }
