@@ -256,6 +256,9 @@ func (r *Reconciler) run(ctx context.Context, ops []Op) (int, []error) {
 	if b, ok := r.plane.(batcher); ok && len(ops) > 0 {
 		return r.runBatch(ctx, b, ops)
 	}
+	if pl, ok := r.plane.(dataplane.Pipeliner); ok && len(ops) > 0 {
+		return r.runPipelined(ctx, pl, ops)
+	}
 	var errs []error
 	failed := map[dataplane.ServiceKey]bool{}
 	sent := 0
@@ -327,6 +330,106 @@ func (r *Reconciler) note(op Op) {
 	case DeleteDest:
 		delete(r.actual[k].Dests, op.Dest.Key)
 	}
+}
+
+// runPipelined is run for a plane that pipelines (kernel IPVS): the same
+// operations with the same outcome, sent without waiting for each answer.
+// Only one thing makes an operation depend on an earlier one's answer: a
+// refused AddService skips the rest of its service's operations (the
+// plane holds nothing for it). So the operations go in waves: a wave takes
+// every operation in order, except those of a service whose AddService is
+// already in the wave, which wait for the next one (in their order); the
+// next wave drops the operations of services whose add was refused. A
+// start is two waves (the services, then their destinations), a health
+// change or a reload one or two. Services are independent of one another,
+// and within a service the order is kept.
+func (r *Reconciler) runPipelined(ctx context.Context, pl dataplane.Pipeliner, ops []Op) (int, []error) {
+	var (
+		errs   []error
+		sent   int
+		failed map[dataplane.ServiceKey]bool
+	)
+	pending := make([]int32, len(ops))
+	for i := range pending {
+		pending[i] = int32(i)
+	}
+	wave := make([]int32, 0, len(ops))
+	var next []int32
+	for len(pending) > 0 {
+		wave, next = wave[:0], next[:0]
+		var adding map[dataplane.ServiceKey]bool
+		for _, i := range pending {
+			op := &ops[i]
+			k := op.Service.Key
+			if failed[k] && op.Kind != DeleteService {
+				continue
+			}
+			if adding[k] {
+				next = append(next, i)
+				continue
+			}
+			wave = append(wave, i)
+			if op.Kind == AddService {
+				if adding == nil {
+					adding = map[dataplane.ServiceKey]bool{}
+				}
+				adding[k] = true
+			}
+		}
+		n, err := pl.Pipeline(ctx, len(wave), func(j int) dataplane.Change { return changeOf(&ops[wave[j]]) },
+			func(j int, err error) {
+				op := &ops[wave[j]]
+				sent++
+				if err == nil {
+					r.note(*op)
+					return
+				}
+				errs = append(errs, &OpError{Op: *op, Err: err})
+				if op.Kind == AddService {
+					// The plane holds nothing for the service, as
+					// believed; the rest of its operations are skipped.
+					if failed == nil {
+						failed = map[dataplane.ServiceKey]bool{}
+					}
+					failed[op.Service.Key] = true
+					r.refused[op.Service.Key] = op.Service
+				} else {
+					// The plane may hold something else than believed;
+					// read it again before the next Apply.
+					r.synced = false
+				}
+				r.log.Warn("data plane refused an operation", "op", op.String(), "err", err)
+			})
+		if n < len(wave) {
+			// The outcome of the rest of the wave is unknown: read the
+			// plane again before the next Apply.
+			r.synced = false
+			errs = append(errs, err)
+			return sent, errs
+		}
+		pending, next = next, pending
+	}
+	return sent, errs
+}
+
+// changeOf is op as the plane's Change.
+func changeOf(op *Op) dataplane.Change {
+	c := dataplane.Change{Service: op.Service, Dest: op.Dest}
+	switch op.Kind {
+	case AddService:
+		c.Kind = dataplane.ChangeAddService
+	case UpdateService:
+		c.Kind = dataplane.ChangeUpdateService
+	case DeleteService:
+		c.Kind = dataplane.ChangeDeleteService
+	case AddDest:
+		c.Kind = dataplane.ChangeAddDest
+	case UpdateDest:
+		c.Kind = dataplane.ChangeUpdateDest
+	case DeleteDest:
+		c.Kind = dataplane.ChangeDeleteDest
+	}
+	return c
 }
 
 // serviceOps are the operations of one service, in order, and the entry

@@ -415,7 +415,9 @@ func TestReloadLikeKeepalived(t *testing.T) {
 	p.Seed(dataplane.Table{byHand: {Service: dataplane.Service{Key: byHand, Scheduler: "rr", PersistenceBits: 32}}})
 	e := New(load(t, read("a.conf")))
 	e.Start()
-	r := NewReconciler(p, quiet)
+	// The operations one by one, in the Diff's order (TestReloadPipelined
+	// has the same reload pipelined, as IPVS gets it).
+	r := NewReconciler(serialPlane{p}, quiet)
 	incremental = true
 	defer func() { incremental = false }()
 	apply(t, r, p, e)

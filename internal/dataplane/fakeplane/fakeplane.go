@@ -58,6 +58,8 @@ type Plane struct {
 	timeouts dataplane.Timeouts
 	syncd    map[dataplane.SyncState]dataplane.SyncDaemon
 	calls    []Call
+	// pipelines holds the size of each Pipeline call.
+	pipelines []int
 	// fail decides whether a call fails, and with what.
 	fail func(Call) error
 }
@@ -144,7 +146,7 @@ func (p *Plane) Count() int {
 func (p *Plane) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.calls = nil
+	p.calls, p.pipelines = nil, nil
 }
 
 // SyncDaemons returns the running sync daemons by role.
@@ -374,3 +376,47 @@ func (p *Plane) StopSyncDaemon(ctx context.Context, state dataplane.SyncState) e
 }
 
 var _ dataplane.Plane = (*Plane)(nil)
+
+// Pipeline implements dataplane.Pipeliner as kernel IPVS does: each change
+// is its Plane call, counted and failed as one, in order; nothing stops at
+// a refusal. Each call's number of changes is recorded (Pipelines). A
+// test that wants a plane without it wraps the fake in a struct that
+// embeds only dataplane.Plane.
+func (p *Plane) Pipeline(ctx context.Context, n int, change func(i int) dataplane.Change, result func(i int, err error)) (int, error) {
+	p.mu.Lock()
+	p.pipelines = append(p.pipelines, n)
+	p.mu.Unlock()
+	for i := 0; i < n; i++ {
+		if err := ctx.Err(); err != nil {
+			return i, err
+		}
+		c := change(i)
+		k := c.Service.Key
+		var err error
+		switch c.Kind {
+		case dataplane.ChangeAddService:
+			err = p.AddService(ctx, c.Service)
+		case dataplane.ChangeUpdateService:
+			err = p.UpdateService(ctx, c.Service)
+		case dataplane.ChangeDeleteService:
+			err = p.DeleteService(ctx, k)
+		case dataplane.ChangeAddDest:
+			err = p.AddDestination(ctx, k, c.Dest)
+		case dataplane.ChangeUpdateDest:
+			err = p.UpdateDestination(ctx, k, c.Dest)
+		case dataplane.ChangeDeleteDest:
+			err = p.DeleteDestination(ctx, k, c.Dest.Key)
+		default:
+			err = fmt.Errorf("fakeplane: unknown change kind %d", c.Kind)
+		}
+		result(i, err)
+	}
+	return n, nil
+}
+
+// Pipelines returns the number of changes of each Pipeline call so far.
+func (p *Plane) Pipelines() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.pipelines)
+}
