@@ -145,3 +145,116 @@ func TestKernel(t *testing.T) {
 		t.Errorf("after flush: %d services, %v", len(got), err)
 	}
 }
+
+// TestKernelPipeline sends a start's worth of changes through Pipeline to
+// the real kernel, more than one write's window, with refusals placed in
+// it: a service with an unknown scheduler, a service added twice, a
+// destination of a service that does not exist, and a destination added
+// twice. Each refusal is reported for exactly its change with the kernel's
+// errno and hint, everything else is in the table afterwards, and a
+// pipelined update and deletion take effect. It needs root and a kernel
+// with IPVS (the VM lab); elsewhere it skips.
+func TestKernelPipeline(t *testing.T) {
+	if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
+		t.Skip("IPVS is not loaded in this kernel; the VM lab runs this test")
+	}
+	lab := netlab.New(t)
+	h := lab.AddHost("piper")
+	var p *Plane
+	if err := h.Do(func() (err error) { p, err = Open(Options{}); return }); err != nil {
+		t.Fatalf("open IPVS in the namespace: %v", err)
+	}
+	defer p.Close()
+	if p.pipe == nil {
+		t.Fatal("Open gave no pipe: Pipeline would fall back to one request at a time")
+	}
+	ctx := context.Background()
+	const services = 400 // 400 × 3 changes: several windows
+	cs := startChanges(services)
+	want := dataplane.Table{}
+	for _, c := range cs {
+		k := c.Service.Key
+		if c.Kind == dataplane.ChangeAddService {
+			want[k] = dataplane.Entry{Service: c.Service, Dests: map[dataplane.DestKey]dataplane.Destination{}}
+		} else {
+			want[k].Dests[c.Dest.Key] = c.Dest
+		}
+	}
+	bad := map[int]struct {
+		errno syscall.Errno
+		text  string
+	}{}
+	// Change 30 is service 10's add: an unknown scheduler. Its two
+	// destinations (31, 32) then have no service.
+	cs[30].Service.Scheduler = "nosuch"
+	delete(want, cs[30].Service.Key)
+	bad[30] = struct {
+		errno syscall.Errno
+		text  string
+	}{syscall.ENOENT, "add service TCP 10.1.0.10:80: netlink receive: no such file or directory (unknown scheduler"}
+	for _, i := range []int{31, 32} {
+		bad[i] = struct {
+			errno syscall.Errno
+			text  string
+		}{syscall.ESRCH, "add destination " + cs[i].Dest.Key.String() + " of TCP 10.1.0.10:80"}
+	}
+	// Service 200 added twice (the second time, late in the list), a
+	// destination of service 300 added twice.
+	cs = append(cs, cs[600], cs[901])
+	bad[len(cs)-2] = struct {
+		errno syscall.Errno
+		text  string
+	}{syscall.EEXIST, "add service TCP 10.1.0.200:80"}
+	bad[len(cs)-1] = struct {
+		errno syscall.Errno
+		text  string
+	}{syscall.EEXIST, "add destination " + cs[901].Dest.Key.String() + " of TCP 10.1.1.44:80"}
+	errs := make([]error, len(cs))
+	n, err := p.Pipeline(ctx, len(cs), func(i int) dataplane.Change { return cs[i] }, func(i int, err error) { errs[i] = err })
+	if n != len(cs) || err != nil {
+		t.Fatalf("Pipeline: %d of %d, %v", n, len(cs), err)
+	}
+	for i, e := range errs {
+		b, isBad := bad[i]
+		switch {
+		case isBad && (!errors.Is(e, b.errno) || !strings.Contains(e.Error(), b.text)):
+			t.Errorf("change %d: %v, want %v with %q", i, e, b.errno, b.text)
+		case !isBad && e != nil:
+			t.Errorf("change %d (%v %s): %v", i, cs[i].Kind, changeWhat(cs[i]), e)
+		}
+	}
+	got, err := dataplane.Read(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Format() != want.Format() {
+		t.Errorf("the kernel holds %d services, want %d:\n%s", len(got), len(want), got.Format())
+	}
+	// An update and a deletion, pipelined, and a change of a service the
+	// kernel does not have.
+	k0, k1 := cs[0].Service.Key, cs[3].Service.Key
+	d := cs[1].Dest
+	d.Weight = 7
+	more := []dataplane.Change{
+		{Kind: dataplane.ChangeUpdateDest, Service: dataplane.Service{Key: k0}, Dest: d},
+		{Kind: dataplane.ChangeDeleteService, Service: dataplane.Service{Key: k1}},
+		{Kind: dataplane.ChangeDeleteService, Service: dataplane.Service{Key: cs[30].Service.Key}},
+	}
+	errs = make([]error, len(more))
+	if n, err := p.Pipeline(ctx, len(more), func(i int) dataplane.Change { return more[i] }, func(i int, err error) { errs[i] = err }); n != 3 || err != nil {
+		t.Fatalf("Pipeline: %d, %v", n, err)
+	}
+	if errs[0] != nil || errs[1] != nil || !errors.Is(errs[2], syscall.ESRCH) {
+		t.Errorf("update, delete, delete of a missing service: %v", errs)
+	}
+	want[k0].Dests[d.Key] = d
+	delete(want, k1)
+	if got, err := dataplane.Read(ctx, p); err != nil || got.Format() != want.Format() {
+		t.Errorf("after the changes (%v) the kernel holds\n%s", err, got.Format())
+	}
+	// The single-request path shares the socket and still works after it.
+	if err := p.DeleteService(ctx, k0); err != nil {
+		t.Errorf("a single request after pipelining: %v", err)
+	}
+	t.Logf("window %d requests per write", p.pipe.Window())
+}
