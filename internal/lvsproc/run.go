@@ -73,6 +73,11 @@ func Run(ctx context.Context, o RunOptions) error {
 	if o.Publish == nil {
 		o.Publish = func(status.LVSJSON) {}
 	}
+	// The start's phases, for its log line: the process's age here
+	// (the runtime's start, the file's parse), then this function's
+	// preparation, then the first Apply.
+	ranAt, ranAtOK := processAge()
+	tRun := time.Now()
 	cfg := o.Config
 	// problems are the running configuration's checkers that cannot
 	// run, for the status.
@@ -171,11 +176,17 @@ func Run(ctx context.Context, o RunOptions) error {
 	// every check, which a steady state does not need.
 	checkersTick := time.NewTicker(checkersEvery)
 	defer checkersTick.Stop()
+	tStart := time.Now()
 	n, err := side.Start(ctx)
 	if err != nil {
 		o.Log.Error("some services were refused", "err", err)
 	}
-	o.Log.Info("LVS side started", "dataplane", choice.Name, "why", choice.Why, "operations", n, "virtual_servers", len(cfg.VirtualServers))
+	started := []any{"dataplane", choice.Name, "why", choice.Why, "operations", n, "virtual_servers", len(cfg.VirtualServers),
+		"prepare", tStart.Sub(tRun).Round(time.Millisecond), "apply", time.Since(tStart).Round(time.Millisecond)}
+	if ranAtOK {
+		started = append(started, "process_age_at_run", ranAt)
+	}
+	o.Log.Info("LVS side started", started...)
 	t0 := time.Now()
 	counters = side.Counters(ctx)
 	if plane.Capabilities().Stats {
