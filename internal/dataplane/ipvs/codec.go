@@ -122,32 +122,84 @@ func afOf(f dataplane.Family) uint16 {
 	return afInet
 }
 
-// addr16 is an address as the kernel's union nf_inet_addr: 16 bytes, an
-// IPv4 address in the first 4.
-func addr16(a netip.Addr) []byte {
-	b := make([]byte, 16)
-	if a.Is4() || a.Is4In6() {
-		v := a.Unmap().As4()
-		copy(b, v[:])
-	} else {
-		v := a.As16()
-		copy(b, v[:])
+// The requests the reconciler sends by the thousand (services and
+// destinations) are appended straight to a caller's buffer, attribute by
+// attribute, rather than built with netlink.AttributeEncoder, which
+// allocates each value, each nested set and each encoding: the pipelined
+// path reuses one buffer for a whole write. The layout is the netlink
+// library's (native byte order, values padded to 4 bytes, nested sets
+// flagged NLA_F_NESTED), which the golden messages pin.
+
+const nlaNested = 0x8000 // NLA_F_NESTED
+
+// attrHeader appends an attribute header for n bytes of data.
+func attrHeader(b []byte, typ uint16, n int) []byte {
+	b = binary.NativeEndian.AppendUint16(b, uint16(4+n))
+	return binary.NativeEndian.AppendUint16(b, typ)
+}
+
+// pad4 pads b to a multiple of 4 bytes.
+func pad4(b []byte) []byte {
+	for len(b)%4 != 0 {
+		b = append(b, 0)
 	}
 	return b
 }
 
-func be16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
+func attrU8(b []byte, typ uint16, v uint8) []byte {
+	return pad4(append(attrHeader(b, typ, 1), v))
+}
 
-// encodeServiceKey writes the attributes that identify a service.
-func encodeServiceKey(ae *netlink.AttributeEncoder, k dataplane.ServiceKey) {
-	ae.Uint16(svcAF, afOf(k.Family))
-	if k.Fwmark != 0 {
-		ae.Uint32(svcFwmark, k.Fwmark)
-		return
+func attrU16(b []byte, typ uint16, v uint16) []byte {
+	return pad4(binary.NativeEndian.AppendUint16(attrHeader(b, typ, 2), v))
+}
+
+func attrU32(b []byte, typ uint16, v uint32) []byte {
+	return binary.NativeEndian.AppendUint32(attrHeader(b, typ, 4), v)
+}
+
+// attrBE16 appends a 16-bit value in network byte order (a port).
+func attrBE16(b []byte, typ uint16, v uint16) []byte {
+	return pad4(binary.BigEndian.AppendUint16(attrHeader(b, typ, 2), v))
+}
+
+// attrString appends s with its terminating NUL.
+func attrString(b []byte, typ uint16, s string) []byte {
+	b = append(attrHeader(b, typ, len(s)+1), s...)
+	return pad4(append(b, 0))
+}
+
+// attrAddr16 appends an address as the kernel's union nf_inet_addr: 16
+// bytes, an IPv4 address in the first 4.
+func attrAddr16(b []byte, typ uint16, a netip.Addr) []byte {
+	b = attrHeader(b, typ, 16)
+	if a.Is4() || a.Is4In6() {
+		v := a.Unmap().As4()
+		return append(append(b, v[:]...), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 	}
-	ae.Uint16(svcProtocol, uint16(k.Protocol))
-	ae.Bytes(svcAddr, addr16(k.Addr))
-	ae.Bytes(svcPort, be16(k.Port))
+	v := a.As16()
+	return append(b, v[:]...)
+}
+
+// nestStart opens a nested attribute set; nestEnd closes it.
+func nestStart(b []byte, typ uint16) ([]byte, int) {
+	return attrHeader(b, typ|nlaNested, 0), len(b)
+}
+
+func nestEnd(b []byte, at int) []byte {
+	binary.NativeEndian.PutUint16(b[at:], uint16(len(b)-at))
+	return b
+}
+
+// appendServiceKey appends the attributes that identify a service.
+func appendServiceKey(b []byte, k dataplane.ServiceKey) []byte {
+	b = attrU16(b, svcAF, afOf(k.Family))
+	if k.Fwmark != 0 {
+		return attrU32(b, svcFwmark, k.Fwmark)
+	}
+	b = attrU16(b, svcProtocol, uint16(k.Protocol))
+	b = attrAddr16(b, svcAddr, k.Addr)
+	return attrBE16(b, svcPort, k.Port)
 }
 
 // serviceFlags returns the kernel's flag word for s.
@@ -179,33 +231,34 @@ func netmask(s dataplane.Service) uint32 {
 	if bitsLen > 0 {
 		mask = ^uint32(0) << (32 - bitsLen)
 	}
-	return binary.NativeEndian.Uint32(binary.BigEndian.AppendUint32(nil, mask))
+	var raw [4]byte
+	binary.BigEndian.PutUint32(raw[:], mask)
+	return binary.NativeEndian.Uint32(raw[:])
 }
 
-// encodeService writes a whole service, as NEW_SERVICE and SET_SERVICE
+// appendService appends a whole service, as NEW_SERVICE and SET_SERVICE
 // require: the key, scheduler, persistence engine, flags, timeout and mask.
-func encodeService(ae *netlink.AttributeEncoder, s dataplane.Service) {
-	encodeServiceKey(ae, s.Key)
-	ae.String(svcSchedName, s.Scheduler)
+func appendService(b []byte, s dataplane.Service) []byte {
+	b = appendServiceKey(b, s.Key)
+	b = attrString(b, svcSchedName, s.Scheduler)
 	if s.PersistenceEngine != "" {
-		ae.String(svcPEName, s.PersistenceEngine)
+		b = attrString(b, svcPEName, s.PersistenceEngine)
 	}
-	flags := make([]byte, 8)
-	binary.NativeEndian.PutUint32(flags[0:], serviceFlags(s))
-	binary.NativeEndian.PutUint32(flags[4:], ^uint32(0)) // mask: set every flag as given
-	ae.Bytes(svcFlags, flags)
-	ae.Uint32(svcTimeout, uint32(s.Persistence/time.Second))
-	ae.Uint32(svcNetmask, netmask(s))
+	b = attrHeader(b, svcFlags, 8)
+	b = binary.NativeEndian.AppendUint32(b, serviceFlags(s))
+	b = binary.NativeEndian.AppendUint32(b, ^uint32(0)) // mask: set every flag as given
+	b = attrU32(b, svcTimeout, uint32(s.Persistence/time.Second))
+	return attrU32(b, svcNetmask, netmask(s))
 }
 
-// encodeDest writes a destination. Full (NEW_DEST, SET_DEST) adds the
+// appendDest appends a destination. Full (NEW_DEST, SET_DEST) adds the
 // options; otherwise only the key (DEL_DEST).
-func encodeDest(ae *netlink.AttributeEncoder, d dataplane.Destination, full bool) {
-	ae.Bytes(destAddr, addr16(d.Key.Addr))
-	ae.Bytes(destPort, be16(d.Key.Port))
-	ae.Uint16(destAddrFamily, afOf(dataplane.FamilyOf(d.Key.Addr)))
+func appendDest(b []byte, d dataplane.Destination, full bool) []byte {
+	b = attrAddr16(b, destAddr, d.Key.Addr)
+	b = attrBE16(b, destPort, d.Key.Port)
+	b = attrU16(b, destAddrFamily, afOf(dataplane.FamilyOf(d.Key.Addr)))
 	if !full {
-		return
+		return b
 	}
 	method := uint32(fwdMasq)
 	switch d.Forwarding.Method {
@@ -214,15 +267,43 @@ func encodeDest(ae *netlink.AttributeEncoder, d dataplane.Destination, full bool
 	case dataplane.Tunnel:
 		method = fwdTunnel
 	}
-	ae.Uint32(destFwdMethod, method)
-	ae.Uint32(destWeight, uint32(d.Weight))
-	ae.Uint32(destUThresh, d.UpperThreshold)
-	ae.Uint32(destLThresh, d.LowerThreshold)
+	b = attrU32(b, destFwdMethod, method)
+	b = attrU32(b, destWeight, uint32(d.Weight))
+	b = attrU32(b, destUThresh, d.UpperThreshold)
+	b = attrU32(b, destLThresh, d.LowerThreshold)
 	if d.Forwarding.Method == dataplane.Tunnel {
-		ae.Uint8(destTunType, uint8(d.Forwarding.TunnelType))
-		ae.Bytes(destTunPort, be16(d.Forwarding.TunnelPort))
-		ae.Uint16(destTunFlags, uint16(d.Forwarding.TunnelChecksum))
+		b = attrU8(b, destTunType, uint8(d.Forwarding.TunnelType))
+		b = attrBE16(b, destTunPort, d.Forwarding.TunnelPort)
+		b = attrU16(b, destTunFlags, uint16(d.Forwarding.TunnelChecksum))
 	}
+	return b
+}
+
+// appendServiceBody appends the attributes of a NEW_SERVICE or
+// SET_SERVICE request.
+func appendServiceBody(b []byte, s dataplane.Service) ([]byte, error) {
+	if err := checkName("scheduler", s.Scheduler); err != nil {
+		return b, err
+	}
+	if err := checkName("persistence engine", s.PersistenceEngine); err != nil {
+		return b, err
+	}
+	b, at := nestStart(b, attrService)
+	return nestEnd(appendService(b, s), at), nil
+}
+
+// appendServiceKeyBody appends the attributes of a request that names a
+// service only (DEL_SERVICE, GET_DEST).
+func appendServiceKeyBody(b []byte, k dataplane.ServiceKey) []byte {
+	b, at := nestStart(b, attrService)
+	return nestEnd(appendServiceKey(b, k), at)
+}
+
+// appendDestBody appends the attributes of a destination request.
+func appendDestBody(b []byte, k dataplane.ServiceKey, d dataplane.Destination, full bool) []byte {
+	b = appendServiceKeyBody(b, k)
+	b, at := nestStart(b, attrDest)
+	return nestEnd(appendDest(b, d, full), at)
 }
 
 func message(cmd uint8, build func(ae *netlink.AttributeEncoder)) (genetlink.Message, error) {
@@ -237,41 +318,24 @@ func message(cmd uint8, build func(ae *netlink.AttributeEncoder)) (genetlink.Mes
 	return genetlink.Message{Header: genetlink.Header{Command: cmd, Version: familyVersion}, Data: data}, nil
 }
 
+func genlMessage(cmd uint8, data []byte) genetlink.Message {
+	return genetlink.Message{Header: genetlink.Header{Command: cmd, Version: familyVersion}, Data: data}
+}
+
 func serviceMessage(cmd uint8, s dataplane.Service) (genetlink.Message, error) {
-	if err := checkName("scheduler", s.Scheduler); err != nil {
+	data, err := appendServiceBody(nil, s)
+	if err != nil {
 		return genetlink.Message{}, err
 	}
-	if err := checkName("persistence engine", s.PersistenceEngine); err != nil {
-		return genetlink.Message{}, err
-	}
-	return message(cmd, func(ae *netlink.AttributeEncoder) {
-		ae.Nested(attrService, func(nae *netlink.AttributeEncoder) error {
-			encodeService(nae, s)
-			return nil
-		})
-	})
+	return genlMessage(cmd, data), nil
 }
 
 func serviceKeyMessage(cmd uint8, k dataplane.ServiceKey) (genetlink.Message, error) {
-	return message(cmd, func(ae *netlink.AttributeEncoder) {
-		ae.Nested(attrService, func(nae *netlink.AttributeEncoder) error {
-			encodeServiceKey(nae, k)
-			return nil
-		})
-	})
+	return genlMessage(cmd, appendServiceKeyBody(nil, k)), nil
 }
 
 func destMessage(cmd uint8, k dataplane.ServiceKey, d dataplane.Destination, full bool) (genetlink.Message, error) {
-	return message(cmd, func(ae *netlink.AttributeEncoder) {
-		ae.Nested(attrService, func(nae *netlink.AttributeEncoder) error {
-			encodeServiceKey(nae, k)
-			return nil
-		})
-		ae.Nested(attrDest, func(nae *netlink.AttributeEncoder) error {
-			encodeDest(nae, d, full)
-			return nil
-		})
-	})
+	return genlMessage(cmd, appendDestBody(nil, k, d, full)), nil
 }
 
 func daemonMessage(d dataplane.SyncDaemon) (genetlink.Message, error) {

@@ -173,39 +173,36 @@ func encodeStats(ae *netlink.AttributeEncoder, typ uint16, st dataplane.Stats) {
 	})
 }
 
+// statsAttr is st as the kernel writes a STATS64 nest of type typ.
+func statsAttr(t testing.TB, typ uint16, st dataplane.Stats) []byte {
+	ae := netlink.NewAttributeEncoder()
+	encodeStats(ae, typ, st)
+	b, err := ae.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // serviceReply and destReply build dump replies as the kernel does: the
 // request encoding plus the counters.
 func serviceReply(t testing.TB, s dataplane.Service) []byte {
 	t.Helper()
-	m, err := message(cmdNewService, func(ae *netlink.AttributeEncoder) {
-		ae.Nested(attrService, func(nae *netlink.AttributeEncoder) error {
-			encodeService(nae, s)
-			encodeStats(nae, svcStats64, s.Stats)
-			return nil
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.Data
+	b, at := nestStart(nil, attrService)
+	b = appendService(b, s)
+	b = append(b, statsAttr(t, svcStats64, s.Stats)...)
+	return nestEnd(b, at)
 }
 
 func destReply(t testing.TB, d dataplane.Destination) []byte {
 	t.Helper()
-	m, err := message(cmdNewDest, func(ae *netlink.AttributeEncoder) {
-		ae.Nested(attrDest, func(nae *netlink.AttributeEncoder) error {
-			encodeDest(nae, d, true)
-			nae.Uint32(destActive, d.Stats.ActiveConns)
-			nae.Uint32(destInact, d.Stats.InactConns)
-			nae.Uint32(destPersist, d.Stats.PersistConns)
-			encodeStats(nae, destStats64, d.Stats)
-			return nil
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.Data
+	b, at := nestStart(nil, attrDest)
+	b = appendDest(b, d, true)
+	b = attrU32(b, destActive, d.Stats.ActiveConns)
+	b = attrU32(b, destInact, d.Stats.InactConns)
+	b = attrU32(b, destPersist, d.Stats.PersistConns)
+	b = append(b, statsAttr(t, destStats64, d.Stats)...)
+	return nestEnd(b, at)
 }
 
 // TestStatsRoundTrip: counters written as the kernel writes them, up to the

@@ -158,26 +158,6 @@ func (s *sockPipe) Drain() {
 	}
 }
 
-// changeMessage encodes c's request.
-func changeMessage(c dataplane.Change) (genetlink.Message, error) {
-	k := c.Service.Key
-	switch c.Kind {
-	case dataplane.ChangeAddService:
-		return serviceMessage(cmdNewService, c.Service)
-	case dataplane.ChangeUpdateService:
-		return serviceMessage(cmdSetService, c.Service)
-	case dataplane.ChangeDeleteService:
-		return serviceKeyMessage(cmdDelService, k)
-	case dataplane.ChangeAddDest:
-		return destMessage(cmdNewDest, k, c.Dest, true)
-	case dataplane.ChangeUpdateDest:
-		return destMessage(cmdSetDest, k, c.Dest, true)
-	case dataplane.ChangeDeleteDest:
-		return destMessage(cmdDelDest, k, dataplane.Destination{Key: c.Dest.Key}, false)
-	}
-	return genetlink.Message{}, fmt.Errorf("unknown change kind %d", c.Kind)
-}
-
 // changeCmd is c's IPVS command.
 func changeCmd(c dataplane.Change) uint8 {
 	switch c.Kind {
@@ -226,20 +206,36 @@ func (p *Plane) applyChange(ctx context.Context, c dataplane.Change) error {
 	return fmt.Errorf("unknown change kind %d", c.Kind)
 }
 
-// appendRequest appends m as a netlink request of type typ.
-func appendRequest(b []byte, typ uint16, flags netlink.HeaderFlags, seq uint32, m genetlink.Message) []byte {
-	n := nlmsgHdrLen + genlHdrLen + len(m.Data)
-	b = binary.NativeEndian.AppendUint32(b, uint32(n))
-	b = binary.NativeEndian.AppendUint16(b, typ)
-	b = binary.NativeEndian.AppendUint16(b, uint16(flags))
+// appendChange appends c's request, numbered seq, to the IPVS family's
+// type: the same bytes as its Plane call's, without NLM_F_ACK. On an error
+// (a name too long for the kernel) b is returned as it was.
+func appendChange(b []byte, family uint16, seq uint32, c dataplane.Change) ([]byte, error) {
+	start := len(b)
+	b = binary.NativeEndian.AppendUint32(b, 0) // the length, once known
+	b = binary.NativeEndian.AppendUint16(b, family)
+	b = binary.NativeEndian.AppendUint16(b, uint16(netlink.Request))
 	b = binary.NativeEndian.AppendUint32(b, seq)
 	b = binary.NativeEndian.AppendUint32(b, 0) // the kernel is port 0; it answers to the socket's
-	b = append(b, m.Header.Command, m.Header.Version, 0, 0)
-	b = append(b, m.Data...)
-	for len(b)%4 != 0 {
-		b = append(b, 0)
+	b = append(b, changeCmd(c), familyVersion, 0, 0)
+	var err error
+	k := c.Service.Key
+	switch c.Kind {
+	case dataplane.ChangeAddService, dataplane.ChangeUpdateService:
+		b, err = appendServiceBody(b, c.Service)
+	case dataplane.ChangeDeleteService:
+		b = appendServiceKeyBody(b, k)
+	case dataplane.ChangeAddDest, dataplane.ChangeUpdateDest:
+		b = appendDestBody(b, k, c.Dest, true)
+	case dataplane.ChangeDeleteDest:
+		b = appendDestBody(b, k, dataplane.Destination{Key: c.Dest.Key}, false)
+	default:
+		err = fmt.Errorf("unknown change kind %d", c.Kind)
 	}
-	return b
+	if err != nil {
+		return b[:start], err
+	}
+	binary.NativeEndian.PutUint32(b[start:], uint32(len(b)-start))
+	return b, nil
 }
 
 // appendBarrier appends the NLMSG_NOOP request whose acknowledgement ends
@@ -336,15 +332,14 @@ func (p *Plane) Pipeline(ctx context.Context, n int, change func(i int) dataplan
 		end := start
 		for end < n && end-start < window && len(st.wbuf) < pipeMaxWrite {
 			c := change(end)
-			m, err := changeMessage(c)
+			var err error
+			st.wbuf, err = appendChange(st.wbuf, p.family, base+uint32(end-start), c)
 			if err != nil {
 				// Not encodable (a name too long): refused here,
 				// as the Plane call refuses it, and not sent.
-				st.errs = append(st.errs, fmt.Errorf("ipvs %s %s: %w", cmdNames[changeCmd(c)], changeWhat(c), err))
-			} else {
-				st.wbuf = appendRequest(st.wbuf, p.family, netlink.Request, base+uint32(end-start), m)
-				st.errs = append(st.errs, nil)
+				err = fmt.Errorf("ipvs %s %s: %w", cmdNames[changeCmd(c)], changeWhat(c), err)
 			}
+			st.errs = append(st.errs, err)
 			end++
 		}
 		barrier := base + uint32(end-start)

@@ -392,9 +392,10 @@ func TestWindowFor(t *testing.T) {
 	}
 }
 
-// TestAppendRequestGolden: the pipelined request and barrier are the
-// netlink library's encoding of the same message.
-func TestAppendRequestGolden(t *testing.T) {
+// TestAppendChangeGolden: a pipelined request is the netlink library's
+// encoding of its Plane call's message, without NLM_F_ACK; the barrier an
+// empty NLMSG_NOOP that asks for one.
+func TestAppendChangeGolden(t *testing.T) {
 	littleEndianOnly(t)
 	m, err := destMessage(cmdNewDest, tcp4, gue, true)
 	if err != nil {
@@ -402,8 +403,13 @@ func TestAppendRequestGolden(t *testing.T) {
 	}
 	body, _ := m.MarshalBinary()
 	want := nlMarshal(netlink.Message{Header: netlink.Header{Type: 42, Flags: netlink.Request, Sequence: 7}, Data: body})
-	if got := appendRequest(nil, 42, netlink.Request, 7, m); !bytes.Equal(got, want) {
-		t.Errorf("request:\ngot  %x\nwant %x", got, want)
+	got, err := appendChange([]byte{1, 2, 3, 4}, 42, 7, dataplane.Change{Kind: dataplane.ChangeAddDest, Service: dataplane.Service{Key: tcp4}, Dest: gue})
+	if err != nil || !bytes.Equal(got[4:], want) || !bytes.Equal(got[:4], []byte{1, 2, 3, 4}) {
+		t.Errorf("request (%v):\ngot  %x\nwant %x", err, got, want)
+	}
+	bad := dataplane.Change{Kind: dataplane.ChangeAddService, Service: dataplane.Service{Key: tcp4, Scheduler: "much-too-long-a-name"}}
+	if got, err := appendChange([]byte{1}, 42, 8, bad); err == nil || len(got) != 1 {
+		t.Errorf("a name too long: %v, %d bytes left", err, len(got))
 	}
 	want = nlMarshal(netlink.Message{Header: netlink.Header{Type: nlmsgNoop, Flags: netlink.Request | netlink.Acknowledge, Sequence: 8}})
 	if got := appendBarrier(nil, 8); !bytes.Equal(got, want) {
