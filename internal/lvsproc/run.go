@@ -113,7 +113,6 @@ func Run(ctx context.Context, o RunOptions) error {
 	if c, ok := plane.(interface{ Close() error }); ok {
 		defer c.Close()
 	}
-	plan := reportBuild(cfg)
 	side := NewSide(cfg, plane, SideOptions{Log: o.Log, Notes: o.Notes, Emit: o.Emit, NoVRRP: o.VRRP == nil})
 	reloads := 0
 	// counters are the plane's traffic counters as last read; a plane
@@ -187,6 +186,9 @@ func Run(ctx context.Context, o RunOptions) error {
 		started = append(started, "process_age_at_run", ranAt)
 	}
 	o.Log.Info("LVS side started", started...)
+	// The checkers' plan is not needed before the table is in the
+	// plane: the Runner starts after the first status.
+	plan := reportBuild(cfg)
 	t0 := time.Now()
 	counters = side.Counters(ctx)
 	if plane.Capabilities().Stats {

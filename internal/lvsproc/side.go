@@ -183,10 +183,16 @@ func (s *Side) Start(ctx context.Context) (int, error) {
 	}
 	s.globals(ctx, nil)
 	s.syncDaemon(ctx)
-	s.events(s.engine.Start())
+	evs := s.engine.Start()
 	n, err := s.rec.Apply(ctx, s.engine.Desired())
 	s.engine.Settle() // the whole table was compared: nothing is pending
 	s.ops += n
+	// The first evaluation's events (a quorum gained by every virtual
+	// server: a log line each, quorum_up, the FIFO, the mail) once the
+	// table is in the plane, as after every later change; and not before
+	// the first request, which a large table's thousands of lines would
+	// delay.
+	s.events(evs)
 	return n, s.engine.Explain(err)
 }
 
