@@ -72,6 +72,11 @@ type Side struct {
 	// that of the configuration a reload replaces, for the real servers
 	// it removes.
 	mail, oldMail mailPolicy
+	// lookupsDone is closed once NewSide's goroutine has built
+	// pendingLookups (keys, vsNames, mail); nil once awaitLookups took
+	// them.
+	lookupsDone    chan struct{}
+	pendingLookups lookups
 }
 
 // SideOptions are a Side's dependencies.
@@ -100,9 +105,40 @@ func NewSide(cfg *config.Config, p dataplane.Plane, o SideOptions) *Side {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Side{plane: p, log: o.Log, engine: lvs.New(cfg), rec: lvs.NewReconciler(p, o.Log), keys: keysOf(cfg), vsNames: vsNamesOf(cfg, nil), cfg: cfg,
-		notes: o.Notes, emit: o.Emit, now: o.Now, mail: mailPolicyOf(cfg), vrrp: map[string]string{},
+	s := &Side{plane: p, log: o.Log, rec: lvs.NewReconciler(p, o.Log), cfg: cfg,
+		notes: o.Notes, emit: o.Emit, now: o.Now, vrrp: map[string]string{},
 		syncd: map[dataplane.SyncState]dataplane.SyncDaemon{}, noVRRP: o.NoVRRP}
+	// The lookup maps (an entry per real server) serve the checkers'
+	// verdicts and the notifications, none of which comes before the
+	// first apply: they are built beside the Engine and the start's
+	// requests, on another core, and awaited before their first use.
+	done := make(chan struct{})
+	s.lookupsDone = done
+	go func() {
+		defer close(done)
+		s.pendingLookups = lookups{keys: keysOf(cfg), vsNames: vsNamesOf(cfg, nil), mail: mailPolicyOf(cfg)}
+	}()
+	s.engine = lvs.New(cfg)
+	return s
+}
+
+// lookups are the Side's maps of the configuration's real servers and
+// virtual servers.
+type lookups struct {
+	keys    map[check.ServerKey]lvs.RealID
+	vsNames map[lvs.VSID]vsName
+	mail    mailPolicy
+}
+
+// awaitLookups waits for NewSide's lookup maps, once; every method that
+// reads or replaces them calls it first.
+func (s *Side) awaitLookups() {
+	if s.lookupsDone == nil {
+		return
+	}
+	<-s.lookupsDone
+	s.keys, s.vsNames, s.mail = s.pendingLookups.keys, s.pendingLookups.vsNames, s.pendingLookups.mail
+	s.lookupsDone, s.pendingLookups = nil, lookups{}
 }
 
 // keysOf maps the checkers' keys of real servers to the Engine's.
@@ -149,6 +185,7 @@ func vsNamesOf(cfg *config.Config, names map[lvs.VSID]vsName) map[lvs.VSID]vsNam
 // names returns keepalived's names of ev's virtual server and real
 // server ("[addr]:proto:port"), as its logs and FIFO lines have them.
 func (s *Side) names(ev lvs.Event) (vs, rs string) {
+	s.awaitLookups()
 	n, ok := s.vsNames[ev.VS]
 	if !ok {
 		n = vsName{ev.VS.String(), strings.ToLower(ev.VS.Protocol.String())}
@@ -193,6 +230,7 @@ func (s *Side) Start(ctx context.Context) (int, error) {
 	// the first request, which a large table's thousands of lines would
 	// delay.
 	s.events(evs)
+	s.awaitLookups()
 	return n, s.engine.Explain(err)
 }
 
@@ -208,6 +246,7 @@ func (s *Side) Health(ctx context.Context, h check.Health) (int, error) {
 // initial health of 10,000 real servers) then cost one pass over each
 // virtual server they touch, not one per verdict.
 func (s *Side) SetHealth(h check.Health) {
+	s.awaitLookups()
 	id, ok := s.keys[h.Server]
 	if !ok {
 		// A verdict of a real server a reload removed, still in flight.
@@ -241,6 +280,7 @@ func (s *Side) Notify(n check.Notify) {
 // CheckerChange sends the smtp_alert mail of one checker's change, when
 // one is due.
 func (s *Side) CheckerChange(c check.CheckerChange) {
+	s.awaitLookups()
 	id, ok := s.keys[c.Server]
 	if !ok || s.notes == nil {
 		return
@@ -258,6 +298,7 @@ func (s *Side) Held(ctx context.Context, addr netip.Addr, held bool) (int, error
 
 // Reload replaces the configuration; an unchanged one sends nothing.
 func (s *Side) Reload(ctx context.Context, cfg *config.Config) (int, error) {
+	s.awaitLookups()
 	s.globals(ctx, cfg)
 	s.syncDaemon(ctx)
 	s.keys = keysOf(cfg)
@@ -467,6 +508,7 @@ func (s *Side) apply(ctx context.Context) (int, error) {
 // events logs the Engine's transitions with keepalived's wording, runs
 // the quorum scripts and emits every one for `vigil events`.
 func (s *Side) events(evs []lvs.Event) {
+	s.awaitLookups()
 	for _, ev := range evs {
 		vs := ev.VS.String()
 		out := status.Event{Time: s.now(), Instance: "VS " + vs, Kind: ev.Kind.String()}
@@ -602,6 +644,7 @@ func (s *Side) Checkers(checks []check.CheckStatus) []status.LVSCheckerJSON {
 // realName is a checker's real server as the status names it (cached:
 // the names are formatted, and the checks are read every few seconds).
 func (s *Side) realName(k check.ServerKey) status.LVSCheckerRealJSON {
+	s.awaitLookups()
 	if r, ok := s.realNames[k]; ok {
 		return r
 	}
