@@ -706,3 +706,45 @@ func TestServiceLogLines(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// planeNotes records, for each notification, how many services the plane
+// held when it was asked for.
+type planeNotes struct {
+	recNotes
+	p    *fakeplane.Plane
+	seen []int
+}
+
+func (n *planeNotes) Script(s *config.Script, what string, stopping bool) {
+	n.seen = append(n.seen, len(n.p.Table()))
+	n.recNotes.Script(s, what, stopping)
+}
+
+func (n *planeNotes) FIFO(line string) {
+	n.seen = append(n.seen, len(n.p.Table()))
+	n.recNotes.FIFO(line)
+}
+
+// TestStartNotifiesAfterApply: the start's quorum_up script and FIFO line
+// come once the service is in the plane, as every later change's
+// notifications do, and its events still reach `vigil events`.
+func TestStartNotifiesAfterApply(t *testing.T) {
+	p := fakeplane.New()
+	n := &planeNotes{p: p}
+	var evs []status.Event
+	s := NewSide(load(t, conf(false)), p, SideOptions{Notes: n, Emit: func(e status.Event) { evs = append(evs, e) }})
+	if _, err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(n.seen) < 2 || len(n.scripts) != 1 || !strings.HasPrefix(n.scripts[0], "quorum_up") {
+		t.Fatalf("notifications %v %v, want the quorum_up script and its FIFO line", n.scripts, n.lines)
+	}
+	for i, c := range n.seen {
+		if c != 1 {
+			t.Errorf("notification %d came with %d services in the plane, want 1", i, c)
+		}
+	}
+	if len(evs) != 1 || evs[0].Kind != "quorum-up" {
+		t.Errorf("events %+v, want the quorum-up", evs)
+	}
+}
