@@ -190,6 +190,19 @@ func (r *Reconciler) supported(caps dataplane.Capabilities, e dataplane.Entry) e
 
 // supported checks a service and all its destinations against caps.
 func supported(caps dataplane.Capabilities, e dataplane.Entry) error {
+	// Nearly every service passes: check it without sorting its
+	// destinations or collecting anything (a start checks thousands),
+	// and only a refusal is checked again in order, for a stable error.
+	ok := caps.CheckService(e.Service) == nil
+	for _, d := range e.Dests {
+		if !ok {
+			break
+		}
+		ok = caps.CheckDestination(e.Service.Key, d) == nil
+	}
+	if ok {
+		return nil
+	}
 	errs := []error{caps.CheckService(e.Service)}
 	for _, dk := range sortedDests(e.Dests) {
 		errs = append(errs, caps.CheckDestination(e.Service.Key, e.Dests[dk]))
