@@ -98,6 +98,11 @@ func newSockPipe(c *genetlink.Conn) (*sockPipe, error) {
 		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, pipeRcvBuf) != nil {
 			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, pipeRcvBuf)
 		}
+		// A write larger than the send buffer is refused whole
+		// (EMSGSIZE): make room for the largest one.
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 2*pipeMaxWrite) != nil {
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, 2*pipeMaxWrite)
+		}
 		rcvbuf, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
 	})
 	if cerr != nil {
@@ -382,7 +387,8 @@ func (p *Plane) readAnswers(st *pipeState, start int, base, barrier uint32, chan
 					return nil
 				}
 				return fmt.Errorf("ipvs: unexpected answer (type %d, error %d) to the barrier request", a.typ, a.errno)
-			case a.seq >= base && a.seq < barrier && a.typ == nlmsgError && a.errno != 0:
+			case a.seq-base < barrier-base && a.typ == nlmsgError && a.errno != 0:
+				// (Unsigned: right across the numbers' wrap too.)
 				j := int(a.seq - base)
 				c := change(start + j)
 				st.errs[j] = &opError{cmd: changeCmd(c), what: changeWhat(c),

@@ -448,3 +448,23 @@ func FuzzParseAnswers(f *testing.F) {
 		parseAnswers(b, nil)
 	})
 }
+
+// TestPipelineSequenceWrap: a write whose sequence numbers wrap past
+// 2^32 still matches each refusal to its change.
+func TestPipelineSequenceWrap(t *testing.T) {
+	k := &fakeKernel{fakeConn: fakeConn{family: 29}, window: 16, refuse: func(m genetlink.Message) syscall.Errno {
+		if m.Header.Command == cmdNewDest {
+			return syscall.ESRCH
+		}
+		return 0
+	}}
+	p := New(k, 29)
+	p.pstate.seq = ^uint32(0) - 1 // the write's numbers: 2^32-1, 0, 1, and the barrier 2
+	n, err, errs := pipeline(t, p, startChanges(1))
+	if n != 3 || err != nil || errs[0] != nil || !errors.Is(errs[1], syscall.ESRCH) || !errors.Is(errs[2], syscall.ESRCH) {
+		t.Errorf("Pipeline: %d, %v, %v", n, err, errs)
+	}
+	if got := k.writes[0][1].Header.Sequence; got != 0 {
+		t.Errorf("second request numbered %d, want 0 (wrapped)", got)
+	}
+}
