@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net"
 	"net/netip"
@@ -15,6 +14,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"vigil/internal/config"
 )
@@ -97,15 +98,16 @@ var (
 	ErrRead = errors.New("read error")
 )
 
-// readBufs holds DoHTTP's read buffers: a check a second on each of
-// thousands of real servers would otherwise allocate and clear 16 KiB per
-// check.
+// readBufs holds the read buffers of DoHTTP and of the system HTTP check:
+// a check a second on each of thousands of real servers would otherwise
+// allocate and clear 16 KiB per check.
 var readBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 // DoHTTP sends req on conn and reads the response until the peer closes,
-// keeping at most keep body bytes. The deadline of ctx bounds every read.
-// An error is returned with what was read so far: a reset or a timeout
-// after the header fails the check as keepalived's read error does.
+// keeping at most keep body bytes and the header. The deadline of ctx
+// bounds every read. An error is returned with what was read so far: a
+// reset or a timeout after the header fails the check as keepalived's
+// read error does.
 func DoHTTP(ctx context.Context, conn net.Conn, req []byte, keep int) (*HTTPResponse, error) {
 	if d, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(d)
@@ -115,60 +117,23 @@ func DoHTTP(ctx context.Context, conn net.Conn, req []byte, keep int) (*HTTPResp
 	if _, err := conn.Write(req); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSend, err)
 	}
-	resp := &HTTPResponse{ContentLength: -1}
-	var h hash.Hash = md5.New()
-	var head []byte
-	headerDone := false
+	resp := &HTTPResponse{}
+	var p respParser
+	p.reset(resp, keep, true)
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
 	buf := *bp
-	body := func(b []byte) {
-		resp.BodyLen += int64(len(b))
-		if resp.ContentLength >= 0 {
-			counted := resp.BodyLen - int64(len(b))
-			if counted >= resp.ContentLength {
-				b = nil
-			} else if counted+int64(len(b)) > resp.ContentLength {
-				b = b[:resp.ContentLength-counted]
-			}
-		}
-		h.Write(b)
-		if room := keep - len(resp.Body); room > 0 {
-			resp.Body = append(resp.Body, b[:min(room, len(b))]...)
-		}
-	}
 	for {
 		n, err := conn.Read(buf)
-		resp.Received += int64(n)
 		if n > 0 {
-			if headerDone {
-				body(buf[:n])
-			} else {
-				head = append(head, buf[:n]...)
-				if i := bytes.Index(head, []byte("\r\n\r\n")); i >= 0 {
-					headerDone = true
-					resp.Header = head[:i+4]
-					resp.Status = statusCode(resp.Header)
-					resp.ContentLength = contentLength(resp.Header)
-					body(head[i+4:])
-				} else if len(head) > maxHeader {
-					return resp, fmt.Errorf("%w: response header longer than %d bytes", ErrRead, maxHeader)
-				}
+			if ferr := p.feed(buf[:n]); ferr != nil {
+				return resp, p.finish(false, false, ferr)
 			}
 		}
 		if err != nil {
-			copy(resp.Digest[:], h.Sum(nil))
 			var ne net.Error
-			switch {
-			case errors.Is(err, io.EOF) && !headerDone:
-				return resp, ErrNoData
-			case errors.Is(err, io.EOF):
-				return resp, nil
-			case ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()):
-				return resp, ErrReadTimeout
-			default:
-				return resp, fmt.Errorf("%w: %v", ErrRead, err)
-			}
+			timedOut := ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout())
+			return resp, p.finish(errors.Is(err, io.EOF), timedOut, err)
 		}
 	}
 }
@@ -241,37 +206,113 @@ type HTTPProber struct {
 	// TLS is the client configuration of SSL_GET (nil for HTTP_GET).
 	TLS  *tls.Config
 	URLs []URLCheck
+
+	// Built once, on first use: the request of each url block, the
+	// TLS configuration of each (its SNI and a session cache of its own,
+	// so that the next check resumes the session), and the destination
+	// socket address of the system HTTP check.
+	once     sync.Once
+	requests [][]byte
+	tlsURL   []*tls.Config
+	saOnce   sync.Once
+	sa       unix.Sockaddr
+	family   int
+	saErr    error
+}
+
+// sessionsPerURL bounds the TLS sessions kept per url block: one is
+// resumed per check; a server that issues several tickets (TLS 1.3 sends
+// two by default) needs no more than the newest.
+const sessionsPerURL = 2
+
+// tlsCurves are the key exchanges SSL_GET offers, X25519 first: the
+// default list of the runtime puts a post-quantum hybrid first, whose key
+// share costs several times X25519's on both sides. A health check's
+// session protects nothing worth that.
+var tlsCurves = []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384}
+
+func (p *HTTPProber) init() {
+	p.once.Do(func() {
+		p.requests = make([][]byte, len(p.URLs))
+		for i, u := range p.URLs {
+			p.requests[i] = HTTPRequest{Path: u.Path, Protocol: p.Protocol, Host: u.Host, Target: p.Conn.Target}.Bytes()
+		}
+		if p.TLS == nil {
+			return
+		}
+		p.tlsURL = make([]*tls.Config, len(p.URLs))
+		for i, u := range p.URLs {
+			cfg := p.TLS.Clone()
+			cfg.ServerName = u.SNI
+			if cfg.ClientSessionCache == nil {
+				cfg.ClientSessionCache = tls.NewLRUClientSessionCache(sessionsPerURL)
+			}
+			if cfg.CurvePreferences == nil {
+				cfg.CurvePreferences = tlsCurves
+			}
+			p.tlsURL[i] = cfg
+		}
+	})
+}
+
+// request is url block step's request, built once.
+func (p *HTTPProber) request(step int) []byte {
+	p.init()
+	return p.requests[step]
+}
+
+// keep is how many body bytes the url block's regex needs.
+func (u *URLCheck) keep() int {
+	if u.Regex == nil {
+		return 0
+	}
+	if u.MaxOffset != nil {
+		return int(min(*u.MaxOffset, maxRegexKeep-regexKeep)) + regexKeep
+	}
+	return regexKeep
+}
+
+// Start begins check step (see Starter): HTTP_GET on the system's network
+// without a Dialer connects and sends the request at once, on the
+// caller's goroutine, and leaves only the response to wait for. SSL_GET
+// and a test's Dialer go the way of Probe.
+func (p *HTTPProber) Start(step int) (Result, func(context.Context) Result) {
+	if step < 0 || step >= len(p.URLs) {
+		return failure("no url block %d", step+1), nil
+	}
+	if p.TLS != nil || p.Dialer != nil {
+		return Result{}, func(ctx context.Context) Result { return p.probeConn(ctx, step) }
+	}
+	return p.httpStart(step)
 }
 
 // Probe fetches url block step and checks it.
 func (p *HTTPProber) Probe(ctx context.Context, step int) Result {
-	if step < 0 || step >= len(p.URLs) {
-		return failure("no url block %d", step+1)
+	r, wait := p.Start(step)
+	if wait != nil {
+		return wait(ctx)
 	}
+	return r
+}
+
+// probeConn is the check on a net.Conn: SSL_GET, and HTTP_GET through a
+// test's Dialer.
+func (p *HTTPProber) probeConn(ctx context.Context, step int) Result {
 	u := &p.URLs[step]
+	req := p.request(step)
 	conn, err := dialerFor(p.Dialer, p.Conn, "tcp").DialContext(ctx, "tcp", p.Conn.address())
 	if err != nil {
 		return failure("connection to %s failed: %v", p.Conn.Target, err)
 	}
 	defer conn.Close()
 	if p.TLS != nil {
-		cfg := p.TLS.Clone()
-		cfg.ServerName = u.SNI
-		tc := tls.Client(conn, cfg)
+		tc := tls.Client(conn, p.tlsURL[step])
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return failure("SSL handshake with %s failed: %v", p.Conn.Target, err)
 		}
 		conn = tc
 	}
-	keep := 0
-	if u.Regex != nil {
-		keep = regexKeep
-		if u.MaxOffset != nil {
-			keep = int(min(*u.MaxOffset, maxRegexKeep-regexKeep)) + regexKeep
-		}
-	}
-	req := HTTPRequest{Path: u.Path, Protocol: p.Protocol, Host: u.Host, Target: p.Conn.Target}
-	resp, err := DoHTTP(ctx, conn, req.Bytes(), keep)
+	resp, err := DoHTTP(ctx, conn, req, u.keep())
 	if err != nil {
 		return failure("%s%s: %v", u.Host, u.Path, err)
 	}
