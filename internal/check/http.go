@@ -272,24 +272,31 @@ func (u *URLCheck) keep() int {
 	return regexKeep
 }
 
-// Start begins check step (see Starter): HTTP_GET on the system's network
-// without a Dialer connects and sends the request at once, on the
-// caller's goroutine, and leaves only the response to wait for. SSL_GET
-// and a test's Dialer go the way of Probe.
-func (p *HTTPProber) Start(step int) (Result, func(context.Context) Result) {
+// StartPoll begins check step (see PollStarter): HTTP_GET on the
+// system's network, without a Dialer, connects and sends the request at
+// once, on the caller's goroutine, and leaves the response to poll for.
+// SSL_GET and a test's Dialer go to a worker, as Probe.
+func (p *HTTPProber) StartPoll(step int) (Result, Pending, func(context.Context) Result) {
 	if step < 0 || step >= len(p.URLs) {
-		return failure("no url block %d", step+1), nil
+		return failure("no url block %d", step+1), nil, nil
 	}
 	if p.TLS != nil || p.Dialer != nil {
-		return Result{}, func(ctx context.Context) Result { return p.probeConn(ctx, step) }
+		return Result{}, nil, func(ctx context.Context) Result { return p.probeConn(ctx, step) }
 	}
-	return p.httpStart(step)
+	r, pend := p.httpStart(step)
+	if pend == nil {
+		return r, nil, nil
+	}
+	return Result{}, pend, nil
 }
 
 // Probe fetches url block step and checks it.
 func (p *HTTPProber) Probe(ctx context.Context, step int) Result {
-	r, wait := p.Start(step)
-	if wait != nil {
+	r, pend, wait := p.StartPoll(step)
+	switch {
+	case pend != nil:
+		return pend.Wait(ctx)
+	case wait != nil:
 		return wait(ctx)
 	}
 	return r

@@ -93,6 +93,9 @@ type Runner struct {
 	// version counts the changes of the checks' states (a report, a
 	// start), for readers that poll: see Version.
 	version atomic.Uint64
+	// pending are the checks a PollStarter began, polled at every
+	// wakeup (runpoll.go).
+	pending []pendingCheck
 	// runCtx ends the checks in progress when Run returns.
 	runCtx      context.Context
 	cancelWatch context.CancelFunc
@@ -236,6 +239,7 @@ func (r *Runner) Run(ctx context.Context) {
 		r.arm(timer)
 		select {
 		case <-ctx.Done():
+			r.abortPending()
 			for _, s := range r.servers {
 				for _, o := range s.Stop() {
 					r.opts.Output(o)
@@ -243,7 +247,9 @@ func (r *Runner) Run(ctx context.Context) {
 			}
 			return
 		case <-timer.C:
-			r.expire(time.Now())
+			now := time.Now()
+			r.poll(now)
+			r.expire(now)
 		case res := <-r.results:
 			r.result(time.Now(), res)
 		case req := <-r.replace:
@@ -433,6 +439,11 @@ const timerTick = 10 * time.Millisecond
 
 // arm sets the clock timer to the tick of the earliest entry.
 func (r *Runner) arm(t *time.Timer) {
+	if len(r.pending) > 0 && (len(r.timers) == 0 || time.Until(r.timers[0].at) > timerTick) {
+		// Pending checks are polled at the next tick at the latest.
+		t.Reset(timerTick)
+		return
+	}
 	if len(r.timers) == 0 {
 		t.Reset(time.Hour)
 		return
@@ -520,6 +531,9 @@ func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 		r.apply(now, ps, ps.m.Handle(now, Result{Why: "the previous check has not returned yet"}))
 		return
 	}
+	if r.startPoll(now, ps, run) {
+		return
+	}
 	j := job{ps: ps, run: run, prober: ps.p.Prober}
 	if st, ok := ps.p.Prober.(Starter); ok {
 		res, wait := st.Start(run.Step)
@@ -533,9 +547,19 @@ func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 		}
 		j.wait = wait
 	}
+	r.startJob(ps, j)
+}
+
+// startJob hands a check to a worker, with its deadline.
+func (r *Runner) startJob(ps *probeState, j job) {
 	ps.busy = true
 	j.gen = ps.gen
-	r.timers.push(timerEntry{at: run.Deadline.Add(Grace), ps: ps, kind: timerDeadline, gen: j.gen})
+	r.timers.push(timerEntry{at: j.run.Deadline.Add(Grace), ps: ps, kind: timerDeadline, gen: j.gen})
+	r.dispatch(j)
+}
+
+// dispatch gives a job to an idle worker, or to a new one.
+func (r *Runner) dispatch(j job) {
 	select {
 	case r.jobs <- j: // an idle worker takes it
 	default:
