@@ -3,6 +3,8 @@ package check
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"errors"
 	"net"
 	"net/netip"
 	"regexp"
@@ -97,6 +99,56 @@ func FuzzMachine(f *testing.F) {
 					}
 				}
 			}
+		}
+	})
+}
+
+// FuzzRespParser: however a stream is cut into reads, the incremental
+// parser gives what a reading of the whole stream at once gives: the
+// header ends at the first empty line (within maxHeader), the digest is
+// over the body bytes up to Content-Length, every byte is counted.
+func FuzzRespParser(f *testing.F) {
+	f.Add([]byte("HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello"), uint64(7))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"), uint64(1))
+	f.Add([]byte("HTTP/1.1 404 X\r\nContent-Length: 99999999999999999999\r\n\r\n"), uint64(3))
+	f.Add([]byte("HTTP/1.1 200 OK\r\n\r"), uint64(0))
+	f.Add([]byte("\r\n\r\n\r\n\r\n"), uint64(2))
+	f.Fuzz(func(t *testing.T, data []byte, seed uint64) {
+		// Cuts from the seed: pieces of 1 to 16 bytes.
+		var cuts []int
+		for c := 0; ; {
+			c += int(seed%16) + 1
+			seed = seed*6364136223846793005 + 1442695040888963407
+			if c >= len(data) {
+				break
+			}
+			cuts = append(cuts, c)
+		}
+		resp, err := parseAll(data, cuts, 64, nil)
+		i := bytes.Index(data, crlf2)
+		switch {
+		case i < 0 && len(data) >= maxHeader, i >= 0 && i+4 > maxHeader:
+			if !errors.Is(err, errHeaderTooLong) {
+				t.Fatalf("header past the bound: %v", err)
+			}
+			return
+		case i < 0:
+			if !errors.Is(err, ErrNoData) {
+				t.Fatalf("no header end: %v", err)
+			}
+			return
+		case err != nil:
+			t.Fatalf("complete header: %v", err)
+		}
+		head, body := data[:i+4], data[i+4:]
+		want := HTTPResponse{Status: statusCode(head), ContentLength: contentLength(head), BodyLen: int64(len(body)), Received: int64(len(data))}
+		digested := body
+		if want.ContentLength >= 0 && int64(len(body)) > want.ContentLength {
+			digested = body[:want.ContentLength]
+		}
+		if resp.Status != want.Status || resp.ContentLength != want.ContentLength || resp.BodyLen != want.BodyLen || resp.Received != want.Received ||
+			resp.Digest != md5.Sum(digested) || !bytes.Equal(resp.Header, head) || !bytes.Equal(resp.Body, digested[:min(64, len(digested))]) {
+			t.Fatalf("cut at %v: got %+v, want %+v over %q", cuts, resp, want, digested)
 		}
 	})
 }

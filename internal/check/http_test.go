@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -252,5 +253,92 @@ func TestHTTPDigestRawBody(t *testing.T) {
 		if got, want := hex.EncodeToString(resp.Digest[:]), hex.EncodeToString(md5hex(c.body)); got != want {
 			t.Errorf("digest %s, want MD5(%q) %s", got, c.body, want)
 		}
+	}
+}
+
+// TestSSLResumes: the second SSL_GET of a checker resumes the session of
+// the first (TLS 1.3 tickets and TLS 1.2 session IDs/tickets), as the
+// server sees it; each url block's virtual host keeps its own sessions.
+func TestSSLResumes(t *testing.T) {
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(v), func(t *testing.T) {
+			var resumed []bool
+			var curves []tls.CurveID
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				resumed = append(resumed, r.TLS.DidResume)
+				curves = append(curves, r.TLS.CurveID)
+				io.WriteString(w, "secure\n")
+			}))
+			srv.TLS = &tls.Config{MaxVersion: v}
+			srv.StartTLS()
+			t.Cleanup(srv.Close)
+			p := &HTTPProber{Conn: Conn{Target: addrPort(t, srv.Listener.Addr())}, Protocol: "1.0", TLS: &tls.Config{InsecureSkipVerify: true},
+				URLs: []URLCheck{{Path: "/", Status: ok2xx, Digest: md5hex("secure\n")}}}
+			for i := range 3 {
+				if r := p.Probe(probeCtx(t, 5*time.Second), 0); !r.OK {
+					t.Fatalf("check %d: %+v", i+1, r)
+				}
+			}
+			if want := []bool{false, true, true}; !slices.Equal(resumed, want) {
+				t.Errorf("resumed %v, want %v", resumed, want)
+			}
+			if v == tls.VersionTLS13 && curves[0] != tls.X25519 {
+				t.Errorf("key exchange %v, want X25519", curves[0])
+			}
+		})
+	}
+}
+
+// TestHTTPPolled: the system HTTP_GET as the Runner runs it, started and
+// then polled until it ends (never waited on): the outcome is Probe's.
+func TestHTTPPolled(t *testing.T) {
+	ok := rawServer(t, func(c net.Conn) {
+		buf := make([]byte, 1024)
+		c.Read(buf)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+	})
+	reset := rawServer(t, func(c net.Conn) {
+		buf := make([]byte, 1024)
+		c.Read(buf)
+		io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Length: 100000\r\n\r\npartial")
+		c.(*net.TCPConn).SetLinger(0)
+	})
+	tests := []struct {
+		name   string
+		target netip.AddrPort
+		url    URLCheck
+		ok     bool
+		why    string
+	}{
+		{name: "chunked body digested raw", target: ok, url: URLCheck{Path: "/", Status: ok2xx, Digest: md5hex("5\r\nhello\r\n0\r\n\r\n")}, ok: true},
+		{name: "wrong digest", target: ok, url: URLCheck{Path: "/", Status: ok2xx, Digest: md5hex("hello")}, why: "MD5 digest"},
+		{name: "status not in range", target: ok, url: URLCheck{Path: "/", Status: []config.StatusRange{{Lo: 300, Hi: 399}}}, why: "status code 200"},
+		{name: "reset mid-response", target: reset, url: URLCheck{Path: "/", Status: ok2xx}, why: "read error"},
+		{name: "port closed", target: closedPort(t), url: URLCheck{Path: "/", Status: ok2xx}, why: "connection"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &HTTPProber{Conn: Conn{Target: tc.target}, Protocol: "1.1", URLs: []URLCheck{tc.url}}
+			r, pend, wait := p.StartPoll(0)
+			if wait != nil {
+				t.Fatal("the system HTTP check went to a worker")
+			}
+			// Polled as the Runner would, but without its limit on polls:
+			// at most 5 s (loopback answers in well under a second).
+			for end := time.Now().Add(5 * time.Second); pend != nil; {
+				var done bool
+				if r, done = pend.Poll(); done {
+					break
+				}
+				if time.Now().After(end) {
+					pend.Abort()
+					t.Fatal("no outcome after 5 s of polls")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			if r.OK != tc.ok || (tc.why != "" && !strings.Contains(r.Why, tc.why)) {
+				t.Errorf("got %+v, want ok=%v with %q", r, tc.ok, tc.why)
+			}
+		})
 	}
 }
