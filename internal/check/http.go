@@ -216,6 +216,7 @@ type HTTPProber struct {
 	tlsURL   []*tls.Config
 	saOnce   sync.Once
 	sa       unix.Sockaddr
+	rsa      *rawSockaddr
 	family   int
 	saErr    error
 }

@@ -342,3 +342,20 @@ func TestHTTPPolled(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPIPv6: the system HTTP_GET to an IPv6 real server.
+func TestHTTPIPv6(t *testing.T) {
+	l, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "six\n") })}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	p := &HTTPProber{Conn: Conn{Target: addrPort(t, l.Addr())}, Protocol: "1.0", URLs: []URLCheck{{Path: "/", Status: ok2xx, Digest: md5hex("six\n")}}}
+	for i := range 3 {
+		if r := p.Probe(probeCtx(t, 5*time.Second), 0); !r.OK {
+			t.Fatalf("check %d: %+v", i+1, r)
+		}
+	}
+}

@@ -65,7 +65,14 @@ type httpPending struct {
 func (p *HTTPProber) httpStart(step int) (Result, *httpPending) {
 	u := &p.URLs[step]
 	req := p.request(step)
-	p.saOnce.Do(func() { p.sa, p.family, p.saErr = p.Conn.sockaddr() })
+	p.saOnce.Do(func() {
+		p.sa, p.family, p.saErr = p.Conn.sockaddr()
+		if s6, ok := p.sa.(*unix.SockaddrInet6); ok {
+			p.rsa = newRawSockaddr(p.Conn.Target, s6.ZoneId)
+		} else if p.saErr == nil {
+			p.rsa = newRawSockaddr(p.Conn.Target, 0)
+		}
+	})
 	if p.saErr != nil {
 		return failure("connection to %s failed: %v", p.Conn.Target, p.saErr), nil
 	}
@@ -90,12 +97,12 @@ func (p *HTTPProber) connect() (fd int, connected bool, err error) {
 		fd = takeSpare(p.family)
 	}
 	if fd < 0 {
-		fd, err = unix.Socket(p.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		fd, err = rawSocket(p.family)
 		if err != nil {
 			return -1, false, os.NewSyscallError("socket", err)
 		}
 		if err := p.Conn.sourceOptions(fd, p.family); err != nil {
-			unix.Close(fd)
+			rawClose(fd)
 			return -1, false, err
 		}
 	}
@@ -107,16 +114,16 @@ func (p *HTTPProber) connect() (fd int, connected bool, err error) {
 	// thread, which does that work on loopback and local networks,
 	// saves the wakeup of the server's accept (most of a check's CPU
 	// on this path).
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0); err != nil {
-		unix.Close(fd)
+	if err := rawSetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0); err != nil {
+		rawClose(fd)
 		return -1, false, os.NewSyscallError("TCP_QUICKACK", err)
 	}
-	err = unix.Connect(fd, p.sa)
+	err = rawConnect(fd, p.rsa)
 	switch {
 	case err == nil:
 		return fd, true, nil
 	case !errors.Is(err, unix.EINPROGRESS):
-		unix.Close(fd)
+		rawClose(fd)
 		return -1, false, os.NewSyscallError("connect", err)
 	}
 	// In progress: on loopback the handshake is over when connect
@@ -132,7 +139,7 @@ func (p *HTTPProber) connect() (fd int, connected bool, err error) {
 // the write itself.
 func (c *httpPending) send() (r Result, failed bool) {
 	for len(c.req) > 0 {
-		n, err := unix.Write(c.fd, c.req)
+		n, err := rawWrite(c.fd, c.req)
 		switch {
 		case errors.Is(err, unix.EINTR):
 			continue
@@ -167,7 +174,7 @@ func (p *HTTPProber) reusable() bool {
 // exchange to the pool and gives r.
 func (c *httpPending) end(r Result) Result {
 	if c.fd >= 0 {
-		if !(c.connected && c.p.reusable() && disconnect(c.fd) == nil && putSpare(c.p.family, c.fd)) {
+		if !(c.connected && c.p.reusable() && rawDisconnect(c.fd) == nil && putSpare(c.p.family, c.fd)) {
 			resetOnClose(c.fd)
 			unix.Close(c.fd)
 		}
@@ -203,7 +210,7 @@ func (c *httpPending) Poll() (Result, bool) {
 	defer readBufs.Put(bp)
 	buf := *bp
 	for range maxPollReads {
-		n, err := unix.Read(c.fd, buf)
+		n, err := rawRead(c.fd, buf)
 		switch {
 		case n > 0:
 			if ferr := c.x.parser.feed(buf[:n]); ferr != nil {
