@@ -198,7 +198,9 @@ type URLCheck struct {
 	MaxOffset *uint64
 }
 
-// HTTPProber is HTTP_GET, or SSL_GET when TLS is set.
+// HTTPProber is HTTP_GET, or SSL_GET when TLS is set. Its fields must not
+// change once it has run: what it builds from them (requests, addresses,
+// TLS configurations and sessions) is built once.
 type HTTPProber struct {
 	Conn     Conn
 	Dialer   Dialer

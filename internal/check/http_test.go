@@ -180,7 +180,9 @@ func TestSSLProber(t *testing.T) {
 	if sni != "www.example.com" {
 		t.Errorf("SNI %q, want www.example.com", sni)
 	}
-	p.Conn.Target = addrPort(t, plain.Listener.Addr())
+	// A prober is built for one target (its address, requests and TLS
+	// sessions are set up once): another prober for the plain server.
+	p = &HTTPProber{Conn: Conn{Target: addrPort(t, plain.Listener.Addr())}, Protocol: "1.1", TLS: p.TLS, URLs: p.URLs}
 	if r := p.Probe(probeCtx(t, 5*time.Second), 0); r.OK || !strings.Contains(r.Why, "handshake") {
 		t.Errorf("SSL_GET to a plain HTTP server: %+v, want a handshake failure", r)
 	}

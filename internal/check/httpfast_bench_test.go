@@ -1,7 +1,12 @@
 package check
 
 import (
+	"context"
+	"crypto/tls"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"testing"
 	"time"
@@ -86,4 +91,53 @@ func BenchmarkHTTPPoll(b *testing.B) {
 
 func cpuOf(a, z unix.Rusage) time.Duration {
 	return time.Duration(z.Utime.Nano() + z.Stime.Nano() - a.Utime.Nano() - a.Stime.Nano())
+}
+
+// BenchmarkSSLProbe measures the CPU time of one SSL_GET (the calling
+// thread's) against a loopback TLS server: resuming its session, with a
+// full handshake (the server issues no session ticket), and resuming with
+// the runtime's default key exchanges (a post-quantum hybrid first).
+func BenchmarkSSLProbe(b *testing.B) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "vigil checker benchmark\n")
+	})
+	srv := httptest.NewUnstartedServer(handler)
+	srv.StartTLS()
+	defer srv.Close()
+	noTickets := httptest.NewUnstartedServer(handler)
+	noTickets.TLS = &tls.Config{SessionTicketsDisabled: true}
+	noTickets.StartTLS()
+	defer noTickets.Close()
+	cases := []struct {
+		name   string
+		srv    *httptest.Server
+		curves []tls.CurveID
+	}{
+		{name: "resumed", srv: srv},
+		{name: "full", srv: noTickets},
+		{name: "resumed-default-curves", srv: srv, curves: []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256}},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			p := &HTTPProber{Conn: Conn{Target: addrPortOf(tc.srv.Listener.Addr())}, Protocol: "1.0",
+				TLS:  &tls.Config{InsecureSkipVerify: true, CurvePreferences: tc.curves},
+				URLs: []URLCheck{{Path: "/check", Status: ok2xx, Digest: md5hex("vigil checker benchmark\n")}}}
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var r0, r1 unix.Rusage
+			unix.Getrusage(unix.RUSAGE_THREAD, &r0)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				r := p.Probe(ctx, 0)
+				cancel()
+				if !r.OK {
+					b.Fatal(r.Why)
+				}
+			}
+			b.StopTimer()
+			unix.Getrusage(unix.RUSAGE_THREAD, &r1)
+			b.ReportMetric(float64(cpuOf(r0, r1).Nanoseconds())/float64(b.N), "cpu_ns/op")
+		})
+	}
 }
