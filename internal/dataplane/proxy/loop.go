@@ -97,6 +97,7 @@ type loop struct {
 	byFd    []handler // indexed by descriptor
 	events  []uint32  // the interest registered per descriptor (0: not in the set)
 	buf     []byte
+	pipes   []*pipe // idle, empty pipes for bulk transfers (splice.go)
 	timers  timerHeap
 	now     int64 // unix nanoseconds, read once per wake-up
 	closing []int // descriptors to close once the current batch is done
@@ -317,6 +318,7 @@ func (l *loop) end() {
 	for _, fd := range l.closing {
 		unix.Close(fd)
 	}
+	l.closePipes()
 	unix.Close(l.epfd)
 	unix.Close(l.evfd)
 }

@@ -69,6 +69,11 @@ type Options struct {
 	// expire_quiescent_template sysctl). Off, as in the kernel: a
 	// persistent client follows its entry to a drained server.
 	ExpireQuiescentTemplate bool
+	// NoSplice relays bulk TCP transfers with read(2) and write(2)
+	// through the loop's buffer, as small ones, instead of splice(2)
+	// through a pipe. Off: splicing is the default; the knob is there
+	// to measure what splicing buys (docs/BENCHMARKS.md).
+	NoSplice bool
 	// Logger receives the plane's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -106,6 +111,9 @@ type Plane struct {
 	services map[dataplane.ServiceKey]*service
 	loops    []*loop // made with the first TCP service
 	closed   bool
+
+	splice   spliceStats
+	spliceFn func(rfd, wfd, n int) (int, error) // splice; tests make it fail
 }
 
 // tcpLoops returns the plane's event loops, making them the first time.
@@ -137,7 +145,7 @@ func New(opts Options) *Plane {
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Plane{opts: opts, log: log.With("dataplane", "proxy"), services: map[dataplane.ServiceKey]*service{}}
+	p := &Plane{opts: opts, log: log.With("dataplane", "proxy"), services: map[dataplane.ServiceKey]*service{}, spliceFn: splice}
 	p.tcpTimeout.Store(int64(DefaultTCPTimeout))
 	p.finTimeout.Store(int64(DefaultTCPFinTime))
 	p.udpTimeout.Store(int64(DefaultUDPTimeout))

@@ -143,8 +143,14 @@ type conn struct {
 	// its destination has not taken yet.
 	eof, shut [2]bool
 	pend      [2][]byte
-	start     int64 // unix nanoseconds
-	last      int64 // unix nanoseconds of the last progress either way
+	// Per direction: bulk while it splices (splice.go), pipe the pipe
+	// it splices through (nil when it holds none). noSplice once a
+	// socket refused splice(2).
+	bulk     [2]bool
+	pipe     [2]*pipe
+	noSplice bool
+	start    int64 // unix nanoseconds
+	last     int64 // unix nanoseconds of the last progress either way
 }
 
 // src and dst are the sockets a direction reads and writes.
@@ -310,13 +316,17 @@ func (c *conn) event(l *loop, fd int, ev uint32) {
 		side = 1
 	}
 	in, out := side, 1-side
-	if c.pend[out] != nil && ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+	if c.held(out) && ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 		if !c.flush(l, out) {
 			return
 		}
 	}
 	if c.reading(in) && ev&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-		c.pump(l, in)
+		if c.bulk[in] {
+			c.splicePump(l, in)
+		} else {
+			c.pump(l, in)
+		}
 	}
 	if c.state == open {
 		c.update(l)
@@ -326,7 +336,13 @@ func (c *conn) event(l *loop, fd int, ev uint32) {
 // reading reports whether direction dir wants its source's bytes: not
 // after its end, nor while its destination has not taken the last ones.
 func (c *conn) reading(dir int) bool {
-	return c.state == open && !c.eof[dir] && c.pend[dir] == nil
+	return c.state == open && !c.eof[dir] && !c.held(dir)
+}
+
+// held reports whether direction dir holds bytes its destination has not
+// taken: a partial write's, or in its pipe.
+func (c *conn) held(dir int) bool {
+	return c.pend[dir] != nil || (c.pipe[dir] != nil && c.pipe[dir].n > 0)
 }
 
 // update registers the interest each socket needs now.
@@ -336,7 +352,7 @@ func (c *conn) update(l *loop) {
 		if c.reading(side) {
 			ev |= unix.EPOLLIN
 		}
-		if c.pend[1-side] != nil {
+		if c.held(1 - side) {
 			ev |= unix.EPOLLOUT
 		}
 		if err := l.want(c.fd[side], ev); err != nil {
@@ -347,7 +363,8 @@ func (c *conn) update(l *loop) {
 }
 
 // pump moves what direction dir's source holds to its destination: a
-// read shorter than the buffer emptied the source.
+// read shorter than the buffer emptied the source. A read that fills the
+// buffer starts a bulk transfer, whose rest is spliced (splice.go).
 func (c *conn) pump(l *loop, dir int) {
 	src := c.src(dir)
 	for range maxReads {
@@ -365,10 +382,17 @@ func (c *conn) pump(l *loop, dir int) {
 			return
 		}
 		c.last = l.now
+		if n == len(l.buf) && c.canSplice() {
+			c.bulk[dir] = true
+		}
 		if !c.send(l, dir, l.buf[:n], false) || c.pend[dir] != nil {
 			return
 		}
 		if n < len(l.buf) {
+			return
+		}
+		if c.bulk[dir] {
+			c.splicePump(l, dir)
 			return
 		}
 	}
@@ -399,15 +423,27 @@ func (c *conn) send(l *loop, dir int, b []byte, own bool) bool {
 	return true
 }
 
-// flush writes what direction dir holds; false if the connection died.
+// flush writes what direction dir holds (a partial write's bytes, or its
+// pipe's); false if the connection died.
 func (c *conn) flush(l *loop, dir int) bool {
-	b := c.pend[dir]
-	c.pend[dir] = nil
-	if !c.send(l, dir, b, true) {
-		return false
+	if b := c.pend[dir]; b != nil {
+		c.pend[dir] = nil
+		if !c.send(l, dir, b, true) {
+			return false
+		}
+		c.last = l.now
 	}
-	c.last = l.now
-	if c.pend[dir] == nil && c.eof[dir] {
+	if pp := c.pipe[dir]; pp != nil && pp.n > 0 {
+		if !c.drain(l, dir) {
+			return false
+		}
+		c.last = l.now
+		if pp.n == 0 && !c.bulk[dir] && c.pipe[dir] == pp {
+			// The burst ended while the pipe waited.
+			c.dropPipe(l, dir)
+		}
+	}
+	if !c.held(dir) && c.eof[dir] {
 		return c.shutdown(l, dir)
 	}
 	return true
@@ -425,7 +461,7 @@ func (c *conn) ended(l *loop, dir int) {
 			l.arm(&c.timer, due)
 		}
 	}
-	if c.pend[dir] == nil {
+	if !c.held(dir) {
 		c.shutdown(l, dir)
 	}
 }
@@ -455,6 +491,8 @@ func (c *conn) kill(l *loop, rst bool) {
 	c.state = dead
 	l.disarm(&c.timer)
 	c.pend = [2][]byte{}
+	c.dropPipe(l, toReal)
+	c.dropPipe(l, toClient)
 	if rst {
 		unix.SetsockoptLinger(c.fd[0], unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	}
