@@ -204,8 +204,12 @@ listen bench
 }
 
 // childEnv names the environment variable that turns the test binary into
-// a proxy process for the benchmarks: "VIP:PORT REAL REAL".
-const childEnv = "VIGIL_PROXY_BENCH_CHILD"
+// a proxy process for the benchmarks: "VIP:PORT REAL REAL"; with
+// childNoSplice set as well, the child's plane does not splice.
+const (
+	childEnv      = "VIGIL_PROXY_BENCH_CHILD"
+	childNoSplice = "VIGIL_PROXY_BENCH_NOSPLICE"
+)
 
 // TestMain runs the proxy as a child process when asked to (see
 // processTarget); otherwise the tests as usual.
@@ -230,7 +234,7 @@ func runChild(spec string) error {
 	if err != nil {
 		return err
 	}
-	p := New(Options{Logger: quiet()})
+	p := New(Options{Logger: quiet(), NoSplice: os.Getenv(childNoSplice) != ""})
 	defer p.Close()
 	k := dataplane.ServiceKey{Family: dataplane.FamilyOf(vip.Addr()), Protocol: dataplane.ProtoTCP, Addr: vip.Addr(), Port: vip.Port()}
 	if err := p.AddService(ctx, dataplane.Service{Key: k, Scheduler: "rr"}); err != nil {
@@ -254,6 +258,13 @@ func runChild(spec string) error {
 // binary, re-executed), as HAProxy runs, in front of two bench servers.
 func processTarget(b *testing.B, closeAfter bool) string {
 	r1, r2 := benchServer(b, closeAfter), benchServer(b, closeAfter)
+	addr, _ := startChild(b, false, r1, r2)
+	return addr
+}
+
+// startChild starts the proxy process in front of reals and returns its
+// address and process id.
+func startChild(b *testing.B, noSplice bool, reals ...dataplane.DestKey) (string, int) {
 	l, err := net.Listen("tcp", "127.0.0.22:0")
 	if err != nil {
 		b.Fatal(err)
@@ -261,8 +272,14 @@ func processTarget(b *testing.B, closeAfter bool) string {
 	addr := l.Addr().String()
 	l.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %s", childEnv, addr,
-		netip.AddrPortFrom(r1.Addr, r1.Port), netip.AddrPortFrom(r2.Addr, r2.Port)))
+	spec := addr
+	for _, r := range reals {
+		spec += " " + netip.AddrPortFrom(r.Addr, r.Port).String()
+	}
+	cmd.Env = append(os.Environ(), childEnv+"="+spec)
+	if noSplice {
+		cmd.Env = append(cmd.Env, childNoSplice+"=1")
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -280,7 +297,7 @@ func processTarget(b *testing.B, closeAfter bool) string {
 	if _, err := io.ReadFull(stdout, line); err != nil || string(line) != "ready\n" {
 		b.Fatalf("proxy process did not start: %q %v", line, err)
 	}
-	return addr
+	return addr, cmd.Process.Pid
 }
 
 // targets are the cases of the throughput benchmarks.
@@ -387,4 +404,187 @@ func memNow() mem {
 		m.fds = uint64(len(ents))
 	}
 	return m
+}
+
+// Bulk transfers: bulkConns connections at once, each moving bulkSize
+// bytes each way (the client sends and closes its half while the server
+// sends and closes its own).
+const (
+	bulkConns = 4
+	bulkSize  = 64 << 20
+)
+
+// bulkServer sends bulkSize bytes on every connection and reads what
+// comes to its end.
+func bulkServer(b *testing.B) dataplane.DestKey {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				sent := make(chan struct{})
+				go func() {
+					defer close(sent)
+					if sendBulk(c) == nil {
+						c.(*net.TCPConn).CloseWrite()
+					}
+				}()
+				drain(c)
+				<-sent // closing before would cut what is still to send
+			}()
+		}
+	}()
+	ap := l.Addr().(*net.TCPAddr).AddrPort()
+	return dataplane.DestKey{Addr: ap.Addr(), Port: ap.Port()}
+}
+
+var bulkChunk = make([]byte, 1<<20)
+
+func sendBulk(c net.Conn) error {
+	for left := bulkSize; left > 0; left -= len(bulkChunk) {
+		if _, err := c.Write(bulkChunk[:min(left, len(bulkChunk))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drain reads c to its end and returns how many bytes came.
+func drain(c net.Conn) (int64, error) {
+	buf := make([]byte, 256<<10)
+	var n int64
+	for {
+		m, err := c.Read(buf)
+		n += int64(m)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// bulkRound runs the bulkConns transfers once through addr.
+func bulkRound(b *testing.B, addr string) {
+	var wg sync.WaitGroup
+	errs := make(chan error, bulkConns)
+	for range bulkConns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(2 * time.Minute))
+			go func() {
+				if sendBulk(c) == nil {
+					c.(*net.TCPConn).CloseWrite()
+				}
+			}()
+			n, err := drain(c)
+			if err == nil && n != bulkSize {
+				err = fmt.Errorf("got %d bytes, want %d", n, bulkSize)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+}
+
+// cpuOf is the CPU time (user and system) process pid has used; 0 means
+// this process (with its load generator and servers).
+func cpuOf(b *testing.B, pid int) time.Duration {
+	if pid == 0 {
+		var ru unix.Rusage
+		unix.Getrusage(unix.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command's closing parenthesis: utime and stime are
+	// the 14th and 15th of the line, in clock ticks (100 a second).
+	f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	stt, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+stt) * 10 * time.Millisecond
+}
+
+// BenchmarkBulk: bulkConns connections each move 64 MiB each way at once
+// through the proxy, spliced (the default) or copied (NoSplice). The
+// proxy runs in a process of its own ("process": its CPU is the proxy's
+// alone) or in this one ("inproc": the CPU figure then includes the load
+// generator and the real servers, the same in both cases). Throughput
+// counts both directions; cpu-ms/GiB is CPU time per GiB relayed. Run
+// with -benchtime 3x or so: one round moves 512 MiB through the proxy.
+func BenchmarkBulk(b *testing.B) {
+	for _, where := range []string{"process", "inproc"} {
+		for _, mode := range []string{"splice", "copy"} {
+			b.Run(where+"/"+mode, func(b *testing.B) {
+				noSplice := mode == "copy"
+				r1, r2 := bulkServer(b), bulkServer(b)
+				var addr string
+				pid := 0
+				if where == "process" {
+					addr, pid = startChild(b, noSplice, r1, r2)
+				} else {
+					addr = bulkPlane(b, noSplice, r1, r2)
+				}
+				b.SetBytes(2 * bulkConns * bulkSize)
+				b.ResetTimer()
+				cpu0, t0 := cpuOf(b, pid), time.Now()
+				for range b.N {
+					bulkRound(b, addr)
+				}
+				cpu, elapsed := cpuOf(b, pid)-cpu0, time.Since(t0)
+				b.StopTimer()
+				gib := float64(b.N) * 2 * bulkConns * bulkSize / (1 << 30)
+				b.ReportMetric(cpu.Seconds()*1000/gib, "cpu-ms/GiB")
+				b.ReportMetric(gib*8*(1<<30)/1e9/elapsed.Seconds(), "Gbit/s")
+			})
+		}
+	}
+}
+
+// bulkPlane is a plane in this process with one rr service in front of
+// reals; its address.
+func bulkPlane(b *testing.B, noSplice bool, reals ...dataplane.DestKey) string {
+	p := New(Options{Logger: quiet(), NoSplice: noSplice})
+	b.Cleanup(func() { p.Close() })
+	k := dataplane.ServiceKey{Family: dataplane.IPv4, Protocol: dataplane.ProtoTCP, Addr: netip.MustParseAddr("127.0.0.23")}
+	l, err := net.Listen("tcp", "127.0.0.23:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	k.Port = l.Addr().(*net.TCPAddr).AddrPort().Port()
+	l.Close()
+	if err := p.AddService(ctx, dataplane.Service{Key: k, Scheduler: "rr"}); err != nil {
+		b.Fatal(err)
+	}
+	for _, r := range reals {
+		if err := p.AddDestination(ctx, k, dataplane.Destination{Key: r, Weight: 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return netip.AddrPortFrom(k.Addr, k.Port).String()
 }

@@ -82,13 +82,16 @@ func bulkBothWays(t *testing.T, opts Options, fn func(rfd, wfd, n int) (int, err
 	got := make(chan result, 1)
 	p, svc, real := spliceServer(t, opts, fn, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(bulkTimeout))
+		sent := make(chan struct{})
 		go func() {
+			defer close(sent)
 			if _, err := c.Write(down); err == nil {
 				c.(*net.TCPConn).CloseWrite()
 			}
 		}()
 		sum, n, err := digest(c)
 		got <- result{sum, n, err}
+		<-sent // the connection closes when this returns
 	})
 	c := dialRaw(t, svc)
 	c.SetDeadline(time.Now().Add(bulkTimeout))
