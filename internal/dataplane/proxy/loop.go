@@ -24,6 +24,8 @@ import (
 //     costs one read and one write per direction. Bytes go through the
 //     loop's one buffer; a connection holds a buffer of its own only while
 //     a write is partial (and asks for EPOLLOUT only then);
+//   - a read that fills the buffer starts a bulk transfer, whose rest is
+//     spliced through a pipe from the loop's pool (splice.go);
 //   - idle, FIN and connect timeouts are one heap per loop, moved only when
 //     an entry falls due (progress only stamps the connection), so no Go
 //     timer exists per connection.
