@@ -10,11 +10,13 @@ import (
 // buffer is taken to be in a bulk transfer, and relays the rest of the
 // burst with splice(2) through a pipe: socket to pipe, pipe to socket, the
 // bytes never copied to user space (HAProxy, likewise, splices only large
-// transfers). The pipe comes from the loop's pool and goes back to it once
-// a splice moves less than the buffer (the burst is over: small reads
-// again) and the pipe is empty, or when the direction ends. So an idle
-// connection, and a request/answer one, holds no pipe and pays nothing:
-// a request still costs one read and one write per direction.
+// transfers). The direction stays in bulk mode until a splice moves less
+// than the buffer (the burst is over: small reads again) or it ends; its
+// pipe comes from the loop's pool for each readiness and goes back to it
+// as soon as it is empty, so a loop needs one pipe for all its bulk
+// connections plus one per connection whose destination is full. An idle
+// connection, and a request/answer one, holds no pipe and pays nothing: a
+// request still costs one read and one write per direction.
 //
 // Bytes a pipe holds are owed to the destination, as a partial write's
 // buffer is: the direction stops reading its source and asks for EPOLLOUT
@@ -112,6 +114,12 @@ func (c *conn) canSplice() bool {
 // holds bytes) and leaves bulk mode.
 func (c *conn) dropPipe(l *loop, dir int) {
 	c.bulk[dir] = false
+	c.putBack(l, dir)
+}
+
+// putBack gives direction dir's pipe back (or closes it, if it still
+// holds bytes); the direction stays in bulk mode if it was.
+func (c *conn) putBack(l *loop, dir int) {
 	if pp := c.pipe[dir]; pp != nil {
 		c.pipe[dir] = nil
 		l.putPipe(pp)
@@ -165,9 +173,10 @@ func (c *conn) splicePump(l *loop, dir int) {
 			return
 		}
 		if pp.n > 0 {
-			// The destination is full: the pipe waits for EPOLLOUT.
+			// The destination is full: the pipe waits for EPOLLOUT
+			// (and goes back once drained).
 			if n < len(l.buf) {
-				c.bulk[dir] = false // give the pipe back once drained
+				c.bulk[dir] = false
 			}
 			return
 		}
@@ -179,9 +188,11 @@ func (c *conn) splicePump(l *loop, dir int) {
 		if n < pp.size {
 			// The source is empty for now; level-triggered epoll
 			// reports it again when more comes.
-			return
+			break
 		}
 	}
+	// The pipe is empty: back to the pool until the next readiness.
+	c.putBack(l, dir)
 }
 
 // drain splices what direction dir's pipe holds to its destination, as

@@ -375,3 +375,36 @@ func TestSpliceFallback(t *testing.T) {
 		t.Errorf("%d pipes still held", h)
 	}
 }
+
+// TestSpliceIdleAfterBurstHoldsNoPipe: a connection that moved 8 MiB
+// (spliced) and then stays open and idle holds no pipe: pipes go back to
+// the pool as soon as they are empty.
+func TestSpliceIdleAfterBurstHoldsNoPipe(t *testing.T) {
+	const size = 8 << 20
+	p, svc, real := spliceServer(t, Options{}, nil, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bulkTimeout))
+		if _, err := io.CopyN(io.Discard, c, size); err != nil {
+			return
+		}
+		c.Write([]byte("ok"))
+		io.Copy(io.Discard, c) // stays open until the client closes
+	})
+	c := dialRaw(t, svc)
+	c.SetDeadline(time.Now().Add(bulkTimeout))
+	if _, err := c.Write(stream(7, size)); err != nil {
+		t.Fatal(err)
+	}
+	ok := make([]byte, 2)
+	if _, err := io.ReadFull(c, ok); err != nil {
+		t.Fatal(err)
+	}
+	if p.splice.bytes.Load() == 0 {
+		t.Fatal("8 MiB went through without splicing")
+	}
+	if active(p, svc, real) != 1 {
+		t.Fatal("the connection ended; it should stay open")
+	}
+	if h := p.splice.held.Load(); h != 0 {
+		t.Errorf("an idle connection holds %d pipes after its burst, want 0", h)
+	}
+}

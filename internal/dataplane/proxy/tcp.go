@@ -438,9 +438,10 @@ func (c *conn) flush(l *loop, dir int) bool {
 			return false
 		}
 		c.last = l.now
-		if pp.n == 0 && !c.bulk[dir] && c.pipe[dir] == pp {
-			// The burst ended while the pipe waited.
-			c.dropPipe(l, dir)
+		if pp.n == 0 && c.pipe[dir] == pp {
+			// Empty: back to the pool (a bulk direction takes one
+			// again at its next readiness).
+			c.putBack(l, dir)
 		}
 	}
 	if !c.held(dir) && c.eof[dir] {
