@@ -1,0 +1,334 @@
+package config
+
+import (
+	"hash/maphash"
+	"strings"
+	"sync"
+)
+
+// Loader loads one configuration file again and again (the start, then
+// every reload) and parses again only the top-level blocks whose text
+// changed. A reload that changes one real server among 5,000 virtual
+// servers then parses one virtual_server block; the others are the very
+// values of the previous load (the same pointers), which is also how the
+// LVS side tells, by identity, what did not change.
+//
+// What is reused: the result of parsing one virtual_server block of the
+// main file (its *VirtualServer, or none when the block was rejected, and
+// the diagnostics its parse reported), keyed by the block's first line and
+// a hash of its text. A block qualifies only when nothing but its own text
+// can shape that result:
+//   - it starts at a line of its own, "virtual_server ... {", and ends at a
+//     line that is "}" alone; every '{' ends a line after a keyword, every
+//     '}' stands alone, and blocks nest at most 32 deep (so the reader
+//     reports nothing about it);
+//   - it holds no byte of the preprocessor or the quoting ('$', '~', '"',
+//     '\”, '\\', control characters other than tab), no "@" line and no
+//     include line, so no definition, config id or included file reaches
+//     it;
+//   - it is not a group's virtual server (validation, after the parse,
+//     changes those by their group);
+//   - the line after it (past blank and comment lines) does not start with
+//     '{';
+//   - the reader reaches it at the top level of the main file, with no
+//     multi-line definition being collected, and when it was parsed the
+//     reader made of it exactly one top-level node, from its first line to
+//     its last.
+//
+// Everything else is read and parsed as Load does, and the checks that
+// need the whole file (validation, duplicates, references) run on every
+// load. A load with options a Loader cannot compare (FS, Getenv, Random)
+// or a file that includes others is a full parse, and keeps nothing.
+//
+// The cache holds a key (24 bytes) and an entry (the pointer, and the
+// block's diagnostics, usually none) per block of the last load, about
+// 100 bytes a block with the map's overhead: 0.5 MB for 5,000 virtual
+// servers. It keeps no text: the values it points to are the running
+// configuration's.
+//
+// A Loader is safe for concurrent use; loads are serialized.
+type Loader struct {
+	mu     sync.Mutex
+	key    loaderKey
+	blocks map[blockKey]*blockResult
+	stats  LoaderStats
+}
+
+// LoaderStats counts the blocks of the last load.
+type LoaderStats struct {
+	// Blocks is the number of virtual_server blocks that qualify for
+	// reuse; Reused those taken from the previous load, Parsed those
+	// parsed (and kept for the next).
+	Blocks, Reused, Parsed int
+	// Full tells that the load parsed everything and kept nothing (see
+	// Loader).
+	Full bool
+}
+
+// loaderKey is what a cached result depends on besides the block's text
+// and line.
+type loaderKey struct {
+	path            string
+	configID        string
+	includeCheckAll bool
+	limits          readLimits
+}
+
+// blockKey identifies a block: its first line, its length and a hash of
+// its text. (A 64-bit hash: two different blocks of the same length at the
+// same line would have to collide, about one chance in 2^64 per reload.)
+type blockKey struct {
+	line, size int
+	sum        uint64
+}
+
+// blockResult is what parsing one block added to the configuration.
+type blockResult struct {
+	vs    *VirtualServer // nil: the block was rejected
+	diags Diagnostics
+}
+
+// blockSeed hashes block texts; one per process, as the cache is.
+var blockSeed = maphash.MakeSeed()
+
+// Stats returns the counts of the last load.
+func (l *Loader) Stats() LoaderStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stats
+}
+
+// Load is config.Load, reusing the blocks of the previous load that did
+// not change.
+func (l *Loader) Load(path string, opts LoadOptions) (*Config, Diagnostics) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if opts.FS != nil || opts.Getenv != nil || opts.Random != nil {
+		l.blocks, l.stats = nil, LoaderStats{Full: true}
+		return Load(path, opts)
+	}
+	key := loaderKey{path: path, configID: opts.ConfigID, includeCheckAll: opts.IncludeCheckAll, limits: readDefaultLimits}
+	if opts.limits != nil {
+		key.limits = *opts.limits
+	}
+	if key != l.key {
+		l.key, l.blocks = key, nil
+	}
+	r := newReader(opts.ReadOptions)
+	data, err := r.fsys.ReadFile(path)
+	if err != nil {
+		l.blocks, l.stats = nil, LoaderStats{Full: true}
+		return Load(path, opts) // reports it as Load does
+	}
+	text := readOwned(data)
+	w := newTopWalker()
+	spans := scanBlocks(text, r.lim)
+	bw := &blockWalker{w: w, main: path, spans: spans, prev: l.blocks, next: make(map[blockKey]*blockResult, len(spans))}
+	r.tree.top = bw.walk
+	r.skip = bw
+	_, files, readDiags := r.read(path, text)
+	cfg, diags := finishLoad(w, files, readDiags, opts)
+	l.stats = LoaderStats{Blocks: len(spans), Reused: bw.reused, Parsed: len(bw.next) - bw.reused}
+	if len(files) > 1 {
+		// Included files are read afresh each time: keep nothing, so
+		// that no reuse ever depends on reasoning about them.
+		l.blocks, l.stats.Full = nil, true
+		return cfg, diags
+	}
+	l.blocks = bw.next
+	return cfg, diags
+}
+
+// span is one top-level virtual_server block of the main file that
+// qualifies for reuse (see Loader).
+type span struct {
+	start, end int // first and last line
+	off, next  int // byte offsets of its first line and of the line after
+	key        blockKey
+}
+
+// scanBlocks finds the blocks of text that qualify for reuse, in order.
+// It tracks the depth of braces as the reader would for a file without
+// quotes; where it cannot (quotes, escapes), it may miss a block or offer
+// one the reader does not reach at the top level, which the reader then
+// does not take (blockWalker.skipTo).
+func scanBlocks(text string, lim readLimits) []span {
+	if len(text) > lim.bytes/4 || strings.Count(text, "\n") > lim.lines/4 {
+		return nil // near the limits, which skipping would move
+	}
+	var out []span
+	depth := 0
+	cur := -1    // index in out of the block being scanned
+	follow := -1 // index in out of the block just closed, until the next line that says something
+	ok := false
+	line := 0
+	for off := 0; off < len(text); {
+		raw := text[off:]
+		next := len(text)
+		if j := strings.IndexByte(raw, '\n'); j >= 0 {
+			raw = raw[:j]
+			next = off + j + 1
+		}
+		line++
+		clean := blockLineClean(raw, lim)
+		s := lineDecomment(raw)
+		opens, closes := strings.Count(s, "{"), strings.Count(s, "}")
+		opener := opens == 1 && closes == 0 && len(s) > 1 && s[len(s)-1] == '{'
+		switch {
+		case cur >= 0:
+			// Inside a block that may qualify.
+			switch {
+			case !clean || s != "" && s[0] == '@' || strings.HasPrefix(s, "include"):
+				ok = false
+			case s == "}", opens == 0 && closes == 0:
+			case opener:
+				ok = ok && depth < 32
+			default:
+				ok = false
+			}
+			depth += opens - closes
+			if depth > 0 {
+				break
+			}
+			if ok && depth == 0 {
+				sp := &out[cur]
+				sp.end, sp.next = line, next
+				sp.key = blockKey{line: sp.start, size: next - sp.off, sum: maphash.String(blockSeed, text[sp.off:next])}
+				follow = cur
+			} else {
+				out = out[:cur]
+			}
+			cur, depth = -1, 0
+		case s == "":
+			// Blank or comment: says nothing.
+		default:
+			if follow >= 0 && s[0] == '{' {
+				// The reader would give this '{' to the block before.
+				out = out[:follow]
+			}
+			follow = -1
+			if depth == 0 && clean && opener && strings.HasPrefix(s, "virtual_server") && len(s) > 15 &&
+				lexIsBlank(s[14]) && !strings.Contains(s, "group") {
+				out = append(out, span{start: line, off: off})
+				cur, depth, ok = len(out)-1, 1, true
+				break
+			}
+			depth = max(0, depth+opens-closes)
+		}
+		off = next
+	}
+	if cur >= 0 {
+		out = out[:cur] // never closed
+	}
+	return out
+}
+
+// blockLineClean reports whether a raw line is free of what could make
+// its block depend on more than its text (see Loader).
+func blockLineClean(raw string, lim readLimits) bool {
+	if len(raw) > lim.lineLen {
+		return false
+	}
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c == '$', c == '~', c == '"', c == '\'', c == '\\', c < ' ' && c != '\t', c == 0x7f:
+			return false
+		}
+	}
+	return true
+}
+
+// lineDecomment is lexDecomment for a line without quotes or escapes:
+// blanks trimmed, cut at the first '!' or '#'.
+func lineDecomment(raw string) string {
+	s := lexTrimBlanks(raw)
+	if i := strings.IndexAny(s, "!#"); i >= 0 {
+		s = s[:i]
+	}
+	return lexTrimRightBlanks(s)
+}
+
+// blockWalker parses the top-level nodes the reader hands over, keeping
+// the results of qualifying blocks, and gives the reader the blocks whose
+// results it already has (skipTo).
+type blockWalker struct {
+	w     *topWalker
+	main  string
+	spans []span
+	// iWalk and iSkip are the next spans walk and skipTo may reach
+	// (each sees lines in order, walk later than skipTo).
+	iWalk, iSkip int
+	prev         map[blockKey]*blockResult
+	next         map[blockKey]*blockResult
+	// reused counts the blocks taken from prev.
+	reused int
+}
+
+// spanAt returns the span that starts at line of the main file, if any,
+// moving *i past those before it (the lines asked only grow).
+func (b *blockWalker) spanAt(i *int, line int) *span {
+	for *i < len(b.spans) && b.spans[*i].start < line {
+		*i++
+	}
+	if *i < len(b.spans) && b.spans[*i].start == line {
+		return &b.spans[*i]
+	}
+	return nil
+}
+
+// walk parses one top-level node; a qualifying block's result is kept.
+func (b *blockWalker) walk(n *Node) {
+	var sp *span
+	if n.Pos.File == b.main && n.Name == "virtual_server" && n.HasBlock {
+		sp = b.spanAt(&b.iWalk, n.Pos.Line)
+	}
+	if sp == nil || n.EndPos.File != b.main || n.EndPos.Line != sp.end {
+		b.w.walk(n)
+		return
+	}
+	p := b.w.p
+	nv, nd := len(p.cfg.VirtualServers), len(p.diags)
+	b.w.walk(n)
+	res := &blockResult{}
+	switch len(p.cfg.VirtualServers) - nv {
+	case 0:
+	case 1:
+		res.vs = p.cfg.VirtualServers[nv]
+		if res.vs.Group != "" {
+			return
+		}
+	default:
+		return
+	}
+	if len(p.diags) > nd {
+		res.diags = append(Diagnostics(nil), p.diags[nd:]...)
+	}
+	b.next[sp.key] = res
+}
+
+// known is asked by the reader, at the top level of the main file and
+// about to read line (at byte off): whether a block whose result is known
+// starts there.
+func (b *blockWalker) known(line, off int) (*span, *blockResult) {
+	sp := b.spanAt(&b.iSkip, line)
+	if sp == nil || sp.off != off {
+		return nil, nil
+	}
+	res := b.prev[sp.key]
+	if res == nil {
+		return nil, nil
+	}
+	return sp, res
+}
+
+// use puts a known block's result into the configuration, where parsing
+// the block would have put it.
+func (b *blockWalker) use(sp *span, res *blockResult) {
+	p := b.w.p
+	if res.vs != nil {
+		p.cfg.VirtualServers = append(p.cfg.VirtualServers, res.vs)
+	}
+	p.diags = append(p.diags, res.diags...)
+	b.next[sp.key] = res
+	b.reused++
+}
