@@ -22,10 +22,10 @@ import (
 //     line that is "}" alone; every '{' ends a line after a keyword, every
 //     '}' stands alone, and blocks nest at most 32 deep (so the reader
 //     reports nothing about it);
-//   - it holds no byte of the preprocessor or the quoting ('$', '~', '"',
-//     '\”, '\\', control characters other than tab), no "@" line and no
-//     include line, so no definition, config id or included file reaches
-//     it;
+//   - it holds no byte of the preprocessor or of quoting (dollar, tilde,
+//     double and single quotes, backslash, control characters other than
+//     tab), no "@" line and no include line, so no definition, config id
+//     or included file reaches it;
 //   - it is not a group's virtual server (validation, after the parse,
 //     changes those by their group);
 //   - the line after it (past blank and comment lines) does not start with
@@ -151,7 +151,7 @@ type span struct {
 // It tracks the depth of braces as the reader would for a file without
 // quotes; where it cannot (quotes, escapes), it may miss a block or offer
 // one the reader does not reach at the top level, which the reader then
-// does not take (blockWalker.skipTo).
+// does not take (reader.trySkip).
 func scanBlocks(text string, lim readLimits) []span {
 	if len(text) > lim.bytes/4 || strings.Count(text, "\n") > lim.lines/4 {
 		return nil // near the limits, which skipping would move
@@ -250,13 +250,13 @@ func lineDecomment(raw string) string {
 
 // blockWalker parses the top-level nodes the reader hands over, keeping
 // the results of qualifying blocks, and gives the reader the blocks whose
-// results it already has (skipTo).
+// results it already has (known, use).
 type blockWalker struct {
 	w     *topWalker
 	main  string
 	spans []span
 	// iWalk and iSkip are the next spans walk and skipTo may reach
-	// (each sees lines in order, walk later than skipTo).
+	// (each sees lines in order, walk later than known).
 	iWalk, iSkip int
 	prev         map[blockKey]*blockResult
 	next         map[blockKey]*blockResult
