@@ -255,7 +255,7 @@ type blockWalker struct {
 	w     *topWalker
 	main  string
 	spans []span
-	// iWalk and iSkip are the next spans walk and skipTo may reach
+	// iWalk and iSkip are the next spans walk and known may reach
 	// (each sees lines in order, walk later than known).
 	iWalk, iSkip int
 	prev         map[blockKey]*blockResult
