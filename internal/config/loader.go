@@ -163,37 +163,29 @@ func scanBlocks(text string, lim readLimits) []span {
 	ok := false
 	line := 0
 	for off := 0; off < len(text); {
-		raw := text[off:]
-		next := len(text)
-		if j := strings.IndexByte(raw, '\n'); j >= 0 {
-			raw = raw[:j]
-			next = off + j + 1
-		}
+		l := scanLine(text, off, lim)
 		line++
-		clean := blockLineClean(raw, lim)
-		s := lineDecomment(raw)
-		opens, closes := strings.Count(s, "{"), strings.Count(s, "}")
-		opener := opens == 1 && closes == 0 && len(s) > 1 && s[len(s)-1] == '{'
+		s := text[l.first:l.last]
 		switch {
 		case cur >= 0:
 			// Inside a block that may qualify.
 			switch {
-			case !clean || s != "" && s[0] == '@' || strings.HasPrefix(s, "include"):
+			case !l.clean || s != "" && s[0] == '@' || strings.HasPrefix(s, "include"):
 				ok = false
-			case s == "}", opens == 0 && closes == 0:
-			case opener:
+			case s == "}", l.opens == 0 && l.closes == 0:
+			case l.opener():
 				ok = ok && depth < 32
 			default:
 				ok = false
 			}
-			depth += opens - closes
+			depth += l.opens - l.closes
 			if depth > 0 {
 				break
 			}
 			if ok && depth == 0 {
 				sp := &out[cur]
-				sp.end, sp.next = line, next
-				sp.key = blockKey{line: sp.start, size: next - sp.off, sum: maphash.String(blockSeed, text[sp.off:next])}
+				sp.end, sp.next = line, l.next
+				sp.key = blockKey{line: sp.start, size: l.next - sp.off, sum: maphash.String(blockSeed, text[sp.off:l.next])}
 				follow = cur
 			} else {
 				out = out[:cur]
@@ -207,15 +199,15 @@ func scanBlocks(text string, lim readLimits) []span {
 				out = out[:follow]
 			}
 			follow = -1
-			if depth == 0 && clean && opener && strings.HasPrefix(s, "virtual_server") && len(s) > 15 &&
+			if depth == 0 && l.clean && l.opener() && strings.HasPrefix(s, "virtual_server") && len(s) > 15 &&
 				lexIsBlank(s[14]) && !strings.Contains(s, "group") {
 				out = append(out, span{start: line, off: off})
 				cur, depth, ok = len(out)-1, 1, true
 				break
 			}
-			depth = max(0, depth+opens-closes)
+			depth = max(0, depth+l.opens-l.closes)
 		}
-		off = next
+		off = l.next
 	}
 	if cur >= 0 {
 		out = out[:cur] // never closed
@@ -223,29 +215,77 @@ func scanBlocks(text string, lim readLimits) []span {
 	return out
 }
 
-// blockLineClean reports whether a raw line is free of what could make
-// its block depend on more than its text (see Loader).
-func blockLineClean(raw string, lim readLimits) bool {
-	if len(raw) > lim.lineLen {
-		return false
-	}
-	for i := 0; i < len(raw); i++ {
-		switch c := raw[i]; {
-		case c == '$', c == '~', c == '"', c == '\'', c == '\\', c < ' ' && c != '\t', c == 0x7f:
-			return false
-		}
-	}
-	return true
+// scannedLine is one line as scanBlocks sees it.
+type scannedLine struct {
+	// first and last delimit what the line says: blanks trimmed, the
+	// comment cut, as lexDecomment for a line without quotes or escapes.
+	first, last int
+	// next is where the next line starts.
+	next int
+	// opens and closes count the braces before the comment; inner
+	// tells a '{' that does not end what the line says.
+	opens, closes int
+	inner         bool
+	// clean: nothing that could make a block depend on more than its
+	// text (see Loader), and not longer than the reader takes.
+	clean bool
 }
 
-// lineDecomment is lexDecomment for a line without quotes or escapes:
-// blanks trimmed, cut at the first '!' or '#'.
-func lineDecomment(raw string) string {
-	s := lexTrimBlanks(raw)
-	if i := strings.IndexAny(s, "!#"); i >= 0 {
-		s = s[:i]
+// opener tells a line that opens a block after a keyword, and only that.
+func (l scannedLine) opener() bool {
+	return l.opens == 1 && l.closes == 0 && !l.inner && l.last-l.first > 1
+}
+
+// scanLine reads the line of text at off in one pass over its bytes.
+func scanLine(text string, off int, lim readLimits) scannedLine {
+	l := scannedLine{first: -1, clean: true}
+	cut := false
+	i := off
+loop:
+	for ; i < len(text); i++ {
+		c := text[i]
+		switch c {
+		case '\n':
+			break loop
+		case ' ', '\t':
+			continue
+		case '{':
+			if !cut {
+				l.opens++
+			}
+		case '}':
+			if !cut {
+				l.closes++
+			}
+		case '#', '!':
+			cut = true
+		case '$', '~', '"', '\'', '\\', 0x7f:
+			l.clean = false
+		default:
+			if c < ' ' {
+				l.clean = false
+			}
+		}
+		if !cut {
+			if l.first < 0 {
+				l.first = i
+			}
+			l.last = i + 1
+		}
 	}
-	return lexTrimRightBlanks(s)
+	l.next = i
+	if i < len(text) {
+		l.next = i + 1
+	}
+	if l.first < 0 {
+		l.first, l.last = off, off
+	}
+	if i-off > lim.lineLen {
+		l.clean = false
+	}
+	l.inner = l.opens > 0 && text[l.last-1] != '{'
+
+	return l
 }
 
 // blockWalker parses the top-level nodes the reader hands over, keeping

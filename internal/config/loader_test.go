@@ -259,7 +259,7 @@ func FuzzLoaderBlocks(f *testing.F) {
 				t.Fatalf("span %+v out of the text (%d bytes)", sp, len(after))
 			}
 			text := after[sp.off:sp.next]
-			if !strings.HasPrefix(lineDecomment(text), "virtual_server") || strings.Count(after[:sp.off], "\n")+1 != sp.start ||
+			if first, _ := lexDecomment(text); !strings.HasPrefix(first, "virtual_server") || strings.Count(after[:sp.off], "\n")+1 != sp.start ||
 				strings.Count(strings.TrimSuffix(text, "\n"), "\n") != sp.end-sp.start {
 				t.Fatalf("span %+v is not a block's lines: %q", sp, text)
 			}
