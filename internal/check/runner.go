@@ -306,9 +306,25 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 	for _, ps := range r.probes {
 		old[ps.p.Key] = ps
 	}
-	prevHealth := map[ServerKey]Health{}
-	for _, s := range r.servers {
-		prevHealth[s.cfg.Key] = s.Health()
+	// The servers' health before the switch, by the new plan's index:
+	// mostly the plans list the same servers in the same order, so the
+	// old server at the same index is compared first, and a map is built
+	// only when one is not there (a reload that adds or removes servers).
+	oldServers := r.servers
+	var prevByKey map[ServerKey]Health
+	prevHealth := func(i int) (Health, bool) {
+		k := plan.Servers[i].Config.Key
+		if i < len(oldServers) && oldServers[i].cfg.Key == k {
+			return oldServers[i].Health(), true
+		}
+		if prevByKey == nil {
+			prevByKey = make(map[ServerKey]Health, len(oldServers))
+			for _, s := range oldServers {
+				prevByKey[s.cfg.Key] = s.Health()
+			}
+		}
+		h, ok := prevByKey[k]
+		return h, ok
 	}
 	var probes []*probeState
 	var fresh []*probeState
@@ -371,7 +387,7 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 		if mc.Alpha {
 			pessimistic := false
 			for _, f := range ps.p.Feeds {
-				prev, existed := prevHealth[plan.Servers[f.Server].Config.Key]
+				prev, existed := prevHealth(f.Server)
 				if !existed || failed[f.Server] || (!prev.Up && !hasRun[f.Server]) {
 					pessimistic = true
 				}
@@ -387,7 +403,8 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 		}
 	}
 	r.probes = probes
-	r.servers = r.servers[:0]
+	// A new slice: the old servers' health is read until the end.
+	r.servers = make([]*Server, 0, len(plan.Servers))
 	for _, s := range plan.Servers {
 		r.servers = append(r.servers, NewServer(s.Config, s.Alpha))
 	}
@@ -407,9 +424,9 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 			}
 		}
 	}
-	for _, s := range r.servers {
+	for i, s := range r.servers {
 		h := s.Health()
-		if prev, ok := prevHealth[s.cfg.Key]; !ok || prev != h {
+		if prev, ok := prevHealth(i); !ok || prev != h {
 			r.opts.Output(h)
 		}
 	}

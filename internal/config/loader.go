@@ -23,13 +23,13 @@ import (
 //     '}' stands alone, and blocks nest at most 32 deep (so the reader
 //     reports nothing about it);
 //   - it holds no byte of the preprocessor or of quoting (dollar, tilde,
-//     double and single quotes, backslash, control characters other than
-//     tab), no "@" line and no include line, so no definition, config id
-//     or included file reaches it;
+//     double and single quotes, backslash), no "@" line and no include
+//     line, so no definition, config id or included file reaches it;
 //   - it is not a group's virtual server (validation, after the parse,
 //     changes those by their group);
-//   - the line after it (past blank and comment lines) does not start with
-//     '{';
+//   - the line after it (past blank and comment lines), if any, is a plain
+//     keyword line (no definition, "@" line, include or brace first),
+//     which the reader takes as the next top-level line;
 //   - the reader reaches it at the top level of the main file, with no
 //     multi-line definition being collected, and when it was parsed the
 //     reader made of it exactly one top-level node, from its first line to
@@ -194,8 +194,11 @@ func scanBlocks(text string, lim readLimits) []span {
 		case s == "":
 			// Blank or comment: says nothing.
 		default:
-			if follow >= 0 && s[0] == '{' {
-				// The reader would give this '{' to the block before.
+			if follow >= 0 && !(l.clean && scanKeywordStart(s[0]) && !strings.HasPrefix(s, "include")) {
+				// The line after a block must be a plain keyword line:
+				// a '{' would go to the block (the reader gives it to
+				// the line before, which a definition, an "@" line or
+				// an include in between would not change).
 				out = out[:follow]
 			}
 			follow = -1
@@ -213,6 +216,11 @@ func scanBlocks(text string, lim readLimits) []span {
 		out = out[:cur] // never closed
 	}
 	return out
+}
+
+// scanKeywordStart tells a byte a keyword may start with.
+func scanKeywordStart(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
 }
 
 // scannedLine is one line as scanBlocks sees it.
@@ -236,35 +244,55 @@ func (l scannedLine) opener() bool {
 	return l.opens == 1 && l.closes == 0 && !l.inner && l.last-l.first > 1
 }
 
+// Byte classes of scanLine; 0 for the bytes that only say something.
+const (
+	scanBlank = 1 + iota
+	scanOpen
+	scanClose
+	scanComment
+	scanUnclean
+	scanNewline
+)
+
+// scanClass classifies every byte for scanLine.
+var scanClass = func() (t [256]uint8) {
+	t[' '], t['\t'] = scanBlank, scanBlank
+	t['{'], t['}'] = scanOpen, scanClose
+	t['#'], t['!'] = scanComment, scanComment
+	for _, c := range []byte{'$', '~', '"', '\'', '\\'} {
+		t[c] = scanUnclean
+	}
+	t['\n'] = scanNewline
+	return t
+}()
+
 // scanLine reads the line of text at off in one pass over its bytes.
+// Control characters other than the newline are no concern: the reader
+// and the lexer treat them the same whichever way the block is read.
 func scanLine(text string, off int, lim readLimits) scannedLine {
 	l := scannedLine{first: -1, clean: true}
 	cut := false
 	i := off
 loop:
 	for ; i < len(text); i++ {
-		c := text[i]
-		switch c {
-		case '\n':
-			break loop
-		case ' ', '\t':
+		switch scanClass[text[i]] {
+		case 0:
+		case scanBlank:
 			continue
-		case '{':
+		case scanNewline:
+			break loop
+		case scanOpen:
 			if !cut {
 				l.opens++
 			}
-		case '}':
+		case scanClose:
 			if !cut {
 				l.closes++
 			}
-		case '#', '!':
+		case scanComment:
 			cut = true
-		case '$', '~', '"', '\'', '\\', 0x7f:
+		case scanUnclean:
 			l.clean = false
-		default:
-			if c < ' ' {
-				l.clean = false
-			}
 		}
 		if !cut {
 			if l.first < 0 {
@@ -284,7 +312,6 @@ loop:
 		l.clean = false
 	}
 	l.inner = l.opens > 0 && text[l.last-1] != '{'
-
 	return l
 }
 

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -115,7 +117,9 @@ func TestLoaderMatchesLoad(t *testing.T) {
 		steps = 5
 	}
 	reused := 0
-	for name, text := range corpus {
+	// In name order, so that a failure comes back with the same seed.
+	for _, name := range slices.Sorted(maps.Keys(corpus)) {
+		text := corpus[name]
 		path := filepath.Join(dir, name+".conf")
 		for _, opts := range []LoadOptions{{}, {ReadOptions: ReadOptions{ConfigID: "lb1"}, HostChecks: true}} {
 			var l Loader
@@ -210,6 +214,7 @@ func TestLoaderEdgeCases(t *testing.T) {
 	for _, c := range []struct{ name, before, after string }{
 		{"multi-line definition", "# x\n" + vs, "$M=lvs_sched rr \\\n" + vs},
 		{"brace after", vs + "# x\n", vs + "{\n"},
+		{"brace after a definition and a dropped line", vs + "# x\n# y\n# z\n", vs + "$D=1\n@other x\n{\n"},
 		{"include leaves a block open", "# x\n" + vs, "include " + open + "\n" + vs},
 		{"include leaves a block open, a blank line", "# x\n\n" + vs, "include " + open + "\n\n" + vs},
 		{"conditional line inside", vs, strings.Replace(vs, "    protocol TCP", "@lb1 protocol UDP", 1)},
