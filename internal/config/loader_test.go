@@ -3,11 +3,11 @@ package config
 import (
 	"fmt"
 	"maps"
-	"slices"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
