@@ -61,6 +61,12 @@ func Build(cfg *config.Config, opts BuildOptions) (*Plan, []error) {
 	b.policy = script.PolicyFrom(cfg.Global)
 	b.plan.InitNotifies = cfg.Global.RSInitNotifies
 	for _, vs := range cfg.VirtualServers {
+		// The names are the virtual server's, shared by its real
+		// servers: made once (a reload builds the whole plan again).
+		b.vsName, b.vsProto = "", ProtoName(vs)
+		if !opts.ProblemsOnly {
+			b.vsName = VSName(vs)
+		}
 		for _, rs := range vs.RealServers {
 			b.server(vs, rs)
 		}
@@ -76,6 +82,10 @@ type builder struct {
 	byKey  map[string]int
 	errs   []error
 
+	// vsName and vsProto are the names of the virtual server whose real
+	// servers are being built.
+	vsName, vsProto string
+
 	tlsDone bool
 	tlsCfg  *tls.Config
 	tlsErr  error
@@ -86,17 +96,13 @@ func (b *builder) errorf(pos config.Pos, format string, args ...any) {
 }
 
 func (b *builder) server(vs *config.VirtualServer, rs *config.RealServer) {
-	var vsName string
-	if !b.opts.ProblemsOnly {
-		vsName = VSName(vs)
-	}
 	spec := &ServerSpec{Config: ServerConfig{
-		Key:        ServerKey{VS: vsName, RS: netip.AddrPortFrom(rs.Addr, rs.Port)},
+		Key:        ServerKey{VS: b.vsName, RS: netip.AddrPortFrom(rs.Addr, rs.Port)},
 		Weight:     int(rs.Weight),
 		NotifyUp:   rs.NotifyUp,
 		NotifyDown: rs.NotifyDown,
 		Omega:      vs.Omega,
-		Proto:      ProtoName(vs),
+		Proto:      b.vsProto,
 	}}
 	si := len(b.plan.Servers)
 	b.plan.Servers = append(b.plan.Servers, spec)
