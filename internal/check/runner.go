@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"vigil/internal/config"
 )
 
 // Grace is how long after a check's deadline the Runner still waits for
@@ -59,6 +61,11 @@ type Plan struct {
 	// starts up gets its notify_up (keepalived otherwise only notifies
 	// changes).
 	InitNotifies bool
+	// vss are the virtual servers the plan was built from, in order, and
+	// vsFirst the index in Servers of each one's first real server: what
+	// the next Build takes again (BuildOptions.Prev).
+	vss     []*config.VirtualServer
+	vsFirst []int
 }
 
 // RunnerOptions are the Runner's dependencies.

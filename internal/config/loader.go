@@ -52,6 +52,9 @@ type Loader struct {
 	key    loaderKey
 	blocks map[blockKey]*blockResult
 	stats  LoaderStats
+	// loads counts the loads (blockResult.load): a load keeps the
+	// results it used or made, in place, and drops the others.
+	loads uint64
 }
 
 // LoaderStats counts the blocks of the last load.
@@ -86,6 +89,7 @@ type blockKey struct {
 type blockResult struct {
 	vs    *VirtualServer // nil: the block was rejected
 	diags Diagnostics
+	load  uint64 // the last load that used or made it
 }
 
 // blockSeed hashes block texts; one per process, as the cache is.
@@ -122,20 +126,28 @@ func (l *Loader) Load(path string, opts LoadOptions) (*Config, Diagnostics) {
 	}
 	text := readOwned(data)
 	w := newTopWalker()
-	spans := scanBlocks(text, r.lim)
-	bw := &blockWalker{w: w, main: path, spans: spans, prev: l.blocks, next: make(map[blockKey]*blockResult, len(spans))}
+	spans := scanBlocks(text, r.lim, len(l.blocks))
+	l.loads++
+	if l.blocks == nil {
+		l.blocks = make(map[blockKey]*blockResult, len(spans))
+	}
+	bw := &blockWalker{w: w, main: path, spans: spans, blocks: l.blocks, load: l.loads}
 	r.tree.top = bw.walk
 	r.skip = bw
 	_, files, readDiags := r.read(path, text)
 	cfg, diags := finishLoad(w, files, readDiags, opts)
-	l.stats = LoaderStats{Blocks: len(spans), Reused: bw.reused, Parsed: len(bw.next) - bw.reused}
+	l.stats = LoaderStats{Blocks: len(spans), Reused: bw.reused, Parsed: bw.parsed}
 	if len(files) > 1 {
 		// Included files are read afresh each time: keep nothing, so
 		// that no reuse ever depends on reasoning about them.
 		l.blocks, l.stats.Full = nil, true
 		return cfg, diags
 	}
-	l.blocks = bw.next
+	for k, res := range l.blocks {
+		if res.load != l.loads {
+			delete(l.blocks, k)
+		}
+	}
 	return cfg, diags
 }
 
@@ -147,16 +159,17 @@ type span struct {
 	key        blockKey
 }
 
-// scanBlocks finds the blocks of text that qualify for reuse, in order.
+// scanBlocks finds the blocks of text that qualify for reuse, in order;
+// hint is how many there may be (the last load's count).
 // It tracks the depth of braces as the reader would for a file without
 // quotes; where it cannot (quotes, escapes), it may miss a block or offer
 // one the reader does not reach at the top level, which the reader then
 // does not take (reader.trySkip).
-func scanBlocks(text string, lim readLimits) []span {
+func scanBlocks(text string, lim readLimits, hint int) []span {
 	if len(text) > lim.bytes/4 || strings.Count(text, "\n") > lim.lines/4 {
 		return nil // near the limits, which skipping would move
 	}
-	var out []span
+	out := make([]span, 0, hint)
 	depth := 0
 	cur := -1    // index in out of the block being scanned
 	follow := -1 // index in out of the block just closed, until the next line that says something
@@ -325,10 +338,12 @@ type blockWalker struct {
 	// iWalk and iSkip are the next spans walk and known may reach
 	// (each sees lines in order, walk later than known).
 	iWalk, iSkip int
-	prev         map[blockKey]*blockResult
-	next         map[blockKey]*blockResult
-	// reused counts the blocks taken from prev.
-	reused int
+	// blocks are the results kept, of earlier loads and of this one
+	// (load): only an earlier load's are reused.
+	blocks map[blockKey]*blockResult
+	load   uint64
+	// reused and parsed count the blocks taken and made.
+	reused, parsed int
 }
 
 // spanAt returns the span that starts at line of the main file, if any,
@@ -370,7 +385,9 @@ func (b *blockWalker) walk(n *Node) {
 	if len(p.diags) > nd {
 		res.diags = append(Diagnostics(nil), p.diags[nd:]...)
 	}
-	b.next[sp.key] = res
+	res.load = b.load
+	b.blocks[sp.key] = res
+	b.parsed++
 }
 
 // known is asked by the reader, at the top level of the main file and
@@ -381,8 +398,8 @@ func (b *blockWalker) known(line, off int) (*span, *blockResult) {
 	if sp == nil || sp.off != off {
 		return nil, nil
 	}
-	res := b.prev[sp.key]
-	if res == nil {
+	res := b.blocks[sp.key]
+	if res == nil || res.load == b.load {
 		return nil, nil
 	}
 	return sp, res
@@ -396,6 +413,6 @@ func (b *blockWalker) use(sp *span, res *blockResult) {
 		p.cfg.VirtualServers = append(p.cfg.VirtualServers, res.vs)
 	}
 	p.diags = append(p.diags, res.diags...)
-	b.next[sp.key] = res
+	res.load = b.load
 	b.reused++
 }

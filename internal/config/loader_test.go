@@ -259,7 +259,7 @@ func FuzzLoaderBlocks(f *testing.F) {
 			// Loader reads no other); TestLoaderEdgeCases has those.
 			return
 		}
-		for _, sp := range scanBlocks(after, *lim) {
+		for _, sp := range scanBlocks(after, *lim, 0) {
 			if sp.off > len(after) || sp.next > len(after) || sp.off >= sp.next || sp.start > sp.end {
 				t.Fatalf("span %+v out of the text (%d bytes)", sp, len(after))
 			}
@@ -269,7 +269,7 @@ func FuzzLoaderBlocks(f *testing.F) {
 				t.Fatalf("span %+v is not a block's lines: %q", sp, text)
 			}
 		}
-		spans := scanBlocks(after, *lim)
+		spans := scanBlocks(after, *lim, 0)
 		for i := 1; i < len(spans); i++ {
 			if spans[i].start <= spans[i-1].end {
 				t.Fatalf("spans %+v and %+v overlap", spans[i-1], spans[i])

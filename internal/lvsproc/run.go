@@ -82,8 +82,12 @@ func Run(ctx context.Context, o RunOptions) error {
 	// problems are the running configuration's checkers that cannot
 	// run, for the status.
 	var problems []string
+	// lastPlan is the plan last built: a reload's plan takes its specs
+	// of unchanged virtual servers without checkers.
+	var lastPlan *check.Plan
 	reportBuild := func(c *config.Config) *check.Plan {
-		plan, errs := check.Build(c, check.BuildOptions{Dialer: o.Dialer, Log: o.Log})
+		plan, errs := check.Build(c, check.BuildOptions{Dialer: o.Dialer, Log: o.Log, Prev: lastPlan})
+		lastPlan = plan
 		problems = nil
 		for _, err := range errs {
 			o.Log.Error("checker not run", "err", err)
