@@ -229,7 +229,14 @@ func NewRunner(plan *Plan, opts RunnerOptions) *Runner {
 // health, and at the end the notifications due at shutdown (omega).
 func (r *Runner) Run(ctx context.Context) {
 	for _, s := range r.servers {
-		r.opts.Output(s.Health())
+		// A server without checkers is up at its configured weight
+		// from the start, as the LVS side starts it: its first report
+		// would say nothing new, and for a large table (20,000 real
+		// servers) those reports keep the LVS loop busy long after its
+		// start, a reload waiting behind them.
+		if len(s.alpha) > 0 {
+			r.opts.Output(s.Health())
+		}
 		if r.initNotifies && s.alive {
 			r.opts.Output(s.notify())
 		}
