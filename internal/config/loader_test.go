@@ -253,6 +253,9 @@ func FuzzLoaderBlocks(f *testing.F) {
 	lim := &readLimits{includeDepth: 4, files: 8, lineLen: 4096, lines: 20000, bytes: 400000,
 		processed: 40000, substs: 200, passes: 10, blockDepth: 16, defLen: 4096, sources: 200, braceAlts: 16}
 	opts := LoadOptions{ReadOptions: ReadOptions{limits: lim}}
+	// One file for every input (each fuzzing process has its own
+	// directory): a new Loader per input, so nothing carries over.
+	path := filepath.Join(f.TempDir(), "keepalived.conf")
 	f.Fuzz(func(t *testing.T, before, after string) {
 		if len(before) > 1<<14 || len(after) > 1<<14 || strings.Contains(before+after, "include") {
 			// An include here would read the host's file system (a
@@ -275,7 +278,6 @@ func FuzzLoaderBlocks(f *testing.F) {
 				t.Fatalf("spans %+v and %+v overlap", spans[i-1], spans[i])
 			}
 		}
-		path := filepath.Join(t.TempDir(), "keepalived.conf")
 		var l Loader
 		for _, text := range []string{before, after} {
 			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
