@@ -42,6 +42,12 @@ type BuildOptions struct {
 	// into the Plan, which a file of thousands of checkers would spend
 	// most of the test on.
 	ProblemsOnly bool
+	// Prev is the plan of the running configuration, if any: a virtual
+	// server without checkers that is the very value Prev was built from
+	// (config.Loader hands out the same value for an unchanged block)
+	// takes Prev's specs of its real servers, which depend on nothing
+	// else, instead of new ones.
+	Prev *Plan
 }
 
 // Build turns the LVS side of a configuration into a Plan: the one place
@@ -60,12 +66,67 @@ func Build(cfg *config.Config, opts BuildOptions) (*Plan, []error) {
 	}
 	b.policy = script.PolicyFrom(cfg.Global)
 	b.plan.InitNotifies = cfg.Global.RSInitNotifies
-	for _, vs := range cfg.VirtualServers {
+	b.plan.vss = make([]*config.VirtualServer, 0, len(cfg.VirtualServers))
+	b.plan.vsFirst = make([]int, 0, len(cfg.VirtualServers))
+	for i, vs := range cfg.VirtualServers {
+		b.plan.vss = append(b.plan.vss, vs)
+		b.plan.vsFirst = append(b.plan.vsFirst, len(b.plan.Servers))
+		if b.reuse(i, vs) {
+			continue
+		}
+		// The names are the virtual server's, shared by its real
+		// servers: made once (a reload builds the whole plan again).
+		b.vsName, b.vsProto = "", ProtoName(vs)
+		if !opts.ProblemsOnly {
+			b.vsName = VSName(vs)
+		}
 		for _, rs := range vs.RealServers {
 			b.server(vs, rs)
 		}
 	}
 	return b.plan, b.errs
+}
+
+// reuse appends the specs Prev has for vs, the i-th virtual server of
+// the configuration, when vs has no checkers and is a value Prev was
+// built from; it tells whether it did.
+func (b *builder) reuse(i int, vs *config.VirtualServer) bool {
+	prev := b.opts.Prev
+	if prev == nil || b.opts.ProblemsOnly {
+		return false
+	}
+	for _, rs := range vs.RealServers {
+		if len(rs.Checkers) > 0 {
+			return false
+		}
+	}
+	j := -1
+	if i < len(prev.vss) && prev.vss[i] == vs {
+		j = i
+	} else {
+		if b.prevIdx == nil {
+			b.prevIdx = make(map[*config.VirtualServer]int, len(prev.vss))
+			for k, v := range prev.vss {
+				b.prevIdx[v] = k
+			}
+		}
+		k, ok := b.prevIdx[vs]
+		if !ok {
+			return false
+		}
+		j = k
+	}
+	end := len(prev.Servers)
+	if j+1 < len(prev.vsFirst) {
+		end = prev.vsFirst[j+1]
+	}
+	specs := prev.Servers[prev.vsFirst[j]:end]
+	if len(specs) != len(vs.RealServers) {
+		return false
+	}
+	b.plan.Servers = append(b.plan.Servers, specs...)
+	b.reused += len(specs)
+	return true
 }
 
 type builder struct {
@@ -75,6 +136,14 @@ type builder struct {
 	plan   *Plan
 	byKey  map[string]int
 	errs   []error
+
+	// prevIdx finds a virtual server in Prev when it is not at the same
+	// index; reused counts the specs taken from Prev.
+	prevIdx map[*config.VirtualServer]int
+	reused  int
+	// vsName and vsProto are the names of the virtual server whose real
+	// servers are being built.
+	vsName, vsProto string
 
 	tlsDone bool
 	tlsCfg  *tls.Config
@@ -86,17 +155,13 @@ func (b *builder) errorf(pos config.Pos, format string, args ...any) {
 }
 
 func (b *builder) server(vs *config.VirtualServer, rs *config.RealServer) {
-	var vsName string
-	if !b.opts.ProblemsOnly {
-		vsName = VSName(vs)
-	}
 	spec := &ServerSpec{Config: ServerConfig{
-		Key:        ServerKey{VS: vsName, RS: netip.AddrPortFrom(rs.Addr, rs.Port)},
+		Key:        ServerKey{VS: b.vsName, RS: netip.AddrPortFrom(rs.Addr, rs.Port)},
 		Weight:     int(rs.Weight),
 		NotifyUp:   rs.NotifyUp,
 		NotifyDown: rs.NotifyDown,
 		Omega:      vs.Omega,
-		Proto:      ProtoName(vs),
+		Proto:      b.vsProto,
 	}}
 	si := len(b.plan.Servers)
 	b.plan.Servers = append(b.plan.Servers, spec)

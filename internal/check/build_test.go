@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -470,5 +471,59 @@ virtual_server 10.0.0.1 80 {
 		if (a.Identity == b.Identity) != tc.sameIdentity {
 			t.Errorf("%s → %s: same Identity %v, want %v", tc.from, tc.to, a.Identity == b.Identity, tc.sameIdentity)
 		}
+	}
+}
+
+// TestBuildReusesUnchangedSpecs builds a plan with the previous one
+// (BuildOptions.Prev): the real servers of a virtual server that is the
+// same value and has no checkers keep their specs (the same pointers);
+// one that changed (a new value), one with checkers and a new one get new
+// specs; the plan equals a plan built afresh.
+func TestBuildReusesUnchangedSpecs(t *testing.T) {
+	text := func(w int) string {
+		return fmt.Sprintf(`virtual_server 10.0.0.1 80 {
+  protocol TCP
+  real_server 10.0.1.1 80 {
+  }
+  real_server 10.0.1.2 80 {
+  }
+}
+virtual_server 10.0.0.2 80 {
+  protocol TCP
+  real_server 10.0.2.1 80 {
+    weight %d
+  }
+}
+virtual_server 10.0.0.3 80 {
+  protocol TCP
+  real_server 10.0.3.1 80 {
+    TCP_CHECK {
+    }
+  }
+}
+`, w)
+	}
+	cfg, changed := load(t, text(1)), load(t, text(2))
+	prev, _ := Build(cfg, BuildOptions{})
+	// The next configuration: the first and third values as they were,
+	// the second a new value, and a fourth virtual server.
+	next := *cfg
+	next.VirtualServers = []*config.VirtualServer{cfg.VirtualServers[0], changed.VirtualServers[1], cfg.VirtualServers[2], changed.VirtualServers[0]}
+	plan, errs := Build(&next, BuildOptions{Prev: prev})
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	fresh, _ := Build(&next, BuildOptions{})
+	if len(plan.Servers) != 6 || !reflect.DeepEqual(plan.Servers, fresh.Servers) || !reflect.DeepEqual(plan.Probes, fresh.Probes) {
+		t.Fatalf("the plan built with Prev differs from one built afresh:\n%+v\n%+v", plan.Servers, fresh.Servers)
+	}
+	for i, want := range []bool{true, true, false, false, false, false} {
+		same := i < len(prev.Servers) && plan.Servers[i] == prev.Servers[i]
+		if same != want {
+			t.Errorf("server %d (%s): reused %v, want %v", i, plan.Servers[i].Config.Key, same, want)
+		}
+	}
+	if plan.Servers[2].Config.Weight != 2 {
+		t.Errorf("the changed real server has weight %d, want 2", plan.Servers[2].Config.Weight)
 	}
 }

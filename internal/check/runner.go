@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"vigil/internal/config"
 )
 
 // Grace is how long after a check's deadline the Runner still waits for
@@ -59,6 +61,11 @@ type Plan struct {
 	// starts up gets its notify_up (keepalived otherwise only notifies
 	// changes).
 	InitNotifies bool
+	// vss are the virtual servers the plan was built from, in order, and
+	// vsFirst the index in Servers of each one's first real server: what
+	// the next Build takes again (BuildOptions.Prev).
+	vss     []*config.VirtualServer
+	vsFirst []int
 }
 
 // RunnerOptions are the Runner's dependencies.
@@ -222,7 +229,14 @@ func NewRunner(plan *Plan, opts RunnerOptions) *Runner {
 // health, and at the end the notifications due at shutdown (omega).
 func (r *Runner) Run(ctx context.Context) {
 	for _, s := range r.servers {
-		r.opts.Output(s.Health())
+		// A server without checkers is up at its configured weight
+		// from the start, as the LVS side starts it: its first report
+		// would say nothing new, and for a large table (20,000 real
+		// servers) those reports keep the LVS loop busy long after its
+		// start, a reload waiting behind them.
+		if len(s.alpha) > 0 {
+			r.opts.Output(s.Health())
+		}
 		if r.initNotifies && s.alive {
 			r.opts.Output(s.notify())
 		}
@@ -306,9 +320,25 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 	for _, ps := range r.probes {
 		old[ps.p.Key] = ps
 	}
-	prevHealth := map[ServerKey]Health{}
-	for _, s := range r.servers {
-		prevHealth[s.cfg.Key] = s.Health()
+	// The servers' health before the switch, by the new plan's index:
+	// mostly the plans list the same servers in the same order, so the
+	// old server at the same index is compared first, and a map is built
+	// only when one is not there (a reload that adds or removes servers).
+	oldServers := r.servers
+	var prevByKey map[ServerKey]Health
+	prevHealth := func(i int) (Health, bool) {
+		k := plan.Servers[i].Config.Key
+		if i < len(oldServers) && oldServers[i].cfg.Key == k {
+			return oldServers[i].Health(), true
+		}
+		if prevByKey == nil {
+			prevByKey = make(map[ServerKey]Health, len(oldServers))
+			for _, s := range oldServers {
+				prevByKey[s.cfg.Key] = s.Health()
+			}
+		}
+		h, ok := prevByKey[k]
+		return h, ok
 	}
 	var probes []*probeState
 	var fresh []*probeState
@@ -371,7 +401,7 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 		if mc.Alpha {
 			pessimistic := false
 			for _, f := range ps.p.Feeds {
-				prev, existed := prevHealth[plan.Servers[f.Server].Config.Key]
+				prev, existed := prevHealth(f.Server)
 				if !existed || failed[f.Server] || (!prev.Up && !hasRun[f.Server]) {
 					pessimistic = true
 				}
@@ -387,7 +417,8 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 		}
 	}
 	r.probes = probes
-	r.servers = r.servers[:0]
+	// A new slice: the old servers' health is read until the end.
+	r.servers = make([]*Server, 0, len(plan.Servers))
 	for _, s := range plan.Servers {
 		r.servers = append(r.servers, NewServer(s.Config, s.Alpha))
 	}
@@ -407,9 +438,9 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 			}
 		}
 	}
-	for _, s := range r.servers {
+	for i, s := range r.servers {
 		h := s.Health()
-		if prev, ok := prevHealth[s.cfg.Key]; !ok || prev != h {
+		if prev, ok := prevHealth(i); !ok || prev != h {
 			r.opts.Output(h)
 		}
 	}

@@ -492,3 +492,40 @@ func TestRunnerReplaceCarriesStateOnScheduleChange(t *testing.T) {
 		}
 	})
 }
+
+// TestRunnerNoFirstReportWithoutCheckers starts a Runner with a real
+// server that has a checker and one that has none: only the first is
+// reported at start (the LVS side starts a server without checkers up at
+// its weight, so its report would say nothing), and rs_init_notifies
+// still notifies both.
+func TestRunnerNoFirstReportWithoutCheckers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		upS := &config.Script{Command: "/bin/up"}
+		plan := &Plan{InitNotifies: true, Servers: []*ServerSpec{
+			{Config: ServerConfig{Key: keyN(2), Weight: 1, NotifyUp: upS}, Alpha: []bool{false}},
+			{Config: ServerConfig{Key: keyN(3), Weight: 1, NotifyUp: upS}},
+		}}
+		var o outputs
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { NewRunner(plan, RunnerOptions{Output: o.add}).Run(ctx); close(done) }()
+		synctest.Wait()
+		if got := o.health(keyN(2)); len(got) != 1 || !got[0] {
+			t.Errorf("the server with a checker: first reports %v, want one, up", got)
+		}
+		if got := o.health(keyN(3)); len(got) != 0 {
+			t.Errorf("the server without checkers: first reports %v, want none", got)
+		}
+		notified := 0
+		for _, x := range o.out {
+			if n, ok := x.(Notify); ok && n.Up && n.Script == upS {
+				notified++
+			}
+		}
+		if notified != 2 {
+			t.Errorf("rs_init_notifies: %d notify_up, want 2", notified)
+		}
+		cancel()
+		<-done
+	})
+}

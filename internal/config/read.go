@@ -129,6 +129,9 @@ type reader struct {
 	quoteSaid               Pos      // last line reported for an open double quote
 
 	tree readTree
+	// skip, when set (Loader), gives the results of unchanged blocks
+	// of the main file, which are then not read at all.
+	skip *blockWalker
 }
 
 func newReader(opts ReadOptions) *reader {
@@ -152,6 +155,9 @@ func newReader(opts ReadOptions) *reader {
 func (r *reader) read(name string, text string) ([]*Node, []string, Diagnostics) {
 	r.push(r.newFile(name, text, nil))
 	for !r.stopped {
+		if r.skip != nil && r.trySkip() {
+			continue
+		}
 		line, pos, raw, ok := r.nextLine()
 		if !ok {
 			break
@@ -167,6 +173,30 @@ func (r *reader) read(name string, text string) ([]*Node, []string, Diagnostics)
 	r.tree.flush()
 	r.tree.handOff()
 	return r.tree.root, r.files, r.diags
+}
+
+// trySkip passes over a block of the main file whose result the Loader
+// has, when the reader is at the top level of that file with nothing
+// pending (no rest of a line, no other source, no multi-line definition):
+// where reading the block would make one top-level node of it and nothing
+// else. The node before it is parsed first, as its first line would do.
+func (r *reader) trySkip() bool {
+	if len(r.stack) != 1 || r.multi != nil || len(r.tree.levels) != 0 {
+		return false
+	}
+	f, ok := r.stack[0].(*readFileSrc)
+	if !ok || f.parent != nil || f.off >= len(f.text) {
+		return false
+	}
+	sp, res := r.skip.known(f.line+1, f.off)
+	if sp == nil {
+		return false
+	}
+	r.tree.handOff()
+	r.skip.use(sp, res)
+	f.off, f.line = sp.next, sp.end
+	r.tree.last = nil
+	return true
 }
 
 // stop reports an error that ends the read (a limit was reached).

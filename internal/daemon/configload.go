@@ -11,6 +11,13 @@ import (
 	"vigil/internal/status"
 )
 
+// fileLoader loads the configuration file for this process, at start
+// and at each reload: a reload parses again only the virtual_server blocks
+// whose text changed, and hands out the values of the previous load for
+// the others, by which the LVS side tells what it need not rebuild
+// (config.Loader). Its result is always the one config.Load gives.
+var fileLoader config.Loader
+
 // loadConfig loads and judges the configuration file for a start or a
 // reload. keepalived starts on a file with mistakes it can run past (an
 // unknown keyword: it logs the line and leaves it out), and so does Vigil,
@@ -22,7 +29,7 @@ import (
 // Every diagnostic is logged with its file:line: a mistake run past at warn
 // level, loudly, with the suggestion the parser made.
 func loadConfig(ctx context.Context, o Options, log *slog.Logger) (*config.Config, config.Diagnostics, error) {
-	cfg, diags := config.Load(o.ConfigFile, config.LoadOptions{
+	cfg, diags := fileLoader.Load(o.ConfigFile, config.LoadOptions{
 		ReadOptions: config.ReadOptions{ConfigID: o.ConfigID, IncludeCheckAll: o.IncludeCheckAll},
 		HostChecks:  true,
 	})

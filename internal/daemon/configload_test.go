@@ -117,3 +117,23 @@ func TestReloadReply(t *testing.T) {
 		t.Errorf("errors = %q, want %q", got.Errors, want)
 	}
 }
+
+// TestReloadTellsLVSChildBeforeParsing checks the order of a reload in the
+// parent: the LVS child is told first, so that its own load of the file
+// does not wait for the parent's; the file here is refused, which the
+// child finds out for itself (it keeps its configuration, as the parent
+// does), so it is told all the same.
+func TestReloadTellsLVSChildBeforeParsing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keepalived.conf")
+	if err := os.WriteFile(path, []byte("vrrp_instance VI_1 {\n  no_such_keyword_at_all\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	told := false
+	d := &daemon{o: Options{ConfigFile: path, Strict: true}, log: slog.New(slog.DiscardHandler), reloadLVS: func() { told = true }}
+	if _, err := d.reload(context.Background()); err == nil {
+		t.Fatal("the broken file was not refused")
+	}
+	if !told {
+		t.Errorf("the LVS child was not told of the reload before the parent's parse")
+	}
+}

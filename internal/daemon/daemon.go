@@ -255,6 +255,13 @@ func (d *daemon) loop(ctx context.Context, hup, dumps <-chan os.Signal, hub *sta
 // while the rest is applied is in the reply's errors.
 func (d *daemon) reload(ctx context.Context) (status.ReloadJSON, error) {
 	d.log.Info("reloading", "config", d.o.ConfigFile)
+	if d.reloadLVS != nil {
+		// The LVS child loads the file itself, and keeps its
+		// configuration if the file is refused, as this process does:
+		// it is told at once, so that its reload does not wait for this
+		// process's parse of the file.
+		d.reloadLVS()
+	}
 	cfg, diags, err := loadConfig(ctx, d.o, d.log)
 	if err != nil {
 		return status.ReloadJSON{}, err
@@ -267,11 +274,6 @@ func (d *daemon) reload(ctx context.Context) (status.ReloadJSON, error) {
 		d.log.Warn("net_namespace or instance changed; the namespace and the runtime files change at the next restart, not on reload",
 			"running_namespace", d.namespace, "configured_namespace", cfg.Global.NetNamespace,
 			"running_instance", d.instance, "configured_instance", cfg.Global.Instance)
-	}
-	if d.reloadLVS != nil {
-		// The LVS child loads the file itself; it keeps its configuration
-		// if the file is refused, as this process does.
-		d.reloadLVS()
 	}
 	sum, err := d.vrrp.reload(cfg)
 	if refused := (*reloadRefusedError)(nil); errors.As(err, &refused) {

@@ -137,6 +137,7 @@ func runLVS(ctx context.Context, o Options, cfg *config.Config, log *slog.Logger
 			case <-ctx.Done():
 				return
 			case <-hup:
+				log.Info("SIGHUP: reloading the LVS side")
 				select {
 				case reload <- struct{}{}:
 				default:

@@ -99,6 +99,14 @@ type vsState struct {
 	// that a reload reports quorum down only for a sorry server it adds.
 	sorryIn bool
 	reals   []*rsState // in v.reals order
+	// src and grp are what v was compiled from: a reload that finds the
+	// same virtual server (and group) again, by identity, keeps this
+	// state as it is (config.Loader hands out the same value for a block
+	// whose text did not change).
+	src *config.VirtualServer
+	grp *config.VirtualServerGroup
+	// kept is the number of the last reload that kept this state.
+	kept uint64
 }
 
 // rsState is the state of one real server.
@@ -139,6 +147,11 @@ type Engine struct {
 	// server once, and a walk per report made that n² (minutes for 5,000
 	// virtual servers of 4 real servers in the IPVS lab).
 	dirtyList []*vsState
+	// reloads counts Reload calls (vsState.kept); compiled counts the
+	// virtual servers compiled, at New and by reloads: what a reload
+	// costs is proportional to what it changed.
+	reloads  uint64
+	compiled int
 }
 
 // markDirty marks st changed since the last Changes.
@@ -152,56 +165,61 @@ func (e *Engine) markDirty(st *vsState) {
 // New compiles cfg (which must have loaded without errors) into an Engine.
 // Nothing is evaluated until Start.
 func New(cfg *config.Config) *Engine {
-	e := &Engine{held: map[netip.Addr]bool{}, initNotifies: cfg.Global.RSInitNotifies}
-	e.install(compile(cfg), nil)
+	e := &Engine{held: map[netip.Addr]bool{}, initNotifies: cfg.Global.RSInitNotifies,
+		byID: make(map[VSID]*vsState, len(cfg.VirtualServers)), origin: make(map[dataplane.ServiceKey]config.Pos, len(cfg.VirtualServers))}
+	groups := groupsOf(cfg)
+	e.vss = make([]*vsState, 0, len(cfg.VirtualServers))
+	for _, vs := range cfg.VirtualServers {
+		g := groups[vs.Group]
+		st := e.newState(compileOne(vs, g), vs, g, nil)
+		e.compiled++
+		st.index = len(e.vss)
+		e.vss = append(e.vss, st)
+		e.byID[st.v.id] = st
+		for _, k := range st.v.keys {
+			e.origin[k] = st.v.pos
+		}
+	}
 	return e
 }
 
-// install replaces the virtual servers, carrying the state of those that
-// exist in old (matched by VSID, real servers by address and port).
-func (e *Engine) install(vs []*virtual, old map[VSID]*vsState) {
-	e.vss = nil
-	e.byID = map[VSID]*vsState{}
-	e.origin = map[dataplane.ServiceKey]config.Pos{}
-	for _, v := range vs {
-		st := &vsState{v: v, index: len(e.vss)}
-		prev := old[v.id]
-		var prevReals map[netip.AddrPort]*rsState
-		if prev != nil {
-			st.started, st.quorumUp = prev.started, prev.quorumUp
-			st.sorryIn = prev.sorryIn && v.sorry != nil && prev.v.sorry != nil && v.sorry.dest.Key == prev.v.sorry.dest.Key
-			prevReals = map[netip.AddrPort]*rsState{}
-			for _, rs := range prev.reals {
-				prevReals[rs.r.id.Real] = rs
-			}
-		}
-		for _, r := range v.reals {
-			rs := &rsState{r: r, weight: int64(r.dest.Weight)}
-			if p := prevReals[r.id.Real]; p != nil {
-				rs.alive, rs.latest, rs.reported = p.alive, p.latest, p.reported
-				if p.latest != nil && p.latest.Dynamic {
-					rs.weight = p.latest.Weight
-				}
-			} else if st.started {
-				// A real server added by a reload to a running virtual
-				// server joins at once unless alpha holds it back, as
-				// at start (and, as keepalived without
-				// rs_init_notifies, without a notification).
-				rs.alive = !r.startDown
-			}
-			st.reals = append(st.reals, rs)
-		}
-		for _, a := range v.addrs {
-			if e.held[a] {
-				st.held++
-			}
-		}
-		e.vss = append(e.vss, st)
-		e.byID[v.id] = st
-		for _, k := range v.keys {
-			e.origin[k] = v.pos
+// newState returns the state of virtual server v, compiled from src (of
+// group grp), carrying prev's (the running state of the same VSID, nil
+// for none): real servers matched by address and port.
+func (e *Engine) newState(v *virtual, src *config.VirtualServer, grp *config.VirtualServerGroup, prev *vsState) *vsState {
+	st := &vsState{v: v, src: src, grp: grp}
+	var prevReals map[netip.AddrPort]*rsState
+	if prev != nil {
+		st.started, st.quorumUp = prev.started, prev.quorumUp
+		st.sorryIn = prev.sorryIn && v.sorry != nil && prev.v.sorry != nil && v.sorry.dest.Key == prev.v.sorry.dest.Key
+		prevReals = make(map[netip.AddrPort]*rsState, len(prev.reals))
+		for _, rs := range prev.reals {
+			prevReals[rs.r.id.Real] = rs
 		}
 	}
+	st.reals = make([]*rsState, 0, len(v.reals))
+	for _, r := range v.reals {
+		rs := &rsState{r: r, weight: int64(r.dest.Weight)}
+		if p := prevReals[r.id.Real]; p != nil {
+			rs.alive, rs.latest, rs.reported = p.alive, p.latest, p.reported
+			if p.latest != nil && p.latest.Dynamic {
+				rs.weight = p.latest.Weight
+			}
+		} else if st.started {
+			// A real server added by a reload to a running virtual
+			// server joins at once unless alpha holds it back, as
+			// at start (and, as keepalived without
+			// rs_init_notifies, without a notification).
+			rs.alive = !r.startDown
+		}
+		st.reals = append(st.reals, rs)
+	}
+	for _, a := range v.addrs {
+		if e.held[a] {
+			st.held++
+		}
+	}
+	return st
 }
 
 // Start evaluates every virtual server for the first time, as keepalived
@@ -399,16 +417,64 @@ func (e *Engine) SetHeld(addr netip.Addr, held bool) []Event {
 // as at start-up; real servers that left while in the pool report RealDown.
 // Quorum is re-evaluated for every virtual server, since quorum settings
 // may have changed.
+//
+// A virtual server of cfg that is the very value the running one was
+// compiled from (and whose group, if any, is too) is unchanged: its state
+// is kept as it is, not compiled again, and it is not reported by Changes
+// unless its quorum evaluation changes something. With config.Loader,
+// which reuses the values of unchanged blocks, a reload then costs what it
+// changed; a configuration loaded afresh compiles every virtual server, as
+// a start does.
 func (e *Engine) Reload(cfg *config.Config) []Event {
-	old := e.byID
-	var evs []Event
-	newVS := compile(cfg)
-	newIDs := map[VSID]*virtual{}
-	for _, v := range newVS {
-		newIDs[v.id] = v
+	e.reloads++
+	gen := e.reloads
+	groups := groupsOf(cfg)
+	oldVSS := e.vss
+	next := make([]*vsState, len(cfg.VirtualServers))
+	var bySrc map[*config.VirtualServer]*vsState
+	for i, vs := range cfg.VirtualServers {
+		g := groups[vs.Group]
+		var st *vsState
+		if i < len(oldVSS) && oldVSS[i].src == vs {
+			st = oldVSS[i]
+		} else {
+			if bySrc == nil {
+				bySrc = make(map[*config.VirtualServer]*vsState, len(oldVSS))
+				for _, o := range oldVSS {
+					bySrc[o.src] = o
+				}
+			}
+			st = bySrc[vs]
+		}
+		if st != nil && st.grp == g && st.kept != gen {
+			st.kept = gen
+			next[i] = st
+		}
 	}
-	for _, st := range e.vss {
-		nv := newIDs[st.v.id]
+	// The virtual servers that changed, compiled, by id.
+	fresh := map[VSID]*virtual{}
+	compiled := make([]*virtual, len(next))
+	for i, vs := range cfg.VirtualServers {
+		if next[i] == nil {
+			v := compileOne(vs, groups[vs.Group])
+			e.compiled++
+			compiled[i] = v
+			fresh[v.id] = v
+		}
+	}
+	var evs []Event
+	var removed []*vsState
+	for _, st := range oldVSS {
+		if st.kept == gen {
+			continue
+		}
+		removed = append(removed, st)
+		nv := fresh[st.v.id]
+		if nv == nil {
+			if k := e.byID[st.v.id]; k != nil && k != st && k.kept == gen {
+				nv = k.v
+			}
+		}
 		keep := map[netip.AddrPort]bool{}
 		if nv != nil {
 			for _, r := range nv.reals {
@@ -421,27 +487,75 @@ func (e *Engine) Reload(cfg *config.Config) []Event {
 			}
 		}
 	}
-	oldKeys := e.origin
-	e.install(newVS, old)
-	for k := range oldKeys {
+	// The states of changed virtual servers carry those of the running
+	// ones with their ids.
+	old := e.byID
+	for i, v := range compiled {
+		if v != nil {
+			vs := cfg.VirtualServers[i]
+			next[i] = e.newState(v, vs, groups[vs.Group], old[v.id])
+		}
+	}
+	// The maps follow: removed states out, changed ones in.
+	var goneKeys []dataplane.ServiceKey
+	for _, st := range removed {
+		if e.byID[st.v.id] == st {
+			delete(e.byID, st.v.id)
+		}
+		for _, k := range st.v.keys {
+			delete(e.origin, k)
+			goneKeys = append(goneKeys, k)
+		}
+	}
+	for i, st := range next {
+		st.index = i
+		if compiled[i] != nil {
+			e.byID[st.v.id] = st
+			for _, k := range st.v.keys {
+				e.origin[k] = st.v.pos
+			}
+		}
+	}
+	for _, k := range goneKeys {
 		if _, ok := e.origin[k]; !ok {
 			e.gone = append(e.gone, k)
 		}
 	}
-	// The states are new (install): every one is dirty, none of the old.
-	e.dirtyList = nil
-	for _, st := range e.vss {
-		e.markDirty(st)
+	e.vss = next
+	// What is still pending of a kept state stays so; a removed state's
+	// is dropped (its keys are in gone), a new state is marked below.
+	e.dirtyList = e.dirtyList[:0]
+	for _, st := range next {
+		if st.dirty {
+			e.dirtyList = append(e.dirtyList, st)
+		}
+	}
+	for i, st := range next {
 		if !st.started {
 			evs = e.startOne(st, evs)
 			continue
 		}
 		// keepalived re-evaluates a reloaded virtual server as at start
 		// (its quorum settings may have changed, a sorry server may
-		// have been added), so its events are marked Init too.
+		// have been added), so its events are marked Init too. A kept
+		// one finds its state as its last evaluation left it: it is
+		// reported only if that evaluation changes something.
+		n, up, sorry := len(evs), st.quorumUp, st.sorryIn
 		evs = e.quorum(st, true, evs)
+		if compiled[i] != nil || len(evs) != n || st.quorumUp != up || st.sorryIn != sorry {
+			e.markDirty(st)
+		}
 	}
 	return evs
+}
+
+// groupsOf maps cfg's virtual server groups by name.
+func groupsOf(cfg *config.Config) map[string]*config.VirtualServerGroup {
+	groups := make(map[string]*config.VirtualServerGroup, len(cfg.VirtualServerGroups))
+	for _, g := range cfg.VirtualServerGroups {
+		groups[g.Name] = g
+	}
+	return groups
 }
 
 // Changes returns what changed since the last call: the desired entries of

@@ -186,20 +186,8 @@ const MaxRange = 1 << 16
 // sorryWeight is the weight keepalived gives a sorry server in use.
 const sorryWeight = 1
 
-// compile builds the virtuals of cfg. Groups are looked up by name; the
-// configuration was validated, so every reference resolves.
-func compile(cfg *config.Config) []*virtual {
-	groups := map[string]*config.VirtualServerGroup{}
-	for _, g := range cfg.VirtualServerGroups {
-		groups[g.Name] = g
-	}
-	var out []*virtual
-	for _, vs := range cfg.VirtualServers {
-		out = append(out, compileOne(vs, groups[vs.Group]))
-	}
-	return out
-}
-
+// compileOne compiles one virtual server (of group g, nil for none). The
+// configuration was validated, so every group reference resolves.
 func compileOne(vs *config.VirtualServer, g *config.VirtualServerGroup) *virtual {
 	id := IDOf(vs)
 	v := &virtual{

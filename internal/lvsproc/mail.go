@@ -2,7 +2,6 @@ package lvsproc
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 
 	"vigil/internal/check"
@@ -11,60 +10,85 @@ import (
 )
 
 // mailPolicy is who gets keepalived's checker-side mail (smtp_alert),
-// resolved from a configuration as keepalived 2.2.7 resolves it.
+// resolved from a configuration as keepalived 2.2.7 resolves it. It is
+// resolved when a mail is due, from the virtual servers by id (a map the
+// Side keeps up to date as reloads change it), rather than resolved for
+// every real server at each reload.
 type mailPolicy struct {
 	routerID string
-	// rs is each real server's smtp_alert: its own, else global_defs'
-	// smtp_alert_checker, else smtp_alert, else on (keepalived keeps this
-	// default on for backward compatibility, unlike the others).
-	rs map[lvs.RealID]bool
-	// vs is each virtual server's smtp_alert, for its quorum changes: its
-	// own, else smtp_alert_checker, else smtp_alert, else off.
-	vs map[lvs.VSID]bool
+	// alertChecker and alert are global_defs' smtp_alert_checker and
+	// smtp_alert.
+	alertChecker, alert *bool
 	// noCheckerEmails keeps only the checker changes that change the
 	// real server.
 	noCheckerEmails bool
-	// vsName is keepalived's name of each virtual server, as in the
-	// checkers' mails.
-	vsName map[lvs.VSID]string
-	// vsProto is the protocol keepalived names each virtual server's
-	// real servers with ("[addr]:proto:port", FMT_RS).
-	vsProto map[lvs.VSID]string
+	// byID are the virtual servers by id.
+	byID map[lvs.VSID]*config.VirtualServer
 }
 
-func mailPolicyOf(cfg *config.Config) mailPolicy {
+// mailPolicyOf is the policy of cfg's global_defs over the virtual
+// servers byID.
+func mailPolicyOf(cfg *config.Config, byID map[lvs.VSID]*config.VirtualServer) mailPolicy {
 	g := cfg.Global
-	nvs := len(cfg.VirtualServers)
-	p := mailPolicy{routerID: g.RouterID, rs: make(map[lvs.RealID]bool, realsOf(cfg)), vs: make(map[lvs.VSID]bool, nvs),
-		vsName: make(map[lvs.VSID]string, nvs), vsProto: make(map[lvs.VSID]string, nvs), noCheckerEmails: g.NoCheckerEmails}
-	resolve := func(own *bool, dflt bool) bool {
-		switch {
-		case own != nil:
-			return *own
-		case g.SMTPAlertChecker != nil:
-			return *g.SMTPAlertChecker
-		case g.SMTPAlert != nil:
-			return *g.SMTPAlert
-		}
-		return dflt
+	return mailPolicy{routerID: g.RouterID, alertChecker: g.SMTPAlertChecker, alert: g.SMTPAlert, noCheckerEmails: g.NoCheckerEmails, byID: byID}
+}
+
+// resolve is smtp_alert of a virtual or real server whose own setting is
+// own: its own, else smtp_alert_checker, else smtp_alert, else dflt (on
+// for a real server, keepalived keeping this default for backward
+// compatibility, off for a virtual server).
+func (p mailPolicy) resolve(own *bool, dflt bool) bool {
+	switch {
+	case own != nil:
+		return *own
+	case p.alertChecker != nil:
+		return *p.alertChecker
+	case p.alert != nil:
+		return *p.alert
 	}
-	for _, vs := range cfg.VirtualServers {
-		id := lvs.IDOf(vs)
-		p.vs[id] = resolve(vs.SMTPAlert, false)
-		p.vsName[id] = check.VSName(vs)
-		p.vsProto[id] = check.ProtoName(vs)
-		for _, rs := range vs.RealServers {
-			p.rs[lvs.RealID{VS: id, Real: netip.AddrPortFrom(rs.Addr, rs.Port)}] = resolve(rs.SMTPAlert, true)
+	return dflt
+}
+
+// real finds a real server of the configuration by id.
+func (p mailPolicy) real(id lvs.RealID) *config.RealServer {
+	vs := p.byID[id.VS]
+	if vs == nil {
+		return nil
+	}
+	for _, rs := range vs.RealServers {
+		if rs.Addr == id.Real.Addr() && rs.Port == id.Real.Port() {
+			return rs
 		}
 	}
-	return p
+	return nil
+}
+
+// rsAlert is a real server's smtp_alert (false for one not configured).
+func (p mailPolicy) rsAlert(id lvs.RealID) bool {
+	rs := p.real(id)
+	return rs != nil && p.resolve(rs.SMTPAlert, true)
+}
+
+// vsAlert is a virtual server's smtp_alert, for its quorum changes.
+func (p mailPolicy) vsAlert(id lvs.VSID) bool {
+	vs := p.byID[id]
+	return vs != nil && p.resolve(vs.SMTPAlert, false)
+}
+
+// proto is the protocol keepalived names a virtual server's real servers
+// with ("[addr]:proto:port", FMT_RS).
+func (p mailPolicy) proto(id lvs.VSID) string {
+	if vs := p.byID[id]; vs != nil {
+		return check.ProtoName(vs)
+	}
+	return strings.ToLower(id.Protocol.String())
 }
 
 // checkerMail is the mail of a checker's change, if one is due: with the
 // real server's smtp_alert, for every change of a checker, or with
 // no_checker_emails only for one that moves the server.
 func (p mailPolicy) checkerMail(id lvs.RealID, c check.CheckerChange) (subject, body string, ok bool) {
-	if !p.rs[id] || (p.noCheckerEmails && !c.AliveChanged) {
+	if !p.rsAlert(id) || (p.noCheckerEmails && !c.AliveChanged) {
 		return "", "", false
 	}
 	return p.rsSubject(id.VS, c.Server, c.Alive), checkerBody(c.Kind, c.Up, c.Why), true
@@ -73,13 +97,13 @@ func (p mailPolicy) checkerMail(id lvs.RealID, c check.CheckerChange) (subject, 
 // rsSubject is "[router_id] Realserver [addr]:proto:port of virtual
 // server VS - UP"; vs gives the protocol.
 func (p mailPolicy) rsSubject(vs lvs.VSID, k check.ServerKey, alive bool) string {
-	return fmt.Sprintf("[%s] Realserver %s of virtual server %s - %s", p.routerID, check.RSTrio(k.RS, p.vsProto[vs]), k.VS, upDown(alive))
+	return fmt.Sprintf("[%s] Realserver %s of virtual server %s - %s", p.routerID, check.RSTrio(k.RS, p.proto(vs)), k.VS, upDown(alive))
 }
 
 // stopMail is the mail of a real server that omega takes down at a clean
 // stop; no_checker_emails does not apply to it.
 func (p mailPolicy) stopMail(ev lvs.Event) (subject, body string, ok bool) {
-	if !p.rs[lvs.RealID{VS: ev.VS, Real: ev.Real}] {
+	if !p.rsAlert(lvs.RealID{VS: ev.VS, Real: ev.Real}) {
 		return "", "", false
 	}
 	return p.rsSubject(ev.VS, check.ServerKey{VS: p.name(ev.VS), RS: ev.Real}, false), "=> Shutting down <=", true
@@ -87,13 +111,12 @@ func (p mailPolicy) stopMail(ev lvs.Event) (subject, body string, ok bool) {
 
 // has tells whether the configuration has this real server.
 func (p mailPolicy) has(id lvs.RealID) bool {
-	_, ok := p.rs[id]
-	return ok
+	return p.real(id) != nil
 }
 
 // removeMail is the mail of a live real server that a reload removes.
 func (p mailPolicy) removeMail(ev lvs.Event) (subject, body string, ok bool) {
-	if !p.rs[lvs.RealID{VS: ev.VS, Real: ev.Real}] {
+	if !p.rsAlert(lvs.RealID{VS: ev.VS, Real: ev.Real}) {
 		return "", "", false
 	}
 	return p.rsSubject(ev.VS, check.ServerKey{VS: p.name(ev.VS), RS: ev.Real}, false), "=> Removing <=", true
@@ -102,7 +125,7 @@ func (p mailPolicy) removeMail(ev lvs.Event) (subject, body string, ok bool) {
 // quorumMail is the mail of a virtual server's quorum change;
 // quorum and hysteresis are the virtual server's.
 func (p mailPolicy) quorumMail(ev lvs.Event, quorum, hysteresis int64) (subject, body string, ok bool) {
-	if !p.vs[ev.VS] {
+	if !p.vsAlert(ev.VS) {
 		return "", "", false
 	}
 	up := ev.Kind == lvs.QuorumUp
@@ -124,8 +147,8 @@ func (p mailPolicy) quorumMail(ev lvs.Event, quorum, hysteresis int64) (subject,
 }
 
 func (p mailPolicy) name(id lvs.VSID) string {
-	if n, ok := p.vsName[id]; ok {
-		return n
+	if vs := p.byID[id]; vs != nil {
+		return check.VSName(vs)
 	}
 	return id.String()
 }

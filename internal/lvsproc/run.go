@@ -82,8 +82,12 @@ func Run(ctx context.Context, o RunOptions) error {
 	// problems are the running configuration's checkers that cannot
 	// run, for the status.
 	var problems []string
+	// lastPlan is the plan last built: a reload's plan takes its specs
+	// of unchanged virtual servers without checkers.
+	var lastPlan *check.Plan
 	reportBuild := func(c *config.Config) *check.Plan {
-		plan, errs := check.Build(c, check.BuildOptions{Dialer: o.Dialer, Log: o.Log})
+		plan, errs := check.Build(c, check.BuildOptions{Dialer: o.Dialer, Log: o.Log, Prev: lastPlan})
+		lastPlan = plan
 		problems = nil
 		for _, err := range errs {
 			o.Log.Error("checker not run", "err", err)
@@ -303,7 +307,9 @@ func Run(ctx context.Context, o RunOptions) error {
 			side.VRRPState(ctx, st.Instance, st.State)
 			publish()
 		case <-o.Reload:
+			t0 := time.Now()
 			c, err := o.Load(ctx)
+			loaded := time.Now()
 			if err != nil {
 				o.Log.Error("reload refused; the LVS side keeps its configuration", "err", err)
 				continue
@@ -328,6 +334,7 @@ func Run(ctx context.Context, o RunOptions) error {
 			before := side.Operations()
 			replaced := make(chan struct{})
 			next := reportBuild(c)
+			built := time.Now()
 			go func() { runner.Replace(ctx, next); close(replaced) }()
 		wait:
 			for {
@@ -339,9 +346,11 @@ func Run(ctx context.Context, o RunOptions) error {
 				}
 			}
 			flush() // the old file's reports, under the old file
+			switched := time.Now()
 			if _, err := side.Reload(ctx, c); err != nil {
 				o.Log.Error("reload applied in part", "err", err)
 			}
+			applied := time.Now()
 		drain:
 			for {
 				select {
@@ -354,7 +363,11 @@ func Run(ctx context.Context, o RunOptions) error {
 			flush()
 			n := side.Operations() - before
 			reloads++
-			o.Log.Info("LVS side reloaded", "operations", n)
+			// Where the reload's time went, to the change in the plane:
+			// the file's load, the checkers' plan, the Runner's switch,
+			// the Side's reload and its operations.
+			o.Log.Info("LVS side reloaded", "operations", n, "load", loaded.Sub(t0), "plan", built.Sub(loaded),
+				"switch", switched.Sub(built), "apply", applied.Sub(switched))
 			refreshCheckers()
 			publish()
 		}

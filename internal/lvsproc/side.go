@@ -70,13 +70,15 @@ type Side struct {
 	noVRRP, warnedNoVRRP bool
 	// mail resolves smtp_alert of the running configuration; oldMail
 	// that of the configuration a reload replaces, for the real servers
-	// it removes.
+	// it removes (over the virtual servers it removes or changes).
 	mail, oldMail mailPolicy
 	// lookupsDone is closed once NewSide's goroutine has built
-	// pendingLookups (keys, vsNames, mail); nil once awaitLookups took
-	// them.
+	// pendingLookups (keys, vsNames, mail, byID); nil once awaitLookups
+	// took them.
 	lookupsDone    chan struct{}
 	pendingLookups lookups
+	// byID are the running configuration's virtual servers by id.
+	byID map[lvs.VSID]*config.VirtualServer
 }
 
 // SideOptions are a Side's dependencies.
@@ -116,7 +118,11 @@ func NewSide(cfg *config.Config, p dataplane.Plane, o SideOptions) *Side {
 	s.lookupsDone = done
 	go func() {
 		defer close(done)
-		s.pendingLookups = lookups{keys: keysOf(cfg), vsNames: vsNamesOf(cfg, nil), mail: mailPolicyOf(cfg)}
+		byID := make(map[lvs.VSID]*config.VirtualServer, len(cfg.VirtualServers))
+		for _, vs := range cfg.VirtualServers {
+			byID[lvs.IDOf(vs)] = vs
+		}
+		s.pendingLookups = lookups{keys: keysOf(cfg), vsNames: vsNamesOf(cfg, nil), mail: mailPolicyOf(cfg, byID), byID: byID}
 	}()
 	s.engine = lvs.New(cfg)
 	return s
@@ -128,6 +134,7 @@ type lookups struct {
 	keys    map[check.ServerKey]lvs.RealID
 	vsNames map[lvs.VSID]vsName
 	mail    mailPolicy
+	byID    map[lvs.VSID]*config.VirtualServer
 }
 
 // awaitLookups waits for NewSide's lookup maps, once; every method that
@@ -137,8 +144,48 @@ func (s *Side) awaitLookups() {
 		return
 	}
 	<-s.lookupsDone
-	s.keys, s.vsNames, s.mail = s.pendingLookups.keys, s.pendingLookups.vsNames, s.pendingLookups.mail
+	s.keys, s.vsNames, s.mail, s.byID = s.pendingLookups.keys, s.pendingLookups.vsNames, s.pendingLookups.mail, s.pendingLookups.byID
 	s.lookupsDone, s.pendingLookups = nil, lookups{}
+}
+
+// vsDelta compares two lists of virtual servers by identity (a
+// config.Loader hands out the same value for a block that did not
+// change): removed are those of old not in next, added those of next not
+// in old. A virtual server that changed is in both, its old value and its
+// new one.
+func vsDelta(old, next []*config.VirtualServer) (removed, added []*config.VirtualServer) {
+	// Mostly the lists are the same values in the same order: compare
+	// them in step, and look up in a set only where they differ.
+	var inOld, inNext map[*config.VirtualServer]bool
+	for i, vs := range next {
+		if i < len(old) && old[i] == vs {
+			continue
+		}
+		if inOld == nil {
+			inOld = make(map[*config.VirtualServer]bool, len(old))
+			for _, o := range old {
+				inOld[o] = true
+			}
+		}
+		if !inOld[vs] {
+			added = append(added, vs)
+		}
+	}
+	for i, vs := range old {
+		if i < len(next) && next[i] == vs {
+			continue
+		}
+		if inNext == nil {
+			inNext = make(map[*config.VirtualServer]bool, len(next))
+			for _, n := range next {
+				inNext[n] = true
+			}
+		}
+		if !inNext[vs] {
+			removed = append(removed, vs)
+		}
+	}
+	return removed, added
 }
 
 // keysOf maps the checkers' keys of real servers to the Engine's.
@@ -299,12 +346,35 @@ func (s *Side) Held(ctx context.Context, addr netip.Addr, held bool) (int, error
 // Reload replaces the configuration; an unchanged one sends nothing.
 func (s *Side) Reload(ctx context.Context, cfg *config.Config) (int, error) {
 	s.awaitLookups()
+	// The maps follow what changed: the virtual servers a reload
+	// removes or changes leave them, the new values come in.
+	removed, added := vsDelta(s.cfg.VirtualServers, cfg.VirtualServers)
 	s.globals(ctx, cfg)
 	s.syncDaemon(ctx)
-	s.keys = keysOf(cfg)
-	s.realNames = nil
-	s.vsNames = vsNamesOf(cfg, s.vsNames)
-	s.oldMail, s.mail = s.mail, mailPolicyOf(cfg)
+	old := make(map[lvs.VSID]*config.VirtualServer, len(removed))
+	for _, vs := range removed {
+		id, name := lvs.IDOf(vs), check.VSName(vs)
+		old[id] = vs
+		if s.byID[id] == vs {
+			delete(s.byID, id)
+		}
+		for _, rs := range vs.RealServers {
+			k := check.ServerKey{VS: name, RS: netip.AddrPortFrom(rs.Addr, rs.Port)}
+			delete(s.keys, k)
+			delete(s.realNames, k)
+		}
+	}
+	for _, vs := range added {
+		vid, name := lvs.IDOf(vs), check.VSName(vs)
+		s.byID[vid] = vs
+		s.vsNames[vid] = vsName{name, check.ProtoName(vs)}
+		for _, rs := range vs.RealServers {
+			id := lvs.RealID{VS: vid, Real: netip.AddrPortFrom(rs.Addr, rs.Port)}
+			s.keys[check.ServerKey{VS: name, RS: id.Real}] = id
+		}
+	}
+	s.oldMail, s.mail = s.mail, mailPolicyOf(cfg, s.byID)
+	s.oldMail.byID = old
 	s.events(s.engine.Reload(cfg))
 	s.oldMail = mailPolicy{}
 	return s.apply(ctx)

@@ -79,7 +79,7 @@ func TestSnapshotHasNoSlack(t *testing.T) {
 }
 
 // TestKeysAndMailIDsAreTheEngines checks that the maps NewSide builds
-// once per real server (the checkers' keys, the mail policy) name each
+// (the checkers' keys per real server, the mail policy's virtual servers) name each
 // real server by the Engine's own id (lvs.RealIDOf), for an address, a
 // fwmark and a group virtual server alike: they compute the virtual
 // server's id once and share it among its real servers.
@@ -106,7 +106,9 @@ virtual_server group G {
   }
 }
 `)
-	keys, mail := keysOf(cfg), mailPolicyOf(cfg)
+	s := NewSide(cfg, fakeplane.New(), SideOptions{})
+	s.awaitLookups()
+	keys, mail := s.keys, s.mail
 	want := 0
 	for _, vs := range cfg.VirtualServers {
 		for _, rs := range vs.RealServers {
@@ -118,12 +120,12 @@ virtual_server group G {
 			if !mail.has(id) {
 				t.Errorf("mailPolicyOf has no %s", id)
 			}
-			if wantMail := rs.SMTPAlert == nil || *rs.SMTPAlert; mail.rs[id] != wantMail {
-				t.Errorf("mailPolicyOf: %s mails %v, want %v", id, mail.rs[id], wantMail)
+			if wantMail := rs.SMTPAlert == nil || *rs.SMTPAlert; mail.rsAlert(id) != wantMail {
+				t.Errorf("mailPolicyOf: %s mails %v, want %v", id, mail.rsAlert(id), wantMail)
 			}
 		}
 	}
-	if want != 4 || len(keys) != want || len(mail.rs) != want || realsOf(cfg) != want {
-		t.Errorf("%d real servers: keysOf has %d, mailPolicyOf %d, realsOf counts %d; want 4", want, len(keys), len(mail.rs), realsOf(cfg))
+	if want != 4 || len(keys) != want || len(mail.byID) != 3 || realsOf(cfg) != want {
+		t.Errorf("%d real servers: keysOf has %d, mailPolicyOf %d virtual servers, realsOf counts %d; want 4, 4, 3, 4", want, len(keys), len(mail.byID), realsOf(cfg))
 	}
 }
