@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"vigil/internal/check/rawsyn"
 )
 
 // Prober performs one check. Probe must return by ctx's deadline; the
@@ -130,6 +132,29 @@ type TCPProber struct {
 	sa     unix.Sockaddr
 	family int
 	saErr  error
+
+	// syn is the target of the raw-socket check, made on first use;
+	// noSYN says the check cannot be one (see synTarget).
+	syn   *rawsyn.Target
+	noSYN bool
+}
+
+// synTarget is the check's target on the raw-socket path, or nil when
+// it must connect: a test's Dialer, a source option (bindto, bind_port,
+// bind_if, fwmark: the SYN would need them, and the answer's route), a
+// link-local or zoned target (the route lookup needs the interface).
+func (p *TCPProber) synTarget() *rawsyn.Target {
+	if p.syn != nil || p.noSYN {
+		return p.syn
+	}
+	c, a := p.Conn, p.Conn.Target.Addr()
+	if p.Dialer != nil || c.BindIf != "" || c.Fwmark != 0 || c.BindTo.IsValid() || c.BindPort != 0 ||
+		a.Zone() != "" || a.Unmap().IsLinkLocalUnicast() || !a.IsValid() || p.Conn.Target.Port() == 0 {
+		p.noSYN = true
+		return nil
+	}
+	p.syn = rawsyn.NewTarget(c.Target)
+	return p.syn
 }
 
 // Probe connects and closes.

@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"vigil/internal/check/rawsyn"
 	"vigil/internal/config"
 )
 
@@ -76,6 +78,12 @@ type RunnerOptions struct {
 	Log    *slog.Logger
 	// Jitter draws the warmup share of each checker, in [0,1); nil: random.
 	Jitter func() float64
+	// SYN, when set, opens the wire of the raw-socket TCP_CHECK
+	// (package rawsyn: rawsyn.Open, a fake in tests): the TCP checks
+	// with no source option then leave as bare SYNs, all those due in a
+	// tick in one system call. When it fails, the Runner logs why and
+	// connects as without it.
+	SYN func() (rawsyn.Wire, error)
 }
 
 // Runner runs a Plan: one goroutine (Run) owns every machine, server and
@@ -106,6 +114,13 @@ type Runner struct {
 	// runCtx ends the checks in progress when Run returns.
 	runCtx      context.Context
 	cancelWatch context.CancelFunc
+	// syn is the raw-socket TCP_CHECK (nil: none); synQueued counts the
+	// SYNs queued since its last Flush, synSwept is its last Sweep, and
+	// synOut is reused for its outcomes.
+	syn       *rawsyn.Engine
+	synQueued int
+	synSwept  time.Time
+	synOut    []rawsyn.Outcome
 }
 
 type probeState struct {
@@ -150,6 +165,8 @@ type timerKind uint8
 const (
 	timerWait timerKind = iota
 	timerDeadline
+	// timerSYNDeadline ends a raw-socket TCP check nobody answered.
+	timerSYNDeadline
 )
 
 type timerEntry struct {
@@ -243,6 +260,14 @@ func (r *Runner) Run(ctx context.Context) {
 	}
 	r.runCtx, r.cancelWatch = context.WithCancel(ctx)
 	defer r.cancelWatch()
+	if r.opts.SYN != nil {
+		if w, err := r.opts.SYN(); err != nil {
+			r.log.Warn("TCP_CHECK without raw sockets: each check connects", "err", err)
+		} else {
+			r.syn = rawsyn.New(w)
+			defer r.syn.Close()
+		}
+	}
 	now := time.Now()
 	for _, ps := range r.probes {
 		r.begin(now, ps)
@@ -272,6 +297,40 @@ func (r *Runner) Run(ctx context.Context) {
 		case c := <-r.snapshot:
 			c <- r.snap()
 		}
+		if r.syn != nil {
+			r.pumpSYN(time.Now())
+		}
+	}
+}
+
+// pumpSYN sends the raw SYNs queued since the last pass (those of every
+// check due in the tick go in one system call), then takes the answers
+// that came: on loopback and local addresses the host answered within the
+// send, so the checks end here, on the Runner's goroutine, in the same
+// pass. Answers from farther away are found at a later pass: the Runner
+// wakes every tick while a check waits for one (see arm).
+func (r *Runner) pumpSYN(now time.Time) {
+	out := r.synOut[:0]
+	if r.synQueued > 0 {
+		out = r.syn.Flush(out)
+		r.synQueued = 0
+	}
+	if r.syn.Pending() > 0 {
+		out = r.syn.Poll(out)
+		if now.Sub(r.synSwept) >= rawsyn.SweepEvery {
+			out = r.syn.Sweep(now, out)
+			r.synSwept = now
+		}
+	}
+	for i, o := range out {
+		ps := o.Tag.(*probeState)
+		r.result(now, probeResult{ps: ps, gen: o.Gen, r: ps.p.Prober.(*TCPProber).outcome(o.Err)})
+		out[i] = rawsyn.Outcome{}
+	}
+	r.synOut = out[:0]
+	if r.synQueued > 0 {
+		// Checks the outcomes started (a retry with no delay).
+		r.pumpSYN(now)
 	}
 }
 
@@ -475,11 +534,20 @@ func (r *Runner) arm(t *time.Timer) {
 		t.Reset(timerTick)
 		return
 	}
-	if len(r.timers) == 0 {
+	var at time.Time
+	if len(r.timers) > 0 {
+		at = r.timers[0].at
+	}
+	if r.syn != nil && r.syn.Pending() > 0 {
+		// Raw SYNs wait for answers: look at the next tick.
+		if now := time.Now(); at.IsZero() || now.Before(at) {
+			at = now
+		}
+	}
+	if at.IsZero() {
 		t.Reset(time.Hour)
 		return
 	}
-	at := r.timers[0].at
 	if wake := at.Truncate(timerTick); wake.Before(at) {
 		at = wake.Add(timerTick)
 	}
@@ -506,6 +574,14 @@ func (r *Runner) expire(now time.Time) {
 				// dropped.
 				ps.gen++
 				ps.lastResult, ps.lastAt = Result{Why: "check did not finish by its deadline"}, now
+				r.apply(now, ps, ps.m.Handle(now, ps.lastResult))
+			}
+		case timerSYNDeadline:
+			if e.gen == ps.gen && ps.m.Running() {
+				// No answer to the SYN by connect_timeout: the check
+				// fails as a connect that timed out.
+				ps.gen++
+				ps.lastResult, ps.lastAt = ps.p.Prober.(*TCPProber).outcome(context.DeadlineExceeded), now
 				r.apply(now, ps, ps.m.Handle(now, ps.lastResult))
 			}
 		}
@@ -561,6 +637,26 @@ func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 		ps.gen++
 		r.apply(now, ps, ps.m.Handle(now, Result{Why: "the previous check has not returned yet"}))
 		return
+	}
+	if r.syn != nil {
+		if tp, ok := ps.p.Prober.(*TCPProber); ok {
+			if t := tp.synTarget(); t != nil {
+				err := r.syn.Queue(now, t, run.Deadline, ps, ps.gen)
+				switch {
+				case err == nil:
+					r.synQueued++
+					r.timers.push(timerEntry{at: run.Deadline, ps: ps, kind: timerSYNDeadline, gen: ps.gen})
+					return
+				case !errors.Is(err, rawsyn.ErrBusy) && !errors.Is(err, rawsyn.ErrFamily):
+					// No route to the target: the check fails at once.
+					ps.gen++
+					ps.lastResult, ps.lastAt = tp.outcome(err), now
+					r.apply(now, ps, ps.m.Handle(now, ps.lastResult))
+					return
+				}
+				// Busy or no socket of the family: connect instead.
+			}
+		}
 	}
 	if r.startPoll(now, ps, run) {
 		return

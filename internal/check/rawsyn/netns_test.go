@@ -19,7 +19,7 @@ import (
 func nsEngine(t testing.TB, h *netlab.Host) *Engine {
 	t.Helper()
 	var w *SysWire
-	if err := h.Do(func() (err error) { w, err = Open(2); return err }); err != nil {
+	if err := h.Do(func() (err error) { w, err = OpenSys(2); return err }); err != nil {
 		t.Fatal(err)
 	}
 	e := New(w)

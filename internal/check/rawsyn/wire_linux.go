@@ -47,9 +47,9 @@ const (
 	rxSize  = 128
 )
 
-// Open opens the system's Wire with nports reserved source ports. IPv6 is
+// OpenSys opens the system's Wire with nports reserved source ports. IPv6 is
 // optional: a host without it gets a Wire of IPv4 only.
-func Open(nports int) (w *SysWire, err error) {
+func OpenSys(nports int) (w *SysWire, err error) {
 	w = &SysWire{raw: [2]int{-1, -1}, lookup: [2]int{-1, -1}}
 	defer func() {
 		if err != nil {
