@@ -539,9 +539,10 @@ func (r *Runner) arm(t *time.Timer) {
 		at = r.timers[0].at
 	}
 	if r.syn != nil && r.syn.Pending() > 0 {
-		// Raw SYNs wait for answers: look at the next tick.
-		if now := time.Now(); at.IsZero() || now.Before(at) {
-			at = now
+		// Raw SYNs wait for answers: look at the next tick (strictly
+		// after now, or a Runner woken on a tick's edge would spin).
+		if next := time.Now().Truncate(timerTick).Add(timerTick); at.IsZero() || next.Before(at) {
+			at = next
 		}
 	}
 	if at.IsZero() {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"vigil/internal/check"
+	"vigil/internal/check/rawsyn"
 	"vigil/internal/config"
 	"vigil/internal/dataplane"
 	"vigil/internal/status"
@@ -210,7 +211,7 @@ func Run(ctx context.Context, o RunOptions) error {
 
 	outputs = make(chan check.Output, 1024)
 	rctx, rcancel := context.WithCancel(context.Background())
-	runner = check.NewRunner(plan, check.RunnerOptions{Log: o.Log, Output: func(out check.Output) {
+	runner = check.NewRunner(plan, check.RunnerOptions{Log: o.Log, SYN: openSYN, Output: func(out check.Output) {
 		// Room in the buffer first: once stopping, the Runner's last
 		// outputs (omega's notify_down) must not lose a coin toss with
 		// rctx.Done; only a full buffer nobody drains any more drops.
@@ -373,3 +374,12 @@ func Run(ctx context.Context, o RunOptions) error {
 		}
 	}
 }
+
+// synPorts is the number of source ports the raw-socket TCP_CHECK
+// reserves: checks of one target that overlap (the same address and port
+// in two checks with other options) take one each; beyond, they connect.
+const synPorts = 4
+
+// openSYN opens the raw-socket TCP_CHECK's wire (it needs CAP_NET_RAW;
+// without, the Runner logs why and connects).
+func openSYN() (rawsyn.Wire, error) { return rawsyn.OpenSys(synPorts) }
