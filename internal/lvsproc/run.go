@@ -10,6 +10,7 @@ import (
 	"vigil/internal/check/rawsyn"
 	"vigil/internal/config"
 	"vigil/internal/dataplane"
+	"vigil/internal/memtrim"
 	"vigil/internal/status"
 )
 
@@ -242,8 +243,15 @@ func Run(ctx context.Context, o RunOptions) error {
 			side.CheckerChange(out)
 		}
 	}
+	// The memory settles trimAfter a start or a reload (see memtrim).
+	trim := time.NewTimer(trimAfter)
+	defer trim.Stop()
 	for {
 		select {
+		case <-trim.C:
+			limit := memtrim.Settle()
+			memtrim.Trim(o.Log)
+			o.Log.Debug("memory settled", "limit_bytes", limit)
 		case <-ctx.Done():
 			rcancel()
 			<-runDone
@@ -308,6 +316,10 @@ func Run(ctx context.Context, o RunOptions) error {
 			side.VRRPState(ctx, st.Instance, st.State)
 			publish()
 		case <-o.Reload:
+			// The new configuration lives next to the old one until the
+			// switch: no limit sized for one of them meanwhile.
+			memtrim.Lift()
+			trim.Reset(trimAfter)
 			t0 := time.Now()
 			c, err := o.Load(ctx)
 			loaded := time.Now()
@@ -374,6 +386,15 @@ func Run(ctx context.Context, o RunOptions) error {
 		}
 	}
 }
+
+// trimAfter is how long after a start or a reload the LVS process settles
+// its memory (memtrim.Settle, memtrim.Trim): the start's or the reload's
+// garbage is collected and given back, the runtime's memory limit is sized
+// from what stays (collections then come when the heap grows by an eighth
+// rather than by GOGC's half), and the executable's pages the start ran
+// through are dropped. Long enough for the checks' first round and the
+// initial verdicts.
+const trimAfter = 10 * time.Second
 
 // synPorts is the number of source ports the raw-socket TCP_CHECK
 // reserves: checks of one target that overlap (the same address and port

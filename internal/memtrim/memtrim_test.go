@@ -1,4 +1,4 @@
-package daemon
+package memtrim
 
 import (
 	"reflect"

@@ -1,0 +1,138 @@
+// Package memtrim hands back to the system the memory a long-running
+// process touched once and does not use again: the free heap, and the
+// process's mappings of its executable's read-only pages (code and
+// constant data: a process that has read its configuration and set up
+// its sockets has run through most of its binary, and keeps using a small
+// part). The pages stay in the page cache; one needed again is read back
+// on first use. The VRRP process trims after quiet periods
+// (internal/daemon), the LVS process some seconds after a start or reload
+// (internal/lvsproc).
+package memtrim
+
+import (
+	"bufio"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Trim returns the free heap to the system and drops the process's
+// mappings of the executable's read-only pages. Under locked memory
+// (vrrp_no_swap) the kernel refuses the second part, which is then
+// skipped: nothing must fault then. Failures only cost memory, so they
+// are logged at debug level.
+func Trim(log *slog.Logger) {
+	debug.FreeOSMemory()
+	spans, err := executableSpans()
+	if err != nil {
+		log.Debug("memory trim: reading the mappings", "err", err)
+		return
+	}
+	for _, s := range spans {
+		// A raw madvise of the mapping's address range: the range is not
+		// Go memory, so it is not turned into a slice.
+		if _, _, e := unix.Syscall(unix.SYS_MADVISE, uintptr(s.start), uintptr(s.end-s.start), unix.MADV_DONTNEED); e != 0 {
+			log.Debug("memory trim: madvise", "err", e)
+			return
+		}
+	}
+}
+
+// span is an address range [start, end).
+type span struct{ start, end uint64 }
+
+// executableSpans returns the read-only mappings of the running executable.
+func executableSpans() ([]span, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/self/exe", &st); err != nil {
+		return nil, err
+	}
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readOnlySpans(f, st.Ino)
+}
+
+// readOnlySpans parses /proc/PID/maps and returns the mappings of the file
+// with inode ino that are private and not writable ("r-xp", "r--p"): those
+// whose pages are the file's own, never modified by the process, so that
+// dropping them loses nothing. Writable mappings (the data section) are
+// never included.
+func readOnlySpans(maps io.Reader, ino uint64) ([]span, error) {
+	var out []span
+	sc := bufio.NewScanner(maps)
+	for sc.Scan() {
+		// start-end perms offset dev inode path
+		f := strings.Fields(sc.Text())
+		if len(f) < 6 || (f[1] != "r-xp" && f[1] != "r--p") {
+			continue
+		}
+		if n, err := strconv.ParseUint(f[4], 10, 64); err != nil || n != ino || ino == 0 {
+			continue
+		}
+		lo, hi, ok := strings.Cut(f[0], "-")
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(lo, 16, 64)
+		end, err2 := strconv.ParseUint(hi, 16, 64)
+		if err1 != nil || err2 != nil || end <= start {
+			continue
+		}
+		out = append(out, span{start, end})
+	}
+	return out, sc.Err()
+}
+
+// limitHeadroom is the share of the settled memory the limit leaves for
+// growth (with limitFloor at least): a steady process allocates little
+// (the checks' garbage), so a collection comes a few seconds apart.
+const (
+	limitHeadroom = 8 // an eighth
+	limitFloor    = 4 << 20
+)
+
+// Settle collects, returns the free heap to the system and sets the Go
+// runtime's memory limit to what the runtime then holds plus an eighth
+// (at least 4 MB): the collector runs when the heap grows by that much,
+// rather than by GOGC's share of the live heap, which for a process whose
+// heap is its configuration is tens of MB of garbage kept for nothing.
+// GOGC still applies below the limit. It does nothing when GOMEMLIMIT is
+// in the environment (the operator's choice wins) and returns the limit
+// set (0: none).
+func Settle() int64 {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return 0
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	held := int64(s[0].Value.Uint64() - s[1].Value.Uint64())
+	limit := held + max(held/limitHeadroom, limitFloor)
+	debug.SetMemoryLimit(limit)
+	return limit
+}
+
+// Lift removes the limit Settle set, before work that grows the live heap
+// (a reload: the new configuration next to the old one); Settle again once
+// it is over. Without GOMEMLIMIT in the environment only.
+func Lift() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(math.MaxInt64)
+	}
+}
