@@ -165,8 +165,6 @@ type timerKind uint8
 const (
 	timerWait timerKind = iota
 	timerDeadline
-	// timerSYNDeadline ends a raw-socket TCP check nobody answered.
-	timerSYNDeadline
 )
 
 type timerEntry struct {
@@ -317,6 +315,8 @@ func (r *Runner) pumpSYN(now time.Time) {
 	}
 	if r.syn.Pending() > 0 {
 		out = r.syn.Poll(out)
+		// Retransmissions and timeouts (a check nobody answers fails
+		// within SweepEvery of its connect_timeout).
 		if now.Sub(r.synSwept) >= rawsyn.SweepEvery {
 			out = r.syn.Sweep(now, out)
 			r.synSwept = now
@@ -577,14 +577,6 @@ func (r *Runner) expire(now time.Time) {
 				ps.lastResult, ps.lastAt = Result{Why: "check did not finish by its deadline"}, now
 				r.apply(now, ps, ps.m.Handle(now, ps.lastResult))
 			}
-		case timerSYNDeadline:
-			if e.gen == ps.gen && ps.m.Running() {
-				// No answer to the SYN by connect_timeout: the check
-				// fails as a connect that timed out.
-				ps.gen++
-				ps.lastResult, ps.lastAt = ps.p.Prober.(*TCPProber).outcome(context.DeadlineExceeded), now
-				r.apply(now, ps, ps.m.Handle(now, ps.lastResult))
-			}
 		}
 	}
 }
@@ -645,8 +637,9 @@ func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 				err := r.syn.Queue(now, t, run.Deadline, ps, ps.gen)
 				switch {
 				case err == nil:
+					// Its outcome comes from the Engine, a timeout
+					// included (pumpSYN): no timer of the Runner's.
 					r.synQueued++
-					r.timers.push(timerEntry{at: run.Deadline, ps: ps, kind: timerSYNDeadline, gen: ps.gen})
 					return
 				case !errors.Is(err, rawsyn.ErrBusy) && !errors.Is(err, rawsyn.ErrFamily):
 					// No route to the target: the check fails at once.

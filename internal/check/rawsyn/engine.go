@@ -1,6 +1,7 @@
 package rawsyn
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"net/netip"
@@ -101,16 +102,17 @@ const synRTO = time.Second
 // source address) is seen within it.
 const sourceTTL = 30 * time.Second
 
-// SweepEvery is how often the owner should call Sweep (SYN
-// retransmissions, entries past their deadline).
+// SweepEvery is how often the owner should call Sweep while checks are
+// pending (SYN retransmissions, checks past their deadline): a check
+// nobody answers fails within SweepEvery of its deadline.
 const SweepEvery = 100 * time.Millisecond
 
 // Engine runs checks for one owner goroutine, with no goroutine of its
 // own: Queue the checks due, Flush sends them at once, Poll takes the
 // answers that came (on loopback and local addresses the host answered
 // within the send: a Poll right after a Flush finds them all), Sweep
-// retransmits. A check nobody answers is the owner's to time out; the
-// Engine forgets it at its deadline.
+// retransmits and times out. Every queued check ends in exactly one
+// Outcome: an answer, a send that failed, or its deadline.
 type Engine struct {
 	w       Wire
 	ports   []uint16
@@ -296,14 +298,15 @@ func (e *Engine) Match(s Segment, out []Outcome) []Outcome {
 	return append(out, o)
 }
 
-// Sweep forgets the checks past their deadline (their owner has failed
-// them) and sends again the SYN of one past its retransmission time, the
-// next time twice as far. It appends to out the outcomes of SYNs that
-// could not be sent again.
+// Sweep ends the checks past their deadline (context.DeadlineExceeded:
+// nobody answered, as a connect that timed out) and sends again the SYN of
+// one past its retransmission time, the next time twice as far. It appends
+// to out those outcomes and those of SYNs that could not be sent again.
 func (e *Engine) Sweep(now time.Time, out []Outcome) []Outcome {
 	for k, en := range e.pending {
 		switch {
 		case !now.Before(en.deadline):
+			out = append(out, Outcome{Tag: en.tag, Gen: en.gen, Err: context.DeadlineExceeded})
 			e.release(k, en)
 		case !now.Before(en.resend):
 			en.tries++

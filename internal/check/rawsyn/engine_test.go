@@ -1,6 +1,7 @@
 package rawsyn
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"syscall"
@@ -78,8 +79,8 @@ func TestEngineOutcomes(t *testing.T) {
 }
 
 // A SYN nobody answers is sent again after 1 s, then 2 s later, as the
-// kernel retransmits; at its deadline the check is forgotten. An answer
-// that comes after a lost SYN ends the check.
+// kernel retransmits; at its deadline the check ends, timed out. An
+// answer that comes after a lost SYN ends the check.
 func TestEngineRetransmitsAndForgets(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := fakeFor(map[netip.AddrPort]Behaviour{tSilent: {Answer: Silent}, tOpen: {Lose: 1}})
@@ -100,8 +101,8 @@ func TestEngineRetransmitsAndForgets(t *testing.T) {
 		if n := f.SYNs(tOpen); n != 2 {
 			t.Errorf("%d SYNs to the target that lost the first, want 2", n)
 		}
-		if len(out) != 1 || out[0].Tag != "o" || out[0].Err != nil {
-			t.Errorf("outcomes %+v, want one pass of o", out)
+		if len(out) != 2 || out[0].Tag != "o" || out[0].Err != nil || out[1].Tag != "s" || !errors.Is(out[1].Err, context.DeadlineExceeded) {
+			t.Errorf("outcomes %+v, want a pass of o, then s timed out", out)
 		}
 		if n := e.Pending(); n != 0 {
 			t.Errorf("%d checks pending after their deadline, want 0", n)
