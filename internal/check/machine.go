@@ -254,8 +254,9 @@ func (m *Machine) next(now time.Time, d time.Duration) Action {
 
 // report sets the state and returns the Report (and a log line) when the
 // real servers must hear of it: a change, the first result, or a new
-// dynamic weight.
-func (m *Machine) report(up bool, r Result, why string) []Action {
+// dynamic weight. why words the log line; it is called only when there is
+// one (a steady check makes no garbage for a line nobody logs).
+func (m *Machine) report(up bool, r Result, why func() string) []Action {
 	first := !m.hasRun
 	m.hasRun = true
 	changed := up != m.up
@@ -278,7 +279,7 @@ func (m *Machine) report(up bool, r Result, why string) []Action {
 	}
 	var out []Action
 	if changed || first {
-		out = append(out, Log{Msg: why})
+		out = append(out, Log{Msg: why()})
 	}
 	rep := Report{Up: up, First: first, Weight: m.weight, HasWeight: m.hasWeight, WeightIsDelta: m.weightIsDelta}
 	if !up {
@@ -292,7 +293,7 @@ func (m *Machine) plain(now time.Time, r Result) []Action {
 	t := m.cfg.Timing
 	if r.OK {
 		m.retryIt = 0
-		out := m.report(true, r, fmt.Sprintf("%s succeeded", m.cfg.Name))
+		out := m.report(true, r, func() string { return m.cfg.Name + " succeeded" })
 		return append(out, m.next(now, t.DelayLoop))
 	}
 	var out []Action
@@ -310,7 +311,7 @@ func (m *Machine) plain(now time.Time, r Result) []Action {
 		if t.Retry > 0 && m.hasRun {
 			why = fmt.Sprintf("%s failed after %d retries: %s", m.cfg.Name, t.Retry, r.Why)
 		}
-		out = append(out, m.report(false, r, why)...)
+		out = append(out, m.report(false, r, func() string { return why })...)
 	}
 	return append(out, m.next(now, t.DelayLoop))
 }
@@ -331,7 +332,7 @@ func (m *Machine) http(now time.Time, r Result) []Action {
 			m.step++
 		default:
 			m.step = 0
-			out = append(out, m.report(true, r, fmt.Sprintf("%s succeeded on every url", m.cfg.Name))...)
+			out = append(out, m.report(true, r, func() string { return m.cfg.Name + " succeeded on every url" })...)
 		}
 		if !m.hasRun {
 			m.retryIt = t.Retry
@@ -348,7 +349,7 @@ func (m *Machine) http(now time.Time, r Result) []Action {
 				if m.hasRun && t.Retry > 0 {
 					why = fmt.Sprintf("%s failed after %d retries: %s", m.cfg.Name, m.retryIt-1, r.Why)
 				}
-				out = append(out, m.report(false, r, why)...)
+				out = append(out, m.report(false, r, func() string { return why })...)
 				m.failedStep = true
 			}
 			m.hasRun = true
@@ -372,7 +373,7 @@ func (m *Machine) http(now time.Time, r Result) []Action {
 // are no retries for a file), any other value is up with its weight.
 func (m *Machine) file(r Result) []Action {
 	if r.OK {
-		return m.report(true, r, fmt.Sprintf("%s: tracked file leaves the fault state", m.cfg.Name))
+		return m.report(true, r, func() string { return m.cfg.Name + ": tracked file leaves the fault state" })
 	}
-	return m.report(false, r, fmt.Sprintf("%s: tracked file in fault state: %s", m.cfg.Name, r.Why))
+	return m.report(false, r, func() string { return fmt.Sprintf("%s: tracked file in fault state: %s", m.cfg.Name, r.Why) })
 }
