@@ -1,7 +1,11 @@
 package memtrim
 
 import (
+	"math"
+	"os"
 	"reflect"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -26,5 +30,35 @@ garbage line
 	}
 	if got, _ := readOnlySpans(strings.NewReader(maps), 0); len(got) != 0 {
 		t.Errorf("inode 0 matched anonymous mappings: %x", got)
+	}
+}
+
+// Settle sizes the limit from what the runtime holds: above it, by at
+// most an eighth or 4 MB; Lift removes it; with GOMEMLIMIT in the
+// environment neither touches the limit.
+func TestSettleAndLift(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	t.Setenv("GOMEMLIMIT", "")
+	os.Unsetenv("GOMEMLIMIT")
+	keep := make([]byte, 16<<20) // something live to size from
+	limit := Settle()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	held := int64(ms.Sys - ms.HeapReleased)
+	if limit <= 0 || debug.SetMemoryLimit(-1) != limit {
+		t.Fatalf("Settle: limit %d, runtime's %d", limit, debug.SetMemoryLimit(-1))
+	}
+	if limit < int64(len(keep)) || limit > held+max(held/limitHeadroom, limitFloor)+(8<<20) {
+		t.Errorf("limit %d for %d bytes held: want held plus at most max(an eighth, 4 MB) (8 MB of slack for the runtime's own changes)", limit, held)
+	}
+	runtime.KeepAlive(keep)
+	Lift()
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("after Lift: limit %d, want none", got)
+	}
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	if got := Settle(); got != 0 || debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		t.Errorf("with GOMEMLIMIT set: Settle returned %d and the limit is %d; want both untouched", got, debug.SetMemoryLimit(-1))
 	}
 }
