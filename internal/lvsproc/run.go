@@ -246,12 +246,25 @@ func Run(ctx context.Context, o RunOptions) error {
 	// The memory settles trimAfter a start or a reload (see memtrim).
 	trim := time.NewTimer(trimAfter)
 	defer trim.Stop()
+	// Once settled, the limit follows the process when it grows (see
+	// memtrim.Pressure): looked at every pressureEvery.
+	var limit int64
+	var pressure memtrim.Pressure
+	watch := time.NewTicker(pressureEvery)
+	defer watch.Stop()
 	for {
 		select {
 		case <-trim.C:
-			limit := memtrim.Settle()
+			limit = memtrim.Settle()
 			memtrim.Trim(o.Log)
+			pressure.Tight(time.Now()) // counts from here
 			o.Log.Debug("memory settled", "limit_bytes", limit)
+		case now := <-watch.C:
+			if limit > 0 && pressure.Tight(now) {
+				old := limit
+				limit = memtrim.Settle()
+				o.Log.Info("the LVS process grew into its memory limit; limit raised", "old_bytes", old, "new_bytes", limit)
+			}
 		case <-ctx.Done():
 			rcancel()
 			<-runDone
@@ -319,6 +332,7 @@ func Run(ctx context.Context, o RunOptions) error {
 			// The new configuration lives next to the old one until the
 			// switch: no limit sized for one of them meanwhile.
 			memtrim.Lift()
+			limit = 0
 			trim.Reset(trimAfter)
 			t0 := time.Now()
 			c, err := o.Load(ctx)
@@ -395,6 +409,12 @@ func Run(ctx context.Context, o RunOptions) error {
 // through are dropped. Long enough for the checks' first round and the
 // initial verdicts.
 const trimAfter = 10 * time.Second
+
+// pressureEvery is how often the LVS loop asks whether its memory limit
+// has become too tight (memtrim.Pressure): a reading of one runtime
+// metric, so a process that outgrew its limit collects back to back for
+// at most this long.
+const pressureEvery = 5 * time.Second
 
 // synPorts is the number of source ports the raw-socket TCP_CHECK
 // reserves: checks of one target that overlap (the same address and port

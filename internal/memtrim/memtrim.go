@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -135,4 +136,39 @@ func Lift() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(math.MaxInt64)
 	}
+}
+
+// Pressure tells when a limit Settle set has become too tight: the live
+// heap has grown into the limit's headroom (a proxy plane's connections,
+// checks that hold more) and the collector runs back to back to stay
+// under it. Settle sizes the limit once, from what the process held then;
+// a process that grows since must not pay for that with its CPU.
+type Pressure struct {
+	cycles uint64
+	at     time.Time
+}
+
+// pressureRate is the collections a second above which a limit is too
+// tight: a settled process collects every few seconds (its checks'
+// garbage against an eighth of its memory), one squeezed by its limit
+// many times a second.
+const pressureRate = 2
+
+// Tight reports whether the collector ran more than pressureRate times a
+// second since the previous call (false on the first). The caller then
+// calls Settle again, which sizes the limit from what the process holds
+// now.
+func (p *Pressure) Tight(now time.Time) bool {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return false
+	}
+	c := s[0].Value.Uint64()
+	prev, since := p.cycles, now.Sub(p.at)
+	p.cycles, p.at = c, now
+	if prev == 0 || since <= 0 {
+		return false
+	}
+	return float64(c-prev) > pressureRate*since.Seconds()
 }

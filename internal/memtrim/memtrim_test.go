@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestReadOnlySpans(t *testing.T) {
@@ -60,5 +61,28 @@ func TestSettleAndLift(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "1GiB")
 	if got := Settle(); got != 0 || debug.SetMemoryLimit(-1) != math.MaxInt64 {
 		t.Errorf("with GOMEMLIMIT set: Settle returned %d and the limit is %d; want both untouched", got, debug.SetMemoryLimit(-1))
+	}
+}
+
+// TestPressure: the collector's runs are counted against the time given,
+// so a limit that makes it run back to back is seen, and a quiet process
+// is not.
+func TestPressure(t *testing.T) {
+	var p Pressure
+	t0 := time.Now()
+	if p.Tight(t0) {
+		t.Fatal("first look: nothing to compare with, want false")
+	}
+	if p.Tight(t0.Add(10 * time.Second)) {
+		t.Fatal("no forced collection in 10 s: want false")
+	}
+	for range 6 {
+		runtime.GC()
+	}
+	if !p.Tight(t0.Add(11 * time.Second)) {
+		t.Fatal("6 collections in 1 s: want tight")
+	}
+	if p.Tight(t0.Add(21 * time.Second)) {
+		t.Fatal("quiet again for 10 s: want false")
 	}
 }
