@@ -3,6 +3,7 @@ package proxy
 import (
 	"container/heap"
 	"errors"
+	"os"
 	"runtime"
 	"sync"
 	"syscall"
@@ -126,11 +127,33 @@ func newLoop(p *Plane) (*loop, error) {
 	return l, nil
 }
 
-// newLoops makes the plane's loops, one per P up to maxLoops, and starts
-// them.
+// loopPlan returns how many loops a plane runs with procs Ps (the
+// GOMAXPROCS in force), and the GOMAXPROCS it then asks for: one loop per
+// P up to maxLoops, plus one P that no loop holds, unless GOMAXPROCS was
+// set in the environment (fixed: the plane leaves it as it is).
+//
+// Why the spare P: a loop waits in a blocking epoll_wait. When every P is
+// in a system call and none is idle, the runtime's monitor takes the P
+// of a wait that lasts over 20 µs and hands it off, polling every 20 µs to
+// do so, and the loop must get a P back when epoll_wait returns; with an
+// idle P the monitor leaves waiting Ps alone and backs off
+// (docs/BENCHMARKS.md, "Userspace proxy data plane").
+func loopPlan(procs int, fixed bool) (loops, want int) {
+	loops = max(1, min(procs, maxLoops))
+	if fixed || procs > loops {
+		return loops, procs
+	}
+	return loops, loops + 1
+}
+
+// newLoops makes the plane's loops (loopPlan) and starts them.
 func newLoops(p *Plane) ([]*loop, error) {
+	n, want := loopPlan(runtime.GOMAXPROCS(0), os.Getenv("GOMAXPROCS") != "")
+	if want != runtime.GOMAXPROCS(0) {
+		runtime.GOMAXPROCS(want)
+	}
 	var ls []*loop
-	for range min(runtime.GOMAXPROCS(0), maxLoops) {
+	for range n {
 		l, err := newLoop(p)
 		if err != nil {
 			for _, l := range ls {

@@ -488,3 +488,27 @@ func TestLoopAcceptOutOfDescriptors(t *testing.T) {
 		t.Fatal("the waiting client was never served")
 	}
 }
+
+// TestLoopPlan: one loop per P up to maxLoops, and one P more than the
+// loops unless GOMAXPROCS was fixed in the environment or there are
+// already more Ps than loops.
+func TestLoopPlan(t *testing.T) {
+	for _, tc := range []struct {
+		procs       int
+		fixed       bool
+		loops, want int
+	}{
+		{1, false, 1, 2},
+		{2, false, 2, 3},
+		{4, false, 4, 5},
+		{8, false, maxLoops, 8},
+		{2, true, 2, 2},
+		{1, true, 1, 1},
+		{0, false, 1, 2},
+	} {
+		loops, want := loopPlan(tc.procs, tc.fixed)
+		if loops != tc.loops || want != tc.want {
+			t.Errorf("loopPlan(%d, %v) = %d loops, GOMAXPROCS %d; want %d, %d", tc.procs, tc.fixed, loops, want, tc.loops, tc.want)
+		}
+	}
+}
