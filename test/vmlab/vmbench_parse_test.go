@@ -4,11 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 	"vigil/internal/netlab"
 )
 
@@ -152,58 +153,113 @@ func TestBenchConfig(t *testing.T) {
 	}
 }
 
-// activeOpens reads the TCP active opens (connect calls that sent a SYN)
-// of h's namespace from the thread's /proc/net/snmp.
-func activeOpens(h *netlab.Host) (int64, error) {
-	var b []byte
-	if err := h.Do(func() error {
-		var err error
-		b, err = os.ReadFile("/proc/thread-self/net/snmp")
-		return err
-	}); err != nil {
-		return 0, err
-	}
-	return parseActiveOpens(string(b))
+// synCounter counts the SYNs (SYN set, ACK clear) that reach one TCP
+// port of a namespace, from a raw socket there, which the kernel gives a
+// copy of every TCP segment it delivers locally. A check is one SYN for
+// either daemon, however it opens the handshake: keepalived connects,
+// Vigil's TCP_CHECK sends its SYNs from a raw socket of its own (so the
+// namespace's TCP active opens no longer count them).
+type synCounter struct {
+	fd         int
+	n          atomic.Int64
+	stop, done chan struct{}
 }
 
-// parseActiveOpens finds ActiveOpens in the two "Tcp:" lines of
-// /proc/net/snmp (names, then values).
-func parseActiveOpens(snmp string) (int64, error) {
-	var names []string
-	for _, line := range strings.Split(snmp, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || f[0] != "Tcp:" {
-			continue
+// countSYNs starts counting SYNs to port in h's namespace; stop ends it.
+func countSYNs(h *netlab.Host, port int) (*synCounter, error) {
+	c := &synCounter{fd: -1, stop: make(chan struct{}), done: make(chan struct{})}
+	if err := h.Do(func() error {
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
+		if err != nil {
+			return err
 		}
-		if names == nil {
-			names = f
-			continue
+		// A bounded read, so that stop is seen within it.
+		tv := syscall.NsecToTimeval((200 * time.Millisecond).Nanoseconds())
+		if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
+			syscall.Close(fd)
+			return err
 		}
-		for i, n := range names {
-			if n == "ActiveOpens" && i < len(f) {
-				return strconv.ParseInt(f[i], 10, 64)
+		c.fd = fd
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	go func() {
+		defer close(c.done)
+		buf := make([]byte, 256)
+		for {
+			n, _, err := syscall.Recvfrom(c.fd, buf, syscall.MSG_TRUNC)
+			select {
+			case <-c.stop:
+				return
+			default:
+			}
+			if err == nil && isSYNTo(buf[:min(n, len(buf))], port) {
+				c.n.Add(1)
 			}
 		}
-		break
-	}
-	return 0, fmt.Errorf("no Tcp ActiveOpens in /proc/net/snmp")
+	}()
+	return c, nil
 }
 
-func TestParseActiveOpens(t *testing.T) {
-	snmp := "Ip: Forwarding DefaultTTL\nIp: 1 64\n" +
-		"Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens\n" +
-		"Tcp: 1 200 120000 -1 4711 12\nUdp: InDatagrams\nUdp: 3\n"
-	n, err := parseActiveOpens(snmp)
-	if err != nil || n != 4711 {
-		t.Fatalf("parseActiveOpens = %d, %v; want 4711", n, err)
+// Stop ends the count (within one bounded read) and closes the socket.
+func (c *synCounter) Stop() {
+	close(c.stop)
+	<-c.done
+	syscall.Close(c.fd)
+}
+
+// Count is the SYNs seen so far.
+func (c *synCounter) Count() int64 { return c.n.Load() }
+
+// isSYNTo reports whether pkt, an IPv4 packet as a raw socket returns it
+// (the IP header first), is a TCP segment to port with SYN set and ACK
+// clear.
+func isSYNTo(pkt []byte, port int) bool {
+	if len(pkt) < 20 || pkt[0]>>4 != 4 || pkt[9] != syscall.IPPROTO_TCP {
+		return false
 	}
-	if _, err := parseActiveOpens("Udp: InDatagrams\nUdp: 3\n"); err == nil {
-		t.Fatal("parseActiveOpens without a Tcp line: no error")
+	ihl := int(pkt[0]&0x0f) * 4
+	if ihl < 20 || len(pkt) < ihl+14 {
+		return false
 	}
-	// Against this machine's own file: a number, not an error.
-	if b, err := os.ReadFile("/proc/net/snmp"); err == nil {
-		if _, err := parseActiveOpens(string(b)); err != nil {
-			t.Fatalf("this machine's /proc/net/snmp: %v", err)
+	tcp := pkt[ihl:]
+	const syn, ack = 0x02, 0x10
+	return int(tcp[2])<<8|int(tcp[3]) == port && tcp[13]&(syn|ack) == syn
+}
+
+func TestIsSYNTo(t *testing.T) {
+	// 20-byte IPv4 header (protocol 6) and a TCP header to port 8080.
+	seg := func(flags byte, port int) []byte {
+		p := make([]byte, 40)
+		p[0], p[9] = 0x45, 6
+		p[22], p[23] = byte(port>>8), byte(port)
+		p[33] = flags
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		pkt  []byte
+		want bool
+	}{
+		{"SYN to the port", seg(0x02, 8080), true},
+		{"SYN to another port", seg(0x02, 8081), false},
+		{"SYN-ACK", seg(0x12, 8080), false},
+		{"RST", seg(0x04, 8080), false},
+		{"ACK", seg(0x10, 8080), false},
+		{"truncated", seg(0x02, 8080)[:30], false},
+		{"UDP", func() []byte { p := seg(0x02, 8080); p[9] = 17; return p }(), false},
+		{"IPv6", func() []byte { p := seg(0x02, 8080); p[0] = 0x60; return p }(), false},
+		{"options in the IP header", func() []byte {
+			p := make([]byte, 44)
+			p[0], p[9] = 0x46, 6
+			p[26], p[27] = 0x1f, 0x90
+			p[37] = 0x02
+			return p
+		}(), true},
+	} {
+		if got := isSYNTo(tc.pkt, 8080); got != tc.want {
+			t.Errorf("%s: isSYNTo = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
