@@ -352,7 +352,7 @@ func measureChecker(b *testing.B, h *netlab.Host, s checkScenario, l *checkListe
 			b.Fatal(err)
 		}
 		p, err = h.Start("env", "VIGIL_STATE_DIR="+filepath.Join(dir, "state"), vigilBin,
-			"-n", "-l", "--dataplane", "proxy", "-f", conf,
+			"-n", "-l", "--dataplane", benchPlane(), "-f", conf,
 			"-p", filepath.Join(dir, "vigil.pid"), "-c", filepath.Join(dir, "checkers.pid"))
 	case "haproxy":
 		conf := filepath.Join(dir, "haproxy.cfg")
@@ -527,4 +527,16 @@ func BenchmarkCheckers(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchPlane is the data plane Vigil runs with: VIGIL_BENCH_DATAPLANE, or
+// proxy (the earlier runs' plane, a listener and destination records per
+// virtual server in the LVS process). With "auto" the daemon picks the
+// host's kernel plane (nftables here), whose table the kernel holds, as
+// IPVS's is on a director.
+func benchPlane() string {
+	if p := os.Getenv("VIGIL_BENCH_DATAPLANE"); p != "" {
+		return p
+	}
+	return "proxy"
 }
