@@ -760,6 +760,20 @@ func (e *Engine) QuorumUp(id VSID) bool {
 	return st != nil && st.quorumUp
 }
 
+// Has reports whether id is a real server of the running configuration.
+func (e *Engine) Has(id RealID) bool {
+	st := e.byID[id.VS]
+	if st == nil {
+		return false
+	}
+	for _, rs := range st.reals {
+		if rs.r.id.Real == id.Real {
+			return true
+		}
+	}
+	return false
+}
+
 // Alive reports whether a real server is in its pool (by health, whatever
 // the quorum).
 func (e *Engine) Alive(id RealID) bool {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -38,7 +39,13 @@ type Side struct {
 	log    *slog.Logger
 	engine *lvs.Engine
 	rec    *lvs.Reconciler
-	keys   map[check.ServerKey]lvs.RealID
+	// keys are the Engine's virtual servers by the checkers' name of
+	// them (check.VSName; one name is two virtual servers' only in rare
+	// cases, e.g. one fwmark in both families): with the Engine, which
+	// knows their real servers (realID), they map the checkers' keys of
+	// real servers to the Engine's. A map by real server took 2.3 MB for
+	// 10,000.
+	keys map[string][]lvs.VSID
 	// vsNames are keepalived's names of the virtual servers (FMT_VS) and
 	// their protocols, for the FIFO's VS lines and the logs; a reload adds
 	// and never removes, so the last events of a removed virtual server
@@ -133,7 +140,7 @@ func NewSide(cfg *config.Config, p dataplane.Plane, o SideOptions) *Side {
 // lookups are the Side's maps of the configuration's real servers and
 // virtual servers.
 type lookups struct {
-	keys    map[check.ServerKey]lvs.RealID
+	keys    map[string][]lvs.VSID
 	vsNames map[lvs.VSID]vsName
 	mail    mailPolicy
 	byID    map[lvs.VSID]*config.VirtualServer
@@ -190,19 +197,32 @@ func vsDelta(old, next []*config.VirtualServer) (removed, added []*config.Virtua
 	return removed, added
 }
 
-// keysOf maps the checkers' keys of real servers to the Engine's.
-func keysOf(cfg *config.Config) map[check.ServerKey]lvs.RealID {
-	m := make(map[check.ServerKey]lvs.RealID, realsOf(cfg))
+// keysOf maps the checkers' names of cfg's virtual servers to the
+// Engine's ids (see Side.keys).
+func keysOf(cfg *config.Config) map[string][]lvs.VSID {
+	m := make(map[string][]lvs.VSID, len(cfg.VirtualServers))
 	for _, vs := range cfg.VirtualServers {
-		// One id and one name per virtual server, shared by its real
-		// servers' keys.
-		vid, name := lvs.IDOf(vs), check.VSName(vs)
-		for _, rs := range vs.RealServers {
-			id := lvs.RealID{VS: vid, Real: netip.AddrPortFrom(rs.Addr, rs.Port)}
-			m[check.ServerKey{VS: name, RS: id.Real}] = id
-		}
+		addKey(m, check.VSName(vs), lvs.IDOf(vs))
 	}
 	return m
+}
+
+// addKey adds id under name, once.
+func addKey(m map[string][]lvs.VSID, name string, id lvs.VSID) {
+	if !slices.Contains(m[name], id) {
+		m[name] = append(m[name], id)
+	}
+}
+
+// realID is the Engine's id of the checkers' real server k, if the
+// running configuration has it.
+func (s *Side) realID(k check.ServerKey) (lvs.RealID, bool) {
+	for _, vid := range s.keys[k.VS] {
+		if id := (lvs.RealID{VS: vid, Real: k.RS}); s.engine.Has(id) {
+			return id, true
+		}
+	}
+	return lvs.RealID{}, false
 }
 
 // realsOf counts cfg's real servers, to size the maps that hold one entry
@@ -296,7 +316,7 @@ func (s *Side) Health(ctx context.Context, h check.Health) (int, error) {
 // virtual server they touch, not one per verdict.
 func (s *Side) SetHealth(h check.Health) {
 	s.awaitLookups()
-	id, ok := s.keys[h.Server]
+	id, ok := s.realID(h.Server)
 	if !ok {
 		// A verdict of a real server a reload removed, still in flight.
 		s.log.Debug("health of an unknown real server", "rs", h.Server.String(), "vs", h.Server.VS)
@@ -330,7 +350,7 @@ func (s *Side) Notify(n check.Notify) {
 // one is due.
 func (s *Side) CheckerChange(c check.CheckerChange) {
 	s.awaitLookups()
-	id, ok := s.keys[c.Server]
+	id, ok := s.realID(c.Server)
 	if !ok || s.notes == nil {
 		return
 	}
@@ -361,19 +381,17 @@ func (s *Side) Reload(ctx context.Context, cfg *config.Config) (int, error) {
 			delete(s.byID, id)
 		}
 		delete(s.vsLabels, id)
-		for _, rs := range vs.RealServers {
-			k := check.ServerKey{VS: name, RS: netip.AddrPortFrom(rs.Addr, rs.Port)}
-			delete(s.keys, k)
+		if ids := slices.DeleteFunc(s.keys[name], func(v lvs.VSID) bool { return v == id }); len(ids) > 0 {
+			s.keys[name] = ids
+		} else {
+			delete(s.keys, name)
 		}
 	}
 	for _, vs := range added {
 		vid, name := lvs.IDOf(vs), check.VSName(vs)
 		s.byID[vid] = vs
 		s.vsNames[vid] = vsName{name, check.ProtoName(vs)}
-		for _, rs := range vs.RealServers {
-			id := lvs.RealID{VS: vid, Real: netip.AddrPortFrom(rs.Addr, rs.Port)}
-			s.keys[check.ServerKey{VS: name, RS: id.Real}] = id
-		}
+		addKey(s.keys, name, vid)
 	}
 	s.oldMail, s.mail = s.mail, mailPolicyOf(cfg, s.byID)
 	s.oldMail.byID = old
@@ -716,7 +734,7 @@ func (s *Side) Checkers(checks []check.CheckStatus) []status.LVSCheckerJSON {
 // realName is a checker's real server as the status names it.
 func (s *Side) realName(k check.ServerKey) status.LVSCheckerRealJSON {
 	s.awaitLookups()
-	id, ok := s.keys[k]
+	id, ok := s.realID(k)
 	if !ok {
 		return status.LVSCheckerRealJSON{VirtualServer: k.VS, Addr: k.RS.String()}
 	}

@@ -1,11 +1,14 @@
 package lvsproc
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"vigil/internal/check"
+	"vigil/internal/config"
 	"vigil/internal/dataplane/fakeplane"
 	"vigil/internal/lvs"
 )
@@ -108,14 +111,14 @@ virtual_server group G {
 `)
 	s := NewSide(cfg, fakeplane.New(), SideOptions{})
 	s.awaitLookups()
-	keys, mail := s.keys, s.mail
+	mail := s.mail
 	want := 0
 	for _, vs := range cfg.VirtualServers {
 		for _, rs := range vs.RealServers {
 			want++
 			id := lvs.RealIDOf(vs, rs)
-			if got, ok := keys[check.ServerKey{VS: check.VSName(vs), RS: id.Real}]; !ok || got != id {
-				t.Errorf("keysOf: %s is %v (%v), want %v", id, got, ok, id)
+			if got, ok := s.realID(check.ServerKey{VS: check.VSName(vs), RS: id.Real}); !ok || got != id {
+				t.Errorf("realID: %s is %v (%v), want %v", id, got, ok, id)
 			}
 			if !mail.has(id) {
 				t.Errorf("mailPolicyOf has no %s", id)
@@ -125,7 +128,62 @@ virtual_server group G {
 			}
 		}
 	}
-	if want != 4 || len(keys) != want || len(mail.byID) != 3 || realsOf(cfg) != want {
-		t.Errorf("%d real servers: keysOf has %d, mailPolicyOf %d virtual servers, realsOf counts %d; want 4, 4, 3, 4", want, len(keys), len(mail.byID), realsOf(cfg))
+	if want != 4 || len(s.keys) != 3 || len(mail.byID) != 3 || realsOf(cfg) != want {
+		t.Errorf("%d real servers: keysOf has %d virtual servers, mailPolicyOf %d, realsOf counts %d real servers; want 4, 3, 3, 4", want, len(s.keys), len(mail.byID), realsOf(cfg))
+	}
+	// A real server the configuration does not have, of a virtual server
+	// it has, is not the Engine's.
+	if id, ok := s.realID(check.ServerKey{VS: "[10.1.0.1]:tcp:80", RS: netip.MustParseAddrPort("10.2.0.9:8080")}); ok {
+		t.Errorf("realID of a real server not in the configuration: %v, want none", id)
+	}
+}
+
+// TestRealIDSharedName checks that two virtual servers the checkers name
+// alike (one fwmark in both families: "FWM 7") each find their own real
+// servers, before and after a reload that removes one of them.
+func TestRealIDSharedName(t *testing.T) {
+	const both = `
+virtual_server fwmark 7 {
+  real_server 10.3.0.1 80 {
+  }
+}
+virtual_server fwmark 7 {
+  ip_family inet6
+  real_server fd00::1 80 {
+  }
+}
+`
+	cfg := load(t, both)
+	s := NewSide(cfg, fakeplane.New(), SideOptions{})
+	if _, err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	v4, v6 := cfg.VirtualServers[0], cfg.VirtualServers[1]
+	if check.VSName(v4) != check.VSName(v6) {
+		t.Fatalf("names %q and %q: the test needs one name", check.VSName(v4), check.VSName(v6))
+	}
+	for _, p := range []struct {
+		vs *config.VirtualServer
+		rs string
+	}{{v4, "10.3.0.1:80"}, {v6, "[fd00::1]:80"}} {
+		k := check.ServerKey{VS: check.VSName(p.vs), RS: netip.MustParseAddrPort(p.rs)}
+		if got, ok := s.realID(k); !ok || got != lvs.RealIDOf(p.vs, p.vs.RealServers[0]) {
+			t.Errorf("realID(%v) = %v, %v; want %v", k, got, ok, lvs.RealIDOf(p.vs, p.vs.RealServers[0]))
+		}
+	}
+	next := load(t, `
+virtual_server fwmark 7 {
+  real_server 10.3.0.1 80 {
+  }
+}
+`)
+	if _, err := s.Reload(context.Background(), next); err != nil {
+		t.Fatal(err)
+	}
+	if id, ok := s.realID(check.ServerKey{VS: "FWM 7", RS: netip.MustParseAddrPort("[fd00::1]:80")}); ok {
+		t.Errorf("after the reload, the removed virtual server's real server is %v, want none", id)
+	}
+	if _, ok := s.realID(check.ServerKey{VS: "FWM 7", RS: netip.MustParseAddrPort("10.3.0.1:80")}); !ok {
+		t.Errorf("after the reload, the kept virtual server's real server is not found")
 	}
 }
