@@ -210,9 +210,21 @@ type Destination struct {
 	// no limit.
 	UpperThreshold uint32
 	LowerThreshold uint32
-	// Stats are the plane's counters, filled in by Destinations; read-only
-	// as Service.Stats.
-	Stats Stats
+	// Stats are the plane's counters, filled in by Destinations (nil from
+	// a plane that keeps none, and in the tables Vigil builds); read-only
+	// as Service.Stats. A pointer: every layer of the LVS process keeps a
+	// copy of each destination (the Engine's, the Reconciler's belief, a
+	// plane's records), and the counters are 96 of a destination's bytes,
+	// which only a read from the kernel fills in.
+	Stats *Stats
+}
+
+// Counters is d's Stats, zero when the plane gave none.
+func (d Destination) Counters() Stats {
+	if d.Stats == nil {
+		return Stats{}
+	}
+	return *d.Stats
 }
 
 // Timeouts are the connection timeouts of lvs_timeouts; a zero field is left

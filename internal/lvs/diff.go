@@ -128,6 +128,6 @@ func withoutStats(s dataplane.Service) dataplane.Service {
 
 // destWithoutStats is withoutStats for a destination.
 func destWithoutStats(d dataplane.Destination) dataplane.Destination {
-	d.Stats = dataplane.Stats{}
+	d.Stats = nil
 	return d
 }

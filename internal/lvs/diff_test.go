@@ -26,7 +26,7 @@ func TestDiff(t *testing.T) {
 	// busy is entry with the counters a plane reports under traffic.
 	busy := func(k dataplane.ServiceKey, sched string, ds ...dataplane.Destination) dataplane.Entry {
 		for i := range ds {
-			ds[i].Stats = dataplane.Stats{Conns: 9, InPkts: 90, InBytes: 9000, CPS: 1, ActiveConns: 3, InactConns: 2, PersistConns: 1}
+			ds[i].Stats = &dataplane.Stats{Conns: 9, InPkts: 90, InBytes: 9000, CPS: 1, ActiveConns: 3, InactConns: 2, PersistConns: 1}
 		}
 		e := entry(k, sched, ds...)
 		e.Service.Stats = dataplane.Stats{Conns: 18, InPkts: 180, OutPkts: 170, InBytes: 18000, OutBytes: 17000, CPS: 2, InPPS: 3, OutPPS: 4, InBPS: 5, OutBPS: 6}

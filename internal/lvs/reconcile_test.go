@@ -208,7 +208,7 @@ func TestReconcileIgnoresCounters(t *testing.T) {
 		for k, en := range tab {
 			en.Service.Stats = dataplane.Stats{Conns: 10 * n, InPkts: 100 * n, OutBytes: 1000 * n, CPS: n}
 			for dk, d := range en.Dests {
-				d.Stats = dataplane.Stats{Conns: n, ActiveConns: uint32(n), InactConns: 2, PersistConns: 1}
+				d.Stats = &dataplane.Stats{Conns: n, ActiveConns: uint32(n), InactConns: 2, PersistConns: 1}
 				en.Dests[dk] = d
 			}
 			tab[k] = en

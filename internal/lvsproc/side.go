@@ -700,7 +700,7 @@ func (s *Side) SnapshotWith(counters dataplane.Table) []status.LVSVirtualServerJ
 			seen := false
 			for _, k := range v.Keys {
 				if d, ok := counters[k].Dests[r.DestKey(k)]; ok {
-					sum, seen = addStats(sum, d.Stats), true
+					sum, seen = addStats(sum, d.Counters()), true
 				}
 			}
 			if seen {

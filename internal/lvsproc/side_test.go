@@ -557,7 +557,7 @@ virtual_server group G {
 		n := uint64(i + 1)
 		e.Service.Stats = dataplane.Stats{Conns: 10 * n, InPkts: 100 * n, OutBytes: 1000 * n, CPS: n}
 		d := e.Dests[rs2]
-		d.Stats = dataplane.Stats{Conns: n, InPkts: 10 * n, ActiveConns: uint32(n), InactConns: uint32(2 * n), PersistConns: 1}
+		d.Stats = &dataplane.Stats{Conns: n, InPkts: 10 * n, ActiveConns: uint32(n), InactConns: uint32(2 * n), PersistConns: 1}
 		e.Dests[rs2] = d
 		delete(e.Dests, rs3)
 		counters[k] = e

@@ -521,6 +521,9 @@ func decodeDest(b []byte, svcFamily dataplane.Family) (dataplane.Destination, er
 		seen   bool
 		have64 bool
 		conns  [3]uint32 // active, inactive, persistent
+		st     dataplane.Stats
+		// counted: the reply has counters (a request has none).
+		counted bool
 	)
 	ad, err := netlink.NewAttributeDecoder(b)
 	if err != nil {
@@ -554,21 +557,27 @@ func decodeDest(b []byte, svcFamily dataplane.Family) (dataplane.Destination, er
 		case destTunFlags:
 			d.Forwarding.TunnelChecksum = dataplane.TunnelChecksum(ad.Uint16())
 		case destActive:
-			conns[0] = ad.Uint32()
+			conns[0], counted = ad.Uint32(), true
 		case destInact:
-			conns[1] = ad.Uint32()
+			conns[1], counted = ad.Uint32(), true
 		case destPersist:
-			conns[2] = ad.Uint32()
+			conns[2], counted = ad.Uint32(), true
 		case destStats:
+			counted = true
 			if !have64 {
-				ad.Do(func(b []byte) (err error) { d.Stats, err = decodeStats(b); return })
+				ad.Do(func(b []byte) (err error) { st, err = decodeStats(b); return })
 			}
 		case destStats64:
-			have64 = true
-			ad.Do(func(b []byte) (err error) { d.Stats, err = decodeStats(b); return })
+			have64, counted = true, true
+			ad.Do(func(b []byte) (err error) { st, err = decodeStats(b); return })
 		}
 	}
-	d.Stats.ActiveConns, d.Stats.InactConns, d.Stats.PersistConns = conns[0], conns[1], conns[2]
+	if counted {
+		// A reply of the kernel's; a request (NEW_DEST) has no counters.
+		st.ActiveConns, st.InactConns, st.PersistConns = conns[0], conns[1], conns[2]
+		d.Stats = &st
+	}
+
 	if err := ad.Err(); err != nil {
 		return d, fmt.Errorf("%w: %v", errMalformed, err)
 	}

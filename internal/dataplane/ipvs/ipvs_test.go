@@ -146,8 +146,8 @@ func TestPlaneListing(t *testing.T) {
 	// The listing carries the counters of the replies.
 	wantSvc, wantDest := persistent, gue
 	wantSvc.Stats = dataplane.Stats{Conns: 7}
-	wantDest.Stats = dataplane.Stats{Conns: 9, ActiveConns: 3, InactConns: 4}
-	if len(tab) != 1 || tab[tcp4].Service != wantSvc || len(tab[tcp4].Dests) != 1 || tab[tcp4].Dests[gue.Key] != wantDest {
+	wantDest.Stats = &dataplane.Stats{Conns: 9, ActiveConns: 3, InactConns: 4}
+	if len(tab) != 1 || tab[tcp4].Service != wantSvc || len(tab[tcp4].Dests) != 1 || !sameDest(tab[tcp4].Dests[gue.Key], wantDest) {
 		t.Errorf("table %+v, want the service %+v with the destination %+v", tab, wantSvc, wantDest)
 	}
 	for i, f := range c.flags {
