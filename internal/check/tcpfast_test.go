@@ -134,28 +134,7 @@ func TestTCPCheckMarkAndDevice(t *testing.T) {
 // worker, in the Runner) and fail at its deadline.
 func TestTCPCheckWaitsAndTimesOut(t *testing.T) {
 	// A listener whose backlog is full answers no SYN: the check waits.
-	l, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	rc, _ := l.SyscallConn()
-	rc.Control(func(fd uintptr) { unix.Listen(int(fd), 0) })
-	target := addrPort(t, l.Addr())
-	// Fill the queue with completed connections nobody accepts.
-	var held []net.Conn
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	for range 4 {
-		c, err := net.DialTimeout("tcp4", target.String(), 200*time.Millisecond)
-		if err != nil {
-			break
-		}
-		held = append(held, c)
-	}
+	_, target := fullListener(t)
 	p := &TCPProber{Conn: Conn{Target: target}}
 	r, wait := p.Start(0)
 	if wait == nil {
@@ -179,27 +158,7 @@ func TestTCPCheckWaitsAndTimesOut(t *testing.T) {
 // the listener's full queue drops the first SYN, room is made, and the
 // retransmitted SYN (about 1 s later) gets its answer.
 func TestTCPCheckWaitsThenConnects(t *testing.T) {
-	l, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	rc, _ := l.SyscallConn()
-	rc.Control(func(fd uintptr) { unix.Listen(int(fd), 0) })
-	target := addrPort(t, l.Addr())
-	var held []net.Conn
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	for range 4 {
-		c, err := net.DialTimeout("tcp4", target.String(), 200*time.Millisecond)
-		if err != nil {
-			break
-		}
-		held = append(held, c)
-	}
+	l, target := fullListener(t)
 	r, wait := (&TCPProber{Conn: Conn{Target: target}}).Start(0)
 	if wait == nil {
 		t.Skipf("the kernel answered at once (%+v); cannot make a check wait here", r)
@@ -221,4 +180,27 @@ func TestTCPCheckWaitsThenConnects(t *testing.T) {
 	if r = wait(ctx); !r.OK {
 		t.Errorf("check after a dropped SYN: %+v, want it to pass on the retransmission", r)
 	}
+}
+
+// fullListener is a loopback listener with a backlog of 0 whose queue is
+// filled with completed connections nobody accepts, so it answers no new
+// SYN until one of them is accepted; everything closes at cleanup.
+func fullListener(t *testing.T) (*net.TCPListener, netip.AddrPort) {
+	t.Helper()
+	l, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	rc, _ := l.SyscallConn()
+	rc.Control(func(fd uintptr) { unix.Listen(int(fd), 0) })
+	target := addrPort(t, l.Addr())
+	for range 4 {
+		c, err := net.DialTimeout("tcp4", target.String(), 200*time.Millisecond)
+		if err != nil {
+			break
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	return l, target
 }

@@ -30,10 +30,16 @@ func oneServer(t *testing.T, opts Options, fn func(net.Conn)) (*Plane, dataplane
 	return oneDest(t, opts, real)
 }
 
-func oneDest(t *testing.T, opts Options, real dataplane.DestKey) (*Plane, dataplane.ServiceKey, dataplane.DestKey) {
+// oneDest is a plane with one rr service at 127.0.0.10 and real as its
+// only destination; setup, when given, changes the plane before the
+// service exists (a test's hook).
+func oneDest(t *testing.T, opts Options, real dataplane.DestKey, setup ...func(*Plane)) (*Plane, dataplane.ServiceKey, dataplane.DestKey) {
 	t.Helper()
 	opts.Logger = quiet()
 	p := New(opts)
+	for _, f := range setup {
+		f(p)
+	}
 	t.Cleanup(func() { p.Close() })
 	a := netip.MustParseAddr("127.0.0.10")
 	svc := dataplane.ServiceKey{Family: dataplane.IPv4, Protocol: dataplane.ProtoTCP, Addr: a, Port: freePort(t, "tcp", a)}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -32,22 +31,11 @@ const bulkTimeout = 60 * time.Second
 // (nil: the real one) before any connection exists.
 func spliceServer(t *testing.T, opts Options, fn func(rfd, wfd, n int) (int, error), serve func(net.Conn)) (*Plane, dataplane.ServiceKey, dataplane.DestKey) {
 	t.Helper()
-	real := serverFunc(t, serve)
-	opts.Logger = quiet()
-	p := New(opts)
-	if fn != nil {
-		p.spliceFn = fn
-	}
-	t.Cleanup(func() { p.Close() })
-	a := netip.MustParseAddr("127.0.0.10")
-	svc := dataplane.ServiceKey{Family: dataplane.IPv4, Protocol: dataplane.ProtoTCP, Addr: a, Port: freePort(t, "tcp", a)}
-	if err := p.AddService(ctx, dataplane.Service{Key: svc, Scheduler: "rr"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AddDestination(ctx, svc, dataplane.Destination{Key: real, Weight: 1}); err != nil {
-		t.Fatal(err)
-	}
-	return p, svc, real
+	return oneDest(t, opts, serverFunc(t, serve), func(p *Plane) {
+		if fn != nil {
+			p.spliceFn = fn
+		}
+	})
 }
 
 // stream is n pseudo-random bytes from seed (incompressible, so that no
