@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"vigil/internal/check/rawsyn"
 	"vigil/internal/netlab"
 )
 
@@ -214,25 +215,18 @@ func (c *synCounter) Count() int64 { return c.n.Load() }
 
 // isSYNTo reports whether pkt, an IPv4 packet as a raw socket returns it
 // (the IP header first), is a TCP segment to port with SYN set and ACK
-// clear.
+// clear. The decoding is the raw-socket TCP_CHECK's own.
 func isSYNTo(pkt []byte, port int) bool {
-	if len(pkt) < 20 || pkt[0]>>4 != 4 || pkt[9] != syscall.IPPROTO_TCP {
-		return false
-	}
-	ihl := int(pkt[0]&0x0f) * 4
-	if ihl < 20 || len(pkt) < ihl+14 {
-		return false
-	}
-	tcp := pkt[ihl:]
-	const syn, ack = 0x02, 0x10
-	return int(tcp[2])<<8|int(tcp[3]) == port && tcp[13]&(syn|ack) == syn
+	s, err := rawsyn.DecodeIPv4(pkt)
+	return err == nil && int(s.Dst.Port()) == port && s.Flags&(rawsyn.FlagSYN|rawsyn.FlagACK) == rawsyn.FlagSYN
 }
 
 func TestIsSYNTo(t *testing.T) {
 	// 20-byte IPv4 header (protocol 6) and a TCP header to port 8080.
 	seg := func(flags byte, port int) []byte {
 		p := make([]byte, 40)
-		p[0], p[9] = 0x45, 6
+		p[0], p[3], p[9] = 0x45, 40, 6
+		p[32] = 0x50 // TCP data offset: a 20-byte header
 		p[22], p[23] = byte(port>>8), byte(port)
 		p[33] = flags
 		return p
@@ -252,7 +246,8 @@ func TestIsSYNTo(t *testing.T) {
 		{"IPv6", func() []byte { p := seg(0x02, 8080); p[0] = 0x60; return p }(), false},
 		{"options in the IP header", func() []byte {
 			p := make([]byte, 44)
-			p[0], p[9] = 0x46, 6
+			p[0], p[3], p[9] = 0x46, 44, 6
+			p[36] = 0x50
 			p[26], p[27] = 0x1f, 0x90
 			p[37] = 0x02
 			return p
