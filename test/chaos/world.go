@@ -276,10 +276,40 @@ func (w *World) MaxAdvert() time.Duration {
 }
 
 // SettleBound is how long the network may take to settle after an event:
-// 3 × the longest advert interval, plus the skew time (below one
-// interval), plus a second for processes to start and packets to travel.
+// one master-down interval (3 × the longest advert interval plus the skew
+// time, below one interval) per takeover in the chain the event can set
+// off, plus a second for processes to start and packets to travel.
+//
+// While every live node hears every other, a chain has one link: whoever
+// must become master waits out its master-down timer and the rest hear it
+// at once. When two live nodes do not hear each other (a partition), a
+// takeover can silence a master that only the second node heard, and
+// that node then waits out its own timer: seed 1796228469122865170 starts
+// a beside b under a partition a|b, a preempts keepalived after its
+// master-down interval, and only then does b's timer start. Each link
+// adds a node, so a chain has at most one link fewer than the live nodes.
 func (w *World) SettleBound() time.Duration {
-	return 4*w.MaxAdvert() + time.Second
+	return time.Duration(w.chainLinks())*4*w.MaxAdvert() + time.Second
+}
+
+// chainLinks is the longest chain of takeovers an event can set off: one
+// while the live nodes all hear one another, else one per live node but
+// the first.
+func (w *World) chainLinks() int {
+	var live []int
+	for n := range w.Nodes {
+		if w.Live(n) {
+			live = append(live, n)
+		}
+	}
+	for _, a := range live {
+		for _, b := range live {
+			if a != b && !w.Reach(a, b) {
+				return max(len(live)-1, 1)
+			}
+		}
+	}
+	return 1
 }
 
 // Conf renders node n's keepalived.conf. Every node gets the same

@@ -104,6 +104,19 @@ func TestSettleBound(t *testing.T) {
 	if got, want := w.SettleBound(), 5*time.Second; got != want {
 		t.Errorf("SettleBound with the 1 s instance = %v, want %v", got, want)
 	}
+	// A partition between two of the three live nodes: a takeover can
+	// silence the master that only one side hears, so two links.
+	w.Faults = append(w.Faults, Fault{Kind: Partition, A: 0, B: 1})
+	if got, want := w.SettleBound(), 9*time.Second; got != want {
+		t.Errorf("SettleBound under a partition = %v, want %v", got, want)
+	}
+	// One side of it stopped: the live nodes hear each other again.
+	w.Running[0] = false
+	if got, want := w.SettleBound(), 5*time.Second; got != want {
+		t.Errorf("SettleBound under a partition with a side stopped = %v, want %v", got, want)
+	}
+	w.Running[0] = true
+	w.Faults = nil
 	w.Instance("VI_1").Present = false
 	if got, want := w.SettleBound(), 1400*time.Millisecond; got != want {
 		t.Errorf("SettleBound with 100 ms and 10 ms instances = %v, want %v", got, want)
