@@ -112,7 +112,7 @@ func (e *Engine) Snapshot() []VSStatus {
 			s.Reals = make([]RealStatus, 0, len(st.reals))
 		}
 		for _, rs := range st.reals {
-			s.Reals = append(s.Reals, RealStatus{Real: rs.r.id.Real, Alive: rs.alive, Weight: given[rs.r.dest.Key], Dest: rs.r.dest})
+			s.Reals = append(s.Reals, RealStatus{Real: rs.r.addr, Alive: rs.alive, Weight: given[rs.r.dest.Key], Dest: rs.r.dest})
 		}
 		out = append(out, s)
 	}
