@@ -176,8 +176,9 @@ func (p *Pressure) Tight(now time.Time) bool {
 
 // HeapProfileEnv names the environment variable that asks a process for
 // a heap profile each time its memory settles: the file it names is
-// written (replaced) with the live heap then, for `go tool pprof
-// -sample_index=inuse_space`. The benchmarks of the LVS process's memory
+// written (replaced) with the live heap then, in the text form that
+// ends with the runtime's memory statistics (HeapInuse, Sys, ...), for
+// `go tool pprof -sample_index=inuse_space` and for reading. The benchmarks of the LVS process's memory
 // (docs/BENCHMARKS.md) read where its heap goes from it.
 const HeapProfileEnv = "VIGIL_HEAP_PROFILE"
 
@@ -190,7 +191,7 @@ func WriteHeapProfile(log *slog.Logger) {
 	}
 	f, err := os.Create(path)
 	if err == nil {
-		err = pprof.Lookup("heap").WriteTo(f, 0)
+		err = pprof.Lookup("heap").WriteTo(f, 1)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
