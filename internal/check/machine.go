@@ -84,15 +84,17 @@ type Timer struct{}
 // Result is the outcome of the check started by the last Run (or, for
 // FILE_CHECK, a new value of the tracked file).
 type Result struct {
-	OK bool
+	// Why says what failed, for log lines.
+	Why string
 	// Weight is the dynamic weight the check reports, when HasWeight:
 	// MISC_CHECK with misc_dynamic gives an absolute weight (exit status
 	// - 2), FILE_CHECK a delta to the configured weight (see WeightIsDelta).
-	Weight        int
+	Weight int
+	// The flags last: 32 bytes, not 40, in each check's record
+	// (probeState.lastResult).
+	OK            bool
 	HasWeight     bool
 	WeightIsDelta bool
-	// Why says what failed, for log lines.
-	Why string
 }
 
 func (Start) event()  {}

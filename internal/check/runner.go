@@ -128,14 +128,8 @@ type probeState struct {
 	m *Machine
 	// gen numbers the checks; a result of an older check is dropped.
 	gen uint64
-	// busy is set while a check's goroutine has not returned, even after
-	// the Runner gave up on it: no second check of the same target starts
-	// next to a hung one.
-	busy bool
 	// waitGen invalidates an armed Wait when a new one replaces it.
 	waitGen uint64
-	// removed is set when a reload dropped the check.
-	removed bool
 	// lastResult and lastAt are the latest outcome, for snapshots.
 	lastResult Result
 	lastAt     time.Time
@@ -145,6 +139,13 @@ type probeState struct {
 	// startedAt when it started.
 	start     uint64
 	startedAt time.Time
+	// busy is set while a check's goroutine has not returned, even after
+	// the Runner gave up on it: no second check of the same target starts
+	// next to a hung one.
+	busy bool
+	// removed is set when a reload dropped the check.
+	removed bool
+	// (The flags last: one record per check, 128 bytes.)
 }
 
 type probeResult struct {
