@@ -98,7 +98,7 @@ type vsState struct {
 	// and carried over a reload when the sorry server stays the same, so
 	// that a reload reports quorum down only for a sorry server it adds.
 	sorryIn bool
-	reals   []*rsState // in v.reals order
+	reals   []rsState // in v.reals order; one block per virtual server
 	// src and grp are what v was compiled from: a reload that finds the
 	// same virtual server (and group) again, by identity, keeps this
 	// state as it is (config.Loader hands out the same value for a block
@@ -195,13 +195,13 @@ func (e *Engine) newState(v *virtual, src *config.VirtualServer, grp *config.Vir
 		st.started, st.quorumUp = prev.started, prev.quorumUp
 		st.sorryIn = prev.sorryIn && v.sorry != nil && prev.v.sorry != nil && v.sorry.dest.Key == prev.v.sorry.dest.Key
 		prevReals = make(map[netip.AddrPort]*rsState, len(prev.reals))
-		for _, rs := range prev.reals {
-			prevReals[rs.r.addr] = rs
+		for i := range prev.reals {
+			prevReals[prev.reals[i].r.addr] = &prev.reals[i]
 		}
 	}
-	st.reals = make([]*rsState, 0, len(v.reals))
+	st.reals = make([]rsState, 0, len(v.reals))
 	for _, r := range v.reals {
-		rs := &rsState{r: r, weight: int64(r.dest.Weight)}
+		rs := rsState{r: r, weight: int64(r.dest.Weight)}
 		if p := prevReals[r.addr]; p != nil {
 			rs.alive, rs.latest, rs.hasLatest, rs.reported = p.alive, p.latest, p.hasLatest, p.reported
 			if p.hasLatest && p.latest.Dynamic {
@@ -247,7 +247,8 @@ func (e *Engine) startOne(st *vsState, evs []Event) []Event {
 	st.started = true
 	e.markDirty(st)
 	st.quorumUp = st.v.quorum+st.v.hysteresis <= 0
-	for _, rs := range st.reals {
+	for i := range st.reals {
+		rs := &st.reals[i]
 		if rs.hasLatest && !e.suspended(st) {
 			rs.alive, rs.reported = rs.latest.Up, true
 			if rs.latest.Dynamic {
@@ -266,7 +267,8 @@ func (e *Engine) startOne(st *vsState, evs []Event) []Event {
 // weightSum is the live weight of a virtual server: what quorum compares.
 func (st *vsState) weightSum() int64 {
 	var sum int64
-	for _, rs := range st.reals {
+	for i := range st.reals {
+		rs := &st.reals[i]
 		if rs.alive {
 			sum += int64(rs.realWeight())
 		}
@@ -313,7 +315,8 @@ func (e *Engine) SetHealth(id RealID, h Health) []Event {
 	if st == nil {
 		return nil
 	}
-	for _, rs := range st.reals {
+	for i := range st.reals {
+		rs := &st.reals[i]
 		if rs.r.addr != id.Real {
 			continue
 		}
@@ -406,7 +409,8 @@ func (e *Engine) SetHeld(addr netip.Addr, held bool) []Event {
 		}
 		if was && !e.suspended(st) && st.started {
 			e.markDirty(st)
-			for _, rs := range st.reals {
+			for i := range st.reals {
+				rs := &st.reals[i]
 				evs = e.applyHealth(st, rs, evs)
 			}
 		}
@@ -483,7 +487,8 @@ func (e *Engine) Reload(cfg *config.Config) []Event {
 				keep[r.addr] = true
 			}
 		}
-		for _, rs := range st.reals {
+		for i := range st.reals {
+			rs := &st.reals[i]
 			if rs.alive && !keep[rs.r.addr] {
 				evs = append(evs, Event{Kind: RealDown, VS: st.v.id, Real: rs.r.addr, Pos: rs.r.pos, Script: rs.r.notifyDown})
 			}
@@ -617,7 +622,8 @@ func (e *Engine) Stop() []Event {
 		if !st.v.omega || !st.started {
 			continue
 		}
-		for _, rs := range st.reals {
+		for i := range st.reals {
+			rs := &st.reals[i]
 			if rs.alive {
 				evs = append(evs, Event{Kind: RealDown, VS: st.v.id, Real: rs.r.addr, Pos: rs.r.pos, Script: rs.r.notifyDown, Stopping: true})
 			}
@@ -663,11 +669,9 @@ func (e *Engine) Configured() dataplane.Table {
 	t := dataplane.Table{}
 	for _, st := range e.vss {
 		all := *st
-		all.reals = nil
-		for _, rs := range st.reals {
-			c := *rs
-			c.alive = true
-			all.reals = append(all.reals, &c)
+		all.reals = slices.Clone(st.reals)
+		for i := range all.reals {
+			all.reals[i].alive = true
 		}
 		all.quorumUp = true
 		e.fill(t, &all)
@@ -731,7 +735,8 @@ func (e *Engine) dests(st *vsState) []dataplane.Destination {
 		idx[d.Key] = len(out)
 		out = append(out, d)
 	}
-	for _, rs := range st.reals {
+	for i := range st.reals {
+		rs := &st.reals[i]
 		d := rs.r.dest
 		switch {
 		case rs.alive && !sorryInUse:
@@ -768,7 +773,8 @@ func (e *Engine) Has(id RealID) bool {
 	if st == nil {
 		return false
 	}
-	for _, rs := range st.reals {
+	for i := range st.reals {
+		rs := &st.reals[i]
 		if rs.r.addr == id.Real {
 			return true
 		}
@@ -783,7 +789,8 @@ func (e *Engine) Alive(id RealID) bool {
 	if st == nil {
 		return false
 	}
-	for _, rs := range st.reals {
+	for i := range st.reals {
+		rs := &st.reals[i]
 		if rs.r.addr == id.Real {
 			return rs.alive
 		}
