@@ -7,7 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -127,16 +127,38 @@ type TCPProber struct {
 	Conn   Conn
 	Dialer Dialer
 
-	// sa caches the destination socket address (built on first use).
-	saOnce sync.Once
-	sa     unix.Sockaddr
-	family int
-	saErr  error
+	// dst caches the destination socket address of the connect path,
+	// built on its first use: a check on the raw-socket path never
+	// needs it, and the LVS process holds 10,000 of these.
+	dst atomic.Pointer[tcpDst]
 
 	// syn is the target of the raw-socket check, made on first use;
 	// noSYN says the check cannot be one (see synTarget).
 	syn   *rawsyn.Target
 	noSYN bool
+}
+
+// tcpDst is a TCPProber's destination socket address (Conn.sockaddr).
+type tcpDst struct {
+	sa     unix.Sockaddr
+	family int
+	err    error
+}
+
+// dest returns the destination socket address, built on first use.
+// Checks of one prober may run on several goroutines (a check the
+// Runner gave up on still running on a worker): two may build it at
+// once, and both get the one stored first.
+func (p *TCPProber) dest() *tcpDst {
+	if d := p.dst.Load(); d != nil {
+		return d
+	}
+	d := &tcpDst{}
+	d.sa, d.family, d.err = p.Conn.sockaddr()
+	if p.dst.CompareAndSwap(nil, d) {
+		return d
+	}
+	return p.dst.Load()
 }
 
 // synTarget is the check's target on the raw-socket path, or nil when
@@ -172,11 +194,11 @@ func (p *TCPProber) Start(int) (Result, func(context.Context) Result) {
 	if p.Dialer != nil {
 		return Result{}, p.probeDialer
 	}
-	p.saOnce.Do(func() { p.sa, p.family, p.saErr = p.Conn.sockaddr() })
-	if p.saErr != nil {
-		return p.outcome(p.saErr), nil
+	d := p.dest()
+	if d.err != nil {
+		return p.outcome(d.err), nil
 	}
-	s, done, err := p.Conn.dialTCPStart(p.sa, p.family)
+	s, done, err := p.Conn.dialTCPStart(d.sa, d.family)
 	if done {
 		s.done(err == nil)
 		return p.outcome(err), nil

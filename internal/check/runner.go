@@ -128,14 +128,8 @@ type probeState struct {
 	m *Machine
 	// gen numbers the checks; a result of an older check is dropped.
 	gen uint64
-	// busy is set while a check's goroutine has not returned, even after
-	// the Runner gave up on it: no second check of the same target starts
-	// next to a hung one.
-	busy bool
 	// waitGen invalidates an armed Wait when a new one replaces it.
 	waitGen uint64
-	// removed is set when a reload dropped the check.
-	removed bool
 	// lastResult and lastAt are the latest outcome, for snapshots.
 	lastResult Result
 	lastAt     time.Time
@@ -145,6 +139,13 @@ type probeState struct {
 	// startedAt when it started.
 	start     uint64
 	startedAt time.Time
+	// busy is set while a check's goroutine has not returned, even after
+	// the Runner gave up on it: no second check of the same target starts
+	// next to a hung one.
+	busy bool
+	// removed is set when a reload dropped the check.
+	removed bool
+	// (The flags last: one record per check, 128 bytes.)
 }
 
 type probeResult struct {
@@ -232,10 +233,10 @@ func NewRunner(plan *Plan, opts RunnerOptions) *Runner {
 	}
 	r := &Runner{opts: opts, log: opts.Log, results: make(chan probeResult, 64), replace: make(chan replaceReq), snapshot: make(chan chan Snapshot), jobs: make(chan job), initNotifies: plan.InitNotifies}
 	for _, s := range plan.Servers {
-		r.servers = append(r.servers, NewServer(s.Config, s.Alpha))
+		r.servers = append(r.servers, newServer(&s.Config, s.Alpha))
 	}
 	for _, p := range plan.Probes {
-		r.probes = append(r.probes, &probeState{p: p, m: NewMachine(p.Machine)})
+		r.probes = append(r.probes, &probeState{p: p, m: newMachine(&p.Machine)})
 	}
 	return r
 }
@@ -249,7 +250,7 @@ func (r *Runner) Run(ctx context.Context) {
 		// would say nothing new, and for a large table (20,000 real
 		// servers) those reports keep the LVS loop busy long after its
 		// start, a reload waiting behind them.
-		if len(s.alpha) > 0 {
+		if s.checkers() > 0 {
 			r.opts.Output(s.Health())
 		}
 		if r.initNotifies && s.alive {
@@ -407,6 +408,7 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 			// Same check: keep the machine, the watcher and any check in
 			// progress; take the new feeds.
 			ps.p = &Probe{Key: p.Key, Identity: p.Identity, Machine: ps.p.Machine, Prober: ps.p.Prober, Watcher: ps.p.Watcher, Feeds: p.Feeds}
+			ps.m.share(&ps.p.Machine)
 			probes = append(probes, ps)
 			continue
 		}
@@ -430,7 +432,7 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 		id := ps.p.Identity + feedsOf(ps.p.Feeds, func(i int) ServerKey { return plan.Servers[i].Config.Key })
 		if prev, ok := byIdentity[id]; ok {
 			delete(byIdentity, id)
-			ps.m = NewMachine(ps.p.Machine)
+			ps.m = newMachine(&ps.p.Machine)
 			ps.m.adopt(prev.m)
 			adopted[ps] = true
 		}
@@ -467,7 +469,11 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 			}
 			mc.Alpha = pessimistic
 		}
-		ps.m = NewMachine(mc)
+		if mc == ps.p.Machine {
+			ps.m = newMachine(&ps.p.Machine)
+		} else {
+			ps.m = NewMachine(mc) // its own copy: the Probe keeps its alpha
+		}
 	}
 	for _, ps := range old {
 		ps.removed = true
@@ -479,7 +485,7 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 	// A new slice: the old servers' health is read until the end.
 	r.servers = make([]*Server, 0, len(plan.Servers))
 	for _, s := range plan.Servers {
-		r.servers = append(r.servers, NewServer(s.Config, s.Alpha))
+		r.servers = append(r.servers, newServer(&s.Config, s.Alpha))
 	}
 	// Seed the servers with the state of the checks that carry on, and
 	// with the initial state of the new ones.

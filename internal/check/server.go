@@ -103,25 +103,48 @@ type ServerConfig struct {
 // recover brings it back; the notify scripts run on each change, and once
 // at start for a server that an alpha checker keeps down.
 type Server struct {
-	cfg    ServerConfig
-	up     []bool
-	deltas []int
-	alpha  []bool
-	alive  bool
+	// cfg is the ServerSpec's own (newServer): the LVS process holds
+	// one Server per real server, and a copy of the configuration in
+	// each was most of its size.
+	cfg *ServerConfig
+	// slots are the checkers' states, one per checker.
+	slots  []slot
 	weight int
+	alive  bool
+}
+
+// slot is one checker of a Server: up or down, its dynamic weight as a
+// difference from the configured weight, and whether it started down
+// under alpha.
+type slot struct {
+	delta int
+	up    bool
+	alpha bool
 }
 
 // NewServer returns a server whose checkers start as given by alpha (an
 // alpha checker starts down). A server without checkers is always up.
 func NewServer(cfg ServerConfig, alpha []bool) *Server {
-	s := &Server{cfg: cfg, up: make([]bool, len(alpha)), deltas: make([]int, len(alpha)), alpha: append([]bool(nil), alpha...)}
-	for i, a := range alpha {
-		s.up[i] = !a
+	return newServer(&cfg, alpha)
+}
+
+// newServer is NewServer on a configuration the server shares with its
+// ServerSpec, which must not change it afterwards.
+func newServer(cfg *ServerConfig, alpha []bool) *Server {
+	s := &Server{cfg: cfg}
+	if len(alpha) > 0 {
+		s.slots = make([]slot, len(alpha))
+		for i, a := range alpha {
+			s.slots[i] = slot{up: !a, alpha: a}
+		}
 	}
 	s.alive = s.allUp()
 	s.weight = s.effective()
 	return s
 }
+
+// checkers is the number of the server's checkers.
+func (s *Server) checkers() int { return len(s.slots) }
 
 // Health returns the server's current health.
 func (s *Server) Health() Health {
@@ -129,8 +152,8 @@ func (s *Server) Health() Health {
 }
 
 func (s *Server) allUp() bool {
-	for _, u := range s.up {
-		if !u {
+	for _, c := range s.slots {
+		if !c.up {
 			return false
 		}
 	}
@@ -139,8 +162,8 @@ func (s *Server) allUp() bool {
 
 func (s *Server) effective() int {
 	w := int64(s.cfg.Weight)
-	for _, d := range s.deltas {
-		w += int64(d)
+	for _, c := range s.slots {
+		w += int64(c.delta)
 	}
 	return int(min(max(w, 0), math.MaxInt32))
 }
@@ -148,7 +171,7 @@ func (s *Server) effective() int {
 // seed sets checker i's state without reporting anything: a reload
 // rebuilds its servers from the checks that carry on.
 func (s *Server) seed(i int, r Report) {
-	if i < 0 || i >= len(s.up) {
+	if i < 0 || i >= len(s.slots) {
 		return
 	}
 	s.set(i, r)
@@ -159,31 +182,32 @@ func (s *Server) seed(i int, r Report) {
 // clearAlpha forgets that checker i started down under alpha (a reload
 // started it up), so that its first success is not notified as a change.
 func (s *Server) clearAlpha(i int) {
-	if i >= 0 && i < len(s.alpha) {
-		s.alpha[i] = false
+	if i >= 0 && i < len(s.slots) {
+		s.slots[i].alpha = false
 	}
 }
 
 func (s *Server) set(i int, r Report) {
-	s.up[i] = r.Up
+	c := &s.slots[i]
+	c.up = r.Up
 	switch {
 	case !r.Up || !r.HasWeight:
-		s.deltas[i] = 0
+		c.delta = 0
 	case r.WeightIsDelta:
-		s.deltas[i] = r.Weight
+		c.delta = r.Weight
 	default:
 		// misc_dynamic sets the weight itself; held as the difference
 		// from the configured weight so that several checkers add up.
-		s.deltas[i] = r.Weight - s.cfg.Weight
+		c.delta = r.Weight - s.cfg.Weight
 	}
 }
 
 // Handle applies the Report of checker i and returns what changes.
 func (s *Server) Handle(i int, r Report) []Output {
-	if i < 0 || i >= len(s.up) {
+	if i < 0 || i >= len(s.slots) {
 		return nil
 	}
-	was := s.up[i]
+	was := s.slots[i].up
 	s.set(i, r)
 	wasAlive, wasWeight := s.alive, s.weight
 	s.alive = s.allUp()
@@ -195,7 +219,7 @@ func (s *Server) Handle(i int, r Report) []Output {
 	}
 	if s.alive != wasAlive {
 		out = append(out, s.notify())
-	} else if r.First && was == r.Up && (s.alpha[i] || !s.alive) {
+	} else if r.First && was == r.Up && (s.slots[i].alpha || !s.alive) {
 		// keepalived reports the initial state of a server kept down
 		// from the start (alpha), as if it had just changed.
 		out = append(out, s.notify())

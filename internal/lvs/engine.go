@@ -13,12 +13,12 @@ import (
 // as Health{Up: h.Up, Weight: int64(h.Weight), Dynamic: true}, keyed by
 // RealIDOf for the virtual and real server its ServerKey names.
 type Health struct {
-	// Up is whether every checker of the real server passes.
-	Up bool
 	// Weight replaces the configured weight when Dynamic is set
 	// (MISC_CHECK misc_dynamic, FILE_CHECK weights). It may be out of
 	// IPVS's range: below 0 counts as 0, above 2^31-1 as 2^31-1.
-	Weight  int64
+	Weight int64
+	// Up is whether every checker of the real server passes.
+	Up      bool
 	Dynamic bool
 }
 
@@ -98,7 +98,7 @@ type vsState struct {
 	// and carried over a reload when the sorry server stays the same, so
 	// that a reload reports quorum down only for a sorry server it adds.
 	sorryIn bool
-	reals   []*rsState // in v.reals order
+	reals   []rsState // in v.reals order; one block per virtual server
 	// src and grp are what v was compiled from: a reload that finds the
 	// same virtual server (and group) again, by identity, keeps this
 	// state as it is (config.Loader hands out the same value for a block
@@ -112,10 +112,12 @@ type vsState struct {
 // rsState is the state of one real server.
 type rsState struct {
 	r      *real
-	alive  bool
 	weight int64 // effective weight: configured, or the checker's
-	// latest is the last health reported, applied unless suspended.
-	latest *Health
+	// latest is the last health reported (when hasLatest), applied
+	// unless suspended. Held in place: one per real server.
+	latest    Health
+	hasLatest bool
+	alive     bool
 	// reported: a health report has been applied since the server
 	// started (keepalived notifies the first verdict of an alpha
 	// server even when it changes nothing).
@@ -193,16 +195,16 @@ func (e *Engine) newState(v *virtual, src *config.VirtualServer, grp *config.Vir
 		st.started, st.quorumUp = prev.started, prev.quorumUp
 		st.sorryIn = prev.sorryIn && v.sorry != nil && prev.v.sorry != nil && v.sorry.dest.Key == prev.v.sorry.dest.Key
 		prevReals = make(map[netip.AddrPort]*rsState, len(prev.reals))
-		for _, rs := range prev.reals {
-			prevReals[rs.r.id.Real] = rs
+		for i := range prev.reals {
+			prevReals[prev.reals[i].r.addr] = &prev.reals[i]
 		}
 	}
-	st.reals = make([]*rsState, 0, len(v.reals))
+	st.reals = make([]rsState, 0, len(v.reals))
 	for _, r := range v.reals {
-		rs := &rsState{r: r, weight: int64(r.dest.Weight)}
-		if p := prevReals[r.id.Real]; p != nil {
-			rs.alive, rs.latest, rs.reported = p.alive, p.latest, p.reported
-			if p.latest != nil && p.latest.Dynamic {
+		rs := rsState{r: r, weight: int64(r.dest.Weight)}
+		if p := prevReals[r.addr]; p != nil {
+			rs.alive, rs.latest, rs.hasLatest, rs.reported = p.alive, p.latest, p.hasLatest, p.reported
+			if p.hasLatest && p.latest.Dynamic {
 				rs.weight = p.latest.Weight
 			}
 		} else if st.started {
@@ -245,17 +247,18 @@ func (e *Engine) startOne(st *vsState, evs []Event) []Event {
 	st.started = true
 	e.markDirty(st)
 	st.quorumUp = st.v.quorum+st.v.hysteresis <= 0
-	for _, rs := range st.reals {
-		if rs.latest != nil && !e.suspended(st) {
+	for i := range st.reals {
+		rs := &st.reals[i]
+		if rs.hasLatest && !e.suspended(st) {
 			rs.alive, rs.reported = rs.latest.Up, true
 			if rs.latest.Dynamic {
 				rs.weight = rs.latest.Weight
 			}
-		} else if rs.latest == nil {
+		} else if !rs.hasLatest {
 			rs.alive = !rs.r.startDown
 		}
 		if rs.alive && e.initNotifies {
-			evs = append(evs, Event{Kind: RealUp, VS: st.v.id, Real: rs.r.id.Real, Pos: rs.r.pos, Script: rs.r.notifyUp, Init: true})
+			evs = append(evs, Event{Kind: RealUp, VS: st.v.id, Real: rs.r.addr, Pos: rs.r.pos, Script: rs.r.notifyUp, Init: true})
 		}
 	}
 	return e.quorum(st, true, evs)
@@ -264,7 +267,8 @@ func (e *Engine) startOne(st *vsState, evs []Event) []Event {
 // weightSum is the live weight of a virtual server: what quorum compares.
 func (st *vsState) weightSum() int64 {
 	var sum int64
-	for _, rs := range st.reals {
+	for i := range st.reals {
+		rs := &st.reals[i]
 		if rs.alive {
 			sum += int64(rs.realWeight())
 		}
@@ -311,11 +315,12 @@ func (e *Engine) SetHealth(id RealID, h Health) []Event {
 	if st == nil {
 		return nil
 	}
-	for _, rs := range st.reals {
-		if rs.r.id.Real != id.Real {
+	for i := range st.reals {
+		rs := &st.reals[i]
+		if rs.r.addr != id.Real {
 			continue
 		}
-		rs.latest = &h
+		rs.latest, rs.hasLatest = h, true
 		if !st.started || e.suspended(st) {
 			return nil
 		}
@@ -329,10 +334,10 @@ func (e *Engine) SetHealth(id RealID, h Health) []Event {
 // then an up or down transition, each followed by a quorum evaluation, as
 // keepalived's checker callbacks do.
 func (e *Engine) applyHealth(st *vsState, rs *rsState, evs []Event) []Event {
-	h := rs.latest
-	if h == nil {
+	if !rs.hasLatest {
 		return evs
 	}
+	h := &rs.latest
 	w := int64(rs.r.dest.Weight)
 	if h.Dynamic {
 		w = h.Weight
@@ -354,7 +359,7 @@ func (e *Engine) applyHealth(st *vsState, rs *rsState, evs []Event) []Event {
 		if h.Up {
 			kind, script = RealUp, rs.r.notifyUp
 		}
-		evs = append(evs, Event{Kind: kind, VS: st.v.id, Real: rs.r.id.Real, Pos: rs.r.pos, Script: script})
+		evs = append(evs, Event{Kind: kind, VS: st.v.id, Real: rs.r.addr, Pos: rs.r.pos, Script: script})
 	}
 	if h.Up != rs.alive {
 		rs.alive = h.Up
@@ -362,7 +367,7 @@ func (e *Engine) applyHealth(st *vsState, rs *rsState, evs []Event) []Event {
 		if h.Up {
 			kind, script = RealUp, rs.r.notifyUp
 		}
-		evs = append(evs, Event{Kind: kind, VS: st.v.id, Real: rs.r.id.Real, Pos: rs.r.pos, Script: script})
+		evs = append(evs, Event{Kind: kind, VS: st.v.id, Real: rs.r.addr, Pos: rs.r.pos, Script: script})
 		evs = e.quorum(st, false, evs)
 	}
 	return evs
@@ -404,7 +409,8 @@ func (e *Engine) SetHeld(addr netip.Addr, held bool) []Event {
 		}
 		if was && !e.suspended(st) && st.started {
 			e.markDirty(st)
-			for _, rs := range st.reals {
+			for i := range st.reals {
+				rs := &st.reals[i]
 				evs = e.applyHealth(st, rs, evs)
 			}
 		}
@@ -478,12 +484,13 @@ func (e *Engine) Reload(cfg *config.Config) []Event {
 		keep := map[netip.AddrPort]bool{}
 		if nv != nil {
 			for _, r := range nv.reals {
-				keep[r.id.Real] = true
+				keep[r.addr] = true
 			}
 		}
-		for _, rs := range st.reals {
-			if rs.alive && !keep[rs.r.id.Real] {
-				evs = append(evs, Event{Kind: RealDown, VS: st.v.id, Real: rs.r.id.Real, Pos: rs.r.pos, Script: rs.r.notifyDown})
+		for i := range st.reals {
+			rs := &st.reals[i]
+			if rs.alive && !keep[rs.r.addr] {
+				evs = append(evs, Event{Kind: RealDown, VS: st.v.id, Real: rs.r.addr, Pos: rs.r.pos, Script: rs.r.notifyDown})
 			}
 		}
 	}
@@ -615,9 +622,10 @@ func (e *Engine) Stop() []Event {
 		if !st.v.omega || !st.started {
 			continue
 		}
-		for _, rs := range st.reals {
+		for i := range st.reals {
+			rs := &st.reals[i]
 			if rs.alive {
-				evs = append(evs, Event{Kind: RealDown, VS: st.v.id, Real: rs.r.id.Real, Pos: rs.r.pos, Script: rs.r.notifyDown, Stopping: true})
+				evs = append(evs, Event{Kind: RealDown, VS: st.v.id, Real: rs.r.addr, Pos: rs.r.pos, Script: rs.r.notifyDown, Stopping: true})
 			}
 		}
 		evs = append(evs, Event{Kind: QuorumDown, VS: st.v.id, Pos: st.v.pos, Script: st.v.quorumDown, Stopping: true,
@@ -661,11 +669,9 @@ func (e *Engine) Configured() dataplane.Table {
 	t := dataplane.Table{}
 	for _, st := range e.vss {
 		all := *st
-		all.reals = nil
-		for _, rs := range st.reals {
-			c := *rs
-			c.alive = true
-			all.reals = append(all.reals, &c)
+		all.reals = slices.Clone(st.reals)
+		for i := range all.reals {
+			all.reals[i].alive = true
 		}
 		all.quorumUp = true
 		e.fill(t, &all)
@@ -729,7 +735,8 @@ func (e *Engine) dests(st *vsState) []dataplane.Destination {
 		idx[d.Key] = len(out)
 		out = append(out, d)
 	}
-	for _, rs := range st.reals {
+	for i := range st.reals {
+		rs := &st.reals[i]
 		d := rs.r.dest
 		switch {
 		case rs.alive && !sorryInUse:
@@ -766,8 +773,9 @@ func (e *Engine) Has(id RealID) bool {
 	if st == nil {
 		return false
 	}
-	for _, rs := range st.reals {
-		if rs.r.id.Real == id.Real {
+	for i := range st.reals {
+		rs := &st.reals[i]
+		if rs.r.addr == id.Real {
 			return true
 		}
 	}
@@ -781,8 +789,9 @@ func (e *Engine) Alive(id RealID) bool {
 	if st == nil {
 		return false
 	}
-	for _, rs := range st.reals {
-		if rs.r.id.Real == id.Real {
+	for i := range st.reals {
+		rs := &st.reals[i]
+		if rs.r.addr == id.Real {
 			return rs.alive
 		}
 	}

@@ -166,7 +166,10 @@ type virtual struct {
 
 // real is one real server (or the sorry server) of a virtual.
 type real struct {
-	id      RealID
+	// addr is the real server's address and port, its RealID within
+	// its virtual server (the virtual's id is not repeated in each of
+	// its reals: the LVS process holds one per real server).
+	addr    netip.AddrPort
 	pos     config.Pos
 	dest    dataplane.Destination // Weight is the configured weight
 	inhibit bool
@@ -259,8 +262,8 @@ func compileOne(vs *config.VirtualServer, g *config.VirtualServerGroup) *virtual
 			alpha = *rs.Alpha
 		}
 		v.reals = append(v.reals, &real{
-			id:  RealIDOf(vs, rs),
-			pos: rs.Pos,
+			addr: netip.AddrPortFrom(rs.Addr, rs.Port),
+			pos:  rs.Pos,
 			dest: dataplane.Destination{
 				Key:            dataplane.DestKey{Addr: rs.Addr, Port: rs.Port},
 				Forwarding:     forwarding(rs.Forwarding),
@@ -276,8 +279,8 @@ func compileOne(vs *config.VirtualServer, g *config.VirtualServerGroup) *virtual
 	}
 	if ss := vs.SorryServer; ss != nil {
 		v.sorry = &real{
-			id:  RealID{VS: id, Real: netip.AddrPortFrom(ss.Addr, ss.Port)},
-			pos: ss.Pos,
+			addr: netip.AddrPortFrom(ss.Addr, ss.Port),
+			pos:  ss.Pos,
 			dest: dataplane.Destination{
 				Key:        dataplane.DestKey{Addr: ss.Addr, Port: ss.Port},
 				Forwarding: forwarding(ss.Forwarding),

@@ -111,8 +111,9 @@ func (e *Engine) Snapshot() []VSStatus {
 		if len(st.reals) > 0 {
 			s.Reals = make([]RealStatus, 0, len(st.reals))
 		}
-		for _, rs := range st.reals {
-			s.Reals = append(s.Reals, RealStatus{Real: rs.r.id.Real, Alive: rs.alive, Weight: given[rs.r.dest.Key], Dest: rs.r.dest})
+		for i := range st.reals {
+			rs := &st.reals[i]
+			s.Reals = append(s.Reals, RealStatus{Real: rs.r.addr, Alive: rs.alive, Weight: given[rs.r.dest.Key], Dest: rs.r.dest})
 		}
 		out = append(out, s)
 	}

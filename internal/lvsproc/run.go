@@ -257,6 +257,7 @@ func Run(ctx context.Context, o RunOptions) error {
 		case <-trim.C:
 			limit = memtrim.Settle()
 			memtrim.Trim(o.Log)
+			memtrim.WriteHeapProfile(o.Log)
 			pressure.Tight(time.Now()) // counts from here
 			o.Log.Debug("memory settled", "limit_bytes", limit)
 		case now := <-watch.C:

@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -171,4 +172,31 @@ func (p *Pressure) Tight(now time.Time) bool {
 		return false
 	}
 	return float64(c-prev) > pressureRate*since.Seconds()
+}
+
+// HeapProfileEnv names the environment variable that asks a process for
+// a heap profile each time its memory settles: the file it names is
+// written (replaced) with the live heap then, in the text form that
+// ends with the runtime's memory statistics (HeapInuse, Sys, ...), for
+// `go tool pprof -sample_index=inuse_space` and for reading. The benchmarks of the LVS process's memory
+// (docs/BENCHMARKS.md) read where its heap goes from it.
+const HeapProfileEnv = "VIGIL_HEAP_PROFILE"
+
+// WriteHeapProfile writes the heap profile HeapProfileEnv asks for, if
+// any; a failure is logged and costs nothing else.
+func WriteHeapProfile(log *slog.Logger) {
+	path := os.Getenv(HeapProfileEnv)
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("heap").WriteTo(f, 1)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		log.Warn("writing the heap profile", "file", path, "err", err)
+	}
 }

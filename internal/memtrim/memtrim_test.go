@@ -1,8 +1,10 @@
 package memtrim
 
 import (
+	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"runtime/debug"
@@ -84,5 +86,20 @@ func TestPressure(t *testing.T) {
 	}
 	if p.Tight(t0.Add(21 * time.Second)) {
 		t.Fatal("quiet again for 10 s: want false")
+	}
+}
+
+// WriteHeapProfile writes the text profile, with the runtime's
+// statistics, to the file the environment names.
+func TestWriteHeapProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "heap.txt")
+	t.Setenv(HeapProfileEnv, path)
+	WriteHeapProfile(slog.New(slog.DiscardHandler))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), "heap profile:") || !strings.Contains(string(b), "\n# HeapInuse = ") {
+		t.Errorf("not a text heap profile with the runtime's statistics:\n%.300s", b)
 	}
 }
