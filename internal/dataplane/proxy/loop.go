@@ -196,12 +196,52 @@ func loopPlan(procs int, fixed bool) (loops, want int) {
 	return loops, loops + 1
 }
 
-// newLoops makes the plane's loops (loopPlan) and starts them.
-func newLoops(p *Plane) ([]*loop, error) {
-	n, want := loopPlan(runtime.GOMAXPROCS(0), os.Getenv("GOMAXPROCS") != "")
-	if want != runtime.GOMAXPROCS(0) {
-		runtime.GOMAXPROCS(want)
+// procs is the process's GOMAXPROCS as the planes with loops left it:
+// the first raises it (loopPlan), the last to end puts it back. Planes
+// made meanwhile plan from the value before the raise, so that two planes
+// in one process (tests) do not raise it twice.
+var procs struct {
+	sync.Mutex
+	users  int // planes with loops
+	before int // GOMAXPROCS before the first of them
+	set    int // what they set it to (0: they left it as it was)
+}
+
+// takeProcs counts a plane with loops and returns how many loops it runs,
+// raising GOMAXPROCS for the first (loopPlan).
+func takeProcs() int {
+	procs.Lock()
+	defer procs.Unlock()
+	if procs.users == 0 {
+		procs.before, procs.set = runtime.GOMAXPROCS(0), 0
 	}
+	procs.users++
+	n, want := loopPlan(procs.before, os.Getenv("GOMAXPROCS") != "")
+	if procs.set == 0 && want != procs.before {
+		runtime.GOMAXPROCS(want)
+		procs.set = want
+	}
+	return n
+}
+
+// dropProcs uncounts a plane with loops; the last puts GOMAXPROCS back
+// to what it was before the first, unless someone changed it since.
+func dropProcs() {
+	procs.Lock()
+	defer procs.Unlock()
+	procs.users--
+	if procs.users == 0 && procs.set != 0 {
+		if runtime.GOMAXPROCS(0) == procs.set {
+			runtime.GOMAXPROCS(procs.before)
+		}
+		procs.set = 0
+	}
+}
+
+// newLoops makes the plane's loops (loopPlan) and starts them; the
+// plane gives GOMAXPROCS back with dropProcs once they have ended.
+func newLoops(p *Plane) ([]*loop, error) {
+	n := takeProcs()
 	var ls []*loop
 	for range n {
 		l, err := newLoop(p)
@@ -209,6 +249,7 @@ func newLoops(p *Plane) ([]*loop, error) {
 			for _, l := range ls {
 				l.shutdown()
 			}
+			dropProcs()
 			return nil, err
 		}
 		ls = append(ls, l)
