@@ -37,20 +37,7 @@ func oneServer(t *testing.T, opts Options, fn func(net.Conn)) (*Plane, dataplane
 // service exists (a test's hook).
 func oneDest(t *testing.T, opts Options, real dataplane.DestKey, setup ...func(*Plane)) (*Plane, dataplane.ServiceKey, dataplane.DestKey) {
 	t.Helper()
-	opts.Logger = quiet()
-	p := New(opts)
-	for _, f := range setup {
-		f(p)
-	}
-	t.Cleanup(func() { p.Close() })
-	a := netip.MustParseAddr("127.0.0.10")
-	svc := dataplane.ServiceKey{Family: dataplane.IPv4, Protocol: dataplane.ProtoTCP, Addr: a, Port: freePort(t, "tcp", a)}
-	if err := p.AddService(ctx, dataplane.Service{Key: svc, Scheduler: "rr"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AddDestination(ctx, svc, dataplane.Destination{Key: real, Weight: 1}); err != nil {
-		t.Fatal(err)
-	}
+	p, svc := rrPlane(t, opts, "127.0.0.10", []dataplane.DestKey{real}, setup...)
 	return p, svc, real
 }
 
