@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -535,57 +534,5 @@ func TestGOMAXPROCSRestored(t *testing.T) {
 	p2.Close() // a second Close gives nothing back twice
 	if got := runtime.GOMAXPROCS(0); got != before {
 		t.Fatalf("both planes closed: GOMAXPROCS %d, want %d as before", got, before)
-	}
-}
-
-// TestLoopConnectEvent: when the handshake is not over as connect returns
-// (a real server further away than loopback), the connection starts on
-// the EPOLLOUT that says it is done. Forced here (the check says no):
-// every exchange, a half-close each way included, still goes through,
-// and a connect that was over at once is taken as such otherwise.
-func TestLoopConnectEvent(t *testing.T) {
-	for _, deferred := range []bool{true, false} {
-		t.Run(fmt.Sprintf("deferred=%v", deferred), func(t *testing.T) {
-			var asked, said atomic.Int64
-			real := serverFunc(t, func(c net.Conn) {
-				b, _ := io.ReadAll(c)
-				fmt.Fprintf(c, "got %d", len(b))
-			})
-			p, svc, _ := oneDest(t, Options{}, real, func(p *Plane) {
-				p.estFn = func(fd int) bool {
-					asked.Add(1)
-					if deferred {
-						return false
-					}
-					ok := established(fd)
-					if ok {
-						said.Add(1)
-					}
-					return ok
-				}
-			})
-			for i := range 20 {
-				c := dialRaw(t, svc)
-				if _, err := c.Write(pattern(1000 + i)); err != nil {
-					t.Fatal(err)
-				}
-				c.CloseWrite()
-				back, err := io.ReadAll(c)
-				if err != nil {
-					t.Fatalf("connection %d: %v", i, err)
-				}
-				if want := fmt.Sprintf("got %d", 1000+i); string(back) != want {
-					t.Fatalf("connection %d: %q, want %q", i, back, want)
-				}
-				c.Close()
-			}
-			waitActive(t, p, svc, real, 0)
-			if asked.Load() != 20 {
-				t.Errorf("the handshake was checked %d times, want 20 (once per connection)", asked.Load())
-			}
-			if !deferred && said.Load() == 0 {
-				t.Errorf("no loopback connect was over as connect returned: the check never says yes")
-			}
-		})
 	}
 }

@@ -114,7 +114,6 @@ type Plane struct {
 
 	splice   spliceStats
 	spliceFn func(rfd, wfd, n int) (int, error) // splice; tests make it fail
-	estFn    func(fd int) bool                  // established; tests make it say no
 }
 
 // tcpLoops returns the plane's event loops, making them the first time.
@@ -146,7 +145,7 @@ func New(opts Options) *Plane {
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Plane{opts: opts, log: log.With("dataplane", "proxy"), services: map[dataplane.ServiceKey]*service{}, spliceFn: splice, estFn: established}
+	p := &Plane{opts: opts, log: log.With("dataplane", "proxy"), services: map[dataplane.ServiceKey]*service{}, spliceFn: splice}
 	p.tcpTimeout.Store(int64(DefaultTCPTimeout))
 	p.finTimeout.Store(int64(DefaultTCPFinTime))
 	p.udpTimeout.Store(int64(DefaultUDPTimeout))

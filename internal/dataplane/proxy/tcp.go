@@ -217,26 +217,10 @@ func (s *service) open(l *loop, cfd int, from netip.AddrPort) {
 			c.failed(l, err)
 			return
 		}
-		if s.p.estFn(ufd) {
-			// The handshake was over when connect returned (a real
-			// server on a local link answers the SYN in the same
-			// softirq): relay now, not after another epoll_wait.
-			c.connected(l, 0)
-			return
-		}
 		l.arm(&c.timer, l.now+int64(s.p.opts.DialTimeout))
 	default:
 		c.failed(l, err)
 	}
-}
-
-// established reports whether the connecting socket fd is connected
-// already: a send of no bytes waits for the handshake, so without
-// blocking it fails (EAGAIN) until then and succeeds after, sending
-// nothing.
-func established(fd int) bool {
-	_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), 0, 0, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, 0, 0)
-	return e == 0
 }
 
 // reset closes fd with an RST (SO_LINGER 0).
