@@ -326,7 +326,7 @@ func (lab *dpLab) startVigilBin(bin, plane, name string) (int, func()) {
 	// VIGIL_DPBENCH_VIGIL_ENV: extra environment of the daemon only
 	// ("GOGC=200 GOMAXPROCS=1"), to measure runtime settings.
 	env := os.Getenv("VIGIL_DPBENCH_VIGIL_ENV")
-	if name == "other-proxy" {
+	if strings.HasPrefix(name, "other-proxy") {
 		env = os.Getenv("VIGIL_DPBENCH_OTHER_ENV")
 	}
 	args = append(args, strings.Fields(env)...)
@@ -401,13 +401,20 @@ func BenchmarkDataplanes(b *testing.B) {
 	}
 	dur, rounds, idle := dpSettings()
 	impls := slices.Clone(dpImpls) // filtered below: never dpImpls itself
-	if bin := os.Getenv("VIGIL_DPBENCH_OTHER_BIN"); bin != "" {
-		// Another build's proxy plane (or the same build with
-		// VIGIL_DPBENCH_OTHER_ENV) as a fifth case, to compare two
-		// versions or settings of the plane in the same run.
-		impls = append(impls, dpImpl{"other-proxy", func(lab *dpLab) (int, func()) {
-			return lab.startVigilBin(bin, "proxy", "other-proxy")
-		}})
+	if bins := os.Getenv("VIGIL_DPBENCH_OTHER_BIN"); bins != "" {
+		// Other builds' proxy plane (or the same build with
+		// VIGIL_DPBENCH_OTHER_ENV) as more cases, to compare versions or
+		// settings of the plane in the same run: a comma-separated list,
+		// named other-proxy, other-proxy-2, ...
+		for i, bin := range strings.Split(bins, ",") {
+			name := "other-proxy"
+			if i > 0 {
+				name = fmt.Sprintf("other-proxy-%d", i+1)
+			}
+			impls = append(impls, dpImpl{name, func(lab *dpLab) (int, func()) {
+				return lab.startVigilBin(bin, "proxy", name)
+			}})
+		}
 	}
 	if v := os.Getenv("VIGIL_DPBENCH_IMPLS"); v != "" {
 		// A subset, for working on one plane: "haproxy,vigil-proxy".

@@ -36,34 +36,18 @@ const (
 // benchServer answers every reqSize-byte request with respSize bytes; with
 // closeAfter it closes after one answer (a new connection per request).
 func benchServer(b *testing.B, closeAfter bool) dataplane.DestKey {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { l.Close() })
 	resp := make([]byte, respSize)
-	go func() {
+	return tcpServer(b, "127.0.0.1:0", func(c net.Conn) {
+		req := make([]byte, reqSize)
 		for {
-			c, err := l.Accept()
-			if err != nil {
+			if _, err := io.ReadFull(c, req); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				req := make([]byte, reqSize)
-				for {
-					if _, err := io.ReadFull(c, req); err != nil {
-						return
-					}
-					if _, err := c.Write(resp); err != nil || closeAfter {
-						return
-					}
-				}
-			}()
+			if _, err := c.Write(resp); err != nil || closeAfter {
+				return
+			}
 		}
-	}()
-	ap := l.Addr().(*net.TCPAddr).AddrPort()
-	return dataplane.DestKey{Addr: ap.Addr(), Port: ap.Port()}
+	})
 }
 
 // benchTarget returns the address to load: the real server itself
@@ -73,23 +57,7 @@ func benchTarget(b *testing.B, proxied, closeAfter bool) string {
 	if !proxied {
 		return netip.AddrPortFrom(r1.Addr, r1.Port).String()
 	}
-	p := New(Options{Logger: quiet()})
-	b.Cleanup(func() { p.Close() })
-	k := dataplane.ServiceKey{Family: dataplane.IPv4, Protocol: dataplane.ProtoTCP, Addr: netip.MustParseAddr("127.0.0.20")}
-	l, err := net.Listen("tcp", "127.0.0.20:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	k.Port = l.Addr().(*net.TCPAddr).AddrPort().Port()
-	l.Close()
-	if err := p.AddService(ctx, dataplane.Service{Key: k, Scheduler: "rr"}); err != nil {
-		b.Fatal(err)
-	}
-	for _, r := range []dataplane.DestKey{r1, r2} {
-		if err := p.AddDestination(ctx, k, dataplane.Destination{Key: r, Weight: 1}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	_, k := rrPlane(b, Options{}, "127.0.0.20", []dataplane.DestKey{r1, r2})
 	return netip.AddrPortFrom(k.Addr, k.Port).String()
 }
 
@@ -163,12 +131,8 @@ func haproxyTarget(b *testing.B, closeAfter bool) string {
 		b.Skip("set VIGIL_BENCH_HAPROXY=/usr/sbin/haproxy to compare with HAProxy")
 	}
 	r1, r2 := benchServer(b, closeAfter), benchServer(b, closeAfter)
-	l, err := net.Listen("tcp", "127.0.0.21:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	a := netip.MustParseAddr("127.0.0.21")
+	addr := netip.AddrPortFrom(a, freePort(b, "tcp", a)).String()
 	cfg := fmt.Sprintf(`global
     maxconn 4000
 defaults
@@ -237,17 +201,16 @@ func runChild(spec string) error {
 	p := New(Options{Logger: quiet(), NoSplice: os.Getenv(childNoSplice) != ""})
 	defer p.Close()
 	k := dataplane.ServiceKey{Family: dataplane.FamilyOf(vip.Addr()), Protocol: dataplane.ProtoTCP, Addr: vip.Addr(), Port: vip.Port()}
-	if err := p.AddService(ctx, dataplane.Service{Key: k, Scheduler: "rr"}); err != nil {
-		return err
-	}
+	var reals []dataplane.DestKey
 	for _, r := range f[1:] {
 		ap, err := netip.ParseAddrPort(r)
 		if err != nil {
 			return err
 		}
-		if err := p.AddDestination(ctx, k, dataplane.Destination{Key: dataplane.DestKey{Addr: ap.Addr(), Port: ap.Port()}, Weight: 1}); err != nil {
-			return err
-		}
+		reals = append(reals, dataplane.DestKey{Addr: ap.Addr(), Port: ap.Port()})
+	}
+	if err := addRR(p, k, reals...); err != nil {
+		return err
 	}
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin)
@@ -265,12 +228,8 @@ func processTarget(b *testing.B, closeAfter bool) string {
 // startChild starts the proxy process in front of reals and returns its
 // address and process id.
 func startChild(b *testing.B, noSplice bool, reals ...dataplane.DestKey) (string, int) {
-	l, err := net.Listen("tcp", "127.0.0.22:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	a := netip.MustParseAddr("127.0.0.22")
+	addr := netip.AddrPortFrom(a, freePort(b, "tcp", a)).String()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	spec := addr
 	for _, r := range reals {
@@ -417,33 +376,17 @@ const (
 // bulkServer sends bulkSize bytes on every connection and reads what
 // comes to its end.
 func bulkServer(b *testing.B) dataplane.DestKey {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
+	return tcpServer(b, "127.0.0.1:0", func(c net.Conn) {
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			if sendBulk(c) == nil {
+				c.(*net.TCPConn).CloseWrite()
 			}
-			go func() {
-				defer c.Close()
-				sent := make(chan struct{})
-				go func() {
-					defer close(sent)
-					if sendBulk(c) == nil {
-						c.(*net.TCPConn).CloseWrite()
-					}
-				}()
-				drain(c)
-				<-sent // closing before would cut what is still to send
-			}()
-		}
-	}()
-	ap := l.Addr().(*net.TCPAddr).AddrPort()
-	return dataplane.DestKey{Addr: ap.Addr(), Port: ap.Port()}
+		}()
+		drain(c)
+		<-sent // closing before would cut what is still to send
+	})
 }
 
 var bulkChunk = make([]byte, 1<<20)
@@ -569,22 +512,6 @@ func BenchmarkBulk(b *testing.B) {
 // bulkPlane is a plane in this process with one rr service in front of
 // reals; its address.
 func bulkPlane(b *testing.B, noSplice bool, reals ...dataplane.DestKey) string {
-	p := New(Options{Logger: quiet(), NoSplice: noSplice})
-	b.Cleanup(func() { p.Close() })
-	k := dataplane.ServiceKey{Family: dataplane.IPv4, Protocol: dataplane.ProtoTCP, Addr: netip.MustParseAddr("127.0.0.23")}
-	l, err := net.Listen("tcp", "127.0.0.23:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	k.Port = l.Addr().(*net.TCPAddr).AddrPort().Port()
-	l.Close()
-	if err := p.AddService(ctx, dataplane.Service{Key: k, Scheduler: "rr"}); err != nil {
-		b.Fatal(err)
-	}
-	for _, r := range reals {
-		if err := p.AddDestination(ctx, k, dataplane.Destination{Key: r, Weight: 1}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	_, k := rrPlane(b, Options{NoSplice: noSplice}, "127.0.0.23", reals)
 	return netip.AddrPortFrom(k.Addr, k.Port).String()
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,11 +21,22 @@ import (
 //     a connection lives its whole life on the loop that accepted it;
 //   - the real server is reached with a non-blocking connect (EINPROGRESS,
 //     then EPOLLOUT);
-//   - the set is level-triggered, so a read shorter than the buffer means
-//     the socket is empty and the loop goes back to epoll_wait: a request
-//     costs one read and one write per direction. Bytes go through the
-//     loop's one buffer; a connection holds a buffer of its own only while
-//     a write is partial (and asks for EPOLLOUT only then);
+//   - a connection's sockets are registered once, edge-triggered
+//     (EPOLLET), HAProxy's way: the real server's with EPOLLIN|EPOLLOUT
+//     when the connect starts (EPOLLOUT says it is done), the client's
+//     with EPOLLIN once connected (EPOLLOUT added only if a write to it is
+//     ever partial). No EPOLL_CTL_MOD or DEL follows: two epoll_ctl per
+//     connection. Edge-triggered means a socket is reported again only
+//     when something new happens to it, so every read path goes on until
+//     the socket is empty (a read shorter than the buffer, EAGAIN, or its
+//     end); a path that stops short of that (the read bound below, a
+//     partial write, a bulk hand-over) resumes the read itself, at once or
+//     through the loop's ready list. A read shorter than the buffer means
+//     the socket is empty, so a request costs one read and one write per
+//     direction, and when the event also said EPOLLRDHUP the peer's FIN is
+//     known to be behind those bytes: the end of stream needs no read of
+//     its own. Bytes go through the loop's one buffer; a connection holds
+//     a buffer of its own only while a write is partial;
 //   - a read that fills the buffer starts a bulk transfer, whose rest is
 //     spliced through a pipe from the loop's pool (splice.go);
 //   - idle, FIN and connect timeouts are one heap per loop, moved only when
@@ -41,9 +53,16 @@ const maxLoops = 4
 const loopBufSize = 64 << 10
 
 // maxReads bounds the reads of one socket per readiness, so that a bulk
-// transfer does not starve the loop's other connections (level-triggered:
-// what is left is reported again at the next epoll_wait).
+// transfer does not starve the loop's other connections; what is left is
+// read again from the loop's ready list, after the other events.
 const maxReads = 4
+
+// connEvents is the interest of a connection's sockets (edge-triggered);
+// the client's has no EPOLLOUT until a write to it is partial.
+const (
+	connEvents   = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+	clientEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
+)
 
 // handler is what owns a descriptor in a loop's epoll set.
 type handler interface {
@@ -104,6 +123,8 @@ type loop struct {
 	timers  timerHeap
 	now     int64 // unix nanoseconds, read once per wake-up
 	closing []int // descriptors to close once the current batch is done
+	ready   []resume
+	spare   []resume
 	done    chan struct{}
 	stop    bool
 }
@@ -127,6 +148,36 @@ func newLoop(p *Plane) (*loop, error) {
 	return l, nil
 }
 
+// resume is an entry of a loop's ready list: a direction whose source
+// may still hold bytes though no event will say so (edge-triggered).
+type resume struct {
+	c   *conn
+	dir int
+}
+
+// again puts direction dir of c on the ready list: it is read again after
+// the current batch of events, before the loop waits.
+func (l *loop) again(c *conn, dir int) {
+	if c.queued[dir] {
+		return
+	}
+	c.queued[dir] = true
+	l.ready = append(l.ready, resume{c, dir})
+}
+
+// resumeReady reads again what the ready list holds (entries added
+// meanwhile wait for the next turn).
+func (l *loop) resumeReady() {
+	rs := l.ready
+	l.ready = l.spare[:0]
+	for i, r := range rs {
+		rs[i] = resume{}
+		r.c.queued[r.dir] = false
+		r.c.resume(l, r.dir)
+	}
+	l.spare = rs[:0]
+}
+
 // loopPlan returns how many loops a plane runs with procs Ps (the
 // GOMAXPROCS in force), and the GOMAXPROCS it then asks for: one loop per
 // P up to maxLoops, plus one P that no loop holds, unless GOMAXPROCS was
@@ -146,12 +197,52 @@ func loopPlan(procs int, fixed bool) (loops, want int) {
 	return loops, loops + 1
 }
 
-// newLoops makes the plane's loops (loopPlan) and starts them.
-func newLoops(p *Plane) ([]*loop, error) {
-	n, want := loopPlan(runtime.GOMAXPROCS(0), os.Getenv("GOMAXPROCS") != "")
-	if want != runtime.GOMAXPROCS(0) {
-		runtime.GOMAXPROCS(want)
+// procs is the process's GOMAXPROCS as the planes with loops left it:
+// the first raises it (loopPlan), the last to end puts it back. Planes
+// made meanwhile plan from the value before the raise, so that two planes
+// in one process (tests) do not raise it twice.
+var procs struct {
+	sync.Mutex
+	users  int // planes with loops
+	before int // GOMAXPROCS before the first of them
+	set    int // what they set it to (0: they left it as it was)
+}
+
+// takeProcs counts a plane with loops and returns how many loops it runs,
+// raising GOMAXPROCS for the first (loopPlan).
+func takeProcs() int {
+	procs.Lock()
+	defer procs.Unlock()
+	if procs.users == 0 {
+		procs.before, procs.set = runtime.GOMAXPROCS(0), 0
 	}
+	procs.users++
+	n, want := loopPlan(procs.before, os.Getenv("GOMAXPROCS") != "")
+	if procs.set == 0 && want != procs.before {
+		runtime.GOMAXPROCS(want)
+		procs.set = want
+	}
+	return n
+}
+
+// dropProcs uncounts a plane with loops; the last puts GOMAXPROCS back
+// to what it was before the first, unless someone changed it since.
+func dropProcs() {
+	procs.Lock()
+	defer procs.Unlock()
+	procs.users--
+	if procs.users == 0 && procs.set != 0 {
+		if runtime.GOMAXPROCS(0) == procs.set {
+			runtime.GOMAXPROCS(procs.before)
+		}
+		procs.set = 0
+	}
+}
+
+// newLoops makes the plane's loops (loopPlan) and starts them; the
+// plane gives GOMAXPROCS back with dropProcs once they have ended.
+func newLoops(p *Plane) ([]*loop, error) {
+	n := takeProcs()
 	var ls []*loop
 	for range n {
 		l, err := newLoop(p)
@@ -159,6 +250,7 @@ func newLoops(p *Plane) ([]*loop, error) {
 			for _, l := range ls {
 				l.shutdown()
 			}
+			dropProcs()
 			return nil, err
 		}
 		ls = append(ls, l)
@@ -272,11 +364,21 @@ func (l *loop) run() {
 	events := make([]syscall.EpollEvent, 256)
 	for {
 		wait := -1
-		if len(l.timers) > 0 {
+		if len(l.ready) > 0 {
+			wait = 0
+		} else if len(l.timers) > 0 {
 			d := l.timers[0].due - time.Now().UnixNano()
 			wait = max(0, int((d+int64(time.Millisecond)-1)/int64(time.Millisecond)))
 		}
-		n, err := syscall.EpollWait(l.epfd, events, wait)
+		// First without blocking and without the runtime's system call
+		// bookkeeping (a raw call that cannot block): when the loop is
+		// busy, events are usually there already. Only an empty answer
+		// leads to the wait proper, through the ordinary path that lets
+		// the runtime use the P meanwhile.
+		n, err := epollPoll(l.epfd, events)
+		if n <= 0 && wait != 0 {
+			n, err = syscall.EpollWait(l.epfd, events, wait)
+		}
 		if err != nil && !errors.Is(err, syscall.EINTR) {
 			l.p.log.Error("epoll_wait", "err", err)
 			time.Sleep(10 * time.Millisecond)
@@ -293,6 +395,9 @@ func (l *loop) run() {
 					h.event(l, fd, events[i].Events)
 				}
 			}
+		}
+		if len(l.ready) > 0 {
+			l.resumeReady()
 		}
 		for len(l.timers) > 0 && l.timers[0].due <= l.now {
 			t := heap.Pop(&l.timers).(*timer)
@@ -346,4 +451,16 @@ func (l *loop) end() {
 	l.closePipes()
 	unix.Close(l.epfd)
 	unix.Close(l.evfd)
+}
+
+// epollPoll is epoll_wait with a timeout of 0, as a raw system call: it
+// never blocks, so it need not tell the runtime it enters one
+// (epoll_pwait without a signal mask is epoll_wait, on every
+// architecture).
+func epollPoll(epfd int, events []syscall.EpollEvent) (int, error) {
+	r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
 }

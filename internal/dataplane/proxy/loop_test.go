@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -35,20 +37,7 @@ func oneServer(t *testing.T, opts Options, fn func(net.Conn)) (*Plane, dataplane
 // service exists (a test's hook).
 func oneDest(t *testing.T, opts Options, real dataplane.DestKey, setup ...func(*Plane)) (*Plane, dataplane.ServiceKey, dataplane.DestKey) {
 	t.Helper()
-	opts.Logger = quiet()
-	p := New(opts)
-	for _, f := range setup {
-		f(p)
-	}
-	t.Cleanup(func() { p.Close() })
-	a := netip.MustParseAddr("127.0.0.10")
-	svc := dataplane.ServiceKey{Family: dataplane.IPv4, Protocol: dataplane.ProtoTCP, Addr: a, Port: freePort(t, "tcp", a)}
-	if err := p.AddService(ctx, dataplane.Service{Key: svc, Scheduler: "rr"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AddDestination(ctx, svc, dataplane.Destination{Key: real, Weight: 1}); err != nil {
-		t.Fatal(err)
-	}
+	p, svc := rrPlane(t, opts, "127.0.0.10", []dataplane.DestKey{real}, setup...)
 	return p, svc, real
 }
 
@@ -516,5 +505,34 @@ func TestLoopPlan(t *testing.T) {
 		if loops != tc.loops || want != tc.want {
 			t.Errorf("loopPlan(%d, %v) = %d loops, GOMAXPROCS %d; want %d, %d", tc.procs, tc.fixed, loops, want, tc.loops, tc.want)
 		}
+	}
+}
+
+// TestGOMAXPROCSRestored: the first plane with loops raises GOMAXPROCS to
+// its plan, a second plane at the same time does not raise it again, and
+// once both are closed it is back to what it was.
+func TestGOMAXPROCSRestored(t *testing.T) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		t.Skip("GOMAXPROCS is set in the environment: the plane leaves it alone")
+	}
+	before := runtime.GOMAXPROCS(0)
+	_, want := loopPlan(before, false)
+	real := serverFunc(t, func(net.Conn) {})
+	p1, _, _ := oneDest(t, Options{}, real)
+	if got := runtime.GOMAXPROCS(0); got != want {
+		t.Fatalf("with one plane: GOMAXPROCS %d, want %d (from %d)", got, want, before)
+	}
+	p2, _, _ := oneDest(t, Options{}, real)
+	if got := runtime.GOMAXPROCS(0); got != want {
+		t.Fatalf("with two planes: GOMAXPROCS %d, want still %d", got, want)
+	}
+	p1.Close()
+	if got := runtime.GOMAXPROCS(0); got != want {
+		t.Fatalf("one plane closed, one open: GOMAXPROCS %d, want still %d", got, want)
+	}
+	p2.Close()
+	p2.Close() // a second Close gives nothing back twice
+	if got := runtime.GOMAXPROCS(0); got != before {
+		t.Fatalf("both planes closed: GOMAXPROCS %d, want %d as before", got, before)
 	}
 }

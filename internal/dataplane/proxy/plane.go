@@ -287,7 +287,9 @@ func (p *Plane) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Close removes every service and cuts every connection at once.
+// Close removes every service and cuts every connection at once. The
+// last plane to close puts GOMAXPROCS back to what it was before the
+// planes raised it (see loopPlan).
 func (p *Plane) Close() error {
 	p.mu.Lock()
 	all := p.services
@@ -301,6 +303,9 @@ func (p *Plane) Close() error {
 	}
 	for _, l := range loops {
 		l.shutdown()
+	}
+	if loops != nil {
+		dropProcs()
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ var ctx = context.Background()
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // freePort returns a port free on addr for network (tcp or udp).
-func freePort(t *testing.T, network string, addr netip.Addr) uint16 {
+func freePort(t testing.TB, network string, addr netip.Addr) uint16 {
 	t.Helper()
 	ap := netip.AddrPortFrom(addr, 0).String()
 	if network == "udp" {
@@ -51,26 +51,10 @@ func freePort(t *testing.T, network string, addr netip.Addr) uint16 {
 // then echoes lines.
 func realTCP(t *testing.T, addr, name string) dataplane.DestKey {
 	t.Helper()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				fmt.Fprintf(c, "%s\n", name)
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	ap := l.Addr().(*net.TCPAddr).AddrPort()
-	return dataplane.DestKey{Addr: ap.Addr(), Port: ap.Port()}
+	return tcpServer(t, addr, func(c net.Conn) {
+		fmt.Fprintf(c, "%s\n", name)
+		io.Copy(c, c)
+	})
 }
 
 // realUDP answers every datagram with its name.

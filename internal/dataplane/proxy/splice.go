@@ -134,9 +134,10 @@ func (c *conn) splicePump(l *loop, dir int) {
 	if pp == nil {
 		var err error
 		if pp, err = l.getPipe(); err != nil {
-			// No pipe (out of descriptors): reads, at the next
-			// readiness (level-triggered, it comes at once).
+			// No pipe (out of descriptors): reads, from the ready
+			// list.
 			c.bulk[dir] = false
+			l.again(c, dir)
 			return
 		}
 		c.pipe[dir] = pp
@@ -181,18 +182,24 @@ func (c *conn) splicePump(l *loop, dir int) {
 			return
 		}
 		if n < len(l.buf) {
-			// Less than a read's worth: small reads again.
+			// Less than a read's worth: small reads again. The source
+			// may not be empty (a pipe fills by its slots, one per
+			// packet, before its bytes): the reads start from the
+			// ready list.
 			c.dropPipe(l, dir)
+			l.again(c, dir)
 			return
 		}
 		if n < pp.size {
-			// The source is empty for now; level-triggered epoll
-			// reports it again when more comes.
+			// Likely empty for now, but not surely (as above): the
+			// ready list tries again.
 			break
 		}
 	}
-	// The pipe is empty: back to the pool until the next readiness.
+	// The pipe is empty: back to the pool; the ready list splices again
+	// (edge-triggered, no event may come for what is left).
 	c.putBack(l, dir)
+	l.again(c, dir)
 }
 
 // drain splices what direction dir's pipe holds to its destination, as
@@ -207,7 +214,7 @@ func (c *conn) drain(l *loop, dir int) bool {
 			continue
 		case err == unix.EAGAIN:
 			c.s.p.splice.waits.Add(1)
-			return true
+			return c.waitOut(l, dir)
 		case err == unix.EINVAL:
 			// The destination cannot splice: what the pipe holds is
 			// read out and written as a partial write's would be.

@@ -149,8 +149,12 @@ type conn struct {
 	bulk     [2]bool
 	pipe     [2]*pipe
 	noSplice bool
-	start    int64 // unix nanoseconds
-	last     int64 // unix nanoseconds of the last progress either way
+	// Per direction: rdhup once an event said its source's peer has
+	// shut its side down (EPOLLRDHUP: every byte before the FIN is in
+	// the socket), queued while it is on the loop's ready list.
+	rdhup, queued [2]bool
+	start         int64 // unix nanoseconds
+	last          int64 // unix nanoseconds of the last progress either way
 }
 
 // src and dst are the sockets a direction reads and writes.
@@ -201,9 +205,15 @@ func (s *service) open(l *loop, cfd int, from netip.AddrPort) {
 	err = unix.Connect(ufd, sockaddr(target))
 	switch {
 	case err == nil:
-		c.connected(l)
+		if err := l.want(ufd, connEvents); err != nil {
+			c.failed(l, err)
+			return
+		}
+		c.connected(l, 0)
 	case err == unix.EINPROGRESS:
-		if err := l.want(ufd, unix.EPOLLOUT); err != nil {
+		// Registered once for the connection's life: EPOLLOUT says the
+		// connect is done, then EPOLLIN brings the answers.
+		if err := l.want(ufd, connEvents); err != nil {
 			c.failed(l, err)
 			return
 		}
@@ -228,8 +238,11 @@ func (c *conn) failed(l *loop, err error) {
 
 // connected starts relaying: the PROXY protocol header first, then both
 // directions. The client has usually sent its first bytes already, so
-// they are read now rather than after another epoll_wait.
-func (c *conn) connected(l *loop) {
+// they are read now rather than after another epoll_wait; the client's
+// socket joins the loop's set after that read, so that bytes it took
+// are not reported again. ev is the real server's event that said the
+// connect is done (it may bring its first bytes too).
+func (c *conn) connected(l *loop, ev uint32) {
 	c.state = open
 	c.last = l.now
 	if v := c.s.p.opts.ProxyProtocol; v != proxyproto.None {
@@ -246,9 +259,19 @@ func (c *conn) connected(l *loop) {
 	l.arm(&c.timer, c.last+c.limit())
 	if c.pend[toReal] == nil {
 		c.pump(l, toReal)
+		if c.state != open {
+			return
+		}
 	}
-	if c.state == open {
-		c.update(l)
+	if err := l.want(c.fd[0], clientEvents); err != nil {
+		c.kill(l, false)
+		return
+	}
+	if ev&unix.EPOLLRDHUP != 0 {
+		c.rdhup[toClient] = true
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		c.pump(l, toClient)
 	}
 }
 
@@ -304,7 +327,7 @@ func (c *conn) event(l *loop, fd int, ev uint32) {
 			return
 		}
 		if ev&unix.EPOLLOUT != 0 {
-			c.connected(l)
+			c.connected(l, ev)
 		}
 		return
 	}
@@ -316,9 +339,17 @@ func (c *conn) event(l *loop, fd int, ev uint32) {
 		side = 1
 	}
 	in, out := side, 1-side
+	if ev&unix.EPOLLRDHUP != 0 {
+		c.rdhup[in] = true
+	}
 	if c.held(out) && ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 		if !c.flush(l, out) {
 			return
+		}
+		if !c.held(out) {
+			// The destination took every byte: its source was left
+			// unread meanwhile, and no event will say it holds more.
+			c.resume(l, out)
 		}
 	}
 	if c.reading(in) && ev&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
@@ -328,8 +359,18 @@ func (c *conn) event(l *loop, fd int, ev uint32) {
 			c.pump(l, in)
 		}
 	}
-	if c.state == open {
-		c.update(l)
+}
+
+// resume reads direction dir's source again, if it wants its bytes
+// (edge-triggered: it may hold some no event will report again).
+func (c *conn) resume(l *loop, dir int) {
+	if !c.reading(dir) {
+		return
+	}
+	if c.bulk[dir] {
+		c.splicePump(l, dir)
+	} else {
+		c.pump(l, dir)
 	}
 }
 
@@ -345,26 +386,30 @@ func (c *conn) held(dir int) bool {
 	return c.pend[dir] != nil || (c.pipe[dir] != nil && c.pipe[dir].n > 0)
 }
 
-// update registers the interest each socket needs now.
-func (c *conn) update(l *loop) {
-	for side := range 2 {
-		var ev uint32
-		if c.reading(side) {
-			ev |= unix.EPOLLIN
-		}
-		if c.held(1 - side) {
-			ev |= unix.EPOLLOUT
-		}
-		if err := l.want(c.fd[side], ev); err != nil {
-			c.kill(l, false)
-			return
-		}
+// waitOut makes sure direction dir's destination reports EPOLLOUT, now
+// that it holds bytes it could not take: the real server's socket always
+// does, the client's once this first happens. False if the connection
+// died.
+func (c *conn) waitOut(l *loop, dir int) bool {
+	fd := c.dst(dir)
+	if l.events[fd] == 0 || l.events[fd] == connEvents {
+		// Not in the set yet (connected adds it, with EPOLLOUT then),
+		// or asking already.
+		return true
 	}
+	if err := l.want(fd, connEvents); err != nil {
+		c.kill(l, false)
+		return false
+	}
+	return true
 }
 
 // pump moves what direction dir's source holds to its destination: a
-// read shorter than the buffer emptied the source. A read that fills the
-// buffer starts a bulk transfer, whose rest is spliced (splice.go).
+// read shorter than the buffer emptied the source, and if the peer's FIN
+// was seen (rdhup) the direction has ended too, without a read to say
+// so. A read that fills the buffer starts a bulk transfer, whose rest is
+// spliced (splice.go). After maxReads full reads, the rest waits on the
+// loop's ready list.
 func (c *conn) pump(l *loop, dir int) {
 	src := c.src(dir)
 	for range maxReads {
@@ -389,6 +434,9 @@ func (c *conn) pump(l *loop, dir int) {
 			return
 		}
 		if n < len(l.buf) {
+			if c.rdhup[dir] {
+				c.ended(l, dir)
+			}
 			return
 		}
 		if c.bulk[dir] {
@@ -396,6 +444,7 @@ func (c *conn) pump(l *loop, dir int) {
 			return
 		}
 	}
+	l.again(c, dir)
 }
 
 // send writes b to direction dir's destination; what it does not take
@@ -413,7 +462,7 @@ func (c *conn) send(l *loop, dir int, b []byte, own bool) bool {
 				b = append([]byte(nil), b...)
 			}
 			c.pend[dir] = b
-			return true
+			return c.waitOut(l, dir)
 		case err != nil:
 			c.kill(l, false)
 			return false

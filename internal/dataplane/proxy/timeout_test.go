@@ -16,25 +16,7 @@ import (
 // (which it closes after fn returns).
 func serverFunc(t *testing.T, fn func(net.Conn)) dataplane.DestKey {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				fn(c)
-			}()
-		}
-	}()
-	ap := l.Addr().(*net.TCPAddr).AddrPort()
-	return dataplane.DestKey{Addr: ap.Addr(), Port: ap.Port()}
+	return tcpServer(t, "127.0.0.1:0", fn)
 }
 
 // TestIdleTimeoutCountsBothDirections: a connection whose client never
