@@ -121,6 +121,8 @@ type Runner struct {
 	synQueued int
 	synSwept  time.Time
 	synOut    []rawsyn.Outcome
+	// acts holds the actions of the machines being handled (see handle).
+	acts []Action
 }
 
 type probeState struct {
@@ -371,7 +373,7 @@ func (r *Runner) begin(now time.Time, ps *probeState) {
 		})
 		return
 	}
-	r.apply(now, ps, ps.m.Handle(now, Start{Jitter: r.opts.Jitter()}))
+	r.handle(now, ps, Start{Jitter: r.opts.Jitter()})
 }
 
 // swap is Replace inside the loop.
@@ -572,7 +574,7 @@ func (r *Runner) expire(now time.Time) {
 		switch e.kind {
 		case timerWait:
 			if e.gen == ps.waitGen {
-				r.apply(now, ps, ps.m.Handle(now, Timer{}))
+				r.handle(now, ps, Timer{})
 			}
 		case timerDeadline:
 			if e.gen == ps.gen && ps.m.Running() {
@@ -581,7 +583,7 @@ func (r *Runner) expire(now time.Time) {
 				// dropped.
 				ps.gen++
 				ps.lastResult, ps.lastAt = Result{Why: "check did not finish by its deadline"}, now
-				r.apply(now, ps, ps.m.Handle(now, ps.lastResult))
+				r.handle(now, ps, ps.lastResult)
 			}
 		}
 	}
@@ -594,7 +596,7 @@ func (r *Runner) result(now time.Time, res probeResult) {
 	}
 	if ps.p.Watcher != nil {
 		ps.lastResult, ps.lastAt = res.r, now
-		r.apply(now, ps, ps.m.Handle(now, res.r))
+		r.handle(now, ps, res.r)
 		return
 	}
 	if res.done {
@@ -605,36 +607,47 @@ func (r *Runner) result(now time.Time, res probeResult) {
 	}
 	ps.gen++
 	ps.lastResult, ps.lastAt = res.r, now
-	r.apply(now, ps, ps.m.Handle(now, res.r))
+	r.handle(now, ps, res.r)
 }
 
-// apply carries out a machine's actions.
-func (r *Runner) apply(now time.Time, ps *probeState, acts []Action) {
-	for _, a := range acts {
-		switch a := a.(type) {
-		case Wait:
+// handle feeds ev to the machine of ps and carries out its actions. The
+// actions go into the Runner's one slice (acts), so that a steady check's
+// Run and Wait allocate nothing; a check the actions start may end at
+// once (a connect answered within the call) and feed its machine again
+// from in here: that nested handle appends after this one's actions and
+// takes its own off before returning.
+func (r *Runner) handle(now time.Time, ps *probeState, ev Event) {
+	base := len(r.acts)
+	r.acts = ps.m.Append(r.acts, now, ev)
+	for i := base; i < len(r.acts); i++ {
+		// By index, not range: a nested handle may move the slice.
+		switch a := &r.acts[i]; a.Kind {
+		case ActWait:
 			ps.waitGen++
-			r.timers.push(timerEntry{at: a.At, ps: ps, kind: timerWait, gen: ps.waitGen})
-		case Run:
-			r.start(now, ps, a)
-		case Report:
+			r.timers.push(timerEntry{at: a.Wait.At, ps: ps, kind: timerWait, gen: ps.waitGen})
+		case ActRun:
+			r.start(now, ps, a.Run)
+		case ActReport:
 			r.version.Add(1)
+			rep := a.Report
 			for _, f := range ps.p.Feeds {
-				for _, o := range r.servers[f.Server].Handle(f.Checker, a) {
+				for _, o := range r.servers[f.Server].Handle(f.Checker, rep) {
 					r.opts.Output(o)
 				}
 			}
-		case Log:
-			r.log.Info(a.Msg, "checker", ps.p.Machine.Name)
+		case ActLog:
+			r.log.Info(a.Log.Msg, "checker", ps.p.Machine.Name)
 		}
 	}
+	clear(r.acts[base:]) // the strings of Reports and Logs
+	r.acts = r.acts[:base]
 }
 
 // start launches a check unless the last one is still stuck.
 func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 	if ps.busy {
 		ps.gen++
-		r.apply(now, ps, ps.m.Handle(now, Result{Why: "the previous check has not returned yet"}))
+		r.handle(now, ps, Result{Why: "the previous check has not returned yet"})
 		return
 	}
 	if r.syn != nil {
@@ -651,7 +664,7 @@ func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 					// No route to the target: the check fails at once.
 					ps.gen++
 					ps.lastResult, ps.lastAt = tp.outcome(err), now
-					r.apply(now, ps, ps.m.Handle(now, ps.lastResult))
+					r.handle(now, ps, ps.lastResult)
 					return
 				}
 				// Busy or no socket of the family: connect instead.
@@ -669,7 +682,7 @@ func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 			// network): the result goes straight to the machine.
 			ps.gen++
 			ps.lastResult, ps.lastAt = res, now
-			r.apply(now, ps, ps.m.Handle(now, res))
+			r.handle(now, ps, res)
 			return
 		}
 		j.wait = wait

@@ -62,7 +62,7 @@ func (r *Runner) startPoll(now time.Time, ps *probeState, run Run) bool {
 	default:
 		ps.gen++
 		ps.lastResult, ps.lastAt = res, now
-		r.apply(now, ps, ps.m.Handle(now, res))
+		r.handle(now, ps, res)
 	}
 	return true
 }
