@@ -19,8 +19,8 @@ type step struct {
 	Want []Action
 }
 
-func ok() Result          { return Result{OK: true} }
-func fail() Result        { return Result{Why: "refused"} }
+func ok() Result            { return Result{OK: true} }
+func fail() Result          { return Result{Why: "refused"} }
 func wait(s float64) Action { return Wait{At: at(s)}.Action() }
 func run(s float64, n int, to float64) Action {
 	return Run{Step: n, Deadline: at(s + to)}.Action()
