@@ -170,58 +170,6 @@ const (
 	timerDeadline
 )
 
-type timerEntry struct {
-	at   time.Time
-	ps   *probeState
-	kind timerKind
-	gen  uint64
-}
-
-// timerHeap is a min-heap of timer entries by time, typed so that
-// pushing and popping an entry allocates nothing (container/heap would
-// box each one).
-type timerHeap []timerEntry
-
-func (h timerHeap) less(i, j int) bool { return h[i].at.Before(h[j].at) }
-
-func (h *timerHeap) push(e timerEntry) {
-	*h = append(*h, e)
-	s := *h
-	for i := len(s) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !s.less(i, p) {
-			break
-		}
-		s[i], s[p] = s[p], s[i]
-		i = p
-	}
-}
-
-func (h *timerHeap) pop() timerEntry {
-	s := *h
-	e := s[0]
-	n := len(s) - 1
-	s[0] = s[n]
-	s[n] = timerEntry{} // drop the pointer for the collector
-	s = s[:n]
-	for i := 0; ; {
-		l, m := 2*i+1, i
-		if l < n && s.less(l, m) {
-			m = l
-		}
-		if r := l + 1; r < n && s.less(r, m) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		s[i], s[m] = s[m], s[i]
-		i = m
-	}
-	*h = s
-	return e
-}
-
 // NewRunner prepares a Runner for plan.
 func NewRunner(plan *Plan, opts RunnerOptions) *Runner {
 	if opts.Output == nil {
@@ -327,8 +275,21 @@ func (r *Runner) pumpSYN(now time.Time) {
 	}
 	for i, o := range out {
 		ps := o.Tag.(*probeState)
-		r.result(now, probeResult{ps: ps, gen: o.Gen, r: ps.p.Prober.(*TCPProber).outcome(o.Err)})
 		out[i] = rawsyn.Outcome{}
+		// As result, for a check that is never a FILE_CHECK's: an answer
+		// is ended with what the probeState holds, without reaching for
+		// the Probe and its Prober unless the check failed (by then, after
+		// the send's trip through the kernel, they are out of the cache).
+		if ps.removed || o.Gen != ps.gen {
+			continue
+		}
+		res := Result{OK: true}
+		if o.Err != nil {
+			res = ps.p.Prober.(*TCPProber).outcome(o.Err)
+		}
+		ps.gen++
+		ps.lastResult, ps.lastAt = res, now
+		r.handle(now, ps, res)
 	}
 	r.synOut = out[:0]
 	if r.synQueued > 0 {
@@ -537,14 +498,14 @@ const timerTick = 10 * time.Millisecond
 
 // arm sets the clock timer to the tick of the earliest entry.
 func (r *Runner) arm(t *time.Timer) {
-	if len(r.pending) > 0 && (len(r.timers) == 0 || time.Until(r.timers[0].at) > timerTick) {
+	if len(r.pending) > 0 && (r.timers.len() == 0 || time.Until(r.timers.first()) > timerTick) {
 		// Pending checks are polled at the next tick at the latest.
 		t.Reset(timerTick)
 		return
 	}
 	var at time.Time
-	if len(r.timers) > 0 {
-		at = r.timers[0].at
+	if r.timers.len() > 0 {
+		at = r.timers.first()
 	}
 	if r.syn != nil && r.syn.Pending() > 0 {
 		// Raw SYNs wait for answers: look at the next tick (strictly
@@ -565,7 +526,7 @@ func (r *Runner) arm(t *time.Timer) {
 
 // expire handles every timer entry that is due.
 func (r *Runner) expire(now time.Time) {
-	for len(r.timers) > 0 && !r.timers[0].at.After(now) {
+	for r.timers.due(now) {
 		e := r.timers.pop()
 		ps := e.ps
 		if ps.removed {
@@ -624,7 +585,7 @@ func (r *Runner) handle(now time.Time, ps *probeState, ev Event) {
 		switch a := &r.acts[i]; a.Kind {
 		case ActWait:
 			ps.waitGen++
-			r.timers.push(timerEntry{at: a.Wait.At, ps: ps, kind: timerWait, gen: ps.waitGen})
+			r.timers.push(a.Wait.At, timerEntry{ps: ps, kind: timerWait, gen: ps.waitGen})
 		case ActRun:
 			r.start(now, ps, a.Run)
 		case ActReport:
@@ -694,7 +655,7 @@ func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 func (r *Runner) startJob(ps *probeState, j job) {
 	ps.busy = true
 	j.gen = ps.gen
-	r.timers.push(timerEntry{at: j.run.Deadline.Add(Grace), ps: ps, kind: timerDeadline, gen: j.gen})
+	r.timers.push(j.run.Deadline.Add(Grace), timerEntry{ps: ps, kind: timerDeadline, gen: j.gen})
 	r.dispatch(j)
 }
 
