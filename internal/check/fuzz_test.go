@@ -87,15 +87,15 @@ func FuzzMachine(f *testing.F) {
 				running = false
 			}
 			for _, a := range m.Handle(now, ev) {
-				switch a := a.(type) {
-				case Run:
+				switch a.Kind {
+				case ActRun:
 					if running {
 						t.Fatal("a second check while one runs")
 					}
 					running = true
-				case Wait:
-					if a.At.Before(now) {
-						t.Fatalf("wait into the past: %v < %v", a.At, now)
+				case ActWait:
+					if a.Wait.At.Before(now) {
+						t.Fatalf("wait into the past: %v < %v", a.Wait.At, now)
 					}
 				}
 			}

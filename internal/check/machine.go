@@ -101,8 +101,29 @@ func (Start) event()  {}
 func (Timer) event()  {}
 func (Result) event() {}
 
-// Action is an output of Machine.Handle.
-type Action interface{ action() }
+// ActionKind says which of an Action's fields holds it.
+type ActionKind uint8
+
+// The kinds of Action.
+const (
+	ActWait ActionKind = iota + 1
+	ActRun
+	ActReport
+	ActLog
+)
+
+// Action is an output of Machine.Handle: a Wait, a Run, a Report or a
+// Log, held by value with Kind saying which. It is a plain struct rather
+// than an interface so that a steady check's actions (its Run, its next
+// Wait) are not boxed: the LVS process hands over 20,000 of them a second
+// for 10,000 checks, and any allocation there is collector work.
+type Action struct {
+	Kind   ActionKind
+	Wait   Wait
+	Run    Run
+	Report Report
+	Log    Log
+}
 
 // Wait arms the machine's one timer; a Timer event is due at At.
 type Wait struct{ At time.Time }
@@ -137,10 +158,17 @@ type Log struct {
 	Msg     string
 }
 
-func (Wait) action()   {}
-func (Run) action()    {}
-func (Report) action() {}
-func (Log) action()    {}
+// Action wraps w.
+func (w Wait) Action() Action { return Action{Kind: ActWait, Wait: w} }
+
+// Action wraps r.
+func (r Run) Action() Action { return Action{Kind: ActRun, Run: r} }
+
+// Action wraps r.
+func (r Report) Action() Action { return Action{Kind: ActReport, Report: r} }
+
+// Action wraps l.
+func (l Log) Action() Action { return Action{Kind: ActLog, Log: l} }
 
 // Machine is the pure state machine of one checker: keepalived 2.2.7's
 // retry, delay_before_retry, delay_loop, warmup, alpha and has_run rules,
@@ -155,11 +183,6 @@ type Machine struct {
 
 	started time.Time
 
-	// one backs the one-action answers of a steady check (its Run, its
-	// next Wait), so that they cost no slice each: a check of 10,000 a
-	// second makes less garbage.
-	one [1]Action
-
 	retryIt int
 	step    int
 	weight  int
@@ -171,13 +194,6 @@ type Machine struct {
 	running       bool
 	hasWeight     bool
 	weightIsDelta bool
-}
-
-// single returns a as a slice backed by the machine, valid until the
-// next Handle (its capacity is 1: an append copies it).
-func (m *Machine) single(a Action) []Action {
-	m.one[0] = a
-	return m.one[:1:1]
 }
 
 // NewMachine returns a machine in its initial state: down under alpha,
@@ -242,39 +258,46 @@ func (m *Machine) State() Report {
 // Running reports whether a check is in progress.
 func (m *Machine) Running() bool { return m.running }
 
-// Handle feeds one event and returns the actions it calls for. The slice
-// may be the machine's own: it is valid until the next Handle.
+// Handle feeds one event and returns the actions it calls for, in a new
+// slice (see Append).
 func (m *Machine) Handle(now time.Time, ev Event) []Action {
+	return m.Append(nil, now, ev)
+}
+
+// Append is Handle appending the actions to dst: a caller that reuses
+// its slice (the Runner) takes a steady check's actions with no
+// allocation at all.
+func (m *Machine) Append(dst []Action, now time.Time, ev Event) []Action {
 	switch e := ev.(type) {
 	case Start:
 		if m.cfg.Family == FamilyFile {
-			return nil
+			return dst
 		}
 		j := min(max(e.Jitter, 0), 1)
-		return []Action{Wait{At: now.Add(BootstrapDelay + time.Duration(j*float64(m.cfg.Timing.Warmup)))}}
+		return append(dst, Wait{At: now.Add(BootstrapDelay + time.Duration(j*float64(m.cfg.Timing.Warmup)))}.Action())
 	case Timer:
 		if m.running || m.cfg.Family == FamilyFile {
-			return nil
+			return dst
 		}
 		m.running = true
 		m.started = now
-		return m.single(Run{Step: m.step, Deadline: now.Add(m.cfg.Timing.Timeout)})
+		return append(dst, Run{Step: m.step, Deadline: now.Add(m.cfg.Timing.Timeout)}.Action())
 	case Result:
 		if m.cfg.Family == FamilyFile {
-			return m.file(e)
+			return m.file(dst, e)
 		}
 		if !m.running {
-			return nil // a late result of a check already given up on
+			return dst // a late result of a check already given up on
 		}
 		m.running = false
 		switch m.cfg.Family {
 		case FamilyHTTP:
-			return m.http(now, e)
+			return m.http(dst, now, e)
 		default:
-			return m.plain(now, e)
+			return m.plain(dst, now, e)
 		}
 	}
-	return nil
+	return dst
 }
 
 // next is the Wait for a delay counted from now, or from the start of the
@@ -284,17 +307,17 @@ func (m *Machine) next(now time.Time, d time.Duration) Action {
 	if m.cfg.Timing.FromStart {
 		base = m.started
 		if at := base.Add(d); !at.After(now) {
-			return Wait{At: now}
+			return Wait{At: now}.Action()
 		}
 	}
-	return Wait{At: base.Add(d)}
+	return Wait{At: base.Add(d)}.Action()
 }
 
-// report sets the state and returns the Report (and a log line) when the
-// real servers must hear of it: a change, the first result, or a new
-// dynamic weight. why words the log line; it is called only when there is
-// one (a steady check makes no garbage for a line nobody logs).
-func (m *Machine) report(up bool, r Result, why func() string) []Action {
+// report sets the state and appends to dst the Report (and a log line)
+// when the real servers must hear of it: a change, the first result, or a
+// new dynamic weight. why words the log line; it is called only when
+// there is one (a steady check makes no garbage for a line nobody logs).
+func (m *Machine) report(dst []Action, up bool, r Result, why func() string) []Action {
 	first := !m.hasRun
 	m.hasRun = true
 	changed := up != m.up
@@ -313,38 +336,33 @@ func (m *Machine) report(up bool, r Result, why func() string) []Action {
 		m.weight, m.hasWeight, m.weightIsDelta = 0, false, false
 	}
 	if !changed && !first && !wchanged {
-		return nil
+		return dst
 	}
-	var out []Action
 	if changed || first {
-		out = append(out, Log{Msg: why()})
+		dst = append(dst, Log{Msg: why()}.Action())
 	}
 	rep := Report{Up: up, First: first, Weight: m.weight, HasWeight: m.hasWeight, WeightIsDelta: m.weightIsDelta}
 	if !up {
 		rep.Why = r.Why
 	}
-	return append(out, rep)
+	return append(dst, rep.Action())
 }
 
 // plain is the epilogue of the single-step kinds.
-func (m *Machine) plain(now time.Time, r Result) []Action {
+func (m *Machine) plain(dst []Action, now time.Time, r Result) []Action {
 	t := m.cfg.Timing
 	if r.OK {
 		m.retryIt = 0
-		out := m.report(true, r, func() string { return m.cfg.Name + " succeeded" })
-		if out == nil {
-			return m.single(m.next(now, t.DelayLoop))
-		}
-		return append(out, m.next(now, t.DelayLoop))
+		dst = m.report(dst, true, r, func() string { return m.cfg.Name + " succeeded" })
+		return append(dst, m.next(now, t.DelayLoop))
 	}
-	var out []Action
 	if m.up && m.cfg.LogAllFailures {
-		out = append(out, Log{Failure: true, Msg: fmt.Sprintf("%s failed: %s", m.cfg.Name, r.Why)})
+		dst = append(dst, Log{Failure: true, Msg: fmt.Sprintf("%s failed: %s", m.cfg.Name, r.Why)}.Action())
 	}
 	retryable := m.up || !m.hasRun || m.cfg.Family == FamilyTCP
 	if retryable && m.retryIt < t.Retry {
 		m.retryIt++
-		return append(out, m.next(now, t.DelayBeforeRetry))
+		return append(dst, m.next(now, t.DelayBeforeRetry))
 	}
 	m.retryIt = 0
 	if m.up || !m.hasRun {
@@ -352,15 +370,14 @@ func (m *Machine) plain(now time.Time, r Result) []Action {
 		if t.Retry > 0 && m.hasRun {
 			why = fmt.Sprintf("%s failed after %d retries: %s", m.cfg.Name, t.Retry, r.Why)
 		}
-		out = append(out, m.report(false, r, func() string { return why })...)
+		dst = m.report(dst, false, r, func() string { return why })
 	}
-	return append(out, m.next(now, t.DelayLoop))
+	return append(dst, m.next(now, t.DelayLoop))
 }
 
 // http is the epilogue of HTTP_GET and SSL_GET, url block by url block.
-func (m *Machine) http(now time.Time, r Result) []Action {
+func (m *Machine) http(dst []Action, now time.Time, r Result) []Action {
 	t := m.cfg.Timing
-	var out []Action
 	var delay time.Duration
 	if r.OK {
 		m.retryIt = 0
@@ -373,7 +390,7 @@ func (m *Machine) http(now time.Time, r Result) []Action {
 			m.step++
 		default:
 			m.step = 0
-			out = append(out, m.report(true, r, func() string { return m.cfg.Name + " succeeded on every url" })...)
+			dst = m.report(dst, true, r, func() string { return m.cfg.Name + " succeeded on every url" })
 		}
 		if !m.hasRun {
 			m.retryIt = t.Retry
@@ -382,7 +399,7 @@ func (m *Machine) http(now time.Time, r Result) []Action {
 	} else {
 		if m.up || !m.hasRun {
 			if m.cfg.LogAllFailures {
-				out = append(out, Log{Failure: true, Msg: fmt.Sprintf("%s url %d failed: %s", m.cfg.Name, m.step+1, r.Why)})
+				dst = append(dst, Log{Failure: true, Msg: fmt.Sprintf("%s url %d failed: %s", m.cfg.Name, m.step+1, r.Why)}.Action())
 			}
 			m.retryIt++
 			if m.retryIt > t.Retry {
@@ -390,7 +407,7 @@ func (m *Machine) http(now time.Time, r Result) []Action {
 				if m.hasRun && t.Retry > 0 {
 					why = fmt.Sprintf("%s failed after %d retries: %s", m.cfg.Name, m.retryIt-1, r.Why)
 				}
-				out = append(out, m.report(false, r, func() string { return why })...)
+				dst = m.report(dst, false, r, func() string { return why })
 				m.failedStep = true
 			}
 			m.hasRun = true
@@ -405,16 +422,16 @@ func (m *Machine) http(now time.Time, r Result) []Action {
 	// again at once, over and over, when it is down without a url marked
 	// failed, which is a busy loop against a server that refuses at once.
 	if m.cfg.FastRecovery && r.OK && (!m.hasRun || (!m.up && !m.failedStep)) {
-		return append(out, Wait{At: now})
+		return append(dst, Wait{At: now}.Action())
 	}
-	return append(out, Wait{At: now.Add(delay)})
+	return append(dst, Wait{At: now.Add(delay)}.Action())
 }
 
 // file follows a FILE_CHECK value: a failing value is down at once (there
 // are no retries for a file), any other value is up with its weight.
-func (m *Machine) file(r Result) []Action {
+func (m *Machine) file(dst []Action, r Result) []Action {
 	if r.OK {
-		return m.report(true, r, func() string { return m.cfg.Name + ": tracked file leaves the fault state" })
+		return m.report(dst, true, r, func() string { return m.cfg.Name + ": tracked file leaves the fault state" })
 	}
-	return m.report(false, r, func() string { return fmt.Sprintf("%s: tracked file in fault state: %s", m.cfg.Name, r.Why) })
+	return m.report(dst, false, r, func() string { return fmt.Sprintf("%s: tracked file in fault state: %s", m.cfg.Name, r.Why) })
 }

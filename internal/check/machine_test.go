@@ -19,11 +19,11 @@ type step struct {
 	Want []Action
 }
 
-func ok() Result          { return Result{OK: true} }
-func fail() Result        { return Result{Why: "refused"} }
-func wait(s float64) Wait { return Wait{At: at(s)} }
-func run(s float64, n int, to float64) Run {
-	return Run{Step: n, Deadline: at(s + to)}
+func ok() Result            { return Result{OK: true} }
+func fail() Result          { return Result{Why: "refused"} }
+func wait(s float64) Action { return Wait{At: at(s)}.Action() }
+func run(s float64, n int, to float64) Action {
+	return Run{Step: n, Deadline: at(s + to)}.Action()
 }
 func up(first bool) Report   { return Report{Up: true, First: first} }
 func down(first bool) Report { return Report{Up: false, First: first, Why: "refused"} }
@@ -47,7 +47,7 @@ func playMachine(t *testing.T, m *Machine, steps []step, logs bool) {
 func withoutLogs(in []Action) []Action {
 	var out []Action
 	for _, a := range in {
-		if _, ok := a.(Log); !ok {
+		if a.Kind != ActLog {
 			out = append(out, a)
 		}
 	}
@@ -71,7 +71,7 @@ func TestMachinePlainAndTCP(t *testing.T) {
 			steps: []step{
 				{0, Start{Jitter: 0.5}, []Action{wait(6)}}, // 1 s bootstrap + 0.5 × 10 s
 				{6, Timer{}, []Action{run(6, 0, 3)}},
-				{6.1, ok(), []Action{up(true), wait(16.1)}},
+				{6.1, ok(), []Action{up(true).Action(), wait(16.1)}},
 				{16.1, Timer{}, []Action{run(16.1, 0, 3)}},
 				{16.2, ok(), []Action{wait(26.2)}},
 			},
@@ -82,7 +82,7 @@ func TestMachinePlainAndTCP(t *testing.T) {
 			steps: []step{
 				{0, Start{}, []Action{wait(1)}},
 				{1, Timer{}, []Action{run(1, 0, 3)}},
-				{4, fail(), []Action{down(true), wait(14)}},
+				{4, fail(), []Action{down(true).Action(), wait(14)}},
 			},
 		},
 		{
@@ -91,19 +91,19 @@ func TestMachinePlainAndTCP(t *testing.T) {
 			steps: []step{
 				{0, Start{}, []Action{wait(1)}},
 				{1, Timer{}, []Action{run(1, 0, 3)}},
-				{1, ok(), []Action{up(true), wait(11)}},
+				{1, ok(), []Action{up(true).Action(), wait(11)}},
 				{11, Timer{}, []Action{run(11, 0, 3)}},
 				{12, fail(), []Action{wait(14)}},
 				{14, Timer{}, []Action{run(14, 0, 3)}},
 				{15, fail(), []Action{wait(17)}},
 				{17, Timer{}, []Action{run(17, 0, 3)}},
-				{18, fail(), []Action{down(false), wait(28)}},
+				{18, fail(), []Action{down(false).Action(), wait(28)}},
 				// Down: a plain checker does not retry, it waits delay_loop.
 				{28, Timer{}, []Action{run(28, 0, 3)}},
 				{29, fail(), []Action{wait(39)}},
 				// One success brings it back.
 				{39, Timer{}, []Action{run(39, 0, 3)}},
-				{39, ok(), []Action{up(false), wait(49)}},
+				{39, ok(), []Action{up(false).Action(), wait(49)}},
 			},
 		},
 		{
@@ -112,7 +112,7 @@ func TestMachinePlainAndTCP(t *testing.T) {
 			steps: []step{
 				{0, Start{}, []Action{wait(1)}},
 				{1, Timer{}, []Action{run(1, 0, 3)}},
-				{1, ok(), []Action{up(true), wait(11)}},
+				{1, ok(), []Action{up(true).Action(), wait(11)}},
 				{11, Timer{}, []Action{run(11, 0, 3)}},
 				{11, fail(), []Action{wait(13)}},
 				{13, Timer{}, []Action{run(13, 0, 3)}},
@@ -127,7 +127,7 @@ func TestMachinePlainAndTCP(t *testing.T) {
 			steps: []step{
 				{0, Start{}, []Action{wait(1)}},
 				{1, Timer{}, []Action{run(1, 0, 3)}},
-				{1, fail(), []Action{down(true), wait(11)}},
+				{1, fail(), []Action{down(true).Action(), wait(11)}},
 				{11, Timer{}, []Action{run(11, 0, 3)}},
 				{11, fail(), []Action{wait(13)}},
 				{13, Timer{}, []Action{run(13, 0, 3)}},
@@ -140,9 +140,9 @@ func TestMachinePlainAndTCP(t *testing.T) {
 			steps: []step{
 				{0, Start{}, []Action{wait(1)}},
 				{1, Timer{}, []Action{run(1, 0, 3)}},
-				{1, ok(), []Action{up(true), wait(11)}},
+				{1, ok(), []Action{up(true).Action(), wait(11)}},
 				{11, Timer{}, []Action{run(11, 0, 3)}},
-				{11, fail(), []Action{down(false), wait(21)}},
+				{11, fail(), []Action{down(false).Action(), wait(21)}},
 			},
 		},
 		{
@@ -151,9 +151,9 @@ func TestMachinePlainAndTCP(t *testing.T) {
 			steps: []step{
 				{0, Start{}, []Action{wait(1)}},
 				{1, Timer{}, []Action{run(1, 0, 3)}},
-				{1, fail(), []Action{down(true), wait(11)}},
+				{1, fail(), []Action{down(true).Action(), wait(11)}},
 				{11, Timer{}, []Action{run(11, 0, 3)}},
-				{11, ok(), []Action{up(false), wait(21)}},
+				{11, ok(), []Action{up(false).Action(), wait(21)}},
 			},
 		},
 		{
@@ -163,7 +163,7 @@ func TestMachinePlainAndTCP(t *testing.T) {
 				{0, Start{}, []Action{wait(1)}},
 				{1, Timer{}, []Action{run(1, 0, 3)}},
 				{2, Timer{}, nil},
-				{2, ok(), []Action{up(true), wait(12)}},
+				{2, ok(), []Action{up(true).Action(), wait(12)}},
 				{3, ok(), nil},
 			},
 		},
@@ -173,9 +173,9 @@ func TestMachinePlainAndTCP(t *testing.T) {
 			steps: []step{
 				{0, Start{}, []Action{wait(1)}},
 				{1, Timer{}, []Action{run(1, 0, 10)}},
-				{4, ok(), []Action{up(true), wait(11)}},
+				{4, ok(), []Action{up(true).Action(), wait(11)}},
 				{11, Timer{}, []Action{run(11, 0, 10)}},
-				{21.5, fail(), []Action{down(false), wait(21.5)}}, // overdue: at once
+				{21.5, fail(), []Action{down(false).Action(), wait(21.5)}}, // overdue: at once
 			},
 		},
 	}
@@ -203,7 +203,7 @@ func TestMachineHTTP(t *testing.T) {
 				{11, Timer{}, []Action{run(11, 1, 3)}},
 				{11, ok(), []Action{wait(21)}},
 				{21, Timer{}, []Action{run(21, 2, 3)}},
-				{21, ok(), []Action{up(true), wait(31)}},
+				{21, ok(), []Action{up(true).Action(), wait(31)}},
 				{31, Timer{}, []Action{run(31, 0, 3)}},
 			},
 		},
@@ -217,13 +217,13 @@ func TestMachineHTTP(t *testing.T) {
 				{11, Timer{}, []Action{run(11, 1, 3)}},
 				{11, ok(), []Action{wait(21)}},
 				{21, Timer{}, []Action{run(21, 2, 3)}},
-				{21, ok(), []Action{up(true), wait(31)}},
+				{21, ok(), []Action{up(true).Action(), wait(31)}},
 				{31, Timer{}, []Action{run(31, 0, 3)}},
 				{31, ok(), []Action{wait(41)}},
 				{41, Timer{}, []Action{run(41, 1, 3)}},
 				{41, fail(), []Action{wait(43)}},
 				{43, Timer{}, []Action{run(43, 1, 3)}},
-				{43, fail(), []Action{down(false), wait(53)}}, // max(dbr, delay_loop)
+				{43, fail(), []Action{down(false).Action(), wait(53)}}, // max(dbr, delay_loop)
 				{53, Timer{}, []Action{run(53, 1, 3)}},
 				{53, fail(), []Action{wait(63)}},
 				{63, Timer{}, []Action{run(63, 1, 3)}},
@@ -233,7 +233,7 @@ func TestMachineHTTP(t *testing.T) {
 				{83, Timer{}, []Action{run(83, 1, 3)}},
 				{83, ok(), []Action{wait(93)}},
 				{93, Timer{}, []Action{run(93, 2, 3)}},
-				{93, ok(), []Action{up(false), wait(103)}},
+				{93, ok(), []Action{up(false).Action(), wait(103)}},
 			},
 		},
 		{
@@ -242,7 +242,7 @@ func TestMachineHTTP(t *testing.T) {
 			steps: []step{
 				{0, Start{}, []Action{wait(1)}},
 				{1, Timer{}, []Action{run(1, 0, 3)}},
-				{1, fail(), []Action{down(true), wait(11)}},
+				{1, fail(), []Action{down(true).Action(), wait(11)}},
 			},
 		},
 		{
@@ -253,7 +253,7 @@ func TestMachineHTTP(t *testing.T) {
 				{1, Timer{}, []Action{run(1, 0, 3)}},
 				{1.5, ok(), []Action{wait(1.5)}},
 				{1.5, Timer{}, []Action{run(1.5, 1, 3)}},
-				{2, ok(), []Action{up(true), wait(12)}},
+				{2, ok(), []Action{up(true).Action(), wait(12)}},
 			},
 		},
 		{
@@ -262,7 +262,7 @@ func TestMachineHTTP(t *testing.T) {
 			steps: []step{
 				{0, Start{}, []Action{wait(1)}},
 				{1, Timer{}, []Action{run(1, 0, 3)}},
-				{1, fail(), []Action{down(true), wait(11)}},
+				{1, fail(), []Action{down(true).Action(), wait(11)}},
 				{11, Timer{}, []Action{run(11, 0, 3)}},
 				{11, ok(), []Action{wait(11)}}, // the failed url passes: all again from the first, at once
 				{11, Timer{}, []Action{run(11, 0, 3)}},
@@ -270,7 +270,7 @@ func TestMachineHTTP(t *testing.T) {
 				{11, Timer{}, []Action{run(11, 1, 3)}},
 				{11, fail(), []Action{wait(13)}}, // keepalived would loop at once here
 				{13, Timer{}, []Action{run(13, 1, 3)}},
-				{13, ok(), []Action{up(false), wait(23)}},
+				{13, ok(), []Action{up(false).Action(), wait(23)}},
 			},
 		},
 	}
@@ -287,13 +287,13 @@ func TestMachineDynamicWeight(t *testing.T) {
 	playMachine(t, m, []step{
 		{0, Start{}, []Action{wait(1)}},
 		{1, Timer{}, []Action{run(1, 0, 3)}},
-		{1, w(5), []Action{Report{Up: true, First: true, Weight: 5, HasWeight: true}, wait(11)}},
+		{1, w(5), []Action{Report{Up: true, First: true, Weight: 5, HasWeight: true}.Action(), wait(11)}},
 		{11, Timer{}, []Action{run(11, 0, 3)}},
 		{11, w(5), []Action{wait(21)}},
 		{21, Timer{}, []Action{run(21, 0, 3)}},
-		{21, w(8), []Action{Report{Up: true, Weight: 8, HasWeight: true}, wait(31)}},
+		{21, w(8), []Action{Report{Up: true, Weight: 8, HasWeight: true}.Action(), wait(31)}},
 		{31, Timer{}, []Action{run(31, 0, 3)}},
-		{31, fail(), []Action{Report{Up: false, Why: "refused"}, wait(41)}},
+		{31, fail(), []Action{Report{Up: false, Why: "refused"}.Action(), wait(41)}},
 	}, false)
 }
 
@@ -303,11 +303,11 @@ func TestMachineFile(t *testing.T) {
 	playMachine(t, m, []step{
 		{0, Start{}, nil},
 		{0, Timer{}, nil},
-		{0, d(0), []Action{Report{Up: true, First: true, HasWeight: true, WeightIsDelta: true}}},
-		{1, d(-3), []Action{Report{Up: true, Weight: -3, HasWeight: true, WeightIsDelta: true}}},
-		{2, fail(), []Action{Report{Up: false, Why: "refused"}}},
+		{0, d(0), []Action{Report{Up: true, First: true, HasWeight: true, WeightIsDelta: true}.Action()}},
+		{1, d(-3), []Action{Report{Up: true, Weight: -3, HasWeight: true, WeightIsDelta: true}.Action()}},
+		{2, fail(), []Action{Report{Up: false, Why: "refused"}.Action()}},
 		{3, fail(), nil},
-		{4, d(2), []Action{Report{Up: true, Weight: 2, HasWeight: true, WeightIsDelta: true}}},
+		{4, d(2), []Action{Report{Up: true, Weight: 2, HasWeight: true, WeightIsDelta: true}.Action()}},
 	}, false)
 }
 
@@ -318,7 +318,7 @@ func TestMachineLogAllFailures(t *testing.T) {
 		evs := []Event{Start{}, Timer{}, ok(), Timer{}, fail(), Timer{}, fail(), Timer{}, fail()}
 		for _, e := range evs {
 			for _, a := range m.Handle(t0, e) {
-				if l, ok := a.(Log); ok && l.Failure {
+				if a.Kind == ActLog && a.Log.Failure {
 					n++
 				}
 			}

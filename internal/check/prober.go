@@ -215,6 +215,8 @@ func (p *TCPProber) probeDialer(ctx context.Context) Result {
 	return Result{OK: true}
 }
 
+// outcome is the Result of a raw-socket check that ended with err: a nil
+// err is Result{OK: true}, which pumpSYN gives without calling it.
 func (p *TCPProber) outcome(err error) Result {
 	if err != nil {
 		return failure("TCP connection to %s failed: %v", p.Conn.Target, err)

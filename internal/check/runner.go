@@ -121,6 +121,8 @@ type Runner struct {
 	synQueued int
 	synSwept  time.Time
 	synOut    []rawsyn.Outcome
+	// acts holds the actions of the machines being handled (see handle).
+	acts []Action
 }
 
 type probeState struct {
@@ -167,58 +169,6 @@ const (
 	timerWait timerKind = iota
 	timerDeadline
 )
-
-type timerEntry struct {
-	at   time.Time
-	ps   *probeState
-	kind timerKind
-	gen  uint64
-}
-
-// timerHeap is a min-heap of timer entries by time, typed so that
-// pushing and popping an entry allocates nothing (container/heap would
-// box each one).
-type timerHeap []timerEntry
-
-func (h timerHeap) less(i, j int) bool { return h[i].at.Before(h[j].at) }
-
-func (h *timerHeap) push(e timerEntry) {
-	*h = append(*h, e)
-	s := *h
-	for i := len(s) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !s.less(i, p) {
-			break
-		}
-		s[i], s[p] = s[p], s[i]
-		i = p
-	}
-}
-
-func (h *timerHeap) pop() timerEntry {
-	s := *h
-	e := s[0]
-	n := len(s) - 1
-	s[0] = s[n]
-	s[n] = timerEntry{} // drop the pointer for the collector
-	s = s[:n]
-	for i := 0; ; {
-		l, m := 2*i+1, i
-		if l < n && s.less(l, m) {
-			m = l
-		}
-		if r := l + 1; r < n && s.less(r, m) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		s[i], s[m] = s[m], s[i]
-		i = m
-	}
-	*h = s
-	return e
-}
 
 // NewRunner prepares a Runner for plan.
 func NewRunner(plan *Plan, opts RunnerOptions) *Runner {
@@ -325,8 +275,21 @@ func (r *Runner) pumpSYN(now time.Time) {
 	}
 	for i, o := range out {
 		ps := o.Tag.(*probeState)
-		r.result(now, probeResult{ps: ps, gen: o.Gen, r: ps.p.Prober.(*TCPProber).outcome(o.Err)})
 		out[i] = rawsyn.Outcome{}
+		// As result, for a check that is never a FILE_CHECK's: an answer
+		// is ended with what the probeState holds, without reaching for
+		// the Probe and its Prober unless the check failed (by then, after
+		// the send's trip through the kernel, they are out of the cache).
+		if ps.removed || o.Gen != ps.gen {
+			continue
+		}
+		res := Result{OK: true}
+		if o.Err != nil {
+			res = ps.p.Prober.(*TCPProber).outcome(o.Err)
+		}
+		ps.gen++
+		ps.lastResult, ps.lastAt = res, now
+		r.handle(now, ps, res)
 	}
 	r.synOut = out[:0]
 	if r.synQueued > 0 {
@@ -371,7 +334,7 @@ func (r *Runner) begin(now time.Time, ps *probeState) {
 		})
 		return
 	}
-	r.apply(now, ps, ps.m.Handle(now, Start{Jitter: r.opts.Jitter()}))
+	r.handle(now, ps, Start{Jitter: r.opts.Jitter()})
 }
 
 // swap is Replace inside the loop.
@@ -526,44 +489,66 @@ func feedsOf(feeds []Feed, key func(int) ServerKey) string {
 	return fmt.Sprint(names)
 }
 
-// timerTick is the Runner's clock granularity: it wakes at most once per
-// tick, at the end of the tick holding the earliest entry, and handles
-// every entry due by then. Checks due within the same 10 ms share one
-// wakeup (10,000 checks a second: 100 wakeups, not 10,000), and none runs
-// more than a tick late; none ever runs early.
-const timerTick = 10 * time.Millisecond
+// timerTick is the Runner's pass quantum: it wakes at most once per tick,
+// on the tick grid, and each pass handles every timer entry due within
+// timerEarly of it, earlier or later. Checks due within the same 20 ms
+// share one wakeup (10,000 checks a second: 50 passes, not 10,000), each
+// keeps its own phase (a check's time moves by less than timerEarly, so
+// checks spread over their delay_loop stay spread), and none runs more
+// than timerEarly away from its time (plus the system's timer latency),
+// so that a chain of checks keeps its delay_loop on average: a check that
+// only ever ran late would run a half-tick late every time.
+//
+// A pass costs a wakeup of the goroutine and its thread, and the raw SYN
+// pump's system calls; at 10 ms (never early, up to a tick late) the
+// wakeups were about a twentieth of the LVS process's CPU at 10,000
+// checks a second.
+const timerTick = 20 * time.Millisecond
 
-// arm sets the clock timer to the tick of the earliest entry.
+// timerEarly is how far from its time a timer entry may be handled: half
+// a tick either way. A check's deadline timer (its deadline plus Grace)
+// is then never handled before the deadline itself.
+const timerEarly = timerTick / 2
+
+// arm sets the clock timer to the Runner's next pass.
 func (r *Runner) arm(t *time.Timer) {
-	if len(r.pending) > 0 && (len(r.timers) == 0 || time.Until(r.timers[0].at) > timerTick) {
-		// Pending checks are polled at the next tick at the latest.
-		t.Reset(timerTick)
-		return
-	}
-	var at time.Time
-	if len(r.timers) > 0 {
-		at = r.timers[0].at
-	}
-	if r.syn != nil && r.syn.Pending() > 0 {
-		// Raw SYNs wait for answers: look at the next tick (strictly
-		// after now, or a Runner woken on a tick's edge would spin).
-		if next := time.Now().Truncate(timerTick).Add(timerTick); at.IsZero() || next.Before(at) {
-			at = next
-		}
-	}
-	if at.IsZero() {
+	now := time.Now()
+	at, ok := r.nextPass(now)
+	if !ok {
 		t.Reset(time.Hour)
 		return
 	}
-	if wake := at.Truncate(timerTick); wake.Before(at) {
-		at = wake.Add(timerTick)
-	}
-	t.Reset(max(time.Until(at), 0))
+	t.Reset(max(at.Sub(now), 0))
 }
 
-// expire handles every timer entry that is due.
+// nextPass is the time of the Runner's next pass after one at now (ok
+// false: nothing to wait for): the first tick whose window (timerEarly
+// either side) holds the earliest timer entry, or sooner, the next tick
+// while checks wait for an answer (polled checks, raw SYNs). A pass at
+// now has handled every entry due within timerEarly of now, so the pass
+// it returns is later than now: a Runner woken on a tick's edge does not
+// spin.
+func (r *Runner) nextPass(now time.Time) (at time.Time, ok bool) {
+	if r.timers.len() > 0 {
+		first := r.timers.first().Add(-timerEarly)
+		at = first.Truncate(timerTick)
+		if at.Before(first) {
+			at = at.Add(timerTick)
+		}
+	}
+	if len(r.pending) > 0 || (r.syn != nil && r.syn.Pending() > 0) {
+		// Look for answers at the next tick, strictly after now.
+		if next := now.Truncate(timerTick).Add(timerTick); at.IsZero() || next.Before(at) {
+			at = next
+		}
+	}
+	return at, !at.IsZero()
+}
+
+// expire handles every timer entry due by the end of the pass at now's
+// window (timerEarly after now; see timerTick).
 func (r *Runner) expire(now time.Time) {
-	for len(r.timers) > 0 && !r.timers[0].at.After(now) {
+	for horizon := now.Add(timerEarly); r.timers.due(horizon); {
 		e := r.timers.pop()
 		ps := e.ps
 		if ps.removed {
@@ -572,7 +557,7 @@ func (r *Runner) expire(now time.Time) {
 		switch e.kind {
 		case timerWait:
 			if e.gen == ps.waitGen {
-				r.apply(now, ps, ps.m.Handle(now, Timer{}))
+				r.handle(now, ps, Timer{})
 			}
 		case timerDeadline:
 			if e.gen == ps.gen && ps.m.Running() {
@@ -581,7 +566,7 @@ func (r *Runner) expire(now time.Time) {
 				// dropped.
 				ps.gen++
 				ps.lastResult, ps.lastAt = Result{Why: "check did not finish by its deadline"}, now
-				r.apply(now, ps, ps.m.Handle(now, ps.lastResult))
+				r.handle(now, ps, ps.lastResult)
 			}
 		}
 	}
@@ -594,7 +579,7 @@ func (r *Runner) result(now time.Time, res probeResult) {
 	}
 	if ps.p.Watcher != nil {
 		ps.lastResult, ps.lastAt = res.r, now
-		r.apply(now, ps, ps.m.Handle(now, res.r))
+		r.handle(now, ps, res.r)
 		return
 	}
 	if res.done {
@@ -605,36 +590,47 @@ func (r *Runner) result(now time.Time, res probeResult) {
 	}
 	ps.gen++
 	ps.lastResult, ps.lastAt = res.r, now
-	r.apply(now, ps, ps.m.Handle(now, res.r))
+	r.handle(now, ps, res.r)
 }
 
-// apply carries out a machine's actions.
-func (r *Runner) apply(now time.Time, ps *probeState, acts []Action) {
-	for _, a := range acts {
-		switch a := a.(type) {
-		case Wait:
+// handle feeds ev to the machine of ps and carries out its actions. The
+// actions go into the Runner's one slice (acts), so that a steady check's
+// Run and Wait allocate nothing; a check the actions start may end at
+// once (a connect answered within the call) and feed its machine again
+// from in here: that nested handle appends after this one's actions and
+// takes its own off before returning.
+func (r *Runner) handle(now time.Time, ps *probeState, ev Event) {
+	base := len(r.acts)
+	r.acts = ps.m.Append(r.acts, now, ev)
+	for i := base; i < len(r.acts); i++ {
+		// By index, not range: a nested handle may move the slice.
+		switch a := &r.acts[i]; a.Kind {
+		case ActWait:
 			ps.waitGen++
-			r.timers.push(timerEntry{at: a.At, ps: ps, kind: timerWait, gen: ps.waitGen})
-		case Run:
-			r.start(now, ps, a)
-		case Report:
+			r.timers.push(a.Wait.At, timerEntry{ps: ps, kind: timerWait, gen: ps.waitGen})
+		case ActRun:
+			r.start(now, ps, a.Run)
+		case ActReport:
 			r.version.Add(1)
+			rep := a.Report
 			for _, f := range ps.p.Feeds {
-				for _, o := range r.servers[f.Server].Handle(f.Checker, a) {
+				for _, o := range r.servers[f.Server].Handle(f.Checker, rep) {
 					r.opts.Output(o)
 				}
 			}
-		case Log:
-			r.log.Info(a.Msg, "checker", ps.p.Machine.Name)
+		case ActLog:
+			r.log.Info(a.Log.Msg, "checker", ps.p.Machine.Name)
 		}
 	}
+	clear(r.acts[base:]) // the strings of Reports and Logs
+	r.acts = r.acts[:base]
 }
 
 // start launches a check unless the last one is still stuck.
 func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 	if ps.busy {
 		ps.gen++
-		r.apply(now, ps, ps.m.Handle(now, Result{Why: "the previous check has not returned yet"}))
+		r.handle(now, ps, Result{Why: "the previous check has not returned yet"})
 		return
 	}
 	if r.syn != nil {
@@ -651,7 +647,7 @@ func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 					// No route to the target: the check fails at once.
 					ps.gen++
 					ps.lastResult, ps.lastAt = tp.outcome(err), now
-					r.apply(now, ps, ps.m.Handle(now, ps.lastResult))
+					r.handle(now, ps, ps.lastResult)
 					return
 				}
 				// Busy or no socket of the family: connect instead.
@@ -669,7 +665,7 @@ func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 			// network): the result goes straight to the machine.
 			ps.gen++
 			ps.lastResult, ps.lastAt = res, now
-			r.apply(now, ps, ps.m.Handle(now, res))
+			r.handle(now, ps, res)
 			return
 		}
 		j.wait = wait
@@ -681,7 +677,7 @@ func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 func (r *Runner) startJob(ps *probeState, j job) {
 	ps.busy = true
 	j.gen = ps.gen
-	r.timers.push(timerEntry{at: j.run.Deadline.Add(Grace), ps: ps, kind: timerDeadline, gen: j.gen})
+	r.timers.push(j.run.Deadline.Add(Grace), timerEntry{ps: ps, kind: timerDeadline, gen: j.gen})
 	r.dispatch(j)
 }
 

@@ -54,15 +54,17 @@ func TestRunnerSYNAllocsPerCheck(t *testing.T) {
 	per := allocs / n
 	t.Logf("%.2f allocations per check (%.0f per round of %d)", per, allocs, n)
 	if per > allocsPerSYNCheck {
-		t.Errorf("%.2f allocations per check, want at most %d", per, allocsPerSYNCheck)
+		t.Errorf("%.2f allocations per check (%.0f per round of %d), want at most %d", per, allocs, n, allocsPerSYNCheck)
 	}
 }
 
 // allocsPerSYNCheck is what a steady TCP_CHECK on raw sockets may
-// allocate: the Run and the Wait the Machine returns, boxed in the Action
-// interface (the Machine's slices are its own, the Engine's entries and
-// buffers are reused).
-const allocsPerSYNCheck = 2
+// allocate: nothing. The Machine's actions are values appended to the
+// Runner's one slice, the Engine's entries and buffers are reused, and
+// the timer heap is a typed slice. (It was 2 while the Run and the Wait
+// were boxed in an Action interface: 640 kB of garbage a second for
+// 10,000 checks, a collection every 7 s under the settled memory limit.)
+const allocsPerSYNCheck = 0
 
 func allocKey(i int) ServerKey {
 	return ServerKey{VS: "[10.0.0.1]:tcp:80", RS: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 80)}

@@ -55,14 +55,14 @@ func (r *Runner) startPoll(now time.Time, ps *probeState, run Run) bool {
 	switch {
 	case p != nil:
 		ps.busy = true
-		r.timers.push(timerEntry{at: run.Deadline.Add(Grace), ps: ps, kind: timerDeadline, gen: ps.gen})
+		r.timers.push(run.Deadline.Add(Grace), timerEntry{ps: ps, kind: timerDeadline, gen: ps.gen})
 		r.pending = append(r.pending, pendingCheck{ps: ps, gen: ps.gen, run: run, p: p})
 	case wait != nil:
 		r.startJob(ps, job{ps: ps, run: run, prober: ps.p.Prober, wait: wait})
 	default:
 		ps.gen++
 		ps.lastResult, ps.lastAt = res, now
-		r.apply(now, ps, ps.m.Handle(now, res))
+		r.handle(now, ps, res)
 	}
 	return true
 }
