@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"syscall"
 
 	"vigil/internal/dataplane"
@@ -33,7 +32,7 @@ func (e *OpError) Unwrap() error { return e.Err }
 type Reconciler struct {
 	plane  dataplane.Plane
 	log    *slog.Logger
-	actual dataplane.Table
+	actual belief
 	owned  map[dataplane.ServiceKey]bool
 	// synced is false until Sync has read the plane once, and again after
 	// a failed operation leaves the belief in doubt.
@@ -58,7 +57,7 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.actual, r.synced = t, true
+	r.actual, r.synced = beliefOf(t), true
 	return nil
 }
 
@@ -152,18 +151,10 @@ func (r *Reconciler) apply(ctx context.Context, desired dataplane.Table, scope m
 	return sent, errors.Join(append(errs, runErrs...)...)
 }
 
-// view returns the believed table limited to scope (all of it for nil).
+// view returns the believed table limited to scope (all of it for nil),
+// in Diff's form: a copy that later operations do not change.
 func (r *Reconciler) view(scope map[dataplane.ServiceKey]bool) dataplane.Table {
-	if scope == nil {
-		return r.actual
-	}
-	t := make(dataplane.Table, len(scope))
-	for k := range scope {
-		if e, ok := r.actual[k]; ok {
-			t[k] = e
-		}
-	}
-	return t
+	return r.actual.table(scope)
 }
 
 // UnsupportedError is a desired service the plane cannot express; nothing
@@ -218,7 +209,7 @@ func (r *Reconciler) RemoveOwned(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("read the data plane's table: %w", err)
 		}
 	}
-	ops := Diff(dataplane.Table{}, r.actual, r.owned)
+	ops := Diff(dataplane.Table{}, r.actual.services(), r.owned)
 	sent, errs := r.run(ctx, ops)
 	return sent, errors.Join(errs...)
 }
@@ -237,19 +228,19 @@ func (r *Reconciler) RemoveOwnedReals(ctx context.Context) (int, error) {
 	n := 0
 	for k, svc := range r.actual {
 		if r.owned[k] {
-			n += 1 + len(svc.Dests)
+			n += 1 + len(svc.dests)
 		}
 	}
 	ops := make([]Op, 0, n)
-	for _, k := range r.actual.Keys() {
+	for _, k := range r.actual.keys() {
 		if !r.owned[k] {
 			continue
 		}
-		for _, dk := range sortedDests(r.actual[k].Dests) {
-			ops = append(ops, Op{Kind: DeleteDest, Service: dataplane.Service{Key: k}, Dest: dataplane.Destination{Key: dk}})
+		for _, d := range r.actual[k].dests {
+			ops = append(ops, Op{Kind: DeleteDest, Service: dataplane.Service{Key: k}, Dest: dataplane.Destination{Key: d.Key}})
 		}
 	}
-	ops = append(ops, Diff(dataplane.Table{}, r.actual, r.owned)...)
+	ops = append(ops, Diff(dataplane.Table{}, r.actual.services(), r.owned)...)
 	sent, errs := r.run(ctx, ops)
 	return sent, errors.Join(errs...)
 }
@@ -330,18 +321,20 @@ func (r *Reconciler) note(op Op) {
 	k := op.Service.Key
 	switch op.Kind {
 	case AddService:
-		r.actual[k] = dataplane.Entry{Service: op.Service, Dests: map[dataplane.DestKey]dataplane.Destination{}}
+		r.actual[k] = &believed{service: op.Service}
 	case UpdateService:
-		e := r.actual[k]
-		e.Service = op.Service
-		r.actual[k] = e
+		if s, ok := r.actual[k]; ok {
+			s.service = op.Service
+		} else {
+			r.actual[k] = &believed{service: op.Service}
+		}
 	case DeleteService:
 		delete(r.actual, k)
 		delete(r.owned, k)
 	case AddDest, UpdateDest:
-		r.actual[k].Dests[op.Dest.Key] = op.Dest
+		r.actual[k].set(op.Dest)
 	case DeleteDest:
-		delete(r.actual[k].Dests, op.Dest.Key)
+		r.actual[k].remove(op.Dest.Key)
 	}
 }
 
@@ -471,7 +464,8 @@ func (r *Reconciler) runBatch(ctx context.Context, b batcher, ops []Op) (int, []
 		if !ok {
 			g = &serviceOps{key: k}
 			if have, ok := r.actual[k]; ok {
-				g.entry = &dataplane.Entry{Service: have.Service, Dests: maps.Clone(have.Dests)}
+				e := have.entry()
+				g.entry = &e
 			}
 			byKey[k] = g
 			groups = append(groups, g)

@@ -129,8 +129,9 @@ func Run(ctx context.Context, o RunOptions) error {
 	var countersTick <-chan time.Time
 	var countersTimer *time.Timer
 	// checkers are the checks as last read from the Runner (see
-	// refreshCheckers).
-	var checkers []status.LVSCheckerJSON
+	// refreshCheckers), in the compact form the loop keeps; each status
+	// builds its own form of them.
+	var checkers []keptCheck
 	var runner *check.Runner
 	var outputs chan check.Output
 	// Verdicts are recorded as they come and applied to the plane once
@@ -151,7 +152,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	publish := func() {
 		flush()
 		o.Publish(status.LVSJSON{State: "running", Dataplane: choice.Name, DataplaneWhy: choice.Why,
-			Operations: side.Operations(), Reloads: reloads, VirtualServers: side.SnapshotWith(counters), Checkers: checkers,
+			Operations: side.Operations(), Reloads: reloads, VirtualServers: side.SnapshotWith(counters), Checkers: side.Checkers(checkers),
 			CheckerProblems: problems})
 	}
 	// refreshCheckers reads the checks from the Runner's goroutine, but
@@ -172,7 +173,7 @@ func Run(ctx context.Context, o RunOptions) error {
 			return false
 		}
 		version = v
-		checkers = side.Checkers(snap.Checks)
+		checkers = keepChecks(snap.Checks)
 		return true
 	}
 	// Between outputs, the checks are read again every checkersEvery

@@ -715,22 +715,6 @@ func (s *Side) SnapshotWith(counters dataplane.Table) []status.LVSVirtualServerJ
 	return out
 }
 
-// Checkers converts the Runner's checks for status, naming each real
-// server as the virtual servers of SnapshotWith do.
-func (s *Side) Checkers(checks []check.CheckStatus) []status.LVSCheckerJSON {
-	out := make([]status.LVSCheckerJSON, 0, len(checks))
-	for _, c := range checks {
-		j := status.LVSCheckerJSON{Name: c.Name, Up: c.Up, HasRun: c.HasRun, Weight: c.Weight, HasWeight: c.HasWeight,
-			LastOK: c.LastOK, LastError: c.LastError, LastAt: c.LastAt, Start: c.Start, StartedAt: c.StartedAt,
-			Reals: make([]status.LVSCheckerRealJSON, 0, len(c.Servers))}
-		for _, k := range c.Servers {
-			j.Reals = append(j.Reals, s.realName(k))
-		}
-		out = append(out, j)
-	}
-	return out
-}
-
 // realName is a checker's real server as the status names it.
 func (s *Side) realName(k check.ServerKey) status.LVSCheckerRealJSON {
 	s.awaitLookups()
