@@ -1,14 +1,17 @@
 package proxy
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"testing"
 	"time"
+
+	"vigil/internal/dataplane"
 )
 
 // Tests of the FIN held back for one batch (tcp.go shutdown,
-// loop.sendFins).
+// loop.sendFins) and of the connection structs' reuse (newConn).
 
 // TestFinReachesWaitingClient: the real server answers and closes; the
 // client keeps its side open and reads until the end of stream. Nothing
@@ -98,4 +101,90 @@ func TestFinBothEndsInOneBatch(t *testing.T) {
 		t.Fatal("the real server never saw the client's end")
 	}
 	waitActive(t, p, svc, real, 0)
+}
+
+// conns is the set of connection structs open to real server k.
+func conns(t *testing.T, p *Plane, svc dataplane.ServiceKey, k dataplane.DestKey) map[*conn]func() {
+	t.Helper()
+	s, err := p.service(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := map[*conn]func(){}
+	for c := range s.dests[k].conns {
+		m[c.(*conn)] = c.cutter()
+	}
+	return m
+}
+
+// TestPooledConnStaleCut: a connection's struct is reused by its loop
+// for a later connection once it has ended. A drain timeout's cut taken
+// for the first connection (its cutter) and run after the struct serves
+// the second must leave the second alone; the second's own cut closes
+// it. Without the generation check the stale cut closes the second
+// connection and its echo fails.
+func TestPooledConnStaleCut(t *testing.T) {
+	p, svc, real := oneServer(t, Options{}, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		io.Copy(c, c)
+	})
+	echo := func(c *net.TCPConn) error {
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		if _, err := c.Write([]byte("ping")); err != nil {
+			return err
+		}
+		b := make([]byte, 4)
+		if _, err := io.ReadFull(c, b); err != nil {
+			return err
+		}
+		if string(b) != "ping" {
+			return fmt.Errorf("echo %q", b)
+		}
+		return nil
+	}
+	a := dialRaw(t, svc)
+	if err := echo(a); err != nil {
+		t.Fatal(err)
+	}
+	var first *conn
+	var staleCut func()
+	for c, cut := range conns(t, p, svc, real) {
+		first, staleCut = c, cut
+	}
+	if first == nil {
+		t.Fatal("the first connection is not in its dest's set")
+	}
+	a.Close()
+	waitActive(t, p, svc, real, 0)
+	// Connections until one lands on the first one's loop and takes its
+	// struct (the loop reuses the last ended first); bounded.
+	var b *net.TCPConn
+	var freshCut func()
+	for i := 0; i < 40 && b == nil; i++ {
+		c := dialRaw(t, svc)
+		if err := echo(c); err != nil {
+			t.Fatal(err)
+		}
+		if cut, ok := conns(t, p, svc, real)[first]; ok {
+			b, freshCut = c, cut
+		}
+	}
+	if b == nil {
+		t.Fatal("no connection of 40 reused the first one's struct")
+	}
+	staleCut()
+	// The posted cut has run once the loop runs a later call.
+	if !first.l.call(func() {}) {
+		t.Fatal("loop ended")
+	}
+	if err := echo(b); err != nil {
+		t.Fatalf("the stale cut closed the connection that reused the struct: %v", err)
+	}
+	freshCut()
+	b.SetDeadline(time.Now().Add(ioTimeout))
+	if n, err := b.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("the connection's own cut did not close it (read %d, %v)", n, err)
+	}
 }

@@ -126,6 +126,7 @@ type loop struct {
 	ready   []resume
 	spare   []resume
 	fins    []resume // directions whose FIN waits for the next batch (shutdown)
+	free    []*conn  // ended connections' structs, for the next ones (newConn)
 	done    chan struct{}
 	stop    bool
 }
@@ -154,6 +155,7 @@ func newLoop(p *Plane) (*loop, error) {
 type resume struct {
 	c   *conn
 	dir int
+	gen uint32 // c's generation when queued: a reused struct's entry is stale
 }
 
 // again puts direction dir of c on the ready list: it is read again after
@@ -163,7 +165,7 @@ func (l *loop) again(c *conn, dir int) {
 		return
 	}
 	c.queued[dir] = true
-	l.ready = append(l.ready, resume{c, dir})
+	l.ready = append(l.ready, resume{c, dir, c.gen})
 }
 
 // resumeReady reads again what the ready list holds (entries added
@@ -173,6 +175,9 @@ func (l *loop) resumeReady() {
 	l.ready = l.spare[:0]
 	for i, r := range rs {
 		rs[i] = resume{}
+		if r.c.gen != r.gen {
+			continue // the connection ended, its struct serves another
+		}
 		r.c.queued[r.dir] = false
 		r.c.resume(l, r.dir)
 	}
@@ -439,7 +444,7 @@ func (l *loop) closeBatch() {
 func (l *loop) sendFins(k int) {
 	for i, f := range l.fins[:k] {
 		l.fins[i] = resume{}
-		if f.c.state != dead {
+		if f.c.gen == f.gen && f.c.state != dead {
 			f.c.sendFin(l, f.dir)
 		}
 	}
