@@ -10,15 +10,16 @@ import (
 	"vigil/internal/dataplane"
 )
 
-// Tests of the FIN held back for one batch (tcp.go shutdown,
-// loop.sendFins) and of the connection structs' reuse (newConn).
+// Tests of the ends of a connection (tcp.go shutdown: each side's FIN
+// relayed, or both ends in one batch of events) and of the connection
+// structs' reuse (newConn).
 
 // TestFinReachesWaitingClient: the real server answers and closes; the
 // client keeps its side open and reads until the end of stream. Nothing
-// else happens on the loop, so the FIN held back must go out before the
-// loop sleeps: without that the client waits for an end that never comes
-// and fails on its deadline (ioTimeout), and the real server, its
-// connection still half open, never sees the client's own end.
+// else happens on the loop, so the real server's FIN must be relayed at
+// once: without it the client waits for an end that never comes and
+// fails on its deadline (ioTimeout), and the real server, its connection
+// still half open, never sees the client's own end.
 func TestFinReachesWaitingClient(t *testing.T) {
 	serverSaw := make(chan error, 1)
 	p, svc, real := oneServer(t, Options{}, func(c net.Conn) {
@@ -54,8 +55,8 @@ func TestFinReachesWaitingClient(t *testing.T) {
 
 // TestFinBothEndsInOneBatch: the client's end and the real server's
 // (with its answer) reach the proxy while its loop is held, so that one
-// batch of events ends both directions: the first's FIN is held back, the
-// second closes the connection instead (no shutdown). Every byte still
+// batch of events ends both directions: the first's FIN is sent with a
+// shutdown, the second closes the connection. Every byte still
 // arrives both ways, each side sees the end, and the connection is
 // released.
 func TestFinBothEndsInOneBatch(t *testing.T) {

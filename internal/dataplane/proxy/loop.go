@@ -125,8 +125,7 @@ type loop struct {
 	closing []int // descriptors to close once the current batch is done
 	ready   []resume
 	spare   []resume
-	fins    []resume // directions whose FIN waits for the next batch (shutdown)
-	free    []*conn  // ended connections' structs, for the next ones (newConn)
+	free    []*conn // ended connections' structs, for the next ones (newConn)
 	done    chan struct{}
 	stop    bool
 }
@@ -381,17 +380,8 @@ func (l *loop) run() {
 		// busy, events are usually there already. Only an empty answer
 		// leads to the wait proper, through the ordinary path that lets
 		// the runtime use the P meanwhile.
-		older := len(l.fins)
 		n, err := epollPoll(l.epfd, events)
 		if n <= 0 && wait != 0 {
-			// Nothing more is coming for now: the FINs held back go
-			// out before the loop sleeps.
-			if older > 0 {
-				l.now = time.Now().UnixNano()
-				l.sendFins(older)
-				older = 0
-				l.closeBatch()
-			}
 			n, err = syscall.EpollWait(l.epfd, events, wait)
 		}
 		if err != nil && !errors.Is(err, syscall.EINTR) {
@@ -414,9 +404,6 @@ func (l *loop) run() {
 		if len(l.ready) > 0 {
 			l.resumeReady()
 		}
-		if older > 0 {
-			l.sendFins(older)
-		}
 		for len(l.timers) > 0 && l.timers[0].due <= l.now {
 			t := heap.Pop(&l.timers).(*timer)
 			t.f.expire(l, l.now)
@@ -435,22 +422,6 @@ func (l *loop) closeBatch() {
 		unix.Close(fd)
 	}
 	l.closing = l.closing[:0]
-}
-
-// sendFins sends the first k of the FINs held back (shutdown): those
-// queued before the batch just handled, which gave their connections'
-// other direction the time to end too (the connection was then closed
-// instead, and its entry is dropped here).
-func (l *loop) sendFins(k int) {
-	for i, f := range l.fins[:k] {
-		l.fins[i] = resume{}
-		if f.c.gen == f.gen && f.c.state != dead {
-			f.c.sendFin(l, f.dir)
-		}
-	}
-	n := copy(l.fins, l.fins[k:])
-	clear(l.fins[n:])
-	l.fins = l.fins[:n]
 }
 
 func (l *loop) commands() {

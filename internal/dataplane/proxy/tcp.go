@@ -555,12 +555,6 @@ func (c *conn) ended(l *loop, dir int) {
 
 // shutdown sends direction dir's FIN; once both directions have sent
 // theirs, the connection is closed. False if the connection died.
-//
-// The FIN is held back until the loop has handled one more batch of
-// events (or is about to sleep; loop.sendFins): a client that closes as
-// soon as it has its answer (an HTTP client told "Connection: close"
-// does not wait for the FIN) has usually done so by then, and the
-// connection is closed at once, one shutdown(2) fewer.
 func (c *conn) shutdown(l *loop, dir int) bool {
 	c.shut[dir] = true
 	if c.shut[1-dir] {
@@ -568,16 +562,11 @@ func (c *conn) shutdown(l *loop, dir int) bool {
 		c.kill(l, false)
 		return false
 	}
-	l.fins = append(l.fins, resume{c, dir, c.gen})
-	return true
-}
-
-// sendFin shuts direction dir's destination down for writing, once
-// shutdown held it back; the connection is closed if that fails.
-func (c *conn) sendFin(l *loop, dir int) {
 	if err := unix.Shutdown(c.dst(dir), unix.SHUT_WR); err != nil {
 		c.kill(l, false)
+		return false
 	}
+	return true
 }
 
 // kill closes both sockets (the client's with an RST if rst) and releases
