@@ -327,7 +327,7 @@ func (lab *dpLab) startVigilBin(bin, plane, name string) (int, func()) {
 	// ("GOGC=200 GOMAXPROCS=1"), to measure runtime settings.
 	env := os.Getenv("VIGIL_DPBENCH_VIGIL_ENV")
 	if strings.HasPrefix(name, "other-proxy") {
-		env = os.Getenv("VIGIL_DPBENCH_OTHER_ENV")
+		env = otherEnv(name)
 	}
 	args = append(args, strings.Fields(env)...)
 	args = append(args, bin, "-C", "-n", "-l", "-f", path, "--dataplane", plane,
@@ -381,6 +381,46 @@ type dpMode struct {
 }
 
 var dpModes = []dpMode{{"keep-alive", true}, {"new connection per request", false}}
+
+// modes is dpModes, or those whose names start with one of
+// VIGIL_DPBENCH_MODES's comma-separated words ("new": a new connection
+// per request only).
+func modes() []dpMode {
+	v := os.Getenv("VIGIL_DPBENCH_MODES")
+	if v == "" {
+		return dpModes
+	}
+	var ms []dpMode
+	for _, m := range dpModes {
+		for _, w := range strings.Split(v, ",") {
+			if w != "" && strings.HasPrefix(m.name, w) {
+				ms = append(ms, m)
+				break
+			}
+		}
+	}
+	return ms
+}
+
+// otherEnv is the environment of the other build named name
+// (other-proxy, other-proxy-2, ...): VIGIL_DPBENCH_OTHER_ENV, or with
+// semicolons in it, its part in the order of VIGIL_DPBENCH_OTHER_BIN's
+// builds ("GOMAXPROCS=2;GOGC=400": the first build with one, the second
+// with the other; a part left out is empty).
+func otherEnv(name string) string {
+	env := os.Getenv("VIGIL_DPBENCH_OTHER_ENV")
+	if !strings.Contains(env, ";") {
+		return env
+	}
+	i := 0
+	if n, err := strconv.Atoi(strings.TrimPrefix(name, "other-proxy-")); err == nil {
+		i = n - 1
+	}
+	if parts := strings.Split(env, ";"); i < len(parts) {
+		return parts[i]
+	}
+	return ""
+}
 
 // BenchmarkDataplanes measures the four implementations under wrk, in
 // rounds; each round runs them in a different order (rotated), each with
@@ -436,7 +476,7 @@ func BenchmarkDataplanes(b *testing.B) {
 		order = append(order[k:], order[:k]...)
 		for _, im := range order {
 			pid, stop := im.start(lab)
-			for _, m := range dpModes {
+			for _, m := range modes() {
 				var s0 groupSample
 				if pid != 0 {
 					s0, _ = sampleGroup(pid)
@@ -490,7 +530,7 @@ func BenchmarkDataplanes(b *testing.B) {
 		{"vigil-proxy", "keep-alive"}:                    {"haproxy", 1.2},
 		{"vigil-proxy", "new connection per request"}:    {"haproxy", 1.0},
 	}
-	for _, m := range dpModes {
+	for _, m := range modes() {
 		for _, im := range impls {
 			ws := res[key{im.name, m.name}]
 			rps := make([]float64, len(ws))

@@ -125,6 +125,7 @@ type loop struct {
 	closing []int // descriptors to close once the current batch is done
 	ready   []resume
 	spare   []resume
+	free    []*conn // ended connections' structs, for the next ones (newConn)
 	done    chan struct{}
 	stop    bool
 }
@@ -153,6 +154,7 @@ func newLoop(p *Plane) (*loop, error) {
 type resume struct {
 	c   *conn
 	dir int
+	gen uint32 // c's generation when queued: a reused struct's entry is stale
 }
 
 // again puts direction dir of c on the ready list: it is read again after
@@ -162,7 +164,7 @@ func (l *loop) again(c *conn, dir int) {
 		return
 	}
 	c.queued[dir] = true
-	l.ready = append(l.ready, resume{c, dir})
+	l.ready = append(l.ready, resume{c, dir, c.gen})
 }
 
 // resumeReady reads again what the ready list holds (entries added
@@ -172,6 +174,9 @@ func (l *loop) resumeReady() {
 	l.ready = l.spare[:0]
 	for i, r := range rs {
 		rs[i] = resume{}
+		if r.c.gen != r.gen {
+			continue // the connection ended, its struct serves another
+		}
 		r.c.queued[r.dir] = false
 		r.c.resume(l, r.dir)
 	}
@@ -403,15 +408,20 @@ func (l *loop) run() {
 			t := heap.Pop(&l.timers).(*timer)
 			t.f.expire(l, l.now)
 		}
-		for _, fd := range l.closing {
-			unix.Close(fd)
-		}
-		l.closing = l.closing[:0]
+		l.closeBatch()
 		if l.stop {
 			l.end()
 			return
 		}
 	}
+}
+
+// closeBatch closes the descriptors the batch let go.
+func (l *loop) closeBatch() {
+	for _, fd := range l.closing {
+		unix.Close(fd)
+	}
+	l.closing = l.closing[:0]
 }
 
 func (l *loop) commands() {

@@ -93,8 +93,10 @@ func (d *dest) unbind(active bool) {
 
 func (d *dest) total() int64 { return int64(d.real.Active) + int64(d.real.Inactive) }
 
-// closer is a proxied TCP connection or UDP flow, cut on drain timeout.
-type closer interface{ cut() }
+// closer is a proxied TCP connection or UDP flow, cut on drain timeout:
+// cutter, called under the service's lock, returns the function that
+// cuts it (outside the lock).
+type closer interface{ cutter() func() }
 
 // template is a persistence entry: a client prefix's real server.
 type template struct {
@@ -219,13 +221,16 @@ func (s *service) stop(drain time.Duration) {
 func (s *service) drain(d *dest, timeout time.Duration) {
 	cutAll := func() {
 		s.mu.Lock()
-		conns := slices.Collect(maps.Keys(d.conns))
-		s.mu.Unlock()
-		if len(conns) > 0 {
-			s.log.Info("drain timeout: cutting connections", "real_server", d.cfg.Key.String(), "connections", len(conns))
+		cuts := make([]func(), 0, len(d.conns))
+		for c := range d.conns {
+			cuts = append(cuts, c.cutter())
 		}
-		for _, c := range conns {
-			c.cut()
+		s.mu.Unlock()
+		if len(cuts) > 0 {
+			s.log.Info("drain timeout: cutting connections", "real_server", d.cfg.Key.String(), "connections", len(cuts))
+		}
+		for _, cut := range cuts {
+			cut()
 		}
 	}
 	if timeout < 0 {

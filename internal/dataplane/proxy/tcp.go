@@ -155,21 +155,58 @@ type conn struct {
 	rdhup, queued [2]bool
 	start         int64 // unix nanoseconds
 	last          int64 // unix nanoseconds of the last progress either way
+	// gen counts the connections this struct has served (the loop
+	// reuses it, newConn): what was queued or posted for one of them
+	// carries its gen and does nothing to a later one. Written by the
+	// loop only after the connection left its dest's set (release), and
+	// read elsewhere only under the service's lock while it is in it
+	// (cutter).
+	gen uint32
+}
+
+// maxFree bounds the ended connections' structs a loop keeps for reuse.
+const maxFree = 1024
+
+// newConn is a connection struct for l: an ended one's when l has one
+// (its gen already moved on), else a new one.
+func (l *loop) newConn() *conn {
+	if n := len(l.free); n > 0 {
+		c := l.free[n-1]
+		l.free[n-1] = nil
+		l.free = l.free[:n-1]
+		c.state = connecting
+		return c
+	}
+	c := &conn{l: l, timer: timer{idx: -1}}
+	c.f = c
+	return c
 }
 
 // src and dst are the sockets a direction reads and writes.
 func (c *conn) src(dir int) int { return c.fd[dir] }
 func (c *conn) dst(dir int) int { return c.fd[1-dir] }
 
-// cut closes the connection; any goroutine may call it.
-func (c *conn) cut() { c.l.post(func() { c.kill(c.l, false) }) }
+// cutter returns a function that closes the connection, for any
+// goroutine to call; the caller holds the service's lock (c is in its
+// dest's set, so gen is this connection's). If the connection ends
+// meanwhile and its struct serves another, the call does nothing.
+func (c *conn) cutter() func() {
+	l, gen := c.l, c.gen
+	return func() {
+		l.post(func() {
+			if c.gen == gen {
+				c.kill(l, false)
+			}
+		})
+	}
+}
 
 // open serves a connection just accepted on l: picks the real server
 // and connects to it.
 func (s *service) open(l *loop, cfd int, from netip.AddrPort) {
 	now := time.Unix(0, l.now)
-	c := &conn{s: s, l: l, from: from, fd: [2]int{cfd, -1}, start: l.now, last: l.now, timer: timer{idx: -1}}
-	c.f = c
+	c := l.newConn()
+	c.s, c.from, c.fd, c.start, c.last = s, from, [2]int{cfd, -1}, l.now, l.now
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
@@ -549,6 +586,13 @@ func (c *conn) kill(l *loop, rst bool) {
 	l.forget(c.fd[0])
 	l.forget(c.fd[1])
 	c.s.release(c.d, c.t, c, true, time.Unix(0, l.now))
+	// Out of its dest's set: the struct may serve the next connection
+	// (only an accept takes it, never while a method of this one runs).
+	if len(l.free) < maxFree {
+		*c = conn{l: l, timer: timer{idx: -1}, gen: c.gen + 1, state: dead}
+		c.f = c
+		l.free = append(l.free, c)
+	}
 }
 
 // startListeners creates the service's listeners, one per loop, on its

@@ -25,6 +25,9 @@ type flow struct {
 
 func (f *flow) cut() { f.once.Do(func() { f.up.Close() }) }
 
+// cutter is cut, for a drain timeout (closer).
+func (f *flow) cutter() func() { return f.cut }
+
 func (s *service) readLoop() {
 	defer s.wg.Done()
 	buf := make([]byte, 65536)
