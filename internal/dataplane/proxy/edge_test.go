@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"vigil/internal/dataplane"
 )
 
 // Tests of the edge-triggered registration (tcp.go, loop.go): a socket is
@@ -118,6 +120,31 @@ func bigBuffers(t *testing.T, p *Plane) {
 	}
 }
 
+// burstWhileHeld dials svc and sets the connection up ("hello", the
+// real server active), then holds every loop while the client writes
+// data, so that the whole burst waits in the proxy's socket before its
+// loop sees any of it, and lets the loops go again once the client's
+// socket has sent everything.
+func burstWhileHeld(t *testing.T, p *Plane, svc dataplane.ServiceKey, real dataplane.DestKey, data []byte) *net.TCPConn {
+	t.Helper()
+	c := dialRaw(t, svc)
+	c.SetDeadline(time.Now().Add(bulkTimeout))
+	// The connection is set up (connect and first bytes) before the loops
+	// are held.
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, p, svc, real, 1)
+	time.Sleep(50 * time.Millisecond)
+	release := holdLoops(t, p)
+	defer release()
+	if _, err := c.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	waitSent(t, c)
+	return c
+}
+
 // TestEdgeReadBoundResumes: a burst larger than a readiness's read bound
 // (maxReads reads of the loop's buffer, or splices of a pipe) is already
 // in the proxy's socket when its loop gets to it, and the client sends
@@ -129,22 +156,7 @@ func TestEdgeReadBoundResumes(t *testing.T) {
 			data := stream(7, 3<<20)
 			p, svc, real := oneServer(t, Options{NoSplice: noSplice}, countServer(t, append([]byte("hello"), data...)))
 			bigBuffers(t, p)
-			c := dialRaw(t, svc)
-			c.SetDeadline(time.Now().Add(bulkTimeout))
-			// The connection is set up (connect and first bytes)
-			// before the loops are held.
-			if _, err := c.Write([]byte("hello")); err != nil {
-				t.Fatal(err)
-			}
-			waitActive(t, p, svc, real, 1)
-			time.Sleep(50 * time.Millisecond)
-			release := holdLoops(t, p)
-			defer release()
-			if _, err := c.Write(data); err != nil {
-				t.Fatal(err)
-			}
-			waitSent(t, c)
-			release()
+			c := burstWhileHeld(t, p, svc, real, data)
 			ans := make([]byte, 32)
 			n, err := c.Read(ans)
 			if err != nil {
@@ -182,20 +194,7 @@ func TestEdgePartialWriteResumes(t *testing.T) {
 				count(c)
 			})
 			bigBuffers(t, p)
-			c := dialRaw(t, svc)
-			c.SetDeadline(time.Now().Add(bulkTimeout))
-			if _, err := c.Write([]byte("hello")); err != nil {
-				t.Fatal(err)
-			}
-			waitActive(t, p, svc, real, 1)
-			time.Sleep(50 * time.Millisecond)
-			release := holdLoops(t, p)
-			defer release()
-			if _, err := c.Write(data); err != nil {
-				t.Fatal(err)
-			}
-			waitSent(t, c)
-			release()
+			c := burstWhileHeld(t, p, svc, real, data)
 			// The proxy now writes to the server until its socket is
 			// full, then waits for it.
 			time.Sleep(200 * time.Millisecond)
