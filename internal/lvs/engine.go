@@ -311,23 +311,16 @@ func (e *Engine) suspended(st *vsState) bool {
 // in which case it is applied when the address returns. Unknown ids are
 // ignored: a report may race with a reload that removed the server.
 func (e *Engine) SetHealth(id RealID, h Health) []Event {
-	st := e.byID[id.VS]
-	if st == nil {
+	st, rs := e.find(id)
+	if rs == nil {
 		return nil
 	}
-	for i := range st.reals {
-		rs := &st.reals[i]
-		if rs.r.addr != id.Real {
-			continue
-		}
-		rs.latest, rs.hasLatest = h, true
-		if !st.started || e.suspended(st) {
-			return nil
-		}
-		e.markDirty(st)
-		return e.applyHealth(st, rs, nil)
+	rs.latest, rs.hasLatest = h, true
+	if !st.started || e.suspended(st) {
+		return nil
 	}
-	return nil
+	e.markDirty(st)
+	return e.applyHealth(st, rs, nil)
 }
 
 // applyHealth moves a real server to its latest health: a weight change,
@@ -769,31 +762,30 @@ func (e *Engine) QuorumUp(id VSID) bool {
 
 // Has reports whether id is a real server of the running configuration.
 func (e *Engine) Has(id RealID) bool {
+	_, rs := e.find(id)
+	return rs != nil
+}
+
+// find returns the virtual server and the state of the real server id, or
+// nil for a real server the running configuration does not have. The
+// states are one block per virtual server, so this is a scan of that
+// virtual server's real servers (a handful, as configs go).
+func (e *Engine) find(id RealID) (*vsState, *rsState) {
 	st := e.byID[id.VS]
 	if st == nil {
-		return false
+		return nil, nil
 	}
 	for i := range st.reals {
-		rs := &st.reals[i]
-		if rs.r.addr == id.Real {
-			return true
+		if st.reals[i].r.addr == id.Real {
+			return st, &st.reals[i]
 		}
 	}
-	return false
+	return st, nil
 }
 
 // Alive reports whether a real server is in its pool (by health, whatever
 // the quorum).
 func (e *Engine) Alive(id RealID) bool {
-	st := e.byID[id.VS]
-	if st == nil {
-		return false
-	}
-	for i := range st.reals {
-		rs := &st.reals[i]
-		if rs.r.addr == id.Real {
-			return rs.alive
-		}
-	}
-	return false
+	_, rs := e.find(id)
+	return rs != nil && rs.alive
 }
