@@ -338,6 +338,9 @@ const minRate = 0.9
 // first interval).
 var steadyAfter = 30 * time.Second
 
+// perfRuns numbers the profiles VIGIL_BENCH_PERF asks for.
+var perfRuns int
+
 // checkRun is one measured window of one checker.
 type checkRun struct {
 	cpu   float64 // % of one core
@@ -425,8 +428,23 @@ func measureChecker(b *testing.B, h *netlab.Host, s checkScenario, l *checkListe
 	parent0, _ := sampleProc(p.Pid())
 	c0 := l.count()
 	t0 := time.Now()
+	var perf *exec.Cmd
+	if dir := os.Getenv("VIGIL_BENCH_PERF"); dir != "" {
+		// A profile of the measured process over the window, for work on
+		// a checker: perf record into DIR/<who>-<n>.data (it costs the
+		// process some CPU: the figures of such a run are not the bench's).
+		perfRuns++
+		perf = exec.Command("perf", "record", "-g", "-o", filepath.Join(dir, fmt.Sprintf("%s-%d.data", who, perfRuns)), "-p", strconv.Itoa(pid))
+		if err := perf.Start(); err != nil {
+			b.Fatal(err)
+		}
+	}
 	time.Sleep(win)
 	s1, err := sampleProc(pid)
+	if perf != nil {
+		perf.Process.Signal(os.Interrupt)
+		perf.Wait()
+	}
 	wall := time.Since(t0)
 	c1 := l.count()
 	if err != nil {

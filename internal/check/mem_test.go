@@ -22,9 +22,11 @@ func TestPerCheckRecordSizes(t *testing.T) {
 		size, max uintptr
 	}{
 		// The Runner's record of a check: its state, latest outcome,
-		// start. Flags last (Result's too): 144-byte class.
-		{"probeState", unsafe.Sizeof(probeState{}), 144},
-		// The Machine shares its Probe's configuration: 80, not 176.
+		// start, and its Machine held in it (one object, not two: it was
+		// 144 + 80 bytes apart). Flags last (Result's too): 224-byte class.
+		{"probeState", unsafe.Sizeof(probeState{}), 224},
+		// The Machine shares its configuration with every machine of an
+		// equal one: 80, not 176.
 		{"Machine", unsafe.Sizeof(Machine{}), 80},
 		// A Server shares its ServerSpec's configuration, and its
 		// checkers' states are one slice: 48, not 208.

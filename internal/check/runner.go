@@ -123,11 +123,21 @@ type Runner struct {
 	synOut    []rawsyn.Outcome
 	// acts holds the actions of the machines being handled (see handle).
 	acts []Action
+	// cfgs holds the machines' shared configurations: those of the
+	// current checks (swap starts it again from theirs).
+	cfgs configs
 }
 
 type probeState struct {
 	p *Probe
-	m *Machine
+	// m is held in the record, not behind a pointer: the Runner reaches
+	// for the machine at each of a check's events, and a pointer would
+	// be one more cache miss each time.
+	m Machine
+	// syn is the check's target on the raw-socket path, taken from its
+	// TCPProber at its first start (noSYN: it has none), so that a start
+	// does not go through the Probe and its Prober.
+	syn *rawsyn.Target
 	// gen numbers the checks; a result of an older check is dropped.
 	gen uint64
 	// waitGen invalidates an armed Wait when a new one replaces it.
@@ -147,7 +157,8 @@ type probeState struct {
 	busy bool
 	// removed is set when a reload dropped the check.
 	removed bool
-	// (The flags last: one record per check, 128 bytes.)
+	noSYN   bool
+	// (The flags last: one record per check, 208 bytes.)
 }
 
 type probeResult struct {
@@ -186,7 +197,9 @@ func NewRunner(plan *Plan, opts RunnerOptions) *Runner {
 		r.servers = append(r.servers, newServer(&s.Config, s.Alpha))
 	}
 	for _, p := range plan.Probes {
-		r.probes = append(r.probes, &probeState{p: p, m: newMachine(&p.Machine)})
+		ps := &probeState{p: p}
+		ps.m.init(&r.cfgs, p.Machine)
+		r.probes = append(r.probes, ps)
 	}
 	return r
 }
@@ -343,6 +356,14 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 	for _, ps := range r.probes {
 		old[ps.p.Key] = ps
 	}
+	// The shared configurations: those of the checks that carry on, and
+	// the new ones'; those of removed checks are let go.
+	r.cfgs = nil
+	for _, p := range plan.Probes {
+		if ps, ok := old[p.Key]; ok {
+			r.cfgs.keep(ps.m.cfg)
+		}
+	}
 	// The servers' health before the switch, by the new plan's index:
 	// mostly the plans list the same servers in the same order, so the
 	// old server at the same index is compared first, and a map is built
@@ -371,7 +392,6 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 			// Same check: keep the machine, the watcher and any check in
 			// progress; take the new feeds.
 			ps.p = &Probe{Key: p.Key, Identity: p.Identity, Machine: ps.p.Machine, Prober: ps.p.Prober, Watcher: ps.p.Watcher, Feeds: p.Feeds}
-			ps.m.share(&ps.p.Machine)
 			probes = append(probes, ps)
 			continue
 		}
@@ -395,8 +415,8 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 		id := ps.p.Identity + feedsOf(ps.p.Feeds, func(i int) ServerKey { return plan.Servers[i].Config.Key })
 		if prev, ok := byIdentity[id]; ok {
 			delete(byIdentity, id)
-			ps.m = newMachine(&ps.p.Machine)
-			ps.m.adopt(prev.m)
+			ps.m.init(&r.cfgs, ps.p.Machine)
+			ps.m.adopt(&prev.m)
 			adopted[ps] = true
 		}
 	}
@@ -407,7 +427,7 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 	failed := make([]bool, len(plan.Servers))
 	hasRun := make([]bool, len(plan.Servers))
 	for _, ps := range probes {
-		if ps.m == nil || !ps.m.HasRun() {
+		if !ps.m.HasRun() { // (a new check's machine is not made yet: zero)
 			continue
 		}
 		for _, f := range ps.p.Feeds {
@@ -432,11 +452,7 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 			}
 			mc.Alpha = pessimistic
 		}
-		if mc == ps.p.Machine {
-			ps.m = newMachine(&ps.p.Machine)
-		} else {
-			ps.m = NewMachine(mc) // its own copy: the Probe keeps its alpha
-		}
+		ps.m.init(&r.cfgs, mc) // (the Probe keeps its alpha)
 	}
 	for _, ps := range old {
 		ps.removed = true
@@ -633,25 +649,29 @@ func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 		r.handle(now, ps, Result{Why: "the previous check has not returned yet"})
 		return
 	}
-	if r.syn != nil {
-		if tp, ok := ps.p.Prober.(*TCPProber); ok {
-			if t := tp.synTarget(); t != nil {
-				err := r.syn.Queue(now, t, run.Deadline, ps, ps.gen)
-				switch {
-				case err == nil:
-					// Its outcome comes from the Engine, a timeout
-					// included (pumpSYN): no timer of the Runner's.
-					r.synQueued++
-					return
-				case !errors.Is(err, rawsyn.ErrBusy) && !errors.Is(err, rawsyn.ErrFamily):
-					// No route to the target: the check fails at once.
-					ps.gen++
-					ps.lastResult, ps.lastAt = tp.outcome(err), now
-					r.handle(now, ps, ps.lastResult)
-					return
-				}
-				// Busy or no socket of the family: connect instead.
+	if r.syn != nil && !ps.noSYN {
+		if ps.syn == nil {
+			if tp, ok := ps.p.Prober.(*TCPProber); ok {
+				ps.syn = tp.synTarget()
 			}
+			ps.noSYN = ps.syn == nil
+		}
+		if t := ps.syn; t != nil {
+			err := r.syn.Queue(now, t, run.Deadline, ps, ps.gen)
+			switch {
+			case err == nil:
+				// Its outcome comes from the Engine, a timeout
+				// included (pumpSYN): no timer of the Runner's.
+				r.synQueued++
+				return
+			case !errors.Is(err, rawsyn.ErrBusy) && !errors.Is(err, rawsyn.ErrFamily):
+				// No route to the target: the check fails at once.
+				ps.gen++
+				ps.lastResult, ps.lastAt = ps.p.Prober.(*TCPProber).outcome(err), now
+				r.handle(now, ps, ps.lastResult)
+				return
+			}
+			// Busy or no socket of the family: connect instead.
 		}
 	}
 	if r.startPoll(now, ps, run) {

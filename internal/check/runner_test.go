@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -528,4 +529,49 @@ func TestRunnerNoFirstReportWithoutCheckers(t *testing.T) {
 		cancel()
 		<-done
 	})
+}
+
+// TestRunnerSharesMachineConfigs: machines of equal configurations but for
+// their names share one configuration record (each keeps its name for its
+// log lines), and a reload lets go of the records of the checks it drops.
+func TestRunnerSharesMachineConfigs(t *testing.T) {
+	tm := Timing{DelayLoop: time.Second, Timeout: time.Second, Retry: 1}
+	other := tm
+	other.DelayLoop = 2 * time.Second
+	probe := func(key string, tm Timing) *Probe {
+		return &Probe{Key: key, Machine: MachineConfig{Family: FamilyTCP, Timing: tm, Name: "check " + key}, Prober: &switchProber{}, Feeds: []Feed{{0, 0}}}
+	}
+	servers := []*ServerSpec{{Config: ServerConfig{Key: keyN(1), Weight: 1}, Alpha: []bool{false}}}
+	r := NewRunner(&Plan{Probes: []*Probe{probe("x", tm), probe("y", tm), probe("z", other)}, Servers: servers}, RunnerOptions{})
+	x, y, z := r.probes[0], r.probes[1], r.probes[2]
+	if x.m.cfg != y.m.cfg {
+		t.Errorf("two checks of the same configuration have two records")
+	}
+	if x.m.cfg == z.m.cfg || z.m.cfg.Timing != other {
+		t.Errorf("the check of another delay_loop has the record %+v", *z.m.cfg)
+	}
+	if x.m.name != "check x" || y.m.name != "check y" || x.m.cfg.Name != "" {
+		t.Errorf("names: %q, %q, shared %q; want each its own, none in the shared record", x.m.name, y.m.name, x.m.cfg.Name)
+	}
+	if len(r.cfgs) != 2 {
+		t.Errorf("%d shared records, want 2", len(r.cfgs))
+	}
+	// A reload drops z: its record goes; x carries on with its own.
+	r.swap(time.Now(), &Plan{Probes: []*Probe{probe("x", tm), probe("w", tm)}, Servers: servers})
+	if len(r.cfgs) != 1 || r.probes[0] != x || r.probes[1].m.cfg != x.m.cfg {
+		t.Errorf("after the reload: %d records, want 1 shared by x and the new w", len(r.cfgs))
+	}
+	// The log lines still name the checker.
+	var acts []Action
+	acts = x.m.Append(acts, time.Now(), Timer{})
+	acts = x.m.Append(acts, time.Now(), Result{Why: "refused"})
+	found := false
+	for _, a := range acts {
+		if a.Kind == ActLog && strings.HasPrefix(a.Log.Msg, "check x failed") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no log line naming the checker among %+v", acts)
+	}
 }
