@@ -31,10 +31,11 @@ type Wire interface {
 	Close() error
 }
 
-// Packet is one SYN: its destination and its TCP header.
+// Packet is one SYN: its source and destination addresses and its TCP
+// header (a wire that writes the IP header itself needs the source).
 type Packet struct {
-	Dst  netip.Addr
-	Data []byte
+	Src, Dst netip.Addr
+	Data     []byte
 }
 
 // Target is where checks go, with the route lookup's answer kept for
@@ -191,7 +192,7 @@ func (e *Engine) queue(f int, src netip.Addr, dst netip.AddrPort, lport uint16, 
 	}
 	seg := EncodeSYN(b[len(b):len(b)+synLen], netip.AddrPortFrom(src, lport), dst, isn)
 	e.bufs[i] = b[:len(b)+synLen]
-	e.queued[i] = append(e.queued[i], Packet{Dst: dst.Addr(), Data: seg})
+	e.queued[i] = append(e.queued[i], Packet{Src: src, Dst: dst.Addr(), Data: seg})
 }
 
 // source is t's route lookup, kept for sourceTTL.

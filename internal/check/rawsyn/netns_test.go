@@ -19,13 +19,23 @@ import (
 // nsEngine opens an Engine on the system's wire inside a namespace.
 func nsEngine(t testing.TB, h *netlab.Host) *Engine {
 	t.Helper()
+	return New(nsWire(t, h, true))
+}
+
+// nsWire opens the system's wire inside a namespace, IPv4 on a packet
+// socket (packet) or on the raw TCP socket of the fallback; it must be
+// the kind asked for.
+func nsWire(t testing.TB, h *netlab.Host, packet bool) *SysWire {
+	t.Helper()
 	var w *SysWire
-	if err := h.Do(func() (err error) { w, err = OpenSys(2); return err }); err != nil {
+	if err := h.Do(func() (err error) { w, err = openSys(2, packet); return err }); err != nil {
 		t.Fatal(err)
 	}
-	e := New(w)
-	t.Cleanup(func() { e.Close() })
-	return e
+	t.Cleanup(func() { w.Close() })
+	if w.hdrincl != packet {
+		t.Fatalf("IPv4 on a packet socket: %v, want %v", w.hdrincl, packet)
+	}
+	return w
 }
 
 // countingListener listens in h on addr and counts the connections its
@@ -95,16 +105,22 @@ func check(t *testing.T, e *Engine, dst netip.AddrPort, timeout time.Duration, g
 // namespace: an open port passes (and its application never accepts a
 // connection), a closed one is refused, an address nobody answers times
 // out; over IPv4 and IPv6.
+// IPv4 runs on both of its wires: the packet socket and the raw TCP
+// socket of the fallback.
 func TestNamespaceChecks(t *testing.T) {
 	lab := netlab.New(t)
 	h := lab.AddHost("rs", "10.77.0.2/24", "fd00:77::2/64")
-	e := nsEngine(t, h)
 	gen := uint64(0)
-	for _, fam := range []struct{ network, local, silent string }{
-		{"tcp4", "127.0.0.1:0", "10.77.0.99:80"},
-		{"tcp6", "[::1]:0", "[fd00:77::99]:80"},
+	for _, fam := range []struct {
+		name, network, local, silent string
+		packet                       bool
+	}{
+		{"tcp4-packet", "tcp4", "127.0.0.1:0", "10.77.0.99:80", true},
+		{"tcp4-raw", "tcp4", "127.0.0.1:0", "10.77.0.99:80", false},
+		{"tcp6", "tcp6", "[::1]:0", "[fd00:77::99]:80", true},
 	} {
-		t.Run(fam.network, func(t *testing.T) {
+		t.Run(fam.name, func(t *testing.T) {
+			e := New(nsWire(t, h, fam.packet))
 			open, accepted := countingListener(t, h, fam.network, fam.local)
 			for range 20 {
 				gen++
@@ -140,6 +156,45 @@ func TestNamespaceChecks(t *testing.T) {
 				t.Errorf("%d checks still pending past their deadline", n)
 			}
 		})
+	}
+}
+
+// TestNamespaceWireTakesOnlyAnswers: the wire's receive side holds the
+// answers to its reserved ports and nothing of the host's other TCP
+// traffic (a connection's handshake, data and close on the same
+// addresses), on either IPv4 wire.
+func TestNamespaceWireTakesOnlyAnswers(t *testing.T) {
+	lab := netlab.New(t)
+	h := lab.AddHost("rs", "10.77.0.2/24")
+	for _, packet := range []bool{true, false} {
+		w := nsWire(t, h, packet)
+		open, _ := countingListener(t, h, "tcp4", "10.77.0.2:0")
+		// Other traffic: a whole connection, with data both ways.
+		if err := h.Do(func() error {
+			c, err := net.DialTimeout("tcp4", open.String(), 5*time.Second)
+			if err != nil {
+				return err
+			}
+			c.Write([]byte("hello"))
+			return c.Close()
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// One check's SYN, from a reserved port.
+		src := netip.MustParseAddr("10.77.0.2")
+		syn := EncodeSYN(make([]byte, synLen), netip.AddrPortFrom(src, w.Ports()[0]), open, 1234)
+		if n, err := w.Send(4, []Packet{{Src: src, Dst: open.Addr(), Data: syn}}); n != 1 || err != nil {
+			t.Fatalf("send: %d, %v", n, err)
+		}
+		var got []Segment
+		for end := time.Now().Add(2 * time.Second); time.Now().Before(end) && len(got) == 0; time.Sleep(10 * time.Millisecond) {
+			got, _ = w.Recv(4, got)
+		}
+		time.Sleep(100 * time.Millisecond)
+		got, _ = w.Recv(4, got)
+		if len(got) != 1 || !got[0].SynAck() || got[0].Ack != 1235 || got[0].Dst.Port() != w.Ports()[0] || got[0].Src != open {
+			t.Errorf("packet socket %v: received %+v; want only the SYN-ACK from %s to port %d acknowledging 1234", packet, got, open, w.Ports()[0])
+		}
 	}
 }
 

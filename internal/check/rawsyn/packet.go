@@ -56,6 +56,22 @@ func EncodeSYN(b []byte, src, dst netip.AddrPort, seq uint32) []byte {
 	return b
 }
 
+// EncodeIPv4Header writes into b (at least 20 bytes) the IPv4 header, with
+// no options, of a TCP segment of n bytes from src to dst, don't fragment,
+// with time to live ttl. The identification and the header checksum are
+// left zero: on an IPPROTO_RAW socket the kernel fills both in.
+func EncodeIPv4Header(b []byte, src, dst netip.Addr, n int, ttl uint8) {
+	b = b[:20]
+	b[0], b[1] = 0x45, 0 // version 4, 5 words; no TOS
+	binary.BigEndian.PutUint16(b[2:], uint16(20+n))
+	binary.BigEndian.PutUint32(b[4:], 0x4000) // id 0, DF
+	b[8], b[9] = ttl, 6
+	binary.BigEndian.PutUint16(b[10:], 0)
+	s, d := src.As4(), dst.As4()
+	copy(b[12:16], s[:])
+	copy(b[16:20], d[:])
+}
+
 // Checksum is the TCP checksum of segment seg (its checksum field zero or
 // not: a segment whose checksum is right sums to zero) from src to dst.
 func Checksum(src, dst netip.Addr, seg []byte) uint16 {

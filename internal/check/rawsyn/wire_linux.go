@@ -11,17 +11,38 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SysWire is the system's Wire (one goroutine at a time): a raw IPPROTO_TCP socket per family (it
-// needs CAP_NET_RAW) behind a socket filter that passes only TCP segments
-// to the reserved ports, and one bound, never listening, TCP socket per
-// reserved port.
+// SysWire is the system's Wire (one goroutine at a time; it needs
+// CAP_NET_RAW), with one bound, never listening, TCP socket per reserved
+// port.
+//
+// IPv4 sends from an IPPROTO_RAW socket, with the IP header written here,
+// and receives on a packet socket (AF_PACKET, IPv4 only) behind a socket
+// filter that passes only TCP segments to the reserved ports. Neither is
+// a raw IPPROTO_TCP socket, because the kernel gives such a socket a copy
+// of every TCP segment the host receives, its checks' and all others (a
+// director's traffic), and runs its filter only on the copy: a memory
+// allocation and a copy of the packet's metadata per segment, for nothing
+// but the few answers. A packet socket runs its filter first and copies
+// only what passes; an IPPROTO_RAW socket receives nothing. One
+// difference follows: the packet socket sees an answer before the host's
+// firewall does, so a check passes when the real server answers even if
+// the host's own input rules would have dropped the answer (a connect(2)
+// would then time out). Where a packet socket cannot be opened, IPv4
+// falls back to a raw IPPROTO_TCP socket as IPv6 uses: IPv6 sends and
+// receives on one raw IPPROTO_TCP socket behind the same filter.
 type SysWire struct {
 	ports []uint16
 	// reserve holds the ports: bound sockets take them from every other
 	// socket of the host, and since none of them listens or connects, the
 	// kernel answers a SYN-ACK to them with a reset.
 	reserve []int
-	raw     [2]int
+	// tx and rx are the sockets that send and receive, per family; the
+	// same one (a raw IPPROTO_TCP socket) unless hdrincl.
+	tx, rx [2]int
+	// hdrincl says that IPv4's tx is an IPPROTO_RAW socket: Send writes
+	// the IP header (ttl is its time to live, the host's default).
+	hdrincl bool
+	ttl     uint8
 	// lookup are UDP sockets per family for the route lookups.
 	lookup [2]int
 
@@ -29,8 +50,9 @@ type SysWire struct {
 	iovs   []unix.Iovec
 	names4 []unix.RawSockaddrInet4
 	names6 []unix.RawSockaddrInet6
+	iph    [][ipv4HeaderLen]byte
 
-	rx [2]rxBufs
+	rxb [2]rxBufs
 }
 
 type rxBufs struct {
@@ -47,10 +69,19 @@ const (
 	rxSize  = 128
 )
 
+// ipv4HeaderLen is the IP header Send writes for IPv4 (no options).
+const ipv4HeaderLen = 20
+
 // OpenSys opens the system's Wire with nports reserved source ports. IPv6 is
 // optional: a host without it gets a Wire of IPv4 only.
 func OpenSys(nports int) (w *SysWire, err error) {
-	w = &SysWire{raw: [2]int{-1, -1}, lookup: [2]int{-1, -1}}
+	return openSys(nports, true)
+}
+
+// openSys is OpenSys; packet false keeps IPv4 on a raw IPPROTO_TCP socket
+// (the fallback, for tests).
+func openSys(nports int, packet bool) (w *SysWire, err error) {
+	w = &SysWire{tx: [2]int{-1, -1}, rx: [2]int{-1, -1}, lookup: [2]int{-1, -1}, ttl: defaultTTL()}
 	defer func() {
 		if err != nil {
 			w.Close()
@@ -65,44 +96,107 @@ func OpenSys(nports int) (w *SysWire, err error) {
 		w.reserve = append(w.reserve, fd)
 	}
 	for i, dom := range []int{unix.AF_INET, unix.AF_INET6} {
-		fd, err := unix.Socket(dom, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-		if err != nil {
-			if i == 1 && errors.Is(err, unix.EAFNOSUPPORT) {
-				continue
+		if i == 0 && packet {
+			if err := w.openPacket4(); err == nil {
+				goto lookup
 			}
-			return nil, os.NewSyscallError("socket", err)
+			// No packet socket here: a raw TCP socket, as for IPv6.
 		}
-		if err := attachFilter(fd, i == 0, w.ports); err != nil {
-			unix.Close(fd)
-			return nil, err
-		}
-		if i == 0 {
-			// Don't fragment, as the kernel's own SYNs: the IP ID then
-			// comes from a per-socket counter rather than the hashed
-			// per-destination one (a cache miss per SYN).
-			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO); err != nil {
+		{
+			fd, err := unix.Socket(dom, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+			if err != nil {
+				if i == 1 && errors.Is(err, unix.EAFNOSUPPORT) {
+					continue
+				}
+				return nil, os.NewSyscallError("socket", err)
+			}
+			if err := attachFilter(fd, Filter(i == 0, w.ports)); err != nil {
 				unix.Close(fd)
-				return nil, os.NewSyscallError("IP_MTU_DISCOVER", err)
+				return nil, err
 			}
+			if i == 0 {
+				// Don't fragment, as the kernel's own SYNs: the IP ID then
+				// comes from a per-socket counter rather than the hashed
+				// per-destination one (a cache miss per SYN).
+				if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO); err != nil {
+					unix.Close(fd)
+					return nil, os.NewSyscallError("IP_MTU_DISCOVER", err)
+				}
+			}
+			bufferRoom(fd)
+			// What arrived before the filter was attached is not filtered.
+			drain(fd)
+			w.tx[i], w.rx[i] = fd, fd
 		}
-		// Room for a burst of answers (best effort: as root FORCE works).
-		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20) != nil {
-			unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
-		}
-		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20) != nil {
-			unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
-		}
-		// What arrived before the filter was attached is not filtered.
-		drain(fd)
-		w.raw[i] = fd
+	lookup:
 		u, err := unix.Socket(dom, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return nil, os.NewSyscallError("socket", err)
 		}
 		w.lookup[i] = u
-		w.rx[i] = rxBufs{buf: make([]byte, rxBatch*rxSize), hdrs: make([]unix.Mmsghdr, rxBatch), iovs: make([]unix.Iovec, rxBatch), names: make([]unix.RawSockaddrInet6, rxBatch)}
+		w.rxb[i] = rxBufs{buf: make([]byte, rxBatch*rxSize), hdrs: make([]unix.Mmsghdr, rxBatch), iovs: make([]unix.Iovec, rxBatch), names: make([]unix.RawSockaddrInet6, rxBatch)}
 	}
 	return w, nil
+}
+
+// bufferRoom gives fd room for a burst of packets (best effort: as root
+// FORCE works).
+func bufferRoom(fd int) {
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20) != nil {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20) != nil {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+	}
+}
+
+// openPacket4 opens IPv4's sockets of the packet-socket kind (see
+// SysWire): the IPPROTO_RAW socket that sends, and the packet socket that
+// receives, which takes packets only once its filter is attached (it is
+// opened with no protocol, then bound to IPv4's), so that nothing arrives
+// unfiltered.
+func (w *SysWire) openPacket4() (err error) {
+	tx, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	rx, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(tx)
+		return os.NewSyscallError("socket", err)
+	}
+	defer func() {
+		if err != nil {
+			unix.Close(tx)
+			unix.Close(rx)
+		}
+	}()
+	if err := attachFilter(rx, PacketFilter(w.ports)); err != nil {
+		return err
+	}
+	bufferRoom(tx)
+	bufferRoom(rx)
+	if err := unix.Bind(rx, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP)}); err != nil {
+		return os.NewSyscallError("bind", err)
+	}
+	w.tx[0], w.rx[0], w.hdrincl = tx, rx, true
+	return nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// defaultTTL is the host's default time to live for IPv4
+// (net.ipv4.ip_default_ttl), 64 when it cannot be read.
+func defaultTTL() uint8 {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_default_ttl")
+	if err != nil {
+		return 64
+	}
+	var ttl int
+	if _, err := fmt.Sscan(string(b), &ttl); err != nil || ttl < 1 || ttl > 255 {
+		return 64
+	}
+	return uint8(ttl)
 }
 
 // reservePort binds a TCP socket to a free port of both families (one
@@ -164,8 +258,25 @@ func Filter(v4 bool, ports []uint16) []bpf.Instruction {
 	return append(prog, bpf.RetConstant{Val: 0}, bpf.RetConstant{Val: 0xffff})
 }
 
-func attachFilter(fd int, v4 bool, ports []uint16) error {
-	raw, err := bpf.Assemble(Filter(v4, ports))
+// PacketFilter is the socket filter of IPv4's packet socket: only TCP
+// segments addressed to this host (not forwarded through it, not seen in
+// promiscuous mode), whole or the first fragment, to one of ports pass.
+// It sees the packet from its IP header (a SOCK_DGRAM packet socket).
+func PacketFilter(ports []uint16) []bpf.Instruction {
+	// drop is the skip from instruction at to Filter's "ret 0".
+	drop := func(at int) uint8 { return uint8(len(ports) + 7 - at) }
+	prog := []bpf.Instruction{
+		bpf.LoadExtension{Num: bpf.ExtType},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.PACKET_HOST, SkipTrue: drop(1)},
+		bpf.LoadAbsolute{Off: 9, Size: 1},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.IPPROTO_TCP, SkipTrue: drop(3)},
+	}
+	// The rest is the raw IPv4 socket's filter (fragments, then ports).
+	return append(prog, Filter(true, ports)...)
+}
+
+func attachFilter(fd int, prog []bpf.Instruction) error {
+	raw, err := bpf.Assemble(prog)
 	if err != nil {
 		return err
 	}
@@ -192,7 +303,7 @@ func drain(fd int) {
 func (w *SysWire) Ports() []uint16 { return w.ports }
 
 // Has implements Wire.
-func (w *SysWire) Has(family int) bool { return w.raw[family/6] >= 0 }
+func (w *SysWire) Has(family int) bool { return w.tx[family/6] >= 0 }
 
 // Source implements Wire: the source address of a UDP socket connected
 // to dst (connecting a UDP socket is a route lookup and sends nothing).
@@ -238,19 +349,29 @@ var unspec = unix.RawSockaddr{Family: unix.AF_UNSPEC}
 // Runner sends and receives at each of its 100 wakeups a second.
 func (w *SysWire) Send(family int, pkts []Packet) (int, error) {
 	i := family / 6
-	if w.raw[i] < 0 {
+	if w.tx[i] < 0 {
 		return 0, ErrFamily
 	}
 	n := len(pkts)
 	if cap(w.hdrs) < n {
-		w.hdrs, w.iovs = make([]unix.Mmsghdr, n), make([]unix.Iovec, n)
+		w.hdrs, w.iovs = make([]unix.Mmsghdr, n), make([]unix.Iovec, 2*n)
 		w.names4, w.names6 = make([]unix.RawSockaddrInet4, n), make([]unix.RawSockaddrInet6, n)
+		w.iph = make([][ipv4HeaderLen]byte, n)
 	}
-	hdrs, iovs := w.hdrs[:n], w.iovs[:n]
+	hdrs := w.hdrs[:n]
 	for j, p := range pkts {
-		iovs[j] = unix.Iovec{Base: &p.Data[0], Len: uint64(len(p.Data))}
 		h := &hdrs[j].Hdr
-		*h = unix.Msghdr{Iov: &iovs[j], Iovlen: 1}
+		if i == 0 && w.hdrincl {
+			// The IP header, then the segment.
+			EncodeIPv4Header(w.iph[j][:], p.Src, p.Dst, len(p.Data), w.ttl)
+			iov := w.iovs[2*j : 2*j+2]
+			iov[0] = unix.Iovec{Base: &w.iph[j][0], Len: ipv4HeaderLen}
+			iov[1] = unix.Iovec{Base: &p.Data[0], Len: uint64(len(p.Data))}
+			*h = unix.Msghdr{Iov: &iov[0], Iovlen: 2}
+		} else {
+			w.iovs[j] = unix.Iovec{Base: &p.Data[0], Len: uint64(len(p.Data))}
+			*h = unix.Msghdr{Iov: &w.iovs[j], Iovlen: 1}
+		}
 		if i == 0 {
 			w.names4[j] = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: p.Dst.As4()}
 			h.Name, h.Namelen = (*byte)(unsafe.Pointer(&w.names4[j])), unix.SizeofSockaddrInet4
@@ -261,7 +382,7 @@ func (w *SysWire) Send(family int, pkts []Packet) (int, error) {
 	}
 	sent := 0
 	for sent < n {
-		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(w.raw[i]), uintptr(unsafe.Pointer(&hdrs[sent])), uintptr(n-sent), 0, 0, 0)
+		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(w.tx[i]), uintptr(unsafe.Pointer(&hdrs[sent])), uintptr(n-sent), 0, 0, 0)
 		if e == unix.EINTR {
 			continue
 		}
@@ -276,15 +397,15 @@ func (w *SysWire) Send(family int, pkts []Packet) (int, error) {
 // Recv implements Wire with one non-blocking recvmmsg(2).
 func (w *SysWire) Recv(family int, into []Segment) ([]Segment, error) {
 	i := family / 6
-	if w.raw[i] < 0 {
+	if w.rx[i] < 0 {
 		return into, ErrFamily
 	}
-	b := &w.rx[i]
+	b := &w.rxb[i]
 	for j := range b.hdrs {
 		b.iovs[j] = unix.Iovec{Base: &b.buf[j*rxSize], Len: rxSize}
 		b.hdrs[j] = unix.Mmsghdr{Hdr: unix.Msghdr{Iov: &b.iovs[j], Iovlen: 1, Name: (*byte)(unsafe.Pointer(&b.names[j])), Namelen: unix.SizeofSockaddrInet6}}
 	}
-	r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(w.raw[i]), uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), unix.MSG_DONTWAIT, 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(w.rx[i]), uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), unix.MSG_DONTWAIT, 0, 0)
 	switch {
 	case e == unix.EAGAIN || e == unix.EINTR:
 		return into, nil
@@ -310,11 +431,14 @@ func (w *SysWire) Recv(family int, into []Segment) ([]Segment, error) {
 
 // Close implements Wire.
 func (w *SysWire) Close() error {
-	for i := range w.raw {
-		if w.raw[i] >= 0 {
-			unix.Close(w.raw[i])
-			w.raw[i] = -1
+	for i := range w.tx {
+		if w.rx[i] >= 0 && w.rx[i] != w.tx[i] {
+			unix.Close(w.rx[i])
 		}
+		if w.tx[i] >= 0 {
+			unix.Close(w.tx[i])
+		}
+		w.tx[i], w.rx[i] = -1, -1
 		if w.lookup[i] >= 0 {
 			unix.Close(w.lookup[i])
 			w.lookup[i] = -1
