@@ -32,10 +32,52 @@ func nsWire(t testing.TB, h *netlab.Host, packet bool) *SysWire {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.Close() })
-	if w.hdrincl != packet {
-		t.Fatalf("IPv4 on a packet socket: %v, want %v", w.hdrincl, packet)
+	if w.hdrincl != packet || (w.ring != nil) != packet {
+		t.Fatalf("IPv4 on a packet socket: %v, with a ring: %v; want %v", w.hdrincl, w.ring != nil, packet)
 	}
 	return w
+}
+
+// TestNamespaceRingWraps runs more checks than the receive ring has
+// frames, in passes as the Runner makes them: every one is answered, the
+// ring going round.
+func TestNamespaceRingWraps(t *testing.T) {
+	lab := netlab.New(t)
+	h := lab.AddHost("rs", "10.77.0.2/24")
+	w := nsWire(t, h, true)
+	e := New(w)
+	// One listener on every local address of 127/8.
+	open, _ := countingListener(t, h, "tcp4", "0.0.0.0:0")
+	const perPass, passes = 200, 3 * ringFrames / 200
+	var targets []*Target
+	for i := range perPass {
+		targets = append(targets, NewTarget(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, byte(i / 250), byte(i%250 + 1)}), open.Port())))
+	}
+	answered := 0
+	for pass := range passes {
+		now := time.Now()
+		for i, tg := range targets {
+			if err := e.Queue(now, tg, now.Add(5*time.Second), i, uint64(pass)); err != nil {
+				t.Fatalf("pass %d, check %d: %v", pass, i, err)
+			}
+		}
+		out := e.Flush(nil)
+		for end := time.Now().Add(5 * time.Second); e.Pending() > 0 && time.Now().Before(end); time.Sleep(time.Millisecond) {
+			out = e.Poll(out)
+		}
+		for _, o := range out {
+			if o.Err != nil {
+				t.Fatalf("pass %d: check %v failed: %v", pass, o.Tag, o.Err)
+			}
+		}
+		if len(out) != perPass {
+			t.Fatalf("pass %d: %d of %d checks answered", pass, len(out), perPass)
+		}
+		answered += len(out)
+	}
+	if answered <= ringFrames {
+		t.Fatalf("only %d answers: the ring (%d frames) did not go round", answered, ringFrames)
+	}
 }
 
 // countingListener listens in h on addr and counts the connections its

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/net/bpf"
@@ -43,6 +44,9 @@ type SysWire struct {
 	// the IP header (ttl is its time to live, the host's default).
 	hdrincl bool
 	ttl     uint8
+	// ring is the packet socket's receive ring, nil if it could not be
+	// set up (then recvmmsg(2) reads the socket).
+	ring *rxRing
 	// lookup are UDP sockets per family for the route lookups.
 	lookup [2]int
 
@@ -176,11 +180,79 @@ func (w *SysWire) openPacket4() (err error) {
 	}
 	bufferRoom(tx)
 	bufferRoom(rx)
+	ring, _ := openRing(rx) // without one, recvmmsg(2)
 	if err := unix.Bind(rx, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP)}); err != nil {
+		if ring != nil {
+			ring.close()
+		}
 		return os.NewSyscallError("bind", err)
 	}
-	w.tx[0], w.rx[0], w.hdrincl = tx, rx, true
+	w.tx[0], w.rx[0], w.hdrincl, w.ring = tx, rx, true, ring
 	return nil
+}
+
+// rxRing is a packet socket's receive ring (PACKET_RX_RING, TPACKET_V2):
+// the kernel copies each packet that passes the filter into the next
+// free frame of memory shared with the process, which reads it there,
+// with no system call and no socket buffer per packet. Each frame says
+// by its status word whose it is. (TPACKET_V3 hands over whole blocks,
+// when full or after a timeout: an answer would wait for it.)
+type rxRing struct {
+	mem  []byte
+	next int
+}
+
+// The ring's geometry: 2,048 frames of 256 bytes (512 KiB), 16 to a
+// page-sized block. A frame holds the kernel's header (80 bytes before a
+// SOCK_DGRAM packet's network header) and 176 bytes of the packet, more
+// than an IPv4 and a TCP header with options. The Runner drains the ring
+// at every pass (20 ms, 200 answers at 10,000 checks a second); an
+// answer that finds the ring full is lost, and its SYN is sent again.
+const (
+	ringFrameSize = 256
+	ringBlockSize = 4096
+	ringFrames    = 2048
+)
+
+func openRing(fd int) (*rxRing, error) {
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V2); err != nil {
+		return nil, os.NewSyscallError("PACKET_VERSION", err)
+	}
+	req := unix.TpacketReq{Block_size: ringBlockSize, Block_nr: ringFrames * ringFrameSize / ringBlockSize, Frame_size: ringFrameSize, Frame_nr: ringFrames}
+	if err := unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return nil, os.NewSyscallError("PACKET_RX_RING", err)
+	}
+	mem, err := unix.Mmap(fd, 0, ringFrames*ringFrameSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, os.NewSyscallError("mmap", err)
+	}
+	return &rxRing{mem: mem}, nil
+}
+
+// read appends to into the IPv4 segments of the frames the kernel has
+// filled, at most max of them, and gives the frames back.
+func (r *rxRing) read(into []Segment, max int) []Segment {
+	for range max {
+		f := r.mem[r.next*ringFrameSize : (r.next+1)*ringFrameSize]
+		h := (*unix.Tpacket2Hdr)(unsafe.Pointer(&f[0]))
+		status := (*uint32)(unsafe.Pointer(&h.Status))
+		if atomic.LoadUint32(status)&unix.TP_STATUS_USER == 0 {
+			break
+		}
+		if start, end := int(h.Net), int(h.Net)+int(h.Snaplen); start <= end && end <= len(f) {
+			if s, err := DecodeIPv4(f[start:end]); err == nil {
+				into = append(into, s)
+			}
+		}
+		atomic.StoreUint32(status, unix.TP_STATUS_KERNEL)
+		r.next = (r.next + 1) % ringFrames
+	}
+	return into
+}
+
+func (r *rxRing) close() {
+	unix.Munmap(r.mem)
+	r.mem = nil
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -400,6 +472,9 @@ func (w *SysWire) Recv(family int, into []Segment) ([]Segment, error) {
 	if w.rx[i] < 0 {
 		return into, ErrFamily
 	}
+	if i == 0 && w.ring != nil {
+		return w.ring.read(into, rxBatch), nil
+	}
 	b := &w.rxb[i]
 	for j := range b.hdrs {
 		b.iovs[j] = unix.Iovec{Base: &b.buf[j*rxSize], Len: rxSize}
@@ -443,6 +518,10 @@ func (w *SysWire) Close() error {
 			unix.Close(w.lookup[i])
 			w.lookup[i] = -1
 		}
+	}
+	if w.ring != nil {
+		w.ring.close()
+		w.ring = nil
 	}
 	for _, fd := range w.reserve {
 		unix.Close(fd)
