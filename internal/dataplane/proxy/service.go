@@ -48,10 +48,23 @@ type service struct {
 
 // dest is one real server and the connections it carries.
 type dest struct {
-	cfg     dataplane.Destination
-	real    *sched.Real
+	cfg dataplane.Destination
+	// real is the scheduler's view of the destination, held in the record
+	// (the scheduler and byReal take its address): one object per
+	// destination, not two.
+	real sched.Real
+	// conns are the destination's connections, made at the first: a
+	// table of 10,000 destinations that are only checked keeps none.
 	conns   map[closer]struct{}
 	removed bool
+}
+
+// track adds c to the destination's connections.
+func (d *dest) track(c closer) {
+	if d.conns == nil {
+		d.conns = map[closer]struct{}{}
+	}
+	d.conns[c] = struct{}{}
 }
 
 // bind counts a new connection on d, active (TCP) or inactive (UDP), and
@@ -264,10 +277,10 @@ func (s *service) addDest(cfg dataplane.Destination) error {
 	if _, ok := s.dests[cfg.Key]; ok {
 		return fmt.Errorf("add destination %s: %w", cfg.Key, syscall.EEXIST)
 	}
-	d := &dest{cfg: cfg, real: &sched.Real{Key: cfg.Key, Weight: cfg.Weight, LastWeight: cfg.Weight}, conns: map[closer]struct{}{}}
+	d := &dest{cfg: cfg, real: sched.Real{Key: cfg.Key, Weight: cfg.Weight, LastWeight: cfg.Weight}}
 	s.dests[cfg.Key] = d
-	s.byReal[d.real] = d
-	s.order = append([]*sched.Real{d.real}, s.order...)
+	s.byReal[&d.real] = d
+	s.order = append([]*sched.Real{&d.real}, s.order...)
 	s.sched.Update(s.order)
 	return nil
 }
@@ -297,9 +310,9 @@ func (s *service) deleteDest(key dataplane.DestKey, drain time.Duration) error {
 		return fmt.Errorf("delete destination %s: %w", key, syscall.ENOENT)
 	}
 	delete(s.dests, key)
-	delete(s.byReal, d.real)
+	delete(s.byReal, &d.real)
 	d.removed = true
-	s.order = slices.DeleteFunc(s.order, func(r *sched.Real) bool { return r == d.real })
+	s.order = slices.DeleteFunc(s.order, func(r *sched.Real) bool { return r == &d.real })
 	s.sched.Update(s.order)
 	s.mu.Unlock()
 	s.drain(d, drain)

@@ -221,7 +221,7 @@ func (s *service) open(l *loop, cfd int, from netip.AddrPort) {
 		return
 	}
 	d.bind(true)
-	d.conns[c] = struct{}{}
+	d.track(c)
 	c.d, c.t = d, t
 	target := netip.AddrPortFrom(d.cfg.Key.Addr, d.cfg.Key.Port)
 	s.mu.Unlock()

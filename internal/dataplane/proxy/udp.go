@@ -79,7 +79,7 @@ func (s *service) flowFor(client netip.AddrPort) *flow {
 	f := &flow{s: s, client: client, d: d, t: t, up: up}
 	f.last.Store(now.UnixNano())
 	d.bind(false) // IPVS counts UDP connections as inactive
-	d.conns[f] = struct{}{}
+	d.track(f)
 	s.flows[client] = f
 	go f.replies()
 	return f
