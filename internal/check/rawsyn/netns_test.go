@@ -333,3 +333,26 @@ func BenchmarkNamespaceConnect(b *testing.B) {
 	cpu := time.Duration(r1.Utime.Nano() + r1.Stime.Nano() - r0.Utime.Nano() - r0.Stime.Nano())
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu_ns/op")
 }
+
+// TestNamespaceSourceAllocatesNothing: the route lookup is made for every
+// target every sourceTTL, and must leave no garbage (see SysWire.Source);
+// it gives the address the host sends from.
+func TestNamespaceSourceAllocatesNothing(t *testing.T) {
+	lab := netlab.New(t)
+	h := lab.AddHost("rs", "10.77.0.2/24", "fd00:77::2/64")
+	w := nsWire(t, h, true)
+	for _, c := range []struct{ dst, want string }{
+		{"10.77.0.9", "10.77.0.2"},
+		{"127.0.0.5", "127.0.0.1"},
+		{"fd00:77::9", "fd00:77::2"},
+	} {
+		dst := netip.MustParseAddr(c.dst)
+		got, err := w.Source(dst)
+		if err != nil || got != netip.MustParseAddr(c.want) {
+			t.Errorf("source towards %s: %v, %v; want %s", dst, got, err, c.want)
+		}
+		if n := testing.AllocsPerRun(100, func() { w.Source(dst) }); n != 0 {
+			t.Errorf("a lookup towards %s allocates %.1f objects, want 0", dst, n)
+		}
+	}
+}
