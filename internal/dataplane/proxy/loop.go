@@ -16,9 +16,10 @@ import (
 // TCP is served by event loops, HAProxy's way: one loop per P (at most
 // maxLoops), each a goroutine around an epoll set of its own, on raw
 // non-blocking sockets:
-//   - every TCP service has one SO_REUSEPORT listener per loop, in that
-//     loop's set, so the kernel spreads new connections over the loops and
-//     a connection lives its whole life on the loop that accepted it;
+//   - every TCP service has one listening socket, in every loop's set
+//     with EPOLLEXCLUSIVE (each loop through a descriptor of its own), so
+//     a new connection wakes one waiting loop, whichever loop is free
+//     accepts it, and a connection lives its whole life on that loop;
 //   - the real server is reached with a non-blocking connect (EINPROGRESS,
 //     then EPOLLOUT);
 //   - a connection's sockets are registered once, edge-triggered
@@ -45,8 +46,8 @@ import (
 // epoll_wait goes through the ordinary (not Raw) system call path, so a
 // loop blocked in it never holds up the garbage collector.
 
-// maxLoops bounds the loops of a plane (and so the listeners of a TCP
-// service, one per loop). Measured on two CPUs only: docs/BENCHMARKS.md.
+// maxLoops bounds the loops of a plane (and so the descriptors of a TCP
+// service's listening socket, one per loop). Measured on two CPUs only: docs/BENCHMARKS.md.
 const maxLoops = 4
 
 // loopBufSize is the size of a loop's relay buffer.
