@@ -16,9 +16,10 @@ import (
 // TCP is served by event loops, HAProxy's way: one loop per P (at most
 // maxLoops), each a goroutine around an epoll set of its own, on raw
 // non-blocking sockets:
-//   - every TCP service has one SO_REUSEPORT listener per loop, in that
-//     loop's set, so the kernel spreads new connections over the loops and
-//     a connection lives its whole life on the loop that accepted it;
+//   - every TCP service has one listening socket, in every loop's set
+//     with EPOLLEXCLUSIVE (each loop through a descriptor of its own), so
+//     a new connection wakes one waiting loop, whichever loop is free
+//     accepts it, and a connection lives its whole life on that loop;
 //   - the real server is reached with a non-blocking connect (EINPROGRESS,
 //     then EPOLLOUT);
 //   - a connection's sockets are registered once, edge-triggered
@@ -43,10 +44,12 @@ import (
 //     an entry falls due (progress only stamps the connection), so no Go
 //     timer exists per connection.
 // epoll_wait goes through the ordinary (not Raw) system call path, so a
-// loop blocked in it never holds up the garbage collector.
+// loop blocked in it never holds up the garbage collector; a loop passes
+// through the scheduler every yieldEvery, so that the runtime's monitor
+// leaves it alone.
 
-// maxLoops bounds the loops of a plane (and so the listeners of a TCP
-// service, one per loop). Measured on two CPUs only: docs/BENCHMARKS.md.
+// maxLoops bounds the loops of a plane (and so the descriptors of a TCP
+// service's listening socket, one per loop). Measured on two CPUs only: docs/BENCHMARKS.md.
 const maxLoops = 4
 
 // loopBufSize is the size of a loop's relay buffer.
@@ -56,6 +59,18 @@ const loopBufSize = 64 << 10
 // transfer does not starve the loop's other connections; what is left is
 // read again from the loop's ready list, after the other events.
 const maxReads = 4
+
+// yieldEvery is how often at most a loop passes through the Go scheduler
+// (runtime.Gosched) at a wake-up. A busy loop never does by itself: it
+// polls with a raw call and goes on, so its schedule tick does not move,
+// and after 10 ms of that the runtime's monitor preempts it (a signal),
+// or takes its P away if it is in the blocking wait, and then, having
+// acted, goes back to waking every 20 µs instead of backing off to 10 ms.
+// Those wake-ups and signals cost the two CPUs' neighbours (wrk, the real
+// servers) and the loops more than a Gosched every 2 ms, which the
+// monitor sees as progress (docs/BENCHMARKS.md, "Userspace proxy data
+// plane").
+const yieldEvery = 2 * time.Millisecond
 
 // connEvents is the interest of a connection's sockets (edge-triggered);
 // the client's has no EPOLLOUT until a write to it is partial.
@@ -126,6 +141,7 @@ type loop struct {
 	ready   []resume
 	spare   []resume
 	free    []*conn // ended connections' structs, for the next ones (newConn)
+	yielded int64   // unix nanoseconds of the last pass through the scheduler (yieldDue)
 	done    chan struct{}
 	stop    bool
 }
@@ -389,6 +405,9 @@ func (l *loop) run() {
 			time.Sleep(10 * time.Millisecond)
 		}
 		l.now = time.Now().UnixNano()
+		if l.yieldDue() {
+			runtime.Gosched()
+		}
 		for i := range max(n, 0) {
 			fd := int(events[i].Fd)
 			if fd == l.evfd {
@@ -414,6 +433,16 @@ func (l *loop) run() {
 			return
 		}
 	}
+}
+
+// yieldDue reports whether the loop should pass through the scheduler
+// now (l.now), yieldEvery after it last did (see yieldEvery).
+func (l *loop) yieldDue() bool {
+	if l.now-l.yielded < int64(yieldEvery) {
+		return false
+	}
+	l.yielded = l.now
+	return true
 }
 
 // closeBatch closes the descriptors the batch let go.

@@ -536,3 +536,24 @@ func TestGOMAXPROCSRestored(t *testing.T) {
 		t.Fatalf("both planes closed: GOMAXPROCS %d, want %d as before", got, before)
 	}
 }
+
+// TestLoopYieldDue: a loop woken again and again passes through the
+// scheduler at its first wake-up, then at the first wake-up at least
+// yieldEvery after the last time, whatever the pace of its wake-ups.
+func TestLoopYieldDue(t *testing.T) {
+	for _, step := range []time.Duration{10 * time.Microsecond, 300 * time.Microsecond, yieldEvery, 7 * time.Millisecond} {
+		l := &loop{}
+		start := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC).UnixNano()
+		last := int64(-1)
+		for d := time.Duration(0); d < 50*yieldEvery; d += step {
+			l.now = start + int64(d)
+			due := last < 0 || l.now-last >= int64(yieldEvery)
+			if got := l.yieldDue(); got != due {
+				t.Fatalf("wake-ups every %v, at %v: yieldDue %v, want %v", step, d, got, due)
+			}
+			if due {
+				last = l.now
+			}
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -414,15 +415,18 @@ func TestReconcileKeepsUntouched(t *testing.T) {
 	}
 	c, _ := dial(t, k1, "")
 	s1, _ := p.service(k1)
-	listener := s1.listeners[0]
+	listeners := slices.Clone(s1.listeners)
 	n, err := r.Apply(ctx, table(5, "wlc"))
 	if err != nil || n != 2 {
 		t.Fatalf("second apply: %d operations, %v (want 2)", n, err)
 	}
 	c.echo(t)
-	if s, _ := p.service(k1); s != s1 || s.listeners[0] != listener {
+	if s, _ := p.service(k1); s != s1 || !slices.Equal(s.listeners, listeners) {
 		t.Error("untouched service got a new listener")
 	}
+	// Its one socket is still in every loop: a connection is served
+	// while any one loop is held (TestIdleLoopAccepts).
+	idleLoopsAccept(t, p, k1)
 	if _, name := dial(t, k2, ""); name != "B" {
 		t.Errorf("changed service answers %s", name)
 	}

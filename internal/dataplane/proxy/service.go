@@ -26,9 +26,9 @@ type service struct {
 	key dataplane.ServiceKey
 	log *slog.Logger
 
-	// listeners are the TCP service's listening sockets (SO_REUSEPORT),
-	// listeners[i] in loops[i]: the kernel spreads new connections over
-	// the plane's loops.
+	// listeners are the TCP service's listening socket in each loop,
+	// listeners[i] in loops[i]: one socket, a descriptor of it per loop,
+	// so that whichever loop is free accepts (startListeners).
 	listeners []*listener
 	loops     []*loop
 	udp       *net.UDPConn

@@ -10,7 +10,8 @@ import (
 	"vigil/internal/dataplane/proxy/proxyproto"
 )
 
-// listener is one of a TCP service's listening sockets, in one loop.
+// listener is a TCP service's listening socket in one loop: the loop's
+// own descriptor of the socket every loop shares (startListeners).
 type listener struct {
 	s  *service
 	fd int
@@ -82,6 +83,13 @@ const acceptPause = 50 * time.Millisecond
 // maxAccepts bounds the connections accepted per readiness of a listener.
 const maxAccepts = 16
 
+// listenEvents is a listening socket's interest in each loop: level-
+// triggered (a connection left in the queue is reported again), and
+// exclusive, so that a new connection wakes one waiting loop, not every
+// loop (the event is still queued in every loop's set, where a busy
+// loop finds it at its next poll, and takes it if no other loop has).
+const listenEvents = unix.EPOLLIN | unix.EPOLLEXCLUSIVE
+
 func (ln *listener) event(l *loop, fd int, ev uint32) {
 	for range maxAccepts {
 		nfd, from, err := accept4(fd)
@@ -111,7 +119,7 @@ type pause struct {
 
 func (p *pause) expire(l *loop, now int64) {
 	if l.byFd[p.ln.fd] == p.ln {
-		l.want(p.ln.fd, unix.EPOLLIN)
+		l.want(p.ln.fd, listenEvents)
 	}
 }
 
@@ -595,32 +603,36 @@ func (c *conn) kill(l *loop, rst bool) {
 	}
 }
 
-// startListeners creates the service's listeners, one per loop, on its
-// address (a port of 0 takes the one the first gets).
+// startListeners creates the service's listening socket, on its address
+// (a port of 0 takes a free one), and registers it in every loop's set
+// with EPOLLEXCLUSIVE: a new connection wakes one loop waiting in
+// epoll_wait, not all, and the loop that accepts it is one that was idle
+// (or the first to look, when all are busy) rather than the one a hash
+// of the client's address picks, as with a SO_REUSEPORT socket per loop.
+// Each loop holds a descriptor of its own for the socket (a dup), so that
+// it takes it out of its set and closes it on its own, as any other.
 func (s *service) startListeners(ls []*loop) error {
-	ap := netip.AddrPortFrom(s.key.Addr, s.key.Port)
-	var fds []int
-	for range ls {
-		fd, err := tcpListen(ap)
+	fd, err := tcpListen(netip.AddrPortFrom(s.key.Addr, s.key.Port))
+	if err != nil {
+		return err
+	}
+	fds := []int{fd}
+	for range ls[1:] {
+		dfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
 			for _, fd := range fds {
 				unix.Close(fd)
 			}
 			return err
 		}
-		if ap.Port() == 0 {
-			if sa, err := unix.Getsockname(fd); err == nil {
-				ap = fromSockaddr(sa)
-			}
-		}
-		fds = append(fds, fd)
+		fds = append(fds, dfd)
 	}
 	for i, l := range ls {
 		ln := &listener{s: s, fd: fds[i]}
 		var err error
 		if !l.call(func() {
 			l.set(ln.fd, ln)
-			err = l.want(ln.fd, unix.EPOLLIN)
+			err = l.want(ln.fd, listenEvents)
 		}) {
 			err = errors.New("proxy plane closed")
 		}
@@ -639,12 +651,16 @@ func (s *service) startListeners(ls []*loop) error {
 	return nil
 }
 
-// stopListeners closes the service's listeners, each on its loop.
+// stopListeners takes the service's listening socket out of every loop
+// and closes it: each loop closes its own descriptor. The socket is
+// shared (dup), so closing one descriptor does not take it out of an
+// epoll set: each loop removes its own first.
 func (s *service) stopListeners() {
 	for i, ln := range s.listeners {
 		l := s.loops[i]
 		if !l.call(func() {
 			if l.byFd[ln.fd] == ln {
+				l.want(ln.fd, 0)
 				l.forget(ln.fd)
 			}
 		}) {
