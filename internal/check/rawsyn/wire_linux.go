@@ -106,47 +106,55 @@ func openSys(nports int, packet bool) (w *SysWire, err error) {
 		w.reserve = append(w.reserve, fd)
 	}
 	for i, dom := range []int{unix.AF_INET, unix.AF_INET6} {
-		if i == 0 && packet {
-			if err := w.openPacket4(); err == nil {
-				goto lookup
-			}
-			// No packet socket here: a raw TCP socket, as for IPv6.
-		}
-		{
-			fd, err := unix.Socket(dom, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+		// IPv4 on a packet socket where one opens; otherwise, and for
+		// IPv6, a raw TCP socket.
+		if i != 0 || !packet || w.openPacket4() != nil {
+			fd, err := openRawTCP(dom)
 			if err != nil {
 				if i == 1 && errors.Is(err, unix.EAFNOSUPPORT) {
 					continue
 				}
-				return nil, os.NewSyscallError("socket", err)
+				return nil, err
 			}
 			if err := attachFilter(fd, Filter(i == 0, w.ports)); err != nil {
 				unix.Close(fd)
 				return nil, err
 			}
-			if i == 0 {
-				// Don't fragment, as the kernel's own SYNs: the IP ID then
-				// comes from a per-socket counter rather than the hashed
-				// per-destination one (a cache miss per SYN).
-				if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO); err != nil {
-					unix.Close(fd)
-					return nil, os.NewSyscallError("IP_MTU_DISCOVER", err)
-				}
-			}
-			bufferRoom(fd)
 			// What arrived before the filter was attached is not filtered.
 			drain(fd)
 			w.tx[i], w.rx[i] = fd, fd
 		}
-	lookup:
 		u, err := unix.Socket(dom, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return nil, os.NewSyscallError("socket", err)
 		}
 		w.lookup[i] = u
+		if i == 0 && w.ring != nil {
+			continue // recvmmsg's buffers are not needed
+		}
 		w.rxb[i] = rxBufs{buf: make([]byte, rxBatch*rxSize), hdrs: make([]unix.Mmsghdr, rxBatch), iovs: make([]unix.Iovec, rxBatch), names: make([]unix.RawSockaddrInet6, rxBatch)}
 	}
 	return w, nil
+}
+
+// openRawTCP opens a raw IPPROTO_TCP socket of domain dom, with room for
+// bursts; it receives (unfiltered) from the start.
+func openRawTCP(dom int) (int, error) {
+	fd, err := unix.Socket(dom, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if dom == unix.AF_INET {
+		// Don't fragment, as the kernel's own SYNs: the IP ID then
+		// comes from a per-socket counter rather than the hashed
+		// per-destination one (a cache miss per SYN).
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO); err != nil {
+			unix.Close(fd)
+			return -1, os.NewSyscallError("IP_MTU_DISCOVER", err)
+		}
+	}
+	bufferRoom(fd)
+	return fd, nil
 }
 
 // bufferRoom gives fd room for a burst of packets (best effort: as root
