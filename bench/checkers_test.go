@@ -428,22 +428,18 @@ func measureChecker(b *testing.B, h *netlab.Host, s checkScenario, l *checkListe
 	parent0, _ := sampleProc(p.Pid())
 	c0 := l.count()
 	t0 := time.Now()
-	var perf *exec.Cmd
+	var endPerf func()
 	if dir := os.Getenv("VIGIL_BENCH_PERF"); dir != "" {
 		// A profile of the measured process over the window, for work on
 		// a checker: perf record into DIR/<who>-<n>.data (it costs the
 		// process some CPU: the figures of such a run are not the bench's).
 		perfRuns++
-		perf = exec.Command("perf", "record", "-g", "-o", filepath.Join(dir, fmt.Sprintf("%s-%d.data", who, perfRuns)), "-p", strconv.Itoa(pid))
-		if err := perf.Start(); err != nil {
-			b.Fatal(err)
-		}
+		endPerf = startProfiler(b, "perf", "record", "-g", "-o", filepath.Join(dir, fmt.Sprintf("%s-%d.data", who, perfRuns)), "-p", strconv.Itoa(pid))
 	}
 	time.Sleep(win)
 	s1, err := sampleProc(pid)
-	if perf != nil {
-		perf.Process.Signal(os.Interrupt)
-		perf.Wait()
+	if endPerf != nil {
+		endPerf()
 	}
 	wall := time.Since(t0)
 	c1 := l.count()

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -481,24 +480,21 @@ func BenchmarkDataplanes(b *testing.B) {
 				if pid != 0 {
 					s0, _ = sampleGroup(pid)
 				}
-				var perf *exec.Cmd
+				var endPerf func()
 				if dir := os.Getenv("VIGIL_DPBENCH_PERF"); dir != "" && pid != 0 {
 					// A profile of the process under test, for work on a
 					// plane: perf record into DIR/<impl>-<mode>-<round>.data.
 					out := filepath.Join(dir, fmt.Sprintf("%s-%t-%d.data", im.name, m.keepAlive, r+1))
-					perf = exec.Command("perf", "record", "-g", "-o", out, "-p", strconv.Itoa(pid))
+					args := []string{"perf", "record", "-g", "-o", out, "-p", strconv.Itoa(pid)}
 					if os.Getenv("VIGIL_DPBENCH_STRACE") != "" {
 						// System call counts instead (slows the process).
-						perf = exec.Command("strace", "-c", "-f", "-o", out+".strace", "-p", strconv.Itoa(pid))
+						args = []string{"strace", "-c", "-f", "-o", out + ".strace", "-p", strconv.Itoa(pid)}
 					}
-					if err := perf.Start(); err != nil {
-						b.Fatal(err)
-					}
+					endPerf = startProfiler(b, args...)
 				}
 				w, err := lab.runWrk(dur, m.keepAlive)
-				if perf != nil {
-					perf.Process.Signal(os.Interrupt)
-					perf.Wait()
+				if endPerf != nil {
+					endPerf()
 				}
 				if err != nil {
 					stop()

@@ -534,3 +534,18 @@ func loadAvg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
+
+// startProfiler starts a profiler of a measured process (perf record or
+// strace -c, the command line given) and returns what ends it: an
+// interrupt, so that it writes its file, and the wait for it.
+func startProfiler(b testing.TB, args ...string) (end func()) {
+	b.Helper()
+	cmd := exec.Command(args[0], args[1:]...)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}
+}

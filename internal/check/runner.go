@@ -226,6 +226,7 @@ func (r *Runner) Run(ctx context.Context) {
 		if w, err := r.opts.SYN(); err != nil {
 			r.log.Warn("TCP_CHECK without raw sockets: each check connects", "err", err)
 		} else {
+			r.log.Info("TCP_CHECK sends its SYNs on raw sockets", "wire", w.Describe())
 			r.syn = rawsyn.New(w)
 			defer r.syn.Close()
 		}

@@ -28,6 +28,8 @@ type Wire interface {
 	Recv(family int, into []Segment) ([]Segment, error)
 	// Has says whether the family can be used.
 	Has(family int) bool
+	// Describe says, for the log, which sockets the wire uses.
+	Describe() string
 	Close() error
 }
 

@@ -75,6 +75,9 @@ func (f *Fake) Ports() []uint16 {
 // Has implements Wire.
 func (f *Fake) Has(family int) bool { return family == 4 || !f.NoIPv6 }
 
+// Describe implements Wire.
+func (f *Fake) Describe() string { return "fake wire" }
+
 // Source implements Wire: 10.255.255.1 or fd00::1, or ENETUNREACH for a
 // NoRoute target (whatever its port).
 func (f *Fake) Source(dst netip.Addr) (netip.Addr, error) {

@@ -35,7 +35,24 @@ func nsWire(t testing.TB, h *netlab.Host, packet bool) *SysWire {
 	if w.hdrincl != packet || (w.ring != nil) != packet {
 		t.Fatalf("IPv4 on a packet socket: %v, with a ring: %v; want %v", w.hdrincl, w.ring != nil, packet)
 	}
+	want := "IPv4: raw TCP socket; IPv6: raw TCP socket"
+	if packet {
+		want = "IPv4: IPPROTO_RAW out, packet socket with a receive ring in; IPv6: raw TCP socket"
+	}
+	if got := w.Describe(); got != want {
+		t.Fatalf("Describe: %q; want %q", got, want)
+	}
 	return w
+}
+
+// TestDescribeFallback: a wire whose IPv4 could not open its packet
+// socket says so, and why, in what the Runner logs.
+func TestDescribeFallback(t *testing.T) {
+	w := &SysWire{tx: [2]int{3, -1}, noPacket: errors.New("socket: operation not permitted")}
+	want := "IPv4: raw TCP socket (no packet socket: socket: operation not permitted); no IPv6"
+	if got := w.Describe(); got != want {
+		t.Errorf("Describe: %q; want %q", got, want)
+	}
 }
 
 // TestNamespaceRingWraps runs more checks than the receive ring has

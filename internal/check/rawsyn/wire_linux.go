@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 	"sync/atomic"
 	"unsafe"
 
@@ -47,6 +48,9 @@ type SysWire struct {
 	// ring is the packet socket's receive ring, nil if it could not be
 	// set up (then recvmmsg(2) reads the socket).
 	ring *rxRing
+	// noPacket is why IPv4 fell back to a raw TCP socket (nil when it
+	// did not, or was told to by openSys).
+	noPacket error
 	// lookup are UDP sockets per family for the route lookups.
 	lookup [2]int
 
@@ -108,7 +112,10 @@ func openSys(nports int, packet bool) (w *SysWire, err error) {
 	for i, dom := range []int{unix.AF_INET, unix.AF_INET6} {
 		// IPv4 on a packet socket where one opens; otherwise, and for
 		// IPv6, a raw TCP socket.
-		if i != 0 || !packet || w.openPacket4() != nil {
+		if i == 0 && packet {
+			w.noPacket = w.openPacket4()
+		}
+		if i != 0 || !packet || w.noPacket != nil {
 			fd, err := openRawTCP(dom)
 			if err != nil {
 				if i == 1 && errors.Is(err, unix.EAFNOSUPPORT) {
@@ -390,6 +397,31 @@ func (w *SysWire) Ports() []uint16 { return w.ports }
 
 // Has implements Wire.
 func (w *SysWire) Has(family int) bool { return w.tx[family/6] >= 0 }
+
+// Describe implements Wire: which sockets each family uses, and why IPv4
+// is not on the packet socket when it is not (the checks behave the same
+// on both, but the raw TCP socket copies every TCP segment the host
+// receives, which an operator of a busy director wants to know).
+func (w *SysWire) Describe() string {
+	var b strings.Builder
+	switch {
+	case w.hdrincl && w.ring != nil:
+		b.WriteString("IPv4: IPPROTO_RAW out, packet socket with a receive ring in")
+	case w.hdrincl:
+		b.WriteString("IPv4: IPPROTO_RAW out, packet socket in (no receive ring)")
+	default:
+		b.WriteString("IPv4: raw TCP socket")
+		if w.noPacket != nil {
+			b.WriteString(" (no packet socket: " + w.noPacket.Error() + ")")
+		}
+	}
+	if w.Has(6) {
+		b.WriteString("; IPv6: raw TCP socket")
+	} else {
+		b.WriteString("; no IPv6")
+	}
+	return b.String()
+}
 
 // Source implements Wire: the source address of a UDP socket connected
 // to dst (connecting a UDP socket is a route lookup and sends nothing).
