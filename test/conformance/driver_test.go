@@ -43,11 +43,16 @@ type Plane struct {
 	// nftables plane documents its own hashes and list order
 	// (nft/caps.go): it is held to the shares, within a tolerance.
 	KernelPicks bool
+	// StallsRemoved is whether the open connections of a removed real
+	// server stall (IPVS drops their packets once the destination is
+	// gone; docs/COMPATIBILITY.md): a connection in flight to it when a
+	// reload removes it fails there, and only there.
+	StallsRemoved bool
 }
 
 // planes is every plane the suite knows.
 var planes = map[string]Plane{
-	"ipvs":     {Name: "ipvs", Caps: ipvs.New(nil, 0).Capabilities(), KernelPicks: true},
+	"ipvs":     {Name: "ipvs", Caps: ipvs.New(nil, 0).Capabilities(), KernelPicks: true, StallsRemoved: true},
 	"nftables": {Name: "nftables", Caps: nft.Caps, KernelPicks: false},
 	"proxy":    {Name: "proxy", Caps: proxy.Capabilities, KernelPicks: true},
 }

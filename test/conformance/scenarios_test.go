@@ -470,7 +470,19 @@ type load struct {
 	done chan struct{}
 	mu   sync.Mutex
 	ok   int
-	errs []string
+	errs []loadErr
+}
+
+// loadErr is a failed connection of the load, and when it was made.
+type loadErr struct {
+	start, end time.Time
+	err        string
+}
+
+// across says whether the connection was in flight at some moment of
+// [from, to].
+func (e loadErr) across(from, to time.Time) bool {
+	return e.start.Before(to) && e.end.After(from)
 }
 
 const loadMax = 3000
@@ -485,10 +497,11 @@ func startLoad(l *Lab, vip string, port int) *load {
 				return
 			case <-time.After(5 * time.Millisecond):
 			}
+			start := time.Now()
 			_, err := l.Ask(netip.Addr{}, vip, port)
 			ld.mu.Lock()
 			if err != nil {
-				ld.errs = append(ld.errs, err.Error())
+				ld.errs = append(ld.errs, loadErr{start, time.Now(), err.Error()})
 			} else {
 				ld.ok++
 			}
@@ -498,7 +511,7 @@ func startLoad(l *Lab, vip string, port int) *load {
 	return ld
 }
 
-func (ld *load) end() (int, []string) {
+func (ld *load) end() (int, []loadErr) {
 	ld.once.Do(func() { close(ld.stop) })
 	<-ld.done
 	ld.mu.Lock()
@@ -574,7 +587,9 @@ func testReload(t *testing.T, p Plane) {
 
 	// Remove rs2.
 	a.Reals = []RSConf{{Index: 1, Weight: 3}, {Index: 3}}
+	rmFrom := time.Now()
 	st = d.Reload(Conf{a, b}.String())
+	rmTo := time.Now()
 	if v, _ := st.VS(vip4, 80); len(v.Reals) != 2 {
 		t.Errorf("removing rs2: status %+v", v.Reals)
 	}
@@ -604,9 +619,22 @@ func testReload(t *testing.T, p Plane) {
 
 	ok, errs := ld.end()
 	t.Logf("load: %d connections during the reloads, %d failed", ok, len(errs))
-	if len(errs) > 0 {
+	// The load makes one connection at a time, so at most one was in
+	// flight when rs2 went. Where the plane stalls a removed server's
+	// open connections, that one may have been rs2's and stalled with
+	// it: an established connection of a removed server, which is not
+	// the suite's to judge (testDrain records it). Any other failure is.
+	var fail []string
+	for _, e := range errs {
+		if p.StallsRemoved && len(errs) == 1 && e.across(rmFrom, rmTo) {
+			t.Logf("%s plane: the load's connection in flight while rs2 was removed failed (%s): counted as rs2's", p.Name, e.err)
+			continue
+		}
+		fail = append(fail, e.err)
+	}
+	if len(fail) > 0 {
 		t.Errorf("%d of %d connections under load failed during reloads that kept their real servers' pool non-empty: %s",
-			len(errs), ok+len(errs), strings.Join(errs[:min(len(errs), 5)], "; "))
+			len(fail), ok+len(errs), strings.Join(fail[:min(len(fail), 5)], "; "))
 	}
 	if ok == 0 {
 		t.Errorf("the load made no connection")
