@@ -10,6 +10,13 @@ out=$(mktemp -d /tmp/vmlab-selftest.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 fail() { echo "vmlab selftest: FAIL: $*" >&2; exit 1; }
 
+# The failure summary of gotests.sh, on a -test.v output of parallel
+# subtests (host side, no guest needed).
+printf '%s\n' '=== RUN   T' '=== CONT  T/a' '=== NAME  T/b' '    x_test.go:8: b failed here' '        more' \
+	'=== NAME  T/a' '    x_test.go:7: a logs' '--- FAIL: T (0.00s)' '    --- PASS: T/a (0.00s)' '    --- FAIL: T/b (0.00s)' > "$out/v"
+[ "$(awk -f "$here/failsummary.awk" "$out/v")" = 'T/b:    x_test.go:8: b failed here' ] ||
+	fail "failsummary.awk: $(awk -f "$here/failsummary.awk" "$out/v")"
+
 "$here/vmlab.sh" --out "$out/a" --timeout 300 -- sh -c '
 	echo hello-from-guest
 	test -e /proc/net/ip_vs || { echo "no ip_vs"; exit 1; }
