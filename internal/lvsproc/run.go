@@ -244,9 +244,18 @@ func Run(ctx context.Context, o RunOptions) error {
 			side.CheckerChange(out)
 		}
 	}
-	// The memory settles trimAfter a start or a reload (see memtrim).
+	// The memory settles trimAfter a start or a reload (see memtrim), and
+	// trimAfter after the last status published within settleWindow of
+	// it (settleBy).
 	trim := time.NewTimer(trimAfter)
 	defer trim.Stop()
+	var settle settling
+	settle.begin(time.Now())
+	published := func() {
+		if settle.putOff(time.Now()) {
+			trim.Reset(trimAfter)
+		}
+	}
 	// Once settled, the limit follows the process when it grows (see
 	// memtrim.Pressure): looked at every pressureEvery.
 	var limit int64
@@ -300,10 +309,12 @@ func Run(ctx context.Context, o RunOptions) error {
 			if len(outputs) == 0 {
 				refreshCheckers()
 				publish()
+				published()
 			}
 		case <-checkersTick.C:
 			if runner.Version() != version && refreshCheckers() {
 				publish()
+				published()
 			}
 		case <-countersTick:
 			t0 := time.Now()
@@ -336,6 +347,7 @@ func Run(ctx context.Context, o RunOptions) error {
 			memtrim.Lift()
 			limit = 0
 			trim.Reset(trimAfter)
+			settle.begin(time.Now())
 			t0 := time.Now()
 			c, err := o.Load(ctx)
 			loaded := time.Now()
@@ -409,8 +421,27 @@ func Run(ctx context.Context, o RunOptions) error {
 // from what stays (collections then come when the heap grows by an eighth
 // rather than by GOGC's half), and the executable's pages the start ran
 // through are dropped. Long enough for the checks' first round and the
-// initial verdicts.
+// initial verdicts; a status published later within settleWindow puts it
+// off again.
 const trimAfter = 10 * time.Second
+
+// settleWindow is how long after a start or a reload a status publish
+// puts the memory's settling off by trimAfter again: the checks' first
+// verdicts arrive over their first rounds, and publishing them runs
+// paths the steady state does not (the status's whole encoding, once),
+// whose garbage and executable pages a settle made before them would
+// keep (docs/BENCHMARKS.md, "Health checks": the RSS spread). Bounded,
+// so that a table whose checks keep changing still settles.
+const settleWindow = time.Minute
+
+// settling is when a start's or a reload's settle window ends.
+type settling struct{ by time.Time }
+
+// begin opens the window, at a start or a reload.
+func (s *settling) begin(now time.Time) { s.by = now.Add(settleWindow) }
+
+// putOff says whether a status published at now puts the settling off.
+func (s *settling) putOff(now time.Time) bool { return now.Before(s.by) }
 
 // pressureEvery is how often the LVS loop asks whether its memory limit
 // has become too tight (memtrim.Pressure): a reading of one runtime
