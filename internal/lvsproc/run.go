@@ -266,8 +266,10 @@ func Run(ctx context.Context, o RunOptions) error {
 		select {
 		case <-trim.C:
 			limit = memtrim.Settle()
-			memtrim.Trim(o.Log)
+			// The profile before the trim: written after it, its code's
+			// pages would stay mapped and count in the RSS measured.
 			memtrim.WriteHeapProfile(o.Log)
+			memtrim.Trim(o.Log)
 			pressure.Tight(time.Now()) // counts from here
 			o.Log.Debug("memory settled", "limit_bytes", limit)
 		case now := <-watch.C:
