@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -358,13 +359,51 @@ func (h *Host) SetLink(ifname string, up bool) error {
 // CutWire pulls (cut) or plugs back (!cut) the cable of the host's
 // interface: the bridge-side end goes down, so the host loses connectivity
 // and sees its carrier go (the interface stays administratively up but is no
-// longer running).
+// longer running). It returns once the host sees the carrier change, which
+// the kernel applies from deferred work (linkwatch), up to a second after
+// the bridge-side end changed: a caller that looks at once must not see
+// the wire still plugged.
 func (h *Host) CutWire(ifname string, cut bool) error {
 	port, err := h.port(ifname)
 	if err != nil {
 		return err
 	}
-	return h.lab.ip("-n", h.lab.brNS, "link", "set", port, updown(!cut))
+	if err := h.lab.ip("-n", h.lab.brNS, "link", "set", port, updown(!cut)); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(carrierWait)
+	for {
+		running, err := h.running(ifname)
+		if err != nil {
+			return err
+		}
+		if running != cut {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("netlab: %s in %s still has carrier=%v %v after its wire was %s", ifname, h.ns, running, carrierWait, map[bool]string{true: "cut", false: "plugged back"}[cut])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// carrierWait bounds CutWire's wait for the host to see its carrier
+// change (the kernel's linkwatch delays it by up to a second).
+const carrierWait = 5 * time.Second
+
+// running says whether the host's interface has carrier (IFF_RUNNING), as
+// the host sees it.
+func (h *Host) running(ifname string) (bool, error) {
+	var running bool
+	err := h.Do(func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		running = ifi.Flags&net.FlagRunning != 0
+		return nil
+	})
+	return running, err
 }
 
 // Isolate stops (isolated) or restores the bridge forwarding frames to and
