@@ -246,7 +246,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	}
 	// The memory settles trimAfter a start or a reload (see memtrim), and
 	// trimAfter after the last status published within settleWindow of
-	// it (settleBy).
+	// it (settle).
 	trim := time.NewTimer(trimAfter)
 	defer trim.Stop()
 	var settle settling
