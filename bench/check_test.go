@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -63,8 +62,8 @@ func BenchmarkCheckTCP(b *testing.B) {
 			key := check.ServerKey{VS: "FWM 1", RS: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(j >> 16), byte(j >> 8), byte(j)}), 80)}
 			plan.Servers = append(plan.Servers, &check.ServerSpec{Config: check.ServerConfig{Key: key, Weight: 1}, Alpha: []bool{false}})
 			plan.Probes = append(plan.Probes, &check.Probe{
-				Key:     fmt.Sprint("tcp-", j),
-				Machine: check.MachineConfig{Family: check.FamilyTCP, Timing: tm},
+				Key:     check.NewProbeKey("tcp", j),
+				Machine: &check.MachineConfig{Family: check.FamilyTCP, Timing: tm},
 				Prober:  countPasses{&check.TCPProber{Conn: check.Conn{Target: target}}, &passed},
 				Feeds:   []check.Feed{{Server: j, Checker: 0}},
 			})

@@ -61,7 +61,7 @@ type BuildOptions struct {
 // Identical checks are merged into one Probe. Build reads files (scripts,
 // certificates) but writes nothing, so that a configuration test can use it.
 func Build(cfg *config.Config, opts BuildOptions) (*Plan, []error) {
-	b := &builder{cfg: cfg, opts: opts, plan: &Plan{}, byKey: map[string]int{}}
+	b := &builder{cfg: cfg, opts: opts, plan: &Plan{}, byKey: map[ProbeKey]int{}}
 	if opts.Log == nil {
 		b.opts.Log = slog.New(slog.DiscardHandler)
 	}
@@ -135,8 +135,11 @@ type builder struct {
 	opts   BuildOptions
 	policy script.Policy
 	plan   *Plan
-	byKey  map[string]int
+	byKey  map[ProbeKey]int
 	errs   []error
+	// cfgs are the probes' machine configurations, one record for each
+	// distinct one (Probe.Machine).
+	cfgs configs
 
 	// prevIdx finds a virtual server in Prev when it is not at the same
 	// index; reused counts the specs taken from Prev.
@@ -208,18 +211,23 @@ func (b *builder) server(vs *config.VirtualServer, rs *config.RealServer) {
 	}
 }
 
-// keyOf is the identity of a check: every resolved setting that changes
-// what is checked or when. Keys are only compared, and a plan keeps two
-// per check for as long as it runs: it is a digest (16 bytes of SHA-256)
-// of the settings' JSON, not the JSON itself (about 300 bytes for a
-// TCP_CHECK, 3 MB for 10,000).
-func keyOf(parts ...any) string {
+// ProbeKey is the identity of a check (Probe.Key, Probe.Identity): a
+// digest (16 bytes of SHA-256) of the JSON of every resolved setting that
+// changes what is checked or when (NewProbeKey). Keys are only compared,
+// and a plan keeps two per check for as long as it runs: held by value,
+// they cost no allocation of their own (as strings they were two 16-byte
+// objects per check), and they are not the JSON itself (about 300 bytes
+// for a TCP_CHECK, 3 MB for 10,000).
+type ProbeKey [16]byte
+
+// NewProbeKey is the key of parts, plain values that encode as JSON.
+func NewProbeKey(parts ...any) ProbeKey {
 	j, err := json.Marshal(parts)
 	if err != nil {
 		panic(err) // only plain values are passed
 	}
 	sum := sha256.Sum256(j)
-	return string(sum[:16])
+	return ProbeKey(sum[:16])
 }
 
 func (b *builder) probe(vs *config.VirtualServer, rs *config.RealServer, rsTiming config.Timing, c *config.Checker) (*Probe, bool, error) {
@@ -263,10 +271,11 @@ func (b *builder) probe(vs *config.VirtualServer, rs *config.RealServer, rsTimin
 		Alpha:          alpha,
 		LogAllFailures: c.LogAllFailures || b.cfg.Global.CheckerLogAllFailures,
 	}
+	var name string
 	if !b.opts.ProblemsOnly {
-		mc.Name = string(c.Kind) + " " + RSName(conn.Target) + " of " + VSName(vs)
+		name = string(c.Kind) + " " + RSName(conn.Target) + " of " + VSName(vs)
 	}
-	p := &Probe{}
+	p := &Probe{Name: name}
 	needPort := func() error {
 		if conn.Target.Port() == 0 {
 			return errors.New("no port to connect to: set connect_port")
@@ -350,9 +359,9 @@ func (b *builder) probe(vs *config.VirtualServer, rs *config.RealServer, rsTimin
 	default:
 		return nil, false, fmt.Errorf("unknown checker kind")
 	}
-	p.Machine = mc
+	p.Machine = b.cfgs.intern(mc)
 	if !b.opts.ProblemsOnly {
-		p.Key = keyOf(c.Kind, conn, mc.Timing, mc.Alpha, mc.LogAllFailures, mc.FastRecovery, extra)
+		p.Key = NewProbeKey(c.Kind, conn, mc.Timing, mc.Alpha, mc.LogAllFailures, mc.FastRecovery, extra)
 		// What keepalived compares to carry a checker's state across a
 		// reload: the connection (its timeout included) and the kind's
 		// own options, not the schedule (delay_loop, retry,
@@ -362,7 +371,7 @@ func (b *builder) probe(vs *config.VirtualServer, rs *config.RealServer, rsTimin
 		if c.Kind == config.CheckMisc {
 			timeout = 0
 		}
-		p.Identity = keyOf(c.Kind, conn, timeout, mc.FastRecovery, extra)
+		p.Identity = NewProbeKey(c.Kind, conn, timeout, mc.FastRecovery, extra)
 	}
 	return p, alpha, nil
 }

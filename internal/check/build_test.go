@@ -75,7 +75,7 @@ virtual_server 10.0.0.9 80 {
 	for i, w := range want {
 		m := plan.Probes[i].Machine
 		if m.Family != w.family || m.Timing != w.tm || m.Alpha != w.alpha {
-			t.Errorf("probe %d (%s): family %d timing %+v alpha %v, want %d %+v %v", i, m.Name, m.Family, m.Timing, m.Alpha, w.family, w.tm, w.alpha)
+			t.Errorf("probe %d (%s): family %d timing %+v alpha %v, want %d %+v %v", i, plan.Probes[i].Name, m.Family, m.Timing, m.Alpha, w.family, w.tm, w.alpha)
 		}
 	}
 	if len(plan.Servers) != 3 || plan.Servers[0].Config.Key.VS != "[10.0.0.1]:tcp:80" || len(plan.Servers[0].Alpha) != 4 || !plan.Servers[1].Alpha[0] {
@@ -119,6 +119,17 @@ virtual_server fwmark 5 {
 	}
 	if w := plan.Servers[0].Config.Weight; w != 3 {
 		t.Errorf("weight %d, want 3", w)
+	}
+	// Two checks of other targets with the same schedule and rules share
+	// one machine configuration; the check of another timeout has its
+	// own. Each keeps its own name.
+	p := plan.Probes
+	if p[0].Machine != p[1].Machine || p[0].Machine == p[2].Machine || p[2].Machine.Timing.Timeout != 3*time.Second {
+		t.Errorf("machine records %p %p %p (timeout of the third %v), want the first two shared and the third its own",
+			p[0].Machine, p[1].Machine, p[2].Machine, p[2].Machine.Timing.Timeout)
+	}
+	if !strings.Contains(p[0].Name, "10.0.0.2") || !strings.Contains(p[1].Name, "10.0.0.3") {
+		t.Errorf("names %q and %q, want each its own real server", p[0].Name, p[1].Name)
 	}
 }
 
@@ -408,7 +419,7 @@ virtual_server 10.0.0.1 80 {
 	keys := func(text string) []string {
 		var k []string
 		for _, p := range plans(text) {
-			k = append(k, p.Key)
+			k = append(k, string(p.Key[:]))
 		}
 		return k
 	}

@@ -66,8 +66,6 @@ type MachineConfig struct {
 	// LogAllFailures is log_all_failures or checker_log_all_failures:
 	// every failure of an up checker is logged, not only the last one.
 	LogAllFailures bool
-	// Name is the checker's description in log lines.
-	Name string
 }
 
 // Event is an input of Machine.Handle.
@@ -176,12 +174,12 @@ func (l Log) Action() Action { return Action{Kind: ActLog, Log: l} }
 // out as actions. It owns no timer and does no I/O.
 type Machine struct {
 	// cfg is shared: the Runner gives every machine with the same
-	// configuration (all but the name) one copy (see configs), so that
+	// configuration one copy (see configs), so that
 	// the LVS process's 10,000 machines read one record that stays in
 	// the cache rather than one each, a cache miss at every event.
 	cfg *MachineConfig
-	// name is the checker's description (MachineConfig.Name), read only
-	// for log lines.
+	// name is the checker's description (Probe.Name), read only for log
+	// lines.
 	name string
 
 	started time.Time
@@ -204,15 +202,14 @@ type Machine struct {
 // after start takes the checker down at once, as keepalived does.
 func NewMachine(cfg MachineConfig) *Machine {
 	m := new(Machine)
-	m.init(nil, cfg)
+	m.init(nil, cfg, "")
 	return m
 }
 
 // init puts m in its initial state for cfg, sharing its configuration
-// record through configs (nil: a copy of its own). A Steps below 1 is
-// read as 1.
-func (m *Machine) init(configs *configs, cfg MachineConfig) {
-	name := cfg.Name
+// record through configs (nil: a copy of its own), with name in its log
+// lines. A Steps below 1 is read as 1.
+func (m *Machine) init(configs *configs, cfg MachineConfig, name string) {
 	cfg.Steps = max(cfg.Steps, 1)
 	*m = Machine{name: name, up: !cfg.Alpha, retryIt: cfg.Timing.Retry}
 	if configs != nil {
@@ -222,8 +219,7 @@ func (m *Machine) init(configs *configs, cfg MachineConfig) {
 	}
 }
 
-// configs interns machine configurations: equal ones but for the name
-// share one record.
+// configs interns machine configurations: equal ones share one record.
 type configs map[MachineConfig]*MachineConfig
 
 // keep adds p, a record in use, to c.
@@ -237,7 +233,6 @@ func (c *configs) keep(p *MachineConfig) {
 }
 
 func (c *configs) intern(cfg MachineConfig) *MachineConfig {
-	cfg.Name = ""
 	if p, ok := (*c)[cfg]; ok {
 		return p
 	}

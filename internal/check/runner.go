@@ -27,14 +27,20 @@ const Grace = 500 * time.Millisecond
 type Probe struct {
 	// Key identifies the check: kind, target and every option. Equal keys
 	// are the same check, within a Plan and across reloads.
-	Key string
+	Key ProbeKey
 	// Identity is the check without its schedule: a reload that changes
 	// only delay_loop, retry, delay_before_retry, warmup, alpha or
 	// log_all_failures of a check (a new Key, the same Identity) starts
 	// it again with the state of the one it replaces, as keepalived
-	// carries a checker's state when only those changed.
-	Identity string
-	Machine  MachineConfig
+	// carries a checker's state when only those changed. Zero: none
+	// (the check carries no state across a reload).
+	Identity ProbeKey
+	// Machine is the check's schedule and rules, shared by the checks
+	// with an equal one (Build interns them: a TCP_CHECK's Probe is 112
+	// bytes with a pointer, 176 with the record in place), and Name its
+	// description in log lines and the status.
+	Machine *MachineConfig
+	Name    string
 	// Prober performs a check; nil for FILE_CHECK, which has a Watcher.
 	Prober  Prober
 	Watcher Watcher
@@ -144,13 +150,13 @@ type probeState struct {
 	waitGen uint64
 	// lastResult and lastAt are the latest outcome, for snapshots.
 	lastResult Result
-	lastAt     time.Time
+	lastAt     Stamp
 	// stopWatch ends a FILE_CHECK's watcher.
 	stopWatch context.CancelFunc
 	// start is the check's number in the Runner's sequence of starts,
 	// startedAt when it started.
 	start     uint64
-	startedAt time.Time
+	startedAt Stamp
 	// busy is set while a check's goroutine has not returned, even after
 	// the Runner gave up on it: no second check of the same target starts
 	// next to a hung one.
@@ -158,7 +164,8 @@ type probeState struct {
 	// removed is set when a reload dropped the check.
 	removed bool
 	noSYN   bool
-	// (The flags last: one record per check, 208 bytes.)
+	// (The flags last, the times as Stamps: one record per check, 184
+	// bytes.)
 }
 
 type probeResult struct {
@@ -198,7 +205,7 @@ func NewRunner(plan *Plan, opts RunnerOptions) *Runner {
 	}
 	for _, p := range plan.Probes {
 		ps := &probeState{p: p}
-		ps.m.init(&r.cfgs, p.Machine)
+		ps.m.init(&r.cfgs, *p.Machine, p.Name)
 		r.probes = append(r.probes, ps)
 	}
 	return r
@@ -302,7 +309,7 @@ func (r *Runner) pumpSYN(now time.Time) {
 			res = ps.p.Prober.(*TCPProber).outcome(o.Err)
 		}
 		ps.gen++
-		ps.lastResult, ps.lastAt = res, now
+		ps.lastResult, ps.lastAt = res, StampOf(now)
 		r.handle(now, ps, res)
 	}
 	r.synOut = out[:0]
@@ -336,7 +343,7 @@ func (r *Runner) Replace(ctx context.Context, plan *Plan) {
 func (r *Runner) begin(now time.Time, ps *probeState) {
 	r.starts++
 	r.version.Add(1)
-	ps.start, ps.startedAt = r.starts, now
+	ps.start, ps.startedAt = r.starts, StampOf(now)
 	if ps.p.Watcher != nil {
 		ctx, cancel := context.WithCancel(r.runCtx)
 		ps.stopWatch = cancel
@@ -353,7 +360,7 @@ func (r *Runner) begin(now time.Time, ps *probeState) {
 
 // swap is Replace inside the loop.
 func (r *Runner) swap(now time.Time, plan *Plan) {
-	old := map[string]*probeState{}
+	old := map[ProbeKey]*probeState{}
 	for _, ps := range r.probes {
 		old[ps.p.Key] = ps
 	}
@@ -392,7 +399,7 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 			delete(old, p.Key)
 			// Same check: keep the machine, the watcher and any check in
 			// progress; take the new feeds.
-			ps.p = &Probe{Key: p.Key, Identity: p.Identity, Machine: ps.p.Machine, Prober: ps.p.Prober, Watcher: ps.p.Watcher, Feeds: p.Feeds}
+			ps.p = &Probe{Key: p.Key, Identity: p.Identity, Machine: ps.p.Machine, Name: ps.p.Name, Prober: ps.p.Prober, Watcher: ps.p.Watcher, Feeds: p.Feeds}
 			probes = append(probes, ps)
 			continue
 		}
@@ -404,19 +411,19 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 	// state on: the same Identity, for the same real servers.
 	byIdentity := map[string]*probeState{}
 	for _, ps := range old {
-		if ps.p.Identity != "" && ps.p.Watcher == nil {
-			byIdentity[ps.p.Identity+feedsOf(ps.p.Feeds, func(i int) ServerKey { return r.servers[i].cfg.Key })] = ps
+		if ps.p.Identity != (ProbeKey{}) && ps.p.Watcher == nil {
+			byIdentity[string(ps.p.Identity[:])+feedsOf(ps.p.Feeds, func(i int) ServerKey { return r.servers[i].cfg.Key })] = ps
 		}
 	}
 	adopted := map[*probeState]bool{}
 	for _, ps := range fresh {
-		if ps.p.Identity == "" || ps.p.Watcher != nil {
+		if ps.p.Identity == (ProbeKey{}) || ps.p.Watcher != nil {
 			continue
 		}
-		id := ps.p.Identity + feedsOf(ps.p.Feeds, func(i int) ServerKey { return plan.Servers[i].Config.Key })
+		id := string(ps.p.Identity[:]) + feedsOf(ps.p.Feeds, func(i int) ServerKey { return plan.Servers[i].Config.Key })
 		if prev, ok := byIdentity[id]; ok {
 			delete(byIdentity, id)
-			ps.m.init(&r.cfgs, ps.p.Machine)
+			ps.m.init(&r.cfgs, *ps.p.Machine, ps.p.Name)
 			ps.m.adopt(&prev.m)
 			adopted[ps] = true
 		}
@@ -442,7 +449,7 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 		if adopted[ps] {
 			continue
 		}
-		mc := ps.p.Machine
+		mc := *ps.p.Machine // a copy: the Probe's record is shared
 		if mc.Alpha {
 			pessimistic := false
 			for _, f := range ps.p.Feeds {
@@ -453,7 +460,7 @@ func (r *Runner) swap(now time.Time, plan *Plan) {
 			}
 			mc.Alpha = pessimistic
 		}
-		ps.m.init(&r.cfgs, mc) // (the Probe keeps its alpha)
+		ps.m.init(&r.cfgs, mc, ps.p.Name) // (the Probe keeps its alpha)
 	}
 	for _, ps := range old {
 		ps.removed = true
@@ -582,7 +589,7 @@ func (r *Runner) expire(now time.Time) {
 				// fails, and its result, should it ever come, is
 				// dropped.
 				ps.gen++
-				ps.lastResult, ps.lastAt = Result{Why: "check did not finish by its deadline"}, now
+				ps.lastResult, ps.lastAt = Result{Why: "check did not finish by its deadline"}, StampOf(now)
 				r.handle(now, ps, ps.lastResult)
 			}
 		}
@@ -595,7 +602,7 @@ func (r *Runner) result(now time.Time, res probeResult) {
 		return
 	}
 	if ps.p.Watcher != nil {
-		ps.lastResult, ps.lastAt = res.r, now
+		ps.lastResult, ps.lastAt = res.r, StampOf(now)
 		r.handle(now, ps, res.r)
 		return
 	}
@@ -606,7 +613,7 @@ func (r *Runner) result(now time.Time, res probeResult) {
 		return
 	}
 	ps.gen++
-	ps.lastResult, ps.lastAt = res.r, now
+	ps.lastResult, ps.lastAt = res.r, StampOf(now)
 	r.handle(now, ps, res.r)
 }
 
@@ -636,7 +643,7 @@ func (r *Runner) handle(now time.Time, ps *probeState, ev Event) {
 				}
 			}
 		case ActLog:
-			r.log.Info(a.Log.Msg, "checker", ps.p.Machine.Name)
+			r.log.Info(a.Log.Msg, "checker", ps.p.Name)
 		}
 	}
 	clear(r.acts[base:]) // the strings of Reports and Logs
@@ -668,7 +675,7 @@ func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 			case !errors.Is(err, rawsyn.ErrBusy) && !errors.Is(err, rawsyn.ErrFamily):
 				// No route to the target: the check fails at once.
 				ps.gen++
-				ps.lastResult, ps.lastAt = ps.p.Prober.(*TCPProber).outcome(err), now
+				ps.lastResult, ps.lastAt = ps.p.Prober.(*TCPProber).outcome(err), StampOf(now)
 				r.handle(now, ps, ps.lastResult)
 				return
 			}
@@ -685,7 +692,7 @@ func (r *Runner) start(now time.Time, ps *probeState, run Run) {
 			// Over at once (a TCP check on loopback or a local
 			// network): the result goes straight to the machine.
 			ps.gen++
-			ps.lastResult, ps.lastAt = res, now
+			ps.lastResult, ps.lastAt = res, StampOf(now)
 			r.handle(now, ps, res)
 			return
 		}
@@ -816,9 +823,9 @@ func (r *Runner) snap() Snapshot {
 	var s Snapshot
 	for _, ps := range r.probes {
 		st := ps.m.State()
-		cs := CheckStatus{Name: ps.p.Machine.Name, Up: st.Up, HasRun: ps.m.HasRun(), Running: ps.m.Running(),
-			Weight: st.Weight, HasWeight: st.HasWeight, LastOK: ps.lastResult.OK, LastError: ps.lastResult.Why, LastAt: ps.lastAt,
-			Start: ps.start, StartedAt: ps.startedAt}
+		cs := CheckStatus{Name: ps.p.Name, Up: st.Up, HasRun: ps.m.HasRun(), Running: ps.m.Running(),
+			Weight: st.Weight, HasWeight: st.HasWeight, LastOK: ps.lastResult.OK, LastError: ps.lastResult.Why, LastAt: ps.lastAt.Time(),
+			Start: ps.start, StartedAt: ps.startedAt.Time()}
 		for _, f := range ps.p.Feeds {
 			cs.Servers = append(cs.Servers, r.servers[f.Server].cfg.Key)
 		}

@@ -21,7 +21,7 @@ func TestRunnerSYNAllocsPerCheck(t *testing.T) {
 	plan := &Plan{}
 	for i := range n {
 		dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i)}), 80)
-		plan.Probes = append(plan.Probes, &Probe{Key: dst.String(), Machine: MachineConfig{Family: FamilyTCP, Timing: tm, Name: dst.String()},
+		plan.Probes = append(plan.Probes, &Probe{Key: NewProbeKey(dst.String()), Machine: &MachineConfig{Family: FamilyTCP, Timing: tm}, Name: dst.String(),
 			Prober: &TCPProber{Conn: Conn{Target: dst}}, Feeds: []Feed{{i, 0}}})
 		plan.Servers = append(plan.Servers, &ServerSpec{Config: ServerConfig{Key: allocKey(i), Weight: 1}, Alpha: []bool{false}})
 	}
@@ -47,7 +47,7 @@ func TestRunnerSYNAllocsPerCheck(t *testing.T) {
 		t.Fatalf("%d sends in %d rounds: the checks did not run", sent, rounds+1)
 	}
 	for i, ps := range r.probes {
-		if !ps.lastResult.OK || !ps.lastAt.Equal(now) {
+		if !ps.lastResult.OK || !ps.lastAt.Time().Equal(now) {
 			t.Fatalf("check %d: last result %+v at %v, want a success at %v", i, ps.lastResult, ps.lastAt, now)
 		}
 	}

@@ -38,7 +38,7 @@ func TestRunnerPasses(t *testing.T) {
 			plan := &Plan{}
 			for i := range tc.n {
 				dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i)}), 80)
-				plan.Probes = append(plan.Probes, &Probe{Key: dst.String(), Machine: MachineConfig{Family: FamilyTCP, Timing: tm, Name: dst.String()},
+				plan.Probes = append(plan.Probes, &Probe{Key: NewProbeKey(dst.String()), Machine: &MachineConfig{Family: FamilyTCP, Timing: tm}, Name: dst.String(),
 					Prober: &TCPProber{Conn: Conn{Target: dst}}, Feeds: []Feed{{i, 0}}})
 				plan.Servers = append(plan.Servers, &ServerSpec{Config: ServerConfig{Key: allocKey(i), Weight: 1}, Alpha: []bool{false}})
 			}
@@ -79,7 +79,7 @@ func TestRunnerPasses(t *testing.T) {
 				r.pumpSYN(at)
 				n := 0
 				for ps, when := range due {
-					if !ps.m.Running() && !ps.lastAt.Equal(at) {
+					if !ps.m.Running() && !ps.lastAt.Time().Equal(at) {
 						t.Fatalf("pass at %v: check due at %v did not run", at, when)
 					}
 					if d := at.Sub(when); d > timerEarly || d < -timerEarly {
@@ -92,7 +92,7 @@ func TestRunnerPasses(t *testing.T) {
 				}
 				if !tc.silent {
 					for _, ps := range r.probes {
-						if _, ok := due[ps]; ps.lastAt.Equal(at) && !ok {
+						if _, ok := due[ps]; ps.lastAt.Time().Equal(at) && !ok {
 							t.Fatalf("pass at %v: a check ran that was not due within %v", at, timerEarly)
 						}
 					}
@@ -115,7 +115,7 @@ func TestRunnerPasses(t *testing.T) {
 							}
 							continue
 						}
-						if took := ps.lastAt.Sub(st); took < timeout || ps.lastResult.OK {
+						if took := ps.lastAt.Time().Sub(st); took < timeout || ps.lastResult.OK {
 							t.Fatalf("silent target: %+v after %v, want a failure after connect_timeout %v", ps.lastResult, took, timeout)
 						}
 						delete(started, ps)

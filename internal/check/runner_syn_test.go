@@ -45,7 +45,7 @@ func TestRunnerSYNScenarios(t *testing.T) {
 		for i, sc := range scenarios {
 			dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 9, 0, byte(i + 1)}), 80)
 			behave[dst.Addr()] = sc.behave
-			plan.Probes = append(plan.Probes, &Probe{Key: sc.name, Machine: MachineConfig{Family: FamilyTCP, Timing: tm, Name: sc.name},
+			plan.Probes = append(plan.Probes, &Probe{Key: NewProbeKey(sc.name), Machine: &MachineConfig{Family: FamilyTCP, Timing: tm}, Name: sc.name,
 				Prober: &TCPProber{Conn: Conn{Target: dst}}, Feeds: []Feed{{i, 0}}})
 			plan.Servers = append(plan.Servers, &ServerSpec{Config: ServerConfig{Key: keyN(i + 1), Weight: 1}, Alpha: []bool{false}})
 		}

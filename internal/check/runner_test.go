@@ -69,7 +69,7 @@ func TestRunnerDownAndUpWithinBound(t *testing.T) {
 		p.healthy.Store(true)
 		var o outputs
 		plan := &Plan{
-			Probes:  []*Probe{{Key: "tcp", Machine: MachineConfig{Family: FamilyTCP, Timing: tm, Name: "tcp"}, Prober: p, Feeds: []Feed{{0, 0}}}},
+			Probes:  []*Probe{{Key: NewProbeKey("tcp"), Machine: &MachineConfig{Family: FamilyTCP, Timing: tm}, Name: "tcp", Prober: p, Feeds: []Feed{{0, 0}}}},
 			Servers: []*ServerSpec{{Config: ServerConfig{Key: keyN(2), Weight: 1}, Alpha: []bool{false}}},
 		}
 		ctx, cancel := context.WithCancel(context.Background())
@@ -121,7 +121,7 @@ func TestRunnerSharedProbe(t *testing.T) {
 		p := &switchProber{}
 		var o outputs
 		plan := &Plan{
-			Probes: []*Probe{{Key: "shared", Machine: MachineConfig{Family: FamilyPlain, Timing: tm}, Prober: p, Feeds: []Feed{{0, 0}, {1, 0}}}},
+			Probes: []*Probe{{Key: NewProbeKey("shared"), Machine: &MachineConfig{Family: FamilyPlain, Timing: tm}, Prober: p, Feeds: []Feed{{0, 0}, {1, 0}}}},
 			Servers: []*ServerSpec{
 				{Config: ServerConfig{Key: keyN(2), Weight: 1}, Alpha: []bool{false}},
 				{Config: ServerConfig{Key: ServerKey{VS: "FWM 1", RS: keyN(2).RS}, Weight: 1}, Alpha: []bool{false}},
@@ -165,8 +165,8 @@ func TestRunnerHungCheck(t *testing.T) {
 		var o outputs
 		plan := &Plan{
 			Probes: []*Probe{
-				{Key: "hung", Machine: MachineConfig{Family: FamilyPlain, Timing: tm}, Prober: hung, Feeds: []Feed{{0, 0}}},
-				{Key: "good", Machine: MachineConfig{Family: FamilyPlain, Timing: tm}, Prober: good, Feeds: []Feed{{1, 0}}},
+				{Key: NewProbeKey("hung"), Machine: &MachineConfig{Family: FamilyPlain, Timing: tm}, Prober: hung, Feeds: []Feed{{0, 0}}},
+				{Key: NewProbeKey("good"), Machine: &MachineConfig{Family: FamilyPlain, Timing: tm}, Prober: good, Feeds: []Feed{{1, 0}}},
 			},
 			Servers: []*ServerSpec{
 				{Config: ServerConfig{Key: keyN(2), Weight: 1}, Alpha: []bool{false}},
@@ -213,7 +213,7 @@ func TestRunnerSpreadsStart(t *testing.T) {
 		const n = 50
 		for i := 0; i < n; i++ {
 			seen := false
-			plan.Probes = append(plan.Probes, &Probe{Key: string(rune('a' + i)), Machine: MachineConfig{Timing: tm}, Prober: probeFunc(func(context.Context, int) Result {
+			plan.Probes = append(plan.Probes, &Probe{Key: NewProbeKey(i), Machine: &MachineConfig{Timing: tm}, Prober: probeFunc(func(context.Context, int) Result {
 				mu.Lock()
 				if !seen {
 					seen = true
@@ -261,9 +261,9 @@ func TestRunnerReplaceKeepsUnchangedChecks(t *testing.T) {
 		}
 		plan1 := &Plan{
 			Probes: []*Probe{
-				{Key: "kept", Machine: MachineConfig{Timing: tm}, Prober: kept, Feeds: []Feed{{0, 0}}},
-				{Key: "changed-v1", Machine: MachineConfig{Timing: tm}, Prober: changed, Feeds: []Feed{{1, 0}}},
-				{Key: "removed", Machine: MachineConfig{Timing: tm}, Prober: removed, Feeds: []Feed{{2, 0}}},
+				{Key: NewProbeKey("kept"), Machine: &MachineConfig{Timing: tm}, Prober: kept, Feeds: []Feed{{0, 0}}},
+				{Key: NewProbeKey("changed-v1"), Machine: &MachineConfig{Timing: tm}, Prober: changed, Feeds: []Feed{{1, 0}}},
+				{Key: NewProbeKey("removed"), Machine: &MachineConfig{Timing: tm}, Prober: removed, Feeds: []Feed{{2, 0}}},
 			},
 			Servers: []*ServerSpec{server(2), server(3), server(4)},
 		}
@@ -282,8 +282,8 @@ func TestRunnerReplaceKeepsUnchangedChecks(t *testing.T) {
 		changed2.healthy.Store(true)
 		plan2 := &Plan{
 			Probes: []*Probe{
-				{Key: "kept", Machine: MachineConfig{Timing: tm}, Prober: &switchProber{}, Feeds: []Feed{{0, 0}}},
-				{Key: "changed-v2", Machine: MachineConfig{Timing: tm}, Prober: changed2, Feeds: []Feed{{1, 0}}},
+				{Key: NewProbeKey("kept"), Machine: &MachineConfig{Timing: tm}, Prober: &switchProber{}, Feeds: []Feed{{0, 0}}},
+				{Key: NewProbeKey("changed-v2"), Machine: &MachineConfig{Timing: tm}, Prober: changed2, Feeds: []Feed{{1, 0}}},
 			},
 			Servers: []*ServerSpec{server(2), server(3)},
 		}
@@ -387,8 +387,8 @@ func TestRunnerReplaceAlphaOnHealthyServer(t *testing.T) {
 		}
 		plan1 := &Plan{
 			Probes: []*Probe{
-				{Key: "good", Machine: MachineConfig{Timing: tm}, Prober: good, Feeds: []Feed{{0, 0}}},
-				{Key: "bad", Machine: MachineConfig{Timing: tm}, Prober: bad, Feeds: []Feed{{1, 0}}},
+				{Key: NewProbeKey("good"), Machine: &MachineConfig{Timing: tm}, Prober: good, Feeds: []Feed{{0, 0}}},
+				{Key: NewProbeKey("bad"), Machine: &MachineConfig{Timing: tm}, Prober: bad, Feeds: []Feed{{1, 0}}},
 			},
 			Servers: []*ServerSpec{server(2, 1), server(3, 1)},
 		}
@@ -411,10 +411,10 @@ func TestRunnerReplaceAlphaOnHealthyServer(t *testing.T) {
 		s2.Alpha[1], s3.Alpha[1] = true, true
 		plan2 := &Plan{
 			Probes: []*Probe{
-				{Key: "good", Machine: MachineConfig{Timing: tm}, Prober: good, Feeds: []Feed{{0, 0}}},
-				{Key: "bad", Machine: MachineConfig{Timing: tm}, Prober: bad, Feeds: []Feed{{1, 0}}},
-				{Key: "added2", Machine: MachineConfig{Timing: tm, Alpha: true}, Prober: added2, Feeds: []Feed{{0, 1}}},
-				{Key: "added3", Machine: MachineConfig{Timing: tm, Alpha: true}, Prober: added3, Feeds: []Feed{{1, 1}}},
+				{Key: NewProbeKey("good"), Machine: &MachineConfig{Timing: tm}, Prober: good, Feeds: []Feed{{0, 0}}},
+				{Key: NewProbeKey("bad"), Machine: &MachineConfig{Timing: tm}, Prober: bad, Feeds: []Feed{{1, 0}}},
+				{Key: NewProbeKey("added2"), Machine: &MachineConfig{Timing: tm, Alpha: true}, Prober: added2, Feeds: []Feed{{0, 1}}},
+				{Key: NewProbeKey("added3"), Machine: &MachineConfig{Timing: tm, Alpha: true}, Prober: added3, Feeds: []Feed{{1, 1}}},
 			},
 			Servers: []*ServerSpec{s2, s3},
 		}
@@ -458,7 +458,7 @@ func TestRunnerReplaceCarriesStateOnScheduleChange(t *testing.T) {
 			return &ServerSpec{Config: ServerConfig{Key: keyN(n), Weight: 1}, Alpha: []bool{false}}
 		}
 		probe := func(key, identity string, tm Timing, p Prober, srv int) *Probe {
-			return &Probe{Key: key, Identity: identity, Machine: MachineConfig{Timing: tm}, Prober: p, Feeds: []Feed{{srv, 0}}}
+			return &Probe{Key: NewProbeKey(key), Identity: NewProbeKey(identity), Machine: &MachineConfig{Timing: tm}, Prober: p, Feeds: []Feed{{srv, 0}}}
 		}
 		plan1 := &Plan{Probes: []*Probe{probe("a1", "a", tm, a, 0), probe("b1", "b", tm, b, 1)}, Servers: []*ServerSpec{server(2), server(3)}}
 		var o outputs
@@ -531,15 +531,15 @@ func TestRunnerNoFirstReportWithoutCheckers(t *testing.T) {
 	})
 }
 
-// TestRunnerSharesMachineConfigs: machines of equal configurations but for
-// their names share one configuration record (each keeps its name for its
-// log lines), and a reload lets go of the records of the checks it drops.
+// TestRunnerSharesMachineConfigs: machines of equal configurations share
+// one configuration record (each keeps its Probe's name for its log
+// lines), and a reload lets go of the records of the checks it drops.
 func TestRunnerSharesMachineConfigs(t *testing.T) {
 	tm := Timing{DelayLoop: time.Second, Timeout: time.Second, Retry: 1}
 	other := tm
 	other.DelayLoop = 2 * time.Second
 	probe := func(key string, tm Timing) *Probe {
-		return &Probe{Key: key, Machine: MachineConfig{Family: FamilyTCP, Timing: tm, Name: "check " + key}, Prober: &switchProber{}, Feeds: []Feed{{0, 0}}}
+		return &Probe{Key: NewProbeKey(key), Machine: &MachineConfig{Family: FamilyTCP, Timing: tm}, Name: "check " + key, Prober: &switchProber{}, Feeds: []Feed{{0, 0}}}
 	}
 	servers := []*ServerSpec{{Config: ServerConfig{Key: keyN(1), Weight: 1}, Alpha: []bool{false}}}
 	r := NewRunner(&Plan{Probes: []*Probe{probe("x", tm), probe("y", tm), probe("z", other)}, Servers: servers}, RunnerOptions{})
@@ -550,8 +550,8 @@ func TestRunnerSharesMachineConfigs(t *testing.T) {
 	if x.m.cfg == z.m.cfg || z.m.cfg.Timing != other {
 		t.Errorf("the check of another delay_loop has the record %+v", *z.m.cfg)
 	}
-	if x.m.name != "check x" || y.m.name != "check y" || x.m.cfg.Name != "" {
-		t.Errorf("names: %q, %q, shared %q; want each its own, none in the shared record", x.m.name, y.m.name, x.m.cfg.Name)
+	if x.m.name != "check x" || y.m.name != "check y" {
+		t.Errorf("names: %q, %q; want each its own", x.m.name, y.m.name)
 	}
 	if len(r.cfgs) != 2 {
 		t.Errorf("%d shared records, want 2", len(r.cfgs))

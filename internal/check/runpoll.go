@@ -61,7 +61,7 @@ func (r *Runner) startPoll(now time.Time, ps *probeState, run Run) bool {
 		r.startJob(ps, job{ps: ps, run: run, prober: ps.p.Prober, wait: wait})
 	default:
 		ps.gen++
-		ps.lastResult, ps.lastAt = res, now
+		ps.lastResult, ps.lastAt = res, StampOf(now)
 		r.handle(now, ps, res)
 	}
 	return true

@@ -81,7 +81,7 @@ func TestRunnerPollsPendingChecks(t *testing.T) {
 				p := &pollProber{after: tc.after}
 				var o outputs
 				plan := &Plan{
-					Probes:  []*Probe{{Key: "http", Machine: MachineConfig{Family: FamilyTCP, Timing: tm, Name: "http", Alpha: true}, Prober: p, Feeds: []Feed{{0, 0}}}},
+					Probes:  []*Probe{{Key: NewProbeKey("http"), Machine: &MachineConfig{Family: FamilyTCP, Timing: tm, Alpha: true}, Name: "http", Prober: p, Feeds: []Feed{{0, 0}}}},
 					Servers: []*ServerSpec{{Config: ServerConfig{Key: keyN(3), Weight: 1}, Alpha: []bool{true}}},
 				}
 				ctx, cancel := context.WithCancel(context.Background())
@@ -107,7 +107,7 @@ func TestRunnerPollsPendingChecks(t *testing.T) {
 			tm := Timing{DelayLoop: time.Second, Timeout: time.Second}
 			p := &pollProber{after: -1}
 			plan := &Plan{
-				Probes:  []*Probe{{Key: "http", Machine: MachineConfig{Family: FamilyTCP, Timing: tm, Name: "http"}, Prober: p, Feeds: []Feed{{0, 0}}}},
+				Probes:  []*Probe{{Key: NewProbeKey("http"), Machine: &MachineConfig{Family: FamilyTCP, Timing: tm}, Name: "http", Prober: p, Feeds: []Feed{{0, 0}}}},
 				Servers: []*ServerSpec{{Config: ServerConfig{Key: keyN(3), Weight: 1}, Alpha: []bool{false}}},
 			}
 			ctx, cancel := context.WithCancel(context.Background())

@@ -196,13 +196,13 @@ func (e *Engine) newState(v *virtual, src *config.VirtualServer, grp *config.Vir
 		st.sorryIn = prev.sorryIn && v.sorry != nil && prev.v.sorry != nil && v.sorry.dest.Key == prev.v.sorry.dest.Key
 		prevReals = make(map[netip.AddrPort]*rsState, len(prev.reals))
 		for i := range prev.reals {
-			prevReals[prev.reals[i].r.addr] = &prev.reals[i]
+			prevReals[prev.reals[i].r.addr()] = &prev.reals[i]
 		}
 	}
 	st.reals = make([]rsState, 0, len(v.reals))
 	for _, r := range v.reals {
 		rs := rsState{r: r, weight: int64(r.dest.Weight)}
-		if p := prevReals[r.addr]; p != nil {
+		if p := prevReals[r.addr()]; p != nil {
 			rs.alive, rs.latest, rs.hasLatest, rs.reported = p.alive, p.latest, p.hasLatest, p.reported
 			if p.hasLatest && p.latest.Dynamic {
 				rs.weight = p.latest.Weight
@@ -258,7 +258,7 @@ func (e *Engine) startOne(st *vsState, evs []Event) []Event {
 			rs.alive = !rs.r.startDown
 		}
 		if rs.alive && e.initNotifies {
-			evs = append(evs, Event{Kind: RealUp, VS: st.v.id, Real: rs.r.addr, Pos: rs.r.pos, Script: rs.r.notifyUp, Init: true})
+			evs = append(evs, Event{Kind: RealUp, VS: st.v.id, Real: rs.r.addr(), Pos: rs.r.pos, Script: rs.r.notifyUp, Init: true})
 		}
 	}
 	return e.quorum(st, true, evs)
@@ -352,7 +352,7 @@ func (e *Engine) applyHealth(st *vsState, rs *rsState, evs []Event) []Event {
 		if h.Up {
 			kind, script = RealUp, rs.r.notifyUp
 		}
-		evs = append(evs, Event{Kind: kind, VS: st.v.id, Real: rs.r.addr, Pos: rs.r.pos, Script: script})
+		evs = append(evs, Event{Kind: kind, VS: st.v.id, Real: rs.r.addr(), Pos: rs.r.pos, Script: script})
 	}
 	if h.Up != rs.alive {
 		rs.alive = h.Up
@@ -360,7 +360,7 @@ func (e *Engine) applyHealth(st *vsState, rs *rsState, evs []Event) []Event {
 		if h.Up {
 			kind, script = RealUp, rs.r.notifyUp
 		}
-		evs = append(evs, Event{Kind: kind, VS: st.v.id, Real: rs.r.addr, Pos: rs.r.pos, Script: script})
+		evs = append(evs, Event{Kind: kind, VS: st.v.id, Real: rs.r.addr(), Pos: rs.r.pos, Script: script})
 		evs = e.quorum(st, false, evs)
 	}
 	return evs
@@ -477,13 +477,13 @@ func (e *Engine) Reload(cfg *config.Config) []Event {
 		keep := map[netip.AddrPort]bool{}
 		if nv != nil {
 			for _, r := range nv.reals {
-				keep[r.addr] = true
+				keep[r.addr()] = true
 			}
 		}
 		for i := range st.reals {
 			rs := &st.reals[i]
-			if rs.alive && !keep[rs.r.addr] {
-				evs = append(evs, Event{Kind: RealDown, VS: st.v.id, Real: rs.r.addr, Pos: rs.r.pos, Script: rs.r.notifyDown})
+			if rs.alive && !keep[rs.r.addr()] {
+				evs = append(evs, Event{Kind: RealDown, VS: st.v.id, Real: rs.r.addr(), Pos: rs.r.pos, Script: rs.r.notifyDown})
 			}
 		}
 	}
@@ -618,7 +618,7 @@ func (e *Engine) Stop() []Event {
 		for i := range st.reals {
 			rs := &st.reals[i]
 			if rs.alive {
-				evs = append(evs, Event{Kind: RealDown, VS: st.v.id, Real: rs.r.addr, Pos: rs.r.pos, Script: rs.r.notifyDown, Stopping: true})
+				evs = append(evs, Event{Kind: RealDown, VS: st.v.id, Real: rs.r.addr(), Pos: rs.r.pos, Script: rs.r.notifyDown, Stopping: true})
 			}
 		}
 		evs = append(evs, Event{Kind: QuorumDown, VS: st.v.id, Pos: st.v.pos, Script: st.v.quorumDown, Stopping: true,
@@ -776,7 +776,7 @@ func (e *Engine) find(id RealID) (*vsState, *rsState) {
 		return nil, nil
 	}
 	for i := range st.reals {
-		if st.reals[i].r.addr == id.Real {
+		if st.reals[i].r.addr() == id.Real {
 			return st, &st.reals[i]
 		}
 	}

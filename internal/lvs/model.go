@@ -166,10 +166,6 @@ type virtual struct {
 
 // real is one real server (or the sorry server) of a virtual.
 type real struct {
-	// addr is the real server's address and port, its RealID within
-	// its virtual server (the virtual's id is not repeated in each of
-	// its reals: the LVS process holds one per real server).
-	addr    netip.AddrPort
 	pos     config.Pos
 	dest    dataplane.Destination // Weight is the configured weight
 	inhibit bool
@@ -179,6 +175,12 @@ type real struct {
 	notifyUp   *config.Script
 	notifyDown *config.Script
 }
+
+// addr is the real server's address and port, its RealID within its
+// virtual server (the virtual's id is not repeated in each of its reals).
+// It is read from the destination's key rather than held twice: the LVS
+// process holds one real per real server, 112 bytes with it and not 144.
+func (r *real) addr() netip.AddrPort { return netip.AddrPortFrom(r.dest.Key.Addr, r.dest.Key.Port) }
 
 // MaxRange is the most addresses one virtual_server_group range expands
 // to (keepalived's IPv6 ranges vary only the last 16 bits, so 65,536); a
@@ -262,8 +264,7 @@ func compileOne(vs *config.VirtualServer, g *config.VirtualServerGroup) *virtual
 			alpha = *rs.Alpha
 		}
 		v.reals = append(v.reals, &real{
-			addr: netip.AddrPortFrom(rs.Addr, rs.Port),
-			pos:  rs.Pos,
+			pos: rs.Pos,
 			dest: dataplane.Destination{
 				Key:            dataplane.DestKey{Addr: rs.Addr, Port: rs.Port},
 				Forwarding:     forwarding(rs.Forwarding),
@@ -279,8 +280,7 @@ func compileOne(vs *config.VirtualServer, g *config.VirtualServerGroup) *virtual
 	}
 	if ss := vs.SorryServer; ss != nil {
 		v.sorry = &real{
-			addr: netip.AddrPortFrom(ss.Addr, ss.Port),
-			pos:  ss.Pos,
+			pos: ss.Pos,
 			dest: dataplane.Destination{
 				Key:        dataplane.DestKey{Addr: ss.Addr, Port: ss.Port},
 				Forwarding: forwarding(ss.Forwarding),

@@ -113,7 +113,7 @@ func (e *Engine) Snapshot() []VSStatus {
 		}
 		for i := range st.reals {
 			rs := &st.reals[i]
-			s.Reals = append(s.Reals, RealStatus{Real: rs.r.addr, Alive: rs.alive, Weight: given[rs.r.dest.Key], Dest: rs.r.dest})
+			s.Reals = append(s.Reals, RealStatus{Real: rs.r.addr(), Alive: rs.alive, Weight: given[rs.r.dest.Key], Dest: rs.r.dest})
 		}
 		out = append(out, s)
 	}

@@ -1,8 +1,6 @@
 package lvsproc
 
 import (
-	"time"
-
 	"vigil/internal/check"
 	"vigil/internal/status"
 )
@@ -13,16 +11,16 @@ import (
 // servers' names and a string per name) is built for each status and
 // dropped after it: with one check per real server, holding that form
 // would cost about 190 bytes per check for as long as the process runs.
-// This record keeps what the status is built from: the times as Unix
-// nanoseconds, the flags in one byte, the first real server's key in
+// This record keeps what the status is built from: the times as
+// check.Stamps, the flags in one byte, the first real server's key in
 // place (a check reports to one real server but for a shared checker).
 type keptCheck struct {
 	name      string
 	lastError string
 	// lastAt and startedAt are 0 for a zero time (lastAt before the
 	// check's first outcome: the status then omits it).
-	lastAt    int64
-	startedAt int64
+	lastAt    check.Stamp
+	startedAt check.Stamp
 	start     uint64
 	weight    int
 	first     check.ServerKey
@@ -47,7 +45,7 @@ func keepChecks(checks []check.CheckStatus) []keptCheck {
 	for i, c := range checks {
 		k := &out[i]
 		k.name, k.lastError, k.start, k.weight = c.Name, c.LastError, c.Start, c.Weight
-		k.startedAt, k.lastAt = unixNano(c.StartedAt), unixNano(c.LastAt)
+		k.startedAt, k.lastAt = check.StampOf(c.StartedAt), check.StampOf(c.LastAt)
 		k.flags = flag(c.Up, keptUp) | flag(c.HasRun, keptHasRun) | flag(c.HasWeight, keptHasWeight) | flag(c.LastOK, keptLastOK)
 		if len(c.Servers) > 0 {
 			k.servers = 1
@@ -72,7 +70,7 @@ func (s *Side) Checkers(kept []keptCheck) []status.LVSCheckerJSON {
 		c := &kept[i]
 		j := status.LVSCheckerJSON{Name: c.name, Up: c.flags&keptUp != 0, HasRun: c.flags&keptHasRun != 0,
 			Weight: c.weight, HasWeight: c.flags&keptHasWeight != 0, LastOK: c.flags&keptLastOK != 0,
-			LastError: c.lastError, Start: c.start, StartedAt: fromUnixNano(c.startedAt), LastAt: fromUnixNano(c.lastAt)}
+			LastError: c.lastError, Start: c.start, StartedAt: c.startedAt.Time(), LastAt: c.lastAt.Time()}
 		n := int(c.servers)
 		if c.more != nil {
 			n += len(*c.more)
@@ -96,22 +94,4 @@ func flag(on bool, bit uint8) uint8 {
 		return bit
 	}
 	return 0
-}
-
-// unixNano is t in Unix nanoseconds, 0 for the zero time. The status
-// shows the wall clock only (RFC 3339 in the local zone), which
-// fromUnixNano gives back unchanged.
-func unixNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-// fromUnixNano undoes unixNano.
-func fromUnixNano(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
 }

@@ -38,7 +38,6 @@ type service struct {
 	cfg       dataplane.Service
 	dests     map[dataplane.DestKey]*dest
 	order     []*sched.Real // the kernel's list order: newest first
-	byReal    map[*sched.Real]*dest
 	sched     sched.Scheduler
 	templates map[netip.Prefix]*template
 	flows     map[netip.AddrPort]*flow
@@ -50,7 +49,7 @@ type service struct {
 type dest struct {
 	cfg dataplane.Destination
 	// real is the scheduler's view of the destination, held in the record
-	// (the scheduler and byReal take its address): one object per
+	// (the scheduler takes its address): one object per
 	// destination, not two.
 	real sched.Real
 	// conns are the destination's connections, made at the first: a
@@ -125,7 +124,6 @@ func newService(p *Plane, cfg dataplane.Service, sc sched.Scheduler) *service {
 		log:       p.log.With("virtual_server", cfg.Key.String()),
 		cfg:       cfg,
 		dests:     map[dataplane.DestKey]*dest{},
-		byReal:    map[*sched.Real]*dest{},
 		sched:     sc,
 		templates: map[netip.Prefix]*template{},
 		flows:     map[netip.AddrPort]*flow{},
@@ -279,7 +277,6 @@ func (s *service) addDest(cfg dataplane.Destination) error {
 	}
 	d := &dest{cfg: cfg, real: sched.Real{Key: cfg.Key, Weight: cfg.Weight, LastWeight: cfg.Weight}}
 	s.dests[cfg.Key] = d
-	s.byReal[&d.real] = d
 	s.order = append([]*sched.Real{&d.real}, s.order...)
 	s.sched.Update(s.order)
 	return nil
@@ -310,7 +307,6 @@ func (s *service) deleteDest(key dataplane.DestKey, drain time.Duration) error {
 		return fmt.Errorf("delete destination %s: %w", key, syscall.ENOENT)
 	}
 	delete(s.dests, key)
-	delete(s.byReal, &d.real)
 	d.removed = true
 	s.order = slices.DeleteFunc(s.order, func(r *sched.Real) bool { return r == &d.real })
 	s.sched.Update(s.order)
@@ -345,7 +341,10 @@ func (s *service) pick(client netip.AddrPort, now time.Time) (*dest, *template) 
 	if r == nil {
 		return nil, nil
 	}
-	d := s.byReal[r]
+	// The scheduler picks among s.order, the reals of s.dests: its key
+	// finds its record (a second map by pointer would cost a map entry
+	// per destination for the same answer).
+	d := s.dests[r.Key]
 	var t *template
 	if s.cfg.Persistence > 0 {
 		t = &template{d: d, conns: 1}
