@@ -109,20 +109,22 @@ const (
 	limitFloor    = 4 << 20
 )
 
-// Settle collects, returns the free heap to the system and sets the Go
-// runtime's memory limit to what the runtime then holds plus an eighth
-// (at least 4 MB): the collector runs when the heap grows by that much,
-// rather than by GOGC's share of the live heap, which for a process whose
-// heap is its configuration is tens of MB of garbage kept for nothing.
-// GOGC still applies below the limit. It does nothing when GOMEMLIMIT is
-// in the environment (the operator's choice wins) and returns the limit
-// set (0: none).
+// Settle collects, returns the free heap to the system (stranded pages
+// included, see reclaimStranded) and sets the Go runtime's memory limit
+// to what the runtime then holds plus an eighth (at least 4 MB): the
+// collector runs when the heap grows by that much, rather than by GOGC's
+// share of the live heap, which for a process whose heap is its
+// configuration is tens of MB of garbage kept for nothing. GOGC still
+// applies below the limit. It sets no limit when GOMEMLIMIT is in the
+// environment (the operator's choice wins) and returns the limit set (0:
+// none).
 func Settle() int64 {
+	runtime.GC()
+	debug.FreeOSMemory()
+	reclaimStranded()
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return 0
 	}
-	runtime.GC()
-	debug.FreeOSMemory()
 	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 	metrics.Read(s)
 	if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
@@ -132,6 +134,64 @@ func Settle() int64 {
 	limit := held + max(held/limitHeadroom, limitFloor)
 	debug.SetMemoryLimit(limit)
 	return limit
+}
+
+// reclaimStranded gives back the free heap that debug.FreeOSMemory
+// leaves behind. Go's scavenger keeps, per 4 MB chunk of the heap, a mark
+// that the chunk has nothing left to give back; its background pass sets
+// it when it finds nothing below its search point, even if pages above
+// that point were freed meanwhile, and no scavenge, forced or not, looks
+// at the chunk again until something in it is freed. In the LVS process,
+// whose start frees tens of MB while that pass runs, up to 5 MB of its
+// 30 MB stayed held that way for good (docs/BENCHMARKS.md, "Health
+// checks": the stranded pages). Freeing anything in the chunk clears the
+// mark, and the allocator hands out the lowest free pages first: so when
+// more than reclaimMin of the heap is still free after a forced scavenge,
+// every free page is taken once by a page-sized object (fresh and
+// scavenged pages are not written, so this faults in nothing; the pages a
+// processor's page cache holds, up to 512 KB each and also out of the
+// scavenger's sight, go the same way), the objects are dropped and the
+// heap is scavenged again. At most twice; a few milliseconds each. It must
+// run before a memory limit is set: it allocates the whole free heap for a
+// moment.
+func reclaimStranded() {
+	for range 2 {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+		metrics.Read(s)
+		if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
+			return
+		}
+		n := strandedPages(s[0].Value.Uint64(), s[1].Value.Uint64())
+		if n == 0 {
+			return
+		}
+		hold := make([][]byte, n)
+		for i := range hold {
+			hold[i] = make([]byte, heapPage)
+		}
+		runtime.KeepAlive(hold)
+		hold = nil
+		debug.FreeOSMemory()
+	}
+}
+
+// heapPage is the Go heap's page (8 KB); reclaimMin the free heap left
+// after a forced scavenge that reclaimStranded lets be (a processor's page
+// cache holds up to 64 pages).
+const (
+	heapPage   = 8 << 10
+	reclaimMin = 32 * heapPage
+)
+
+// strandedPages says how many page-sized objects reclaimStranded
+// allocates after a forced scavenge that left free bytes of the heap
+// unreleased, with released bytes given back: none for reclaimMin or
+// less, else one per free or released page.
+func strandedPages(free, released uint64) int {
+	if free <= reclaimMin {
+		return 0
+	}
+	return int((free + released) / heapPage)
 }
 
 // Lift removes the limit Settle set, before work that grows the live heap

@@ -66,6 +66,27 @@ func TestSettleAndLift(t *testing.T) {
 	}
 }
 
+// TestStrandedPages: a little free heap left after a forced scavenge is
+// let be; more means stranded pages, and then every free or released
+// page is taken once.
+func TestStrandedPages(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		free, released uint64
+		want           int
+	}{
+		{"nothing free", 0, 30 << 20, 0},
+		{"at the bound", reclaimMin, 30 << 20, 0},
+		{"a page over", reclaimMin + heapPage, 30 << 20, int((reclaimMin + heapPage + 30<<20) / heapPage)},
+		{"5 MB stranded", 5 << 20, 30 << 20, (35 << 20) / heapPage},
+		{"nothing released", 1 << 20, 0, (1 << 20) / heapPage},
+	} {
+		if got := strandedPages(tc.free, tc.released); got != tc.want {
+			t.Errorf("%s: strandedPages(%d, %d) = %d, want %d", tc.name, tc.free, tc.released, got, tc.want)
+		}
+	}
+}
+
 // TestPressure: the collector's runs are counted against the time given,
 // so a limit that makes it run back to back is seen, and a quiet process
 // is not.
