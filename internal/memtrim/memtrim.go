@@ -115,16 +115,20 @@ const (
 // collector runs when the heap grows by that much, rather than by GOGC's
 // share of the live heap, which for a process whose heap is its
 // configuration is tens of MB of garbage kept for nothing. GOGC still
-// applies below the limit. It sets no limit when GOMEMLIMIT is in the
+// applies below the limit. It does nothing when GOMEMLIMIT is in the
 // environment (the operator's choice wins) and returns the limit set (0:
 // none).
 func Settle() int64 {
-	runtime.GC()
-	debug.FreeOSMemory()
-	reclaimStranded()
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return 0
 	}
+	// No limit meanwhile: a settle when the limit became tight (Pressure)
+	// must not collect against it while reclaimStranded takes the free
+	// heap for a moment.
+	debug.SetMemoryLimit(math.MaxInt64)
+	runtime.GC()
+	debug.FreeOSMemory()
+	reclaimStranded()
 	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 	metrics.Read(s)
 	if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
