@@ -151,13 +151,13 @@ func Settle() int64 {
 // checks": the stranded pages). Freeing anything in the chunk clears the
 // mark, and the allocator hands out the lowest free pages first: so when
 // more than reclaimMin of the heap is still free after a forced scavenge,
-// every free page is taken once by a page-sized object (fresh and
-// scavenged pages are not written, so this faults in nothing; the pages a
+// every free page is taken once by a page-sized object (the pages a
 // processor's page cache holds, up to 512 KB each and also out of the
 // scavenger's sight, go the same way), the objects are dropped and the
-// heap is scavenged again. At most twice; a few milliseconds each. It must
-// run before a memory limit is set: it allocates the whole free heap for a
-// moment.
+// heap is scavenged again. At most twice. The allocator zeroes the pages
+// it handed out before, released ones included, so for those milliseconds
+// the process holds its whole free heap again, no more than its start or
+// reload held just before; it must run before a memory limit is set.
 func reclaimStranded() {
 	for range 2 {
 		s := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
