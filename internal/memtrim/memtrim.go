@@ -129,12 +129,11 @@ func Settle() int64 {
 	runtime.GC()
 	debug.FreeOSMemory()
 	reclaimStranded()
-	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
+	v, ok := readUint64("/memory/classes/total:bytes", "/memory/classes/heap/released:bytes")
+	if !ok {
 		return 0
 	}
-	held := int64(s[0].Value.Uint64() - s[1].Value.Uint64())
+	held := int64(v[0] - v[1])
 	limit := held + max(held/limitHeadroom, limitFloor)
 	debug.SetMemoryLimit(limit)
 	return limit
@@ -160,12 +159,11 @@ func Settle() int64 {
 // reload held just before; it must run before a memory limit is set.
 func reclaimStranded() {
 	for range 2 {
-		s := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
-		metrics.Read(s)
-		if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
+		v, ok := readUint64("/memory/classes/heap/free:bytes", "/memory/classes/heap/released:bytes")
+		if !ok {
 			return
 		}
-		n := strandedPages(s[0].Value.Uint64(), s[1].Value.Uint64())
+		n := strandedPages(v[0], v[1])
 		if n == 0 {
 			return
 		}
@@ -177,6 +175,24 @@ func reclaimStranded() {
 		hold = nil
 		debug.FreeOSMemory()
 	}
+}
+
+// readUint64 reads runtime metrics of integer kind, in the order named;
+// ok is false when one is not (a metric this Go does not have).
+func readUint64(names ...string) (v []uint64, ok bool) {
+	s := make([]metrics.Sample, len(names))
+	for i, n := range names {
+		s[i].Name = n
+	}
+	metrics.Read(s)
+	v = make([]uint64, len(s))
+	for i := range s {
+		if s[i].Value.Kind() != metrics.KindUint64 {
+			return nil, false
+		}
+		v[i] = s[i].Value.Uint64()
+	}
+	return v, true
 }
 
 // heapPage is the Go heap's page (8 KB); reclaimMin the free heap left
@@ -228,12 +244,11 @@ const pressureRate = 2
 // calls Settle again, which sizes the limit from what the process holds
 // now.
 func (p *Pressure) Tight(now time.Time) bool {
-	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
+	v, ok := readUint64("/gc/cycles/total:gc-cycles")
+	if !ok {
 		return false
 	}
-	c := s[0].Value.Uint64()
+	c := v[0]
 	prev, since := p.cycles, now.Sub(p.at)
 	p.cycles, p.at = c, now
 	if prev == 0 || since <= 0 {

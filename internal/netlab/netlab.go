@@ -381,7 +381,11 @@ func (h *Host) CutWire(ifname string, cut bool) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("netlab: %s in %s still has carrier=%v %v after its wire was %s", ifname, h.ns, running, carrierWait, map[bool]string{true: "cut", false: "plugged back"}[cut])
+			what := "plugged back"
+			if cut {
+				what = "cut"
+			}
+			return fmt.Errorf("netlab: %s in %s still has carrier=%v %v after its wire was %s", ifname, h.ns, running, carrierWait, what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
